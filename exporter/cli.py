@@ -1,0 +1,143 @@
+"""The command line: ``serve``, ``once``, ``check-config`` (and ``demo``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+import structlog
+from aiohttp import web
+from prometheus_client import generate_latest
+
+from exporter import __version__
+from exporter.config import ConfigError, Settings, config_path, load_settings, parse_listen
+from exporter.durations import format_duration
+from exporter.logs import REDACTOR, LogFormat, configure_logging
+from exporter.runtime import new_client_session, new_pollers, new_registry, new_store
+from exporter.schema import KeyUnavailableError
+from exporter.web import create_app
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SHUTDOWN_GRACE = 3.0
+
+log = structlog.get_logger("exporter")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error on one line and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    common.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
+    config = _Parser(add_help=False)
+    config.add_argument(
+        "--config", metavar="FILE", help="YAML config (default: $SESSION_EXPORTER_CONFIG)"
+    )
+    parser = _Parser(
+        prog="session-exporter",
+        description="Prometheus exporter for AI agent, sandbox and cloud browser sessions.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    serve = sub.add_parser(
+        "serve", parents=[common, config], help="poll every target and serve /metrics"
+    )
+    serve.add_argument("--listen", metavar="HOST:PORT", help="override the config's listen")
+    sub.add_parser(
+        "once",
+        parents=[common, config],
+        help="poll every target once and print the metrics (exit 1 if any failed)",
+    )
+    sub.add_parser(
+        "check-config", parents=[config], help="validate the config (exit 2 with every problem)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``session-exporter`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(config_path(args.config))
+        if args.command == "check-config":
+            return _check_config(settings)
+        listen = parse_listen(args.listen or settings.listen) if args.command == "serve" else None
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:  # --listen
+        print(f"session-exporter: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(level=args.log_level or settings.log_level, fmt=_format(args.log_format))
+    for target in settings.targets:
+        with contextlib.suppress(KeyUnavailableError):  # reported by the poll that needs it
+            REDACTOR.add(target.secret().get_secret_value())
+    if args.command == "once":
+        return asyncio.run(_once(settings))
+    assert listen is not None
+    asyncio.run(_serve(settings, *listen))
+    return EXIT_OK
+
+
+def _format(value: str) -> LogFormat:
+    return "json" if value == "json" else "console" if value == "console" else "auto"
+
+
+def _check_config(settings: Settings) -> int:
+    print(f"config ok: {len(settings.targets)} target(s)")
+    for t in settings.targets:
+        print(f"  {t.name}: {t.provider} at {t.url}, every {format_duration(settings.interval(t))}")
+    return EXIT_OK
+
+
+async def _once(settings: Settings) -> int:
+    store = new_store(settings)
+    async with new_client_session() as session:
+        pollers = new_pollers(settings, session, store)
+        await asyncio.gather(*(p.poll() for p in pollers))
+    sys.stdout.buffer.write(generate_latest(new_registry(store)))
+    sys.stdout.flush()
+    return EXIT_OK if all(s.up for s in store.snapshots.values()) else EXIT_FAILED
+
+
+async def _serve(settings: Settings, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(
+        create_app(settings), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        log.info(
+            "server.started",
+            listen=f"{host}:{port}",
+            metrics=f"http://{_display_host(host)}:{port}/metrics",
+            targets=[t.name for t in settings.targets],
+            version=__version__,
+        )
+        await stop.wait()
+        log.info("server.stopping")
+    finally:
+        await runner.cleanup()
+    log.info("server.stopped")
+
+
+def _display_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - only for the log line
+        return "localhost"
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,200 @@
+"""The custom collector: renders the latest target snapshots as fresh metric families."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from exporter import __version__
+from exporter.state import Store, TargetSnapshot
+
+TARGET = ["provider", "target"]
+STATUS = [*TARGET, "status", "phase"]
+_LAST = " (from the target's last successful poll)"
+
+
+class SessionCollector(Collector):
+    """Yields every family anew on each collect; a series exists only while its data does.
+
+    Session series of a target whose last success is older than its
+    ``stale_after`` are left out (Prometheus then marks them stale); the
+    health series of every target are always present.
+    """
+
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._clock = clock
+
+    def describe(self) -> Iterator[Metric]:
+        """The families this collector can produce, without samples."""
+        return iter(_Families().all())
+
+    def collect(self) -> Iterator[Metric]:
+        """Fresh families from the snapshots current at this moment."""
+        families = _Families()
+        now = self._clock()
+        for snapshot in self._store.snapshots.values():
+            families.add(snapshot, now)
+        return iter(families.all())
+
+
+class _Families:
+    """One set of metric families being filled for a single collect."""
+
+    def __init__(self) -> None:
+        g, c = GaugeMetricFamily, CounterMetricFamily
+        self.sessions = g("sessions", "Sessions in each status" + _LAST + ".", labels=STATUS)
+        self.oldest = g(
+            "sessions_oldest_created_timestamp_seconds",
+            "Unix creation time of the oldest session in each status" + _LAST + ".",
+            labels=STATUS,
+        )
+        self.overdue = g(
+            "sessions_overdue",
+            "Sessions still reported live whose deadline has passed" + _LAST + ".",
+            labels=TARGET,
+        )
+        self.next_deadline = g(
+            "sessions_next_deadline_timestamp_seconds",
+            "Earliest deadline among sessions still reported live" + _LAST + ".",
+            labels=TARGET,
+        )
+        self.leases = g(
+            "sessions_connection_leases",
+            "Active connection leases summed over pending and live sessions" + _LAST + ".",
+            labels=TARGET,
+        )
+        self.unleased = g(
+            "sessions_unleased",
+            "Live sessions reporting exactly 0 connection leases" + _LAST + ".",
+            labels=TARGET,
+        )
+        self.activity = g(
+            "sessions_oldest_activity_timestamp_seconds",
+            "Least recent last-activity time among live sessions" + _LAST + ".",
+            labels=TARGET,
+        )
+        self.executions = g(
+            "sessions_executions",
+            "Code executions summed over pending and live sessions" + _LAST + ".",
+            labels=TARGET,
+        )
+        self.up = g(
+            "sessions_target_up",
+            "1 when the target's last poll succeeded, else 0.",
+            labels=TARGET,
+        )
+        self.last_success = g(
+            "sessions_target_last_success_timestamp_seconds",
+            "Unix time of the target's last successful poll.",
+            labels=TARGET,
+        )
+        self.last_poll = g(
+            "sessions_exporter_last_poll_timestamp_seconds",
+            "Unix time the target's last poll finished, successful or not.",
+            labels=TARGET,
+        )
+        self.duration = g(
+            "sessions_exporter_poll_duration_seconds",
+            "Wall time the target's last poll took, successful or not.",
+            labels=TARGET,
+        )
+        self.polls = c(
+            "sessions_exporter_polls",
+            "Polls of the target completed since the exporter started.",
+            labels=TARGET,
+        )
+        self.errors = c(
+            "sessions_exporter_poll_errors",
+            "Failed polls of the target by reason, since the exporter started.",
+            labels=[*TARGET, "reason"],
+        )
+        self.requests = c(
+            "sessions_exporter_api_requests",
+            "Requests to the provider API by HTTP status code, since the exporter started.",
+            labels=[*TARGET, "code"],
+        )
+        self.upstream = c(
+            "sessions_exporter_upstream_errors",
+            "Errors the provider reported inside otherwise successful answers, since start.",
+            labels=TARGET,
+        )
+        self.pages = c(
+            "sessions_exporter_pages_fetched",
+            "List pages fetched and decoded from the provider, since the exporter started.",
+            labels=TARGET,
+        )
+        self.build = g(
+            "sessions_exporter_build_info",
+            "Build of the running exporter; the value is always 1.",
+            labels=["version", "python_version"],
+        )
+
+    def all(self) -> list[Metric]:
+        return [
+            self.sessions,
+            self.oldest,
+            self.overdue,
+            self.next_deadline,
+            self.leases,
+            self.unleased,
+            self.activity,
+            self.executions,
+            self.up,
+            self.last_success,
+            self.last_poll,
+            self.duration,
+            self.polls,
+            self.errors,
+            self.requests,
+            self.upstream,
+            self.pages,
+            self.build_info(),
+        ]
+
+    def build_info(self) -> Metric:
+        self.build.samples.clear()
+        self.build.add_metric([__version__, platform.python_version()], 1)
+        return self.build
+
+    def add(self, snap: TargetSnapshot, now: float) -> None:
+        target = [snap.provider, snap.name]
+        self._health(snap, target)
+        data = snap.fresh_aggregate(now)
+        if data is None:
+            return
+        for status, tally in data.statuses.items():
+            labels = [*target, status, tally.phase.value]
+            self.sessions.add_metric(labels, tally.count)
+            if tally.oldest_created is not None:
+                self.oldest.add_metric(labels, tally.oldest_created)
+        for family, value in (
+            (self.overdue, data.overdue),
+            (self.next_deadline, data.next_deadline),
+            (self.leases, data.leases),
+            (self.unleased, data.unleased),
+            (self.activity, data.oldest_activity),
+            (self.executions, data.executions),
+        ):
+            if value is not None:
+                family.add_metric(target, value)
+
+    def _health(self, snap: TargetSnapshot, target: list[str]) -> None:
+        self.up.add_metric(target, 1 if snap.up else 0)
+        if snap.last_success is not None:
+            self.last_success.add_metric(target, snap.last_success)
+        if snap.last_poll is not None:
+            self.last_poll.add_metric(target, snap.last_poll)
+        if snap.poll_duration is not None:
+            self.duration.add_metric(target, snap.poll_duration)
+        self.polls.add_metric(target, snap.polls)
+        for reason, count in snap.errors.items():
+            self.errors.add_metric([*target, reason.value], count)
+        for code, count in sorted(snap.requests.items()):
+            self.requests.add_metric([*target, code], count)
+        self.pages.add_metric(target, snap.pages)
+        self.upstream.add_metric(target, snap.upstream_errors)

@@ -1,0 +1,244 @@
+"""Loading and validating the config: a YAML file plus ``SESSION_EXPORTER_*`` environment overrides.
+
+Environment variables win over the file: ``SESSION_EXPORTER_POLL_INTERVAL=10s``,
+``SESSION_EXPORTER_LISTEN=:9000``; ``__`` separates nested keys, and the target
+list can be given whole as JSON in ``SESSION_EXPORTER_TARGETS``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from exporter.providers import PROVIDER_IDS, TargetConfig
+from exporter.schema import PositiveDuration, TargetBase
+
+ENV_PREFIX = "SESSION_EXPORTER_"
+CONFIG_ENV = ENV_PREFIX + "CONFIG"
+DEFAULT_PORT = 9864
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` or ``[v6]:PORT`` as a (host, port) pair; empty host is all."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"listen must be HOST:PORT, got {value!r}")
+    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - the documented default is all interfaces
+    return host, int(port_text)
+
+
+def _listen(value: str) -> str:
+    parse_listen(value)
+    return value
+
+
+ListenAddress = Annotated[str, AfterValidator(_listen)]
+
+
+class Settings(BaseSettings):
+    """The whole config; see the README's config reference."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    poll_interval: PositiveDuration = 30.0
+    stale_after: PositiveDuration | None = None
+    listen: ListenAddress = f"0.0.0.0:{DEFAULT_PORT}"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    targets: Annotated[list[TargetConfig], Field(min_length=1)]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment overrides the file, which is passed in as init values."""
+        return env_settings, init_settings
+
+    def interval(self, target: TargetBase) -> float:
+        """The poll interval of one target (its own, or the global one)."""
+        return target.poll_interval or self.poll_interval
+
+    def staleness(self, target: TargetBase) -> float:
+        """How old a target's data may get before its session series are dropped."""
+        return target.stale_after or self.stale_after or 3 * self.interval(target)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with the config, and where."""
+
+    where: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.where}: {self.path}: {self.message}"
+            if self.path
+            else f"{self.where}: {self.message}"
+        )
+
+
+class ConfigError(Exception):
+    """The config cannot be used; ``problems`` lists every reason."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("\n".join(map(str, problems)))
+        self.problems = tuple(problems)
+
+
+def config_path(explicit: str | None) -> Path:
+    """The config file: ``--config``, else ``$SESSION_EXPORTER_CONFIG``."""
+    value = explicit or os.environ.get(CONFIG_ENV)
+    if not value:
+        raise ConfigError(
+            [Problem("config", "", f"no config file given: pass --config FILE or set {CONFIG_ENV}")]
+        )
+    return Path(value)
+
+
+def load_settings(path: Path, *, overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Read, merge and validate the config; raise :class:`ConfigError` with every problem."""
+    text = _read(path)
+    where = str(path)
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        place = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([Problem(place, "", f"invalid YAML: {reason}")]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(where, "", "the config must be a mapping of keys to values")])
+    data = {**data, **(overrides or {})}
+    problems = _duplicate_names(data, root, where)
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        problems = [_problem(error, root, where) for error in exc.errors()] + problems
+        raise ConfigError(sorted(problems, key=_line)) from None
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), "", f"cannot read: {exc.strerror or exc}")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([Problem(str(path), "", "not UTF-8 text")]) from None
+
+
+def _duplicate_names(data: Mapping[str, Any], root: yaml.Node | None, where: str) -> list[Problem]:
+    targets = data.get("targets")
+    if not isinstance(targets, list):
+        return []
+    first: dict[str, int] = {}
+    problems = []
+    for index, target in enumerate(targets):
+        name = target.get("name") if isinstance(target, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            loc = ("targets", index, "name")
+            problems.append(
+                Problem(
+                    _place(root, loc, where),
+                    _dotted(loc),
+                    f"duplicate target name {name!r} (first used by targets[{first[name]}])",
+                )
+            )
+        else:
+            first[name] = index
+    return problems
+
+
+def _problem(error: Mapping[str, Any], root: yaml.Node | None, where: str) -> Problem:
+    loc = tuple(
+        part
+        for i, part in enumerate(error["loc"])
+        # drop the discriminator tag pydantic inserts after a target's index
+        if not (i == 2 and error["loc"][0] == "targets" and part in PROVIDER_IDS)
+    )
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    elif error["type"] == "union_tag_invalid":
+        loc = (*loc, "provider")
+        message = f"unknown provider {error['input'].get('provider')!r}: use one of " + ", ".join(
+            PROVIDER_IDS
+        )
+    elif error["type"] == "union_tag_not_found":
+        loc = (*loc, "provider")
+        message = "required key is missing (one of " + ", ".join(PROVIDER_IDS) + ")"
+    env = _env_source(loc)
+    return Problem(env or _place(root, loc, where), _dotted(loc), message)
+
+
+def _line(problem: Problem) -> int:
+    """Sort key: the problem's line in the file (environment problems first)."""
+    parts = problem.where.rsplit(":", 2)
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0
+
+
+def _env_source(loc: tuple[Any, ...]) -> str | None:
+    """The environment variable a value came from, when one did."""
+    for depth in range(len(loc), 0, -1):
+        name = ENV_PREFIX + "__".join(str(p) for p in loc[:depth]).upper()
+        if name in os.environ:
+            return f"environment {name}"
+    return None
+
+
+def _dotted(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _place(root: yaml.Node | None, loc: Sequence[Any], where: str) -> str:
+    """``file:line:column`` of the deepest node of ``loc`` present in the YAML."""
+    node = root
+    for part in loc:
+        child = _child(node, part)
+        if child is None:
+            break
+        node = child
+    if node is None:
+        return where
+    return f"{where}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+
+
+def _child(node: yaml.Node | None, part: Any) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.value == str(part):
+                return value if isinstance(value, yaml.Node) else None
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        child = node.value[part]
+        return child if isinstance(child, yaml.Node) else None
+    return None

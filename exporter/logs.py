@@ -1,0 +1,89 @@
+"""structlog setup: JSON lines by default, console rendering on a TTY, secrets redacted last."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any, Literal, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+LogFormat = Literal["auto", "json", "console"]
+_MIN_SECRET = 4
+_MASK = "[REDACTED]"
+
+
+class Redactor:
+    """Replaces every registered secret in every string of a log event.
+
+    The exporter never logs a key on purpose; this is the last line of defence
+    for one that slips into an exception message or traceback.
+    """
+
+    def __init__(self) -> None:
+        self._secrets: frozenset[str] = frozenset()
+
+    def add(self, secret: str) -> None:
+        """Register a secret (too-short values are ignored: masking them would mangle logs)."""
+        if len(secret) >= _MIN_SECRET and secret not in self._secrets:
+            self._secrets = self._secrets | {secret}
+
+    def __call__(self, _logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
+        if self._secrets:
+            for key, value in event.items():
+                event[key] = self._scrub(value)
+        return event
+
+    def _scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in self._secrets:
+                if secret in value:
+                    value = value.replace(secret, _MASK)
+            return value
+        if isinstance(value, MutableMapping):
+            return {k: self._scrub(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._scrub(v) for v in value]
+        return value
+
+
+REDACTOR = Redactor()
+"""The process-wide redactor; keys are registered with it as they are resolved."""
+
+
+def configure_logging(
+    *, level: str = "info", fmt: LogFormat = "auto", stream: TextIO | None = None
+) -> None:
+    """Route structlog and stdlib logging (aiohttp's) through one pipeline to ``stream``."""
+    out = stream or sys.stderr
+    console = fmt == "console" or (fmt == "auto" and out.isatty())
+    renderer: Processor = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if console
+        else structlog.processors.JSONRenderer()
+    )
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    tail: list[Processor] = [structlog.processors.format_exc_info, REDACTOR, renderer]
+    numeric = logging.getLevelNamesMapping()[level.upper()]
+    structlog.configure(
+        processors=[*shared, *tail],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(numeric, logging.INFO))

@@ -1,0 +1,147 @@
+"""Polling one target: a whole poll into a snapshot, and the loop that repeats it."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+
+import aiohttp
+import structlog
+
+from exporter.aggregate import Aggregate, AggregateBuilder
+from exporter.errors import PollError, Reason
+from exporter.fetch import PageFetcher
+from exporter.logs import REDACTOR
+from exporter.providers import provider_for
+from exporter.schema import KeyUnavailableError, TargetBase
+from exporter.state import Store, TargetSnapshot
+
+log = structlog.get_logger("exporter.poller")
+
+JITTER = 0.05
+"""Each wait is the poll interval +/- this fraction, so targets do not poll in lockstep."""
+
+
+class TargetPoller:
+    """Polls one target and publishes each outcome to the store."""
+
+    def __init__(
+        self,
+        *,
+        target: TargetBase,
+        interval: float,
+        session: aiohttp.ClientSession,
+        store: Store,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.target = target
+        self.interval = interval
+        self._provider = provider_for(target)
+        self._session = session
+        self._store = store
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._url = target.url + self._provider.path
+
+    async def run(self) -> None:
+        """Poll forever, every ``interval`` (with jitter), independent of scrapes."""
+        while True:
+            started = time.monotonic()
+            await self.poll()
+            wait = self.interval * (1 + self._rng.uniform(-JITTER, JITTER))
+            await asyncio.sleep(max(0.0, wait - (time.monotonic() - started)))
+
+    async def poll(self) -> TargetSnapshot:
+        """Poll once, publish the new snapshot and return it. Never raises but cancellation."""
+        started = time.monotonic()
+        previous = self._store.snapshots[self.target.name]
+        fetcher: PageFetcher | None = None
+        aggregate: Aggregate | None = None
+        reason: Reason | None = None
+        error: str | None = None
+        try:
+            fetcher = self._fetcher()
+            aggregate = await self._walk(fetcher)
+        except PollError as exc:
+            reason, error = exc.reason, exc.message
+        except TimeoutError:
+            reason = Reason.TIMEOUT
+            error = f"poll did not finish within {self._deadline():g}s"
+        except Exception as exc:
+            reason, error = Reason.UNEXPECTED, f"{type(exc).__name__}: {exc}"
+            log.exception("poll.crashed", target=self.target.name, error=error)
+        duration = time.monotonic() - started
+        snapshot = previous.after_poll(
+            finished=self._clock(),
+            duration=duration,
+            aggregate=aggregate,
+            reason=reason,
+            error=error,
+            requests=fetcher.requests if fetcher else {},
+            pages=fetcher.pages if fetcher else 0,
+            upstream_errors=len(fetcher.upstream_errors) if fetcher else 0,
+        )
+        self._store.publish(snapshot)
+        self._log(previous, snapshot)
+        if fetcher and fetcher.upstream_errors:
+            log.warning(
+                "poll.upstream_errors",
+                target=self.target.name,
+                provider=snapshot.provider,
+                count=len(fetcher.upstream_errors),
+                errors=fetcher.upstream_errors[:10],
+            )
+        return snapshot
+
+    def _fetcher(self) -> PageFetcher:
+        try:
+            key = self.target.secret()
+        except KeyUnavailableError as exc:
+            raise PollError(Reason.KEY, str(exc)) from None
+        REDACTOR.add(key.get_secret_value())
+        return PageFetcher(
+            session=self._session,
+            url=self._url,
+            key=key,
+            timeout=self.target.timeout,
+            max_pages=self.target.max_pages,
+            max_bytes=self.target.max_response_bytes,
+        )
+
+    def _deadline(self) -> float:
+        return max(self.interval, self.target.timeout)
+
+    async def _walk(self, fetcher: PageFetcher) -> Aggregate:
+        builder = AggregateBuilder(
+            statuses=self._provider.statuses(),
+            capabilities=self._provider.capabilities,
+            now=self._clock(),
+        )
+        async with asyncio.timeout(self._deadline()):
+            async for page in self._provider.pages(fetcher):
+                for record in page:
+                    builder.add(record)
+        return builder.build()
+
+    def _log(self, previous: TargetSnapshot, snapshot: TargetSnapshot) -> None:
+        fields = {
+            "target": snapshot.name,
+            "provider": snapshot.provider,
+            "duration_s": round(snapshot.poll_duration or 0.0, 4),
+        }
+        if snapshot.up:
+            data = snapshot.aggregate
+            assert data is not None
+            event = "poll.recovered" if previous.polled and not previous.up else "poll.succeeded"
+            level = log.info if event == "poll.recovered" else log.debug
+            level(event, sessions=data.sessions, duplicates=data.duplicates, **fields)
+        else:
+            log.warning(
+                "poll.failed",
+                reason=snapshot.error_reason.value if snapshot.error_reason else None,
+                error=snapshot.error,
+                **fields,
+            )

@@ -1,0 +1,41 @@
+"""The normalized session record every provider module produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    """The provider-independent lifecycle phase of a session."""
+
+    PENDING = "pending"
+    LIVE = "live"
+    ENDED = "ended"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+    @property
+    def still_live(self) -> bool:
+        """Whether the provider still reports the session as running (pending or live)."""
+        return self in (Phase.PENDING, Phase.LIVE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionRecord:
+    """One session as the exporter sees it, whatever the provider.
+
+    Times are unix seconds; ``None`` means the provider does not report it.
+    ``leases`` is ``None`` when the lease count is unknown (not zero);
+    ``executions`` is the provider's count of work done in the session, where it has one.
+    """
+
+    id: str
+    status: str
+    phase: Phase
+    created: float
+    deadline: float | None = None
+    last_activity: float | None = None
+    leases: int | None = None
+    executions: int | None = None
+    kind: str | None = None

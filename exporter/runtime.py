@@ -1,0 +1,53 @@
+"""Building the parts both ``serve`` and ``once`` run: store, registry, HTTP client, pollers."""
+
+from __future__ import annotations
+
+import aiohttp
+from prometheus_client import CollectorRegistry
+
+from exporter import __version__
+from exporter.collector import SessionCollector
+from exporter.config import Settings
+from exporter.poller import TargetPoller
+from exporter.providers import provider_for
+from exporter.state import Store, TargetSnapshot
+
+USER_AGENT = f"session-exporter/{__version__}"
+
+
+def new_store(settings: Settings) -> Store:
+    """A store with an empty (never polled) snapshot per target."""
+    return Store(
+        TargetSnapshot(
+            name=t.name,
+            provider=provider_for(t).id,
+            stale_after=settings.staleness(t),
+        )
+        for t in settings.targets
+    )
+
+
+def new_registry(store: Store) -> CollectorRegistry:
+    """A private registry holding only the session collector (no process/GC noise)."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(SessionCollector(store))
+    return registry
+
+
+def new_client_session() -> aiohttp.ClientSession:
+    """The one HTTP client shared by every target (timeouts are set per request)."""
+    return aiohttp.ClientSession(
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        connector=aiohttp.TCPConnector(limit=64, limit_per_host=8, ttl_dns_cache=300),
+        raise_for_status=False,
+    )
+
+
+def new_pollers(
+    settings: Settings, session: aiohttp.ClientSession, store: Store
+) -> list[TargetPoller]:
+    """One poller per configured target."""
+    return [
+        TargetPoller(target=t, interval=settings.interval(t), session=session, store=store)
+        for t in settings.targets
+    ]

@@ -1,0 +1,112 @@
+"""The latest poll result of every target, swapped in whole with one assignment per poll."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from exporter.aggregate import Aggregate
+from exporter.errors import Reason
+
+_NO_ERRORS: Mapping[Reason, int] = MappingProxyType(dict.fromkeys(Reason, 0))
+_EMPTY: Mapping[str, int] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetSnapshot:
+    """Everything the exporter shows about one target, as of its last poll.
+
+    Counters are cumulative since the process started; ``aggregate`` is the
+    last *successful* poll's data and ``last_success`` says how old it is.
+    """
+
+    name: str
+    provider: str
+    stale_after: float
+    polls: int = 0
+    up: bool = False
+    last_poll: float | None = None
+    last_success: float | None = None
+    poll_duration: float | None = None
+    aggregate: Aggregate | None = None
+    error: str | None = None
+    error_reason: Reason | None = None
+    errors: Mapping[Reason, int] = field(default_factory=lambda: _NO_ERRORS)
+    requests: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    pages: int = 0
+    upstream_errors: int = 0
+
+    @property
+    def polled(self) -> bool:
+        """Whether the target has completed at least one poll, good or bad."""
+        return self.polls > 0
+
+    def fresh_aggregate(self, now: float) -> Aggregate | None:
+        """The session data while it is younger than ``stale_after``, else ``None``."""
+        if self.aggregate is None or self.last_success is None:
+            return None
+        if now - self.last_success > self.stale_after:
+            return None
+        return self.aggregate
+
+    def after_poll(
+        self,
+        *,
+        finished: float,
+        duration: float,
+        aggregate: Aggregate | None,
+        reason: Reason | None,
+        error: str | None,
+        requests: Mapping[str, int],
+        pages: int,
+        upstream_errors: int = 0,
+    ) -> TargetSnapshot:
+        """The next snapshot: this one with a poll's outcome folded in."""
+        merged = dict(self.requests)
+        for code, count in requests.items():
+            merged[code] = merged.get(code, 0) + count
+        errors = self.errors
+        if reason is not None:
+            errors = MappingProxyType({**errors, reason: errors[reason] + 1})
+        ok = reason is None
+        return replace(
+            self,
+            polls=self.polls + 1,
+            up=ok,
+            last_poll=finished,
+            last_success=finished if ok else self.last_success,
+            poll_duration=duration,
+            aggregate=aggregate if ok else self.aggregate,
+            error=error,
+            error_reason=reason,
+            errors=errors,
+            requests=MappingProxyType(merged),
+            pages=self.pages + pages,
+            upstream_errors=self.upstream_errors + upstream_errors,
+        )
+
+
+class Store:
+    """Holds the current snapshot of each target.
+
+    ``snapshots`` is an immutable mapping replaced by a single assignment on
+    every publish, so a reader (the collector) always sees a consistent view.
+    """
+
+    def __init__(self, snapshots: Iterable[TargetSnapshot]) -> None:
+        self.snapshots: Mapping[str, TargetSnapshot] = MappingProxyType(
+            {s.name: s for s in snapshots}
+        )
+
+    def publish(self, snapshot: TargetSnapshot) -> None:
+        """Replace one target's snapshot."""
+        self.snapshots = MappingProxyType({**self.snapshots, snapshot.name: snapshot})
+
+    def ready(self) -> bool:
+        """Whether every target has completed its first poll."""
+        return all(s.polled for s in self.snapshots.values())
+
+    def waiting(self) -> list[str]:
+        """Names of targets still waiting for their first poll."""
+        return [s.name for s in self.snapshots.values() if not s.polled]

@@ -1,0 +1,137 @@
+"""The HTTP side: an aiohttp app factory serving /metrics, /healthz, /readyz and a landing page."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import html
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from exporter import __version__
+from exporter.config import Settings
+from exporter.runtime import new_client_session, new_pollers, new_registry, new_store
+from exporter.state import Store, TargetSnapshot
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+REGISTRY = web.AppKey("registry", CollectorRegistry)
+CLIENT = web.AppKey("client", aiohttp.ClientSession)
+TASKS = web.AppKey("tasks", list[asyncio.Task[None]])
+
+
+def create_app(settings: Settings, *, poll: bool = True) -> web.Application:
+    """The exporter app; with ``poll`` its startup starts one poll task per target."""
+    app = web.Application()
+    store = new_store(settings)
+    app[SETTINGS] = settings
+    app[STORE] = store
+    app[REGISTRY] = new_registry(store)
+    app.cleanup_ctx.append(_client)
+    if poll:
+        app.cleanup_ctx.append(_pollers)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/", landing)
+    return app
+
+
+async def _client(app: web.Application) -> AsyncIterator[None]:
+    async with new_client_session() as session:
+        app[CLIENT] = session
+        yield
+
+
+async def _pollers(app: web.Application) -> AsyncIterator[None]:
+    pollers = new_pollers(app[SETTINGS], app[CLIENT], app[STORE])
+    tasks = [asyncio.create_task(p.run(), name=f"poll:{p.target.name}") for p in pollers]
+    app[TASKS] = tasks
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """The exposition: text, or OpenMetrics when asked for; gzip when accepted."""
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    body = encoder(request.app[REGISTRY])
+    headers = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        body = gzip.compress(body, compresslevel=6)
+        headers["Content-Encoding"] = "gzip"
+    return web.Response(body=body, headers=headers)
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    """Liveness: the process is serving."""
+    return web.Response(text="ok\n")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: every target has completed its first poll, whatever its outcome."""
+    waiting = request.app[STORE].waiting()
+    if waiting:
+        return web.Response(
+            status=503, text="waiting for first poll of: " + ", ".join(waiting) + "\n"
+        )
+    return web.Response(text="ready\n")
+
+
+async def landing(request: web.Request) -> web.Response:
+    """A small page: version, targets and their last poll result."""
+    now = time.time()
+    rows = "".join(_row(s, now) for s in request.app[STORE].snapshots.values())
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>session-exporter</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:left}}
+.up{{color:#2a7}}.down{{color:#c33}}</style></head>
+<body><h1>session-exporter {html.escape(__version__)}</h1>
+<p><a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a>
+ · <a href="/readyz">/readyz</a></p>
+<table><tr><th>target</th><th>provider</th><th>last poll</th><th>result</th>
+<th>sessions</th><th>last success</th></tr>{rows}</table></body></html>
+"""
+    return web.Response(text=page, content_type="text/html")
+
+
+def _row(snap: TargetSnapshot, now: float) -> str:
+    if not snap.polled:
+        result = "not polled yet"
+        css = ""
+    elif snap.up:
+        result, css = "ok", "up"
+    else:
+        reason = snap.error_reason.value if snap.error_reason else "error"
+        result, css = f"failed ({reason}): {snap.error or ''}", "down"
+    data = snap.fresh_aggregate(now)
+    sessions = str(data.sessions) if data else "-"
+    cells = [
+        snap.name,
+        snap.provider,
+        _when(snap.last_poll),
+        result,
+        sessions,
+        _when(snap.last_success),
+    ]
+    tds = "".join(
+        f'<td class="{css}">{html.escape(c)}</td>' if i == 3 else f"<td>{html.escape(c)}</td>"
+        for i, c in enumerate(cells)
+    )
+    return f"<tr>{tds}</tr>"
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "never"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
