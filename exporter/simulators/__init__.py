@@ -1,0 +1,41 @@
+"""In-process fakes of the providers' "list sessions" APIs, faithful to their OpenAPI specs."""
+
+from __future__ import annotations
+
+from .agi import AgiSimulator, agi_row
+from .base import Fault, QueryError, RequestLog, Simulator, iso, serve
+from .chaser import ChaserSimulator, chaser_row
+from .notte import NotteSimulator, notte_row
+from .together import TogetherSimulator, together_row
+from .trigger import TriggerSimulator, trigger_row
+
+__all__ = [
+    "SIMULATORS",
+    "AgiSimulator",
+    "ChaserSimulator",
+    "Fault",
+    "NotteSimulator",
+    "QueryError",
+    "RequestLog",
+    "Simulator",
+    "TogetherSimulator",
+    "TriggerSimulator",
+    "agi_row",
+    "chaser_row",
+    "iso",
+    "notte_row",
+    "serve",
+    "together_row",
+    "trigger_row",
+]
+
+SIMULATORS: dict[str, type[Simulator]] = {
+    simulator.provider: simulator
+    for simulator in (
+        TogetherSimulator,
+        AgiSimulator,
+        TriggerSimulator,
+        ChaserSimulator,
+        NotteSimulator,
+    )
+}

@@ -1,0 +1,205 @@
+"""Common machinery of the simulated providers: auth, faults, request log, JSON replies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+from aiohttp import web
+from multidict import CIMultiDict, MultiDict, MultiMapping
+
+__all__ = [
+    "Fault",
+    "QueryError",
+    "RequestLog",
+    "Simulator",
+    "iso",
+    "parse_int",
+    "serve",
+    "timestamp",
+]
+
+_TIMESPECS = {0: "seconds", 3: "milliseconds", 6: "microseconds"}
+_INT = re.compile(r"[+-]?[0-9]+")
+_STOPPING = web.AppKey("stopping", asyncio.Event)
+
+
+def iso(ts: float, *, fraction: int = 3, zulu: bool = True) -> str:
+    """Format unix seconds as ISO-8601 UTC with 0, 3 or 6 fraction digits and `Z` or `+00:00`."""
+    if fraction not in _TIMESPECS:
+        raise ValueError(f"fraction must be 0, 3 or 6, not {fraction}")
+    text = datetime.fromtimestamp(ts, UTC).isoformat(timespec=_TIMESPECS[fraction])
+    return text.removesuffix("+00:00") + "Z" if zulu else text
+
+
+def timestamp(value: str | float, *, fraction: int = 3) -> str:
+    """Return `value` unchanged if it is already a string, else format it with `iso`."""
+    return value if isinstance(value, str) else iso(value, fraction=fraction)
+
+
+def parse_int(raw: str) -> int | None:
+    """The integer a query value spells in ASCII decimal (optionally signed), else None."""
+    return int(raw) if _INT.fullmatch(raw) else None
+
+
+@dataclass
+class Fault:
+    """A misbehaviour injected into requests to the served path, before the auth check.
+
+    `status` and/or `body` replace the answer (a body alone is sent with 200, a status alone
+    with the provider's JSON error); `delay` is slept first; `headers` are added to whatever
+    is sent. `times` counts down per request and clears the fault at 0 (None: until cleared).
+    """
+
+    status: int | None = None
+    body: bytes | None = None
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    times: int | None = None
+
+
+@dataclass(frozen=True)
+class RequestLog:
+    """One received request: its path, a copy of its query, and whether its key was right."""
+
+    path: str
+    query: MultiDict[str]
+    authorized: bool
+
+
+class QueryError(Exception):
+    """Raised by `Simulator.payload` to answer with a 4xx status and a provider-shaped body."""
+
+    def __init__(self, body: Any, *, status: int) -> None:
+        super().__init__(status, body)
+        self.body = body
+        self.status = status
+
+
+class Simulator:
+    """An in-process fake of one provider's "list sessions" endpoint.
+
+    Every request is appended to `requests`. `on_request(sim, index)` runs before each page
+    is computed, `index` being the request's 0-based ordinal among authorized requests to
+    `path`. Subclasses set `provider` and `path` and implement `payload` (and `error_body`
+    when the provider's error shape differs from `{"error": message}`).
+    """
+
+    provider: ClassVar[str]
+    path: ClassVar[str]
+
+    def __init__(
+        self, *, sessions: Iterable[dict[str, Any]] = (), api_key: str = "test-key"
+    ) -> None:
+        self.sessions: list[dict[str, Any]] = list(sessions)
+        self.api_key = api_key
+        self.fault: Fault | None = None
+        self.requests: list[RequestLog] = []
+        self.on_request: Callable[[Simulator, int], None] | None = None
+        self._authorized_count = 0
+
+    def payload(self, query: MultiMapping[str]) -> Any:
+        """The JSON document answering an authorized request; raise `QueryError` for 4xx."""
+        raise NotImplementedError
+
+    def error_body(self, status: int, message: str) -> Any:
+        """The JSON body of an error response with this status."""
+        return {"error": message}
+
+    def app(self) -> web.Application:
+        """A fresh application serving GET `path` and answering 404 elsewhere."""
+        app = web.Application()
+        app[_STOPPING] = asyncio.Event()
+        app.on_shutdown.append(_set_stopping)
+        app.router.add_get(self.path, self._handle)
+        app.router.add_route("*", "/{tail:.*}", self._not_found)
+        return app
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        authorized = self._log(request)
+        index = self._authorized_count  # ordinal among authorized requests to `path`
+        if authorized:
+            self._authorized_count += 1
+        fault = self._take_fault()
+        headers = dict(fault.headers) if fault else {}
+        if fault is not None:
+            if fault.delay > 0:
+                with suppress(TimeoutError):  # app shutdown cuts the delay short
+                    await asyncio.wait_for(request.app[_STOPPING].wait(), fault.delay)
+            if fault.status is not None or fault.body is not None:
+                return self._fault_response(fault, headers)
+        if not authorized:
+            headers.setdefault("WWW-Authenticate", "Bearer")
+            return self._json(self.error_body(401, "Unauthorized"), 401, headers)
+        if self.on_request is not None:
+            self.on_request(self, index)
+        try:
+            return self._json(self.payload(request.query), HTTPStatus.OK, headers)
+        except QueryError as error:
+            return self._json(error.body, error.status, headers)
+
+    def _fault_response(self, fault: Fault, headers: dict[str, str]) -> web.Response:
+        status = fault.status or HTTPStatus.OK
+        if fault.body is not None:
+            return _response(fault.body, status=status, headers=headers)
+        return self._json(self.error_body(status, _phrase(status)), status, headers)
+
+    async def _not_found(self, request: web.Request) -> web.Response:
+        self._log(request)
+        return self._json(self.error_body(404, "Not Found"), 404, {})
+
+    def _log(self, request: web.Request) -> bool:
+        authorized = request.headers.get("Authorization") == f"Bearer {self.api_key}"
+        self.requests.append(RequestLog(request.path, MultiDict(request.query), authorized))
+        return authorized
+
+    def _take_fault(self) -> Fault | None:
+        fault = self.fault
+        if fault is None or fault.times is None:
+            return fault
+        fault.times -= 1  # counts down the remaining uses
+        if fault.times <= 0:
+            self.fault = None
+        return fault if fault.times >= 0 else None
+
+    @staticmethod
+    def _json(document: Any, status: int, headers: dict[str, str]) -> web.Response:
+        return _response(json.dumps(document).encode(), status=status, headers=headers)
+
+
+def _response(body: bytes, *, status: int, headers: dict[str, str]) -> web.Response:
+    all_headers = CIMultiDict(headers)
+    all_headers.setdefault("Content-Type", "application/json")
+    return web.Response(body=body, status=status, headers=all_headers)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+async def _set_stopping(app: web.Application) -> None:
+    app[_STOPPING].set()
+
+
+@asynccontextmanager
+async def serve(sim: Simulator, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Serve `sim` on a real socket and yield its base URL, e.g. ``http://127.0.0.1:43123``."""
+    runner = web.AppRunner(sim.app())
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        bound_port = runner.addresses[0][1]
+        shown_host = f"[{host}]" if ":" in host else host
+        yield f"http://{shown_host}:{bound_port}"
+    finally:
+        await runner.cleanup()

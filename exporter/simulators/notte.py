@@ -1,0 +1,148 @@
+"""Notte: `GET /sessions`, page/page_size paging, `only_active` filter, FastAPI-style 422s."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from multidict import MultiMapping
+
+from .base import QueryError, Simulator, parse_int, timestamp
+
+__all__ = ["NotteSimulator", "notte_row"]
+
+_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
+_FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
+
+
+def notte_row(
+    id: str,
+    status: str,
+    created_at: str | float,
+    last_accessed_at: str | float,
+    *,
+    idle_timeout_minutes: int = 3,
+    max_duration_minutes: int | None = 15,
+    closed_at: str | float | None = None,
+    error: str | None = None,
+    browser_type: str = "chromium",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A `SessionResponse` row as the API serializes it; timestamps may be unix seconds.
+
+    `max_duration_minutes=None` omits the key (the spec gives it a default, not `null`);
+    `extra` adds or overrides keys.
+    """
+    row: dict[str, Any] = {
+        "session_id": id,
+        "idle_timeout_minutes": idle_timeout_minutes,
+        "max_duration_minutes": max_duration_minutes,
+        "created_at": timestamp(created_at, fraction=6),
+        "closed_at": None if closed_at is None else timestamp(closed_at, fraction=6),
+        "last_accessed_at": timestamp(last_accessed_at, fraction=6),
+        "status": status,
+        "steps": [],
+        "error": error,
+        "proxies": False,
+        "browser_type": browser_type,
+        "use_file_storage": False,
+        "network_request_bytes": 0,
+        "network_response_bytes": 0,
+        "user_agent": None,
+        "viewport_width": None,
+        "viewport_height": None,
+        "headless": True,
+        "solve_captchas": None,
+        "cdp_url": None,
+        "viewer_url": None,
+        "web_bot_auth": False,
+        "timeout_minutes": idle_timeout_minutes,
+    }
+    if max_duration_minutes is None:
+        del row["max_duration_minutes"]
+    return row | extra
+
+
+class NotteSimulator(Simulator):
+    """Serves a `PaginatedResponse[SessionResponse]` page of (by default only active) rows."""
+
+    provider: ClassVar[str] = "notte"
+    path: ClassVar[str] = "/sessions"
+
+    def payload(self, query: MultiMapping[str]) -> Any:
+        errors: list[dict[str, Any]] = []
+        page = _integer(query, "page", default=1, minimum=1, maximum=None, errors=errors)
+        size = _integer(query, "page_size", default=10, minimum=1, maximum=100, errors=errors)
+        only_active = _boolean(query, "only_active", default=True, errors=errors)
+        _boolean(
+            query, "only_current_token", default=False, errors=errors
+        )  # validated, then ignored
+        if errors:
+            raise QueryError({"detail": errors}, status=422)
+        rows = (
+            [s for s in self.sessions if s.get("status") == "active"]
+            if only_active
+            else self.sessions
+        )
+        start = (page - 1) * size
+        return {
+            "items": rows[start : start + size],
+            "page": page,
+            "page_size": size,
+            "has_next": start + size < len(rows),
+            "has_previous": page > 1,
+        }
+
+    def error_body(self, status: int, message: str) -> Any:
+        return {"detail": message}
+
+
+def _integer(
+    query: MultiMapping[str],
+    name: str,
+    *,
+    default: int,
+    minimum: int,
+    maximum: int | None,
+    errors: list[dict[str, Any]],
+) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    value = parse_int(raw)
+    if value is None:
+        message = "Input should be a valid integer, unable to parse string as an integer"
+        errors.append(_error(name, "int_parsing", message, raw))
+    elif value < minimum:
+        message = f"Input should be greater than or equal to {minimum}"
+        errors.append(_error(name, "greater_than_equal", message, raw, {"ge": minimum}))
+    elif maximum is not None and value > maximum:
+        message = f"Input should be less than or equal to {maximum}"
+        errors.append(_error(name, "less_than_equal", message, raw, {"le": maximum}))
+    else:
+        return value
+    return default
+
+
+def _boolean(
+    query: MultiMapping[str], name: str, *, default: bool, errors: list[dict[str, Any]]
+) -> bool:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    message = "Input should be a valid boolean, unable to interpret input"
+    errors.append(_error(name, "bool_parsing", message, raw))
+    return default
+
+
+def _error(
+    name: str, kind: str, message: str, raw: str, ctx: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One pydantic v2 `ValidationError` entry as FastAPI serializes it."""
+    entry: dict[str, Any] = {"type": kind, "loc": ["query", name], "msg": message, "input": raw}
+    if ctx is not None:
+        entry["ctx"] = ctx
+    return entry

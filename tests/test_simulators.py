@@ -1,0 +1,1053 @@
+"""Behaviour of the simulated providers over a real socket: paging, auth, filters, faults."""
+
+# House style is `assert expected == actual`, which SIM300 calls a Yoda condition.
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
+
+from exporter.simulators import (
+    SIMULATORS,
+    AgiSimulator,
+    ChaserSimulator,
+    Fault,
+    NotteSimulator,
+    Simulator,
+    TogetherSimulator,
+    TriggerSimulator,
+    agi_row,
+    chaser_row,
+    iso,
+    notte_row,
+    serve,
+    together_row,
+    trigger_row,
+)
+
+T0 = 1_700_000_000.0
+AUTH = {"Authorization": "Bearer test-key"}
+PROVIDERS = ["together", "agi", "trigger", "chaser", "notte"]
+
+Client = TestClient[web.Request, web.Application]
+Params = Mapping[str, str] | list[tuple[str, str]] | None
+
+
+def sample(provider: str) -> Simulator:
+    """A simulator of `provider` holding one row it serves with default parameters."""
+    rows = {
+        "together": [together_row("ses_1", T0, T0 + 600)],
+        "agi": [agi_row("a1", "running", T0)],
+        "trigger": [trigger_row("session_1", "ACTIVE", T0, T0)],
+        "chaser": [chaser_row("c1", "running", T0)],
+        "notte": [notte_row("n1", "active", T0, T0 + 5)],
+    }
+    return SIMULATORS[provider](sessions=rows[provider])
+
+
+async def start(aiohttp_client: AiohttpClient, sim: Simulator) -> Client:
+    return await aiohttp_client(sim.app())
+
+
+async def get_json(
+    client: Client, path: str, *, params: Params = None, headers: Mapping[str, str] = AUTH
+) -> tuple[int, Any]:
+    response = await client.get(path, params=params, headers=headers)
+    return response.status, await response.json()
+
+
+def ids(rows: list[dict[str, Any]], key: str = "id") -> list[str]:
+    return [row[key] for row in rows]
+
+
+# --- helpers of the package -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fraction", "zulu", "expected"),
+    [
+        (0, True, "2023-11-14T22:13:20Z"),
+        (3, True, "2023-11-14T22:13:20.250Z"),
+        (6, True, "2023-11-14T22:13:20.250000Z"),
+        (3, False, "2023-11-14T22:13:20.250+00:00"),
+        (0, False, "2023-11-14T22:13:20+00:00"),
+    ],
+)
+def test_iso_formats_utc_with_the_requested_precision_and_suffix(
+    fraction: int, zulu: bool, expected: str
+) -> None:
+    """iso() renders UTC with 0/3/6 fraction digits and a `Z` or `+00:00` suffix."""
+    assert expected == iso(T0 + 0.25, fraction=fraction, zulu=zulu)
+
+
+def test_iso_rejects_other_precisions() -> None:
+    """iso() only knows the 0, 3 and 6 digit precisions the providers use."""
+    with pytest.raises(ValueError, match="fraction must be 0, 3 or 6"):
+        iso(T0, fraction=2)
+
+
+def test_registry_maps_each_provider_id_to_its_simulator() -> None:
+    """SIMULATORS is keyed by the provider id each class declares, with the spec's paths."""
+    expected = {
+        "together": (TogetherSimulator, "/v1/tci/sessions"),
+        "agi": (AgiSimulator, "/v1/sessions"),
+        "trigger": (TriggerSimulator, "/api/v1/sessions"),
+        "chaser": (ChaserSimulator, "/v1/sessions"),
+        "notte": (NotteSimulator, "/sessions"),
+    }
+    assert expected == {key: (cls, cls.path) for key, cls in SIMULATORS.items()}
+    assert all(key == cls.provider for key, cls in SIMULATORS.items())
+
+
+def test_row_factories_format_unix_times_and_keep_strings_verbatim() -> None:
+    """Factories format unix seconds, keep strings verbatim, and let keywords add or override."""
+    assert "2023-11-14T22:13:20.000Z" == chaser_row("c", "running", T0)["created_at"]
+    assert "yesterday-ish" == chaser_row("c", "running", "yesterday-ish")["created_at"]
+    assert "2023-11-14T22:13:20.000000Z" == notte_row("n", "active", T0, T0)["created_at"]
+    row = chaser_row("c", "x", T0, session_type="cdp", extra=1)
+    assert ("c", "x", "cdp", 1) == (row["id"], row["status"], row["session_type"], row["extra"])
+
+
+def test_notte_row_omits_max_duration_when_none_and_mirrors_timeout_minutes() -> None:
+    """notte_row drops `max_duration_minutes` for None; deprecated `timeout_minutes` = idle."""
+    row = notte_row("n", "active", T0, T0, idle_timeout_minutes=7, max_duration_minutes=None)
+    assert "max_duration_minutes" not in row
+    assert 7 == row["timeout_minutes"]
+    assert 15 == notte_row("n", "active", T0, T0)["max_duration_minutes"]
+
+
+def test_trigger_row_defaults_closed_at_of_closed_rows_to_updated_at() -> None:
+    """A CLOSED trigger row gets `closedAt` = `updatedAt` unless given; others get null."""
+    assert iso(T0 + 9) == trigger_row("s", "CLOSED", T0, T0 + 9)["closedAt"]
+    assert trigger_row("s", "ACTIVE", T0, T0 + 9)["closedAt"] is None
+    assert iso(T0 + 1) == trigger_row("s", "CLOSED", T0, T0 + 9, closed_at=T0 + 1)["closedAt"]
+
+
+async def test_serve_yields_a_reachable_base_url_and_closes_the_socket_on_exit() -> None:
+    """serve() binds a real port, yields `http://host:port`, and stops listening on exit."""
+    sim = sample("agi")
+    async with aiohttp.ClientSession() as session:
+        async with serve(sim) as base_url:
+            assert base_url.startswith("http://127.0.0.1:")
+            async with session.get(base_url + "/v1/sessions", headers=AUTH) as response:
+                assert 200 == response.status
+                assert ["a1"] == ids(await response.json(), "session_id")
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await session.get(base_url + "/v1/sessions", headers=AUTH)
+
+
+async def test_serve_exit_cuts_pending_delays_short() -> None:
+    """Leaving serve() does not wait out a long delay fault of an abandoned request."""
+    sim = sample("agi")
+    sim.fault = Fault(delay=30)
+    began = time.monotonic()
+    async with aiohttp.ClientSession() as session, serve(sim) as base_url:
+        with pytest.raises(TimeoutError):
+            await session.get(
+                base_url + "/v1/sessions", headers=AUTH, timeout=aiohttp.ClientTimeout(total=0.1)
+            )
+    assert time.monotonic() - began < 5
+
+
+# --- behaviour common to every provider --------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "test-key"}],
+    ids=["missing", "wrong-key", "no-scheme"],
+)
+async def test_requests_without_the_bearer_key_get_401(
+    aiohttp_client: AiohttpClient, provider: str, headers: dict[str, str]
+) -> None:
+    """Without `Authorization: Bearer <api_key>` every provider answers 401 in its error shape."""
+    sim = sample(provider)
+    client = await start(aiohttp_client, sim)
+    expected = {
+        "together": {"errors": ["Unauthorized"]},
+        "agi": {"error": "Unauthorized"},
+        "trigger": {"error": "Unauthorized"},
+        "chaser": {"detail": "Unauthorized"},
+        "notte": {"detail": "Unauthorized"},
+    }
+    assert (401, expected[provider]) == await get_json(client, sim.path, headers=headers)
+    assert [False] == [log.authorized for log in sim.requests]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_custom_api_key_is_the_one_accepted(
+    aiohttp_client: AiohttpClient, provider: str
+) -> None:
+    """The key given to the constructor is required; the default `test-key` then fails."""
+    sim = SIMULATORS[provider](api_key="secret")
+    client = await start(aiohttp_client, sim)
+    status, _ = await get_json(client, sim.path, headers={"Authorization": "Bearer secret"})
+    assert 200 == status
+    status, _ = await get_json(client, sim.path)
+    assert 401 == status
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_status_fault_without_body_sends_provider_error_then_clears(
+    aiohttp_client: AiohttpClient, provider: str
+) -> None:
+    """Fault(status, times=1) answers once with a provider-shaped JSON error, then clears."""
+    sim = sample(provider)
+    sim.fault = Fault(status=503, times=1)
+    client = await start(aiohttp_client, sim)
+    expected = {
+        "together": {"errors": ["Service Unavailable"]},
+        "agi": {"error": "Service Unavailable"},
+        "trigger": {"error": "Service Unavailable"},
+        "chaser": {"detail": "Service Unavailable"},
+        "notte": {"detail": "Service Unavailable"},
+    }
+    assert (503, expected[provider]) == await get_json(client, sim.path)
+    assert sim.fault is None
+    status, _ = await get_json(client, sim.path)
+    assert 200 == status
+
+
+async def test_body_fault_sends_the_raw_bytes_as_json(aiohttp_client: AiohttpClient) -> None:
+    """Fault(body=...) serves the bytes verbatim with status 200 and a JSON content type."""
+    sim = sample("chaser")
+    sim.fault = Fault(body=b'{"sessions": [')
+    client = await start(aiohttp_client, sim)
+    response = await client.get(sim.path, headers=AUTH)
+    assert (200, "application/json", '{"sessions": [') == (
+        response.status,
+        response.content_type,
+        await response.text(),
+    )
+
+
+async def test_body_fault_with_status_and_content_type_header(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """A fault's own Content-Type header replaces the JSON one (e.g. an HTML gateway page)."""
+    sim = sample("notte")
+    sim.fault = Fault(
+        status=502, body=b"<html>bad gateway</html>", headers={"Content-Type": "text/html"}
+    )
+    client = await start(aiohttp_client, sim)
+    response = await client.get(sim.path, headers=AUTH)
+    assert (502, "text/html", "<html>bad gateway</html>") == (
+        response.status,
+        response.content_type,
+        await response.text(),
+    )
+
+
+async def test_fault_headers_are_sent(aiohttp_client: AiohttpClient) -> None:
+    """Fault headers (e.g. Retry-After on a 429) are added to the response."""
+    sim = sample("trigger")
+    sim.fault = Fault(status=429, headers={"Retry-After": "3"})
+    client = await start(aiohttp_client, sim)
+    response = await client.get(sim.path, headers=AUTH)
+    assert (429, "3", {"error": "Too Many Requests"}) == (
+        response.status,
+        response.headers["Retry-After"],
+        await response.json(),
+    )
+
+
+async def test_headers_only_fault_decorates_the_normal_response(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """A fault with neither status nor body still serves the page, with its extra headers."""
+    sim = sample("agi")
+    sim.fault = Fault(headers={"X-RateLimit-Remaining": "0"})
+    client = await start(aiohttp_client, sim)
+    response = await client.get(sim.path, headers=AUTH)
+    assert (200, "0") == (response.status, response.headers["X-RateLimit-Remaining"])
+    assert ["a1"] == ids(await response.json(), "session_id")
+
+
+async def test_fault_without_times_persists_until_cleared(aiohttp_client: AiohttpClient) -> None:
+    """times=None keeps failing every request until the test sets `fault` to None."""
+    sim = sample("together")
+    sim.fault = Fault(status=500)
+    client = await start(aiohttp_client, sim)
+    statuses = [(await client.get(sim.path, headers=AUTH)).status for _ in range(3)]
+    sim.fault = None
+    statuses.append((await client.get(sim.path, headers=AUTH)).status)
+    assert [500, 500, 500, 200] == statuses
+
+
+async def test_fault_times_counts_requests_down(aiohttp_client: AiohttpClient) -> None:
+    """times=2 fails exactly two requests, then the simulator clears the fault itself."""
+    sim = sample("chaser")
+    sim.fault = Fault(status=500, times=2)
+    client = await start(aiohttp_client, sim)
+    statuses = [(await client.get(sim.path, headers=AUTH)).status for _ in range(3)]
+    assert [500, 500, 200] == statuses
+    assert sim.fault is None
+
+
+async def test_delay_fault_with_times_1_times_out_once(aiohttp_client: AiohttpClient) -> None:
+    """Fault(delay, times=1) makes one request outlast the client timeout; the next is prompt."""
+    sim = sample("notte")
+    sim.fault = Fault(delay=5, times=1)
+    client = await start(aiohttp_client, sim)
+    with pytest.raises(TimeoutError):
+        await client.get(sim.path, headers=AUTH, timeout=aiohttp.ClientTimeout(total=0.2))
+    assert sim.fault is None
+    began = time.monotonic()
+    status, body = await get_json(client, sim.path)
+    assert (200, ["n1"]) == (status, ids(body["items"], "session_id"))
+    assert time.monotonic() - began < 1
+
+
+async def test_delay_precedes_the_faulted_answer(aiohttp_client: AiohttpClient) -> None:
+    """A fault with delay and status waits `delay` seconds, then sends the error."""
+    sim = sample("trigger")
+    sim.fault = Fault(status=500, delay=0.3)
+    client = await start(aiohttp_client, sim)
+    began = time.monotonic()
+    status, _ = await get_json(client, sim.path)
+    assert 500 == status
+    assert time.monotonic() - began >= 0.3
+
+
+async def test_faults_apply_before_auth(aiohttp_client: AiohttpClient) -> None:
+    """An outage fault answers even a request with a wrong key, and that request uses it up."""
+    sim = sample("agi")
+    sim.fault = Fault(status=503, times=1)
+    client = await start(aiohttp_client, sim)
+    status, _ = await get_json(client, sim.path, headers={})
+    assert 503 == status
+    status, _ = await get_json(client, sim.path, headers={})
+    assert 401 == status
+
+
+async def test_every_request_is_logged_with_path_query_and_authorization(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """`requests` records each request in order, including repeated query keys and 404s."""
+    sim = sample("trigger")
+    client = await start(aiohttp_client, sim)
+    await client.get(sim.path, params=[("filter[tags]", "a"), ("filter[tags]", "b")], headers=AUTH)
+    await client.get(sim.path)
+    await client.get("/elsewhere", params={"x": "1"}, headers=AUTH)
+    assert [
+        ("/api/v1/sessions", {"filter[tags]": ["a", "b"]}, True),
+        ("/api/v1/sessions", {}, False),
+        ("/elsewhere", {"x": ["1"]}, True),
+    ] == [
+        (log.path, {key: log.query.getall(key) for key in log.query}, log.authorized)
+        for log in sim.requests
+    ]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_other_paths_answer_404(aiohttp_client: AiohttpClient, provider: str) -> None:
+    """Only the provider's own path is served; anything else is a 404 with a JSON body."""
+    sim = sample(provider)
+    client = await start(aiohttp_client, sim)
+    response = await client.get(sim.path + "/extra", headers=AUTH)
+    assert (404, "application/json") == (response.status, response.content_type)
+
+
+async def test_on_request_gets_indices_of_authorized_requests_before_paging(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """on_request sees 0, 1, ... for authorized requests only, and its edits show in that page."""
+    sim = AgiSimulator()
+    seen: list[int] = []
+
+    def hook(target: Simulator, index: int) -> None:
+        seen.append(index)
+        target.sessions.append(agi_row(f"a{index}", "running", T0))
+
+    sim.on_request = hook
+    client = await start(aiohttp_client, sim)
+    first = await get_json(client, sim.path)
+    await get_json(client, sim.path, headers={})
+    second = await get_json(client, sim.path)
+    assert [0, 1] == seen
+    assert (200, ["a0"]) == (first[0], ids(first[1], "session_id"))
+    assert (200, ["a0", "a1"]) == (second[0], ids(second[1], "session_id"))
+
+
+# --- chaser ------------------------------------------------------------------------------
+
+
+def chaser_sessions(count: int) -> list[dict[str, Any]]:
+    return [chaser_row(f"c{i}", "running", T0 + i) for i in range(count)]
+
+
+async def test_chaser_defaults_to_limit_20_offset_0(aiohttp_client: AiohttpClient) -> None:
+    """Without limit/offset chaser serves the first 20 stored rows and the full total."""
+    sim = ChaserSimulator(sessions=chaser_sessions(25))
+    client = await start(aiohttp_client, sim)
+    status, body = await get_json(client, sim.path)
+    assert (200, [f"c{i}" for i in range(20)], 25) == (status, ids(body["sessions"]), body["total"])
+
+
+async def test_chaser_limit_offset_walk(aiohttp_client: AiohttpClient) -> None:
+    """Pages of 3 over 7 rows come back 3, 3, 1, then empty; `total` is always 7."""
+    sim = ChaserSimulator(sessions=chaser_sessions(7))
+    client = await start(aiohttp_client, sim)
+    pages = []
+    for offset in (0, 3, 6, 7):
+        _, body = await get_json(client, sim.path, params={"limit": "3", "offset": str(offset)})
+        pages.append((ids(body["sessions"]), body["total"]))
+    assert [
+        (["c0", "c1", "c2"], 7),
+        (["c3", "c4", "c5"], 7),
+        (["c6"], 7),
+        ([], 7),
+    ] == pages
+
+
+async def test_chaser_serves_rows_unchanged(aiohttp_client: AiohttpClient) -> None:
+    """Chaser rows are served exactly as stored, nullable fields included."""
+    rows = [
+        chaser_row("c1", "running", T0, leases=None, workspace_id="ws_1", video="wss://v/1"),
+        chaser_row("c2", "stopped", T0 + 1, leases=2, persistence=True, custom="kept"),
+    ]
+    sim = ChaserSimulator(sessions=rows)
+    client = await start(aiohttp_client, sim)
+    assert (200, {"sessions": rows, "total": 2}) == await get_json(client, sim.path)
+
+
+async def test_chaser_empty_dataset(aiohttp_client: AiohttpClient) -> None:
+    """With no sessions chaser answers an empty page and total 0."""
+    sim = ChaserSimulator()
+    client = await start(aiohttp_client, sim)
+    assert (200, {"sessions": [], "total": 0}) == await get_json(client, sim.path)
+
+
+@pytest.mark.parametrize(
+    ("params", "detail"),
+    [
+        ({"limit": "abc"}, "limit must be a non-negative integer"),
+        ({"limit": "-1"}, "limit must be a non-negative integer"),
+        ({"limit": "1.5"}, "limit must be a non-negative integer"),
+        ({"limit": ""}, "limit must be a non-negative integer"),
+        ({"offset": "x"}, "offset must be a non-negative integer"),
+        ({"offset": "-5"}, "offset must be a non-negative integer"),
+    ],
+)
+async def test_chaser_rejects_bad_limit_or_offset_with_422(
+    aiohttp_client: AiohttpClient, params: dict[str, str], detail: str
+) -> None:
+    """Non-integer or negative limit/offset is a 422 with a string `detail`."""
+    sim = ChaserSimulator(sessions=chaser_sessions(2))
+    client = await start(aiohttp_client, sim)
+    assert (422, {"detail": detail}) == await get_json(client, sim.path, params=params)
+
+
+async def test_chaser_offsets_shift_when_a_session_is_inserted_mid_walk(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """A row inserted at the front between pages (via on_request) re-serves a row: offsets shift."""
+    sim = ChaserSimulator(sessions=chaser_sessions(4))
+
+    def insert_on_second_page(target: Simulator, index: int) -> None:
+        if index == 1:
+            target.sessions.insert(0, chaser_row("new", "running", T0 + 99))
+
+    sim.on_request = insert_on_second_page
+    client = await start(aiohttp_client, sim)
+    _, first = await get_json(client, sim.path, params={"limit": "2", "offset": "0"})
+    _, second = await get_json(client, sim.path, params={"limit": "2", "offset": "2"})
+    assert (["c0", "c1"], ["c1", "c2"], 5) == (
+        ids(first["sessions"]),
+        ids(second["sessions"]),
+        second["total"],
+    )
+
+
+# --- notte -------------------------------------------------------------------------------
+
+
+def notte_sessions(active: int, closed: int = 0) -> list[dict[str, Any]]:
+    rows = [notte_row(f"n{i}", "active", T0 + i, T0 + i) for i in range(active)]
+    rows += [notte_row(f"x{i}", "closed", T0 + i, T0 + i, closed_at=T0 + 60) for i in range(closed)]
+    return rows
+
+
+async def test_notte_defaults_to_active_only_page_1_size_10(aiohttp_client: AiohttpClient) -> None:
+    """Without parameters notte serves the first 10 active rows and flags a next page."""
+    sim = NotteSimulator(sessions=notte_sessions(12, closed=3))
+    client = await start(aiohttp_client, sim)
+    status, body = await get_json(client, sim.path)
+    assert 200 == status
+    assert [f"n{i}" for i in range(10)] == ids(body.pop("items"), "session_id")
+    assert {"page": 1, "page_size": 10, "has_next": True, "has_previous": False} == body
+
+
+async def test_notte_page_walk_flags(aiohttp_client: AiohttpClient) -> None:
+    """Pages of 4 over 10 rows: 4, 4, 2 rows with has_next/has_previous exact, then empty."""
+    sim = NotteSimulator(sessions=notte_sessions(10))
+    client = await start(aiohttp_client, sim)
+    pages = []
+    for page in (1, 2, 3, 4):
+        _, body = await get_json(client, sim.path, params={"page": str(page), "page_size": "4"})
+        pages.append(
+            (ids(body["items"], "session_id"), body["page"], body["has_next"], body["has_previous"])
+        )
+    assert [
+        (["n0", "n1", "n2", "n3"], 1, True, False),
+        (["n4", "n5", "n6", "n7"], 2, True, True),
+        (["n8", "n9"], 3, False, True),
+        ([], 4, False, True),
+    ] == pages
+
+
+async def test_notte_exact_last_page_has_no_next(aiohttp_client: AiohttpClient) -> None:
+    """When the rows fill the page exactly, has_next is false."""
+    sim = NotteSimulator(sessions=notte_sessions(5))
+    client = await start(aiohttp_client, sim)
+    _, body = await get_json(client, sim.path, params={"page_size": "5"})
+    assert (5, False) == (len(body["items"]), body["has_next"])
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("false", ["n0", "x0", "x1"]),
+        ("0", ["n0", "x0", "x1"]),
+        ("true", ["n0"]),
+        ("1", ["n0"]),
+        ("False", ["n0", "x0", "x1"]),
+    ],
+)
+async def test_notte_only_active_switch(
+    aiohttp_client: AiohttpClient, value: str, expected: list[str]
+) -> None:
+    """only_active=false/0 serves every row; true/1 only rows whose status is "active"."""
+    sim = NotteSimulator(sessions=notte_sessions(1, closed=2))
+    client = await start(aiohttp_client, sim)
+    _, body = await get_json(client, sim.path, params={"only_active": value})
+    assert expected == ids(body["items"], "session_id")
+
+
+async def test_notte_only_current_token_is_accepted_and_ignored(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """only_current_token=true changes nothing in the simulated single-token account."""
+    sim = NotteSimulator(sessions=notte_sessions(2))
+    client = await start(aiohttp_client, sim)
+    _, body = await get_json(client, sim.path, params={"only_current_token": "true"})
+    assert ["n0", "n1"] == ids(body["items"], "session_id")
+
+
+async def test_notte_empty_dataset(aiohttp_client: AiohttpClient) -> None:
+    """With no sessions notte answers an empty first page with both flags false."""
+    sim = NotteSimulator()
+    client = await start(aiohttp_client, sim)
+    assert (
+        200,
+        {"items": [], "page": 1, "page_size": 10, "has_next": False, "has_previous": False},
+    ) == await get_json(client, sim.path)
+
+
+INT_MSG = "Input should be a valid integer, unable to parse string as an integer"
+BOOL_MSG = "Input should be a valid boolean, unable to interpret input"
+
+
+@pytest.mark.parametrize(
+    ("params", "detail"),
+    [
+        (
+            {"page_size": "101"},
+            [
+                {
+                    "type": "less_than_equal",
+                    "loc": ["query", "page_size"],
+                    "msg": "Input should be less than or equal to 100",
+                    "input": "101",
+                    "ctx": {"le": 100},
+                }
+            ],
+        ),
+        (
+            {"page_size": "0"},
+            [
+                {
+                    "type": "greater_than_equal",
+                    "loc": ["query", "page_size"],
+                    "msg": "Input should be greater than or equal to 1",
+                    "input": "0",
+                    "ctx": {"ge": 1},
+                }
+            ],
+        ),
+        (
+            {"page": "0"},
+            [
+                {
+                    "type": "greater_than_equal",
+                    "loc": ["query", "page"],
+                    "msg": "Input should be greater than or equal to 1",
+                    "input": "0",
+                    "ctx": {"ge": 1},
+                }
+            ],
+        ),
+        (
+            {"page": "two"},
+            [{"type": "int_parsing", "loc": ["query", "page"], "msg": INT_MSG, "input": "two"}],
+        ),
+        (
+            {"only_active": "maybe"},
+            [
+                {
+                    "type": "bool_parsing",
+                    "loc": ["query", "only_active"],
+                    "msg": BOOL_MSG,
+                    "input": "maybe",
+                }
+            ],
+        ),
+        (
+            {"page": "x", "page_size": "y", "only_current_token": "z"},
+            [
+                {"type": "int_parsing", "loc": ["query", "page"], "msg": INT_MSG, "input": "x"},
+                {
+                    "type": "int_parsing",
+                    "loc": ["query", "page_size"],
+                    "msg": INT_MSG,
+                    "input": "y",
+                },
+                {
+                    "type": "bool_parsing",
+                    "loc": ["query", "only_current_token"],
+                    "msg": BOOL_MSG,
+                    "input": "z",
+                },
+            ],
+        ),
+    ],
+    ids=["page_size-101", "page_size-0", "page-0", "page-text", "only_active-text", "all-at-once"],
+)
+async def test_notte_rejects_invalid_parameters_with_validation_errors(
+    aiohttp_client: AiohttpClient, params: dict[str, str], detail: list[dict[str, Any]]
+) -> None:
+    """Out-of-range or unparsable parameters give 422 listing every problem, FastAPI style."""
+    sim = NotteSimulator(sessions=notte_sessions(2))
+    client = await start(aiohttp_client, sim)
+    assert (422, {"detail": detail}) == await get_json(client, sim.path, params=params)
+
+
+# --- together and agi --------------------------------------------------------------------
+
+
+async def test_together_wraps_all_sessions_with_errors(aiohttp_client: AiohttpClient) -> None:
+    """Together serves every stored row under data.sessions, unpaged, with `errors` []."""
+    rows = [together_row(f"ses_{i}", T0, T0 + 600, execute_count=i) for i in range(30)]
+    sim = TogetherSimulator(sessions=rows)
+    client = await start(aiohttp_client, sim)
+    expected = {"data": {"sessions": rows}, "errors": []}
+    assert (200, expected) == await get_json(client, sim.path, params={"limit": "1"})
+
+
+async def test_together_errors_pass_through(aiohttp_client: AiohttpClient) -> None:
+    """Whatever `errors` holds (strings, objects) is served beside the sessions."""
+    sim = TogetherSimulator(sessions=[together_row("ses_1", T0, T0 + 60)])
+    sim.errors = ["partial outage", {"code": "region_down", "region": "eu"}]
+    client = await start(aiohttp_client, sim)
+    _, body = await get_json(client, sim.path)
+    assert (["partial outage", {"code": "region_down", "region": "eu"}], ["ses_1"]) == (
+        body["errors"],
+        ids(body["data"]["sessions"]),
+    )
+
+
+async def test_together_empty_dataset(aiohttp_client: AiohttpClient) -> None:
+    """With no sessions together answers an empty list."""
+    sim = TogetherSimulator()
+    client = await start(aiohttp_client, sim)
+    assert (200, {"data": {"sessions": []}, "errors": []}) == await get_json(client, sim.path)
+
+
+async def test_agi_serves_a_bare_array_in_stored_order(aiohttp_client: AiohttpClient) -> None:
+    """AGI answers every stored row as a bare JSON array, ignoring any query."""
+    rows = [
+        agi_row(f"a{i}", status, T0 - i) for i, status in enumerate(["ready", "error", "paused"])
+    ]
+    sim = AgiSimulator(sessions=rows)
+    client = await start(aiohttp_client, sim)
+    assert (200, rows) == await get_json(client, sim.path, params={"limit": "1"})
+
+
+async def test_agi_empty_dataset(aiohttp_client: AiohttpClient) -> None:
+    """With no sessions AGI answers `[]`."""
+    sim = AgiSimulator()
+    client = await start(aiohttp_client, sim)
+    assert (200, []) == await get_json(client, sim.path)
+
+
+# --- trigger -----------------------------------------------------------------------------
+
+
+def trigger_sessions(count: int) -> list[dict[str, Any]]:
+    """`count` ACTIVE rows `session_000`... created one second apart, stored shuffled."""
+    order = sorted(range(count), key=lambda i: (i * 37) % count)
+    return [trigger_row(f"session_{i:03d}", "ACTIVE", T0 + i, T0 + i) for i in order]
+
+
+def newest_first(count: int) -> list[str]:
+    return [f"session_{i:03d}" for i in reversed(range(count))]
+
+
+async def test_trigger_serves_newest_first_without_status(aiohttp_client: AiohttpClient) -> None:
+    """Rows come back sorted by createdAt descending, minus the internal `status` key."""
+    sim = TriggerSimulator(sessions=trigger_sessions(5))
+    client = await start(aiohttp_client, sim)
+    status, body = await get_json(client, sim.path)
+    assert (200, newest_first(5), {}) == (status, ids(body["data"]), body["pagination"])
+    stored = {row["id"]: {k: v for k, v in row.items() if k != "status"} for row in sim.sessions}
+    assert [stored[row["id"]] for row in body["data"]] == body["data"]
+    assert all("status" in row for row in sim.sessions)
+
+
+async def test_trigger_sorts_mixed_timestamp_precisions_chronologically(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """Sorting parses createdAt, so `...20Z`, `...20.5+00:00` and `...20.250Z` order by time."""
+    rows = [
+        trigger_row("session_a", "ACTIVE", iso(T0, fraction=0), T0),
+        trigger_row("session_b", "ACTIVE", iso(T0 + 0.5, zulu=False), T0),
+        trigger_row("session_c", "ACTIVE", iso(T0 + 0.25, fraction=6), T0),
+    ]
+    sim = TriggerSimulator(sessions=rows)
+    client = await start(aiohttp_client, sim)
+    _, body = await get_json(client, sim.path)
+    assert ["session_b", "session_c", "session_a"] == ids(body["data"])
+
+
+async def test_trigger_default_page_size_is_20(aiohttp_client: AiohttpClient) -> None:
+    """Without page[size] trigger serves 20 rows and a `next` cursor at the 20th."""
+    sim = TriggerSimulator(sessions=trigger_sessions(25))
+    client = await start(aiohttp_client, sim)
+    _, body = await get_json(client, sim.path)
+    assert (newest_first(25)[:20], {"next": "session_005"}) == (
+        ids(body["data"]),
+        body["pagination"],
+    )
+
+
+async def test_trigger_walks_more_than_ten_pages_forward(aiohttp_client: AiohttpClient) -> None:
+    """Following `next` via page[after] visits all 95 rows in 11 pages, each exactly once."""
+    sim = TriggerSimulator(sessions=trigger_sessions(95))
+    client = await start(aiohttp_client, sim)
+    pages: list[tuple[list[str], dict[str, str]]] = []
+    params: dict[str, str] = {"page[size]": "9"}
+    while True:
+        status, body = await get_json(client, sim.path, params=params)
+        assert 200 == status
+        pages.append((ids(body["data"]), body["pagination"]))
+        if "next" not in body["pagination"]:
+            break
+        params = {"page[size]": "9", "page[after]": body["pagination"]["next"]}
+    expected_ids = newest_first(95)
+    chunks = [expected_ids[i : i + 9] for i in range(0, 95, 9)]
+    assert 11 == len(pages)
+    assert chunks == [page for page, _ in pages]
+    assert [
+        {
+            **({"next": chunk[-1]} if index < 10 else {}),
+            **({"previous": chunk[0]} if index > 0 else {}),
+        }
+        for index, chunk in enumerate(chunks)
+    ] == [pagination for _, pagination in pages]
+
+
+async def test_trigger_walks_backward_with_page_before(aiohttp_client: AiohttpClient) -> None:
+    """Following `previous` via page[before] from the oldest row reaches the newest page."""
+    sim = TriggerSimulator(sessions=trigger_sessions(95))
+    client = await start(aiohttp_client, sim)
+    pages: list[tuple[list[str], dict[str, str]]] = []
+    params = {"page[size]": "9", "page[before]": "session_005"}
+    while True:
+        _, body = await get_json(client, sim.path, params=params)
+        pages.append((ids(body["data"]), body["pagination"]))
+        if "previous" not in body["pagination"]:
+            break
+        params = {"page[size]": "9", "page[before]": body["pagination"]["previous"]}
+    expected_ids = newest_first(95)
+    # rows newer than session_005 are the first 89; backward pages end-align on them
+    chunks = [expected_ids[max(0, end - 9) : end] for end in range(89, 0, -9)]
+    assert 10 == len(pages)
+    assert chunks == [page for page, _ in pages]
+    assert [
+        {"next": chunk[-1], **({"previous": chunk[0]} if index < 9 else {})}
+        for index, chunk in enumerate(chunks)
+    ] == [pagination for _, pagination in pages]
+
+
+async def test_trigger_page_before_the_newest_row_is_empty(aiohttp_client: AiohttpClient) -> None:
+    """Nothing is newer than the newest row, so page[before] it is empty without cursors."""
+    sim = TriggerSimulator(sessions=trigger_sessions(3))
+    client = await start(aiohttp_client, sim)
+    body = (await get_json(client, sim.path, params={"page[before]": "session_002"}))[1]
+    assert {"data": [], "pagination": {}} == body
+
+
+async def test_trigger_exact_last_page_has_no_next(aiohttp_client: AiohttpClient) -> None:
+    """When the remaining rows fill the page exactly, `next` is omitted."""
+    sim = TriggerSimulator(sessions=trigger_sessions(6))
+    client = await start(aiohttp_client, sim)
+    _, body = await get_json(
+        client, sim.path, params={"page[size]": "3", "page[after]": "session_003"}
+    )
+    assert (["session_002", "session_001", "session_000"], {"previous": "session_002"}) == (
+        ids(body["data"]),
+        body["pagination"],
+    )
+
+
+async def test_trigger_cursor_is_stable_when_sessions_arrive_mid_walk(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """A newer session created between pages neither repeats nor skips rows of the walk."""
+    sim = TriggerSimulator(sessions=trigger_sessions(30))
+
+    def arrive(target: Simulator, index: int) -> None:
+        target.sessions.insert(
+            0, trigger_row(f"session_new{index}", "ACTIVE", T0 + 100 + index, T0)
+        )
+
+    sim.on_request = arrive
+    client = await start(aiohttp_client, sim)
+    seen: list[str] = []
+    params = {"page[size]": "10"}
+    while True:
+        _, body = await get_json(client, sim.path, params=params)
+        seen += ids(body["data"])
+        if "next" not in body["pagination"]:
+            break
+        params = {"page[size]": "10", "page[after]": body["pagination"]["next"]}
+    assert ["session_new0", *newest_first(30)] == seen
+
+
+async def test_trigger_empty_dataset(aiohttp_client: AiohttpClient) -> None:
+    """With no sessions trigger answers no rows and an empty pagination object."""
+    sim = TriggerSimulator()
+    client = await start(aiohttp_client, sim)
+    assert (200, {"data": [], "pagination": {}}) == await get_json(client, sim.path)
+
+
+def query_error(path: str, message: str, code: str = "custom") -> dict[str, Any]:
+    return {"error": "Query Error", "details": [{"code": code, "message": message, "path": [path]}]}
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        (
+            {"filter[status]": "FOOBAR"},
+            query_error("filter[status]", "Invalid status values: FOOBAR"),
+        ),
+        (
+            {"filter[status]": "ACTIVE,active,nope"},
+            query_error("filter[status]", "Invalid status values: active, nope"),
+        ),
+        (
+            {"page[size]": "0"},
+            query_error("page[size]", "Number must be greater than or equal to 1", "too_small"),
+        ),
+        (
+            {"page[size]": "101"},
+            query_error("page[size]", "Number must be less than or equal to 100", "too_big"),
+        ),
+        (
+            {"page[size]": "ten"},
+            query_error("page[size]", "Expected integer, received 'ten'", "invalid_type"),
+        ),
+        (
+            {"page[after]": "session_gone"},
+            query_error("page[after]", "Session not found: session_gone"),
+        ),
+        (
+            {"page[before]": "session_gone"},
+            query_error("page[before]", "Session not found: session_gone"),
+        ),
+        (
+            {"page[after]": "session_001", "page[before]": "session_000"},
+            query_error("page", "Use either page[after] or page[before], not both"),
+        ),
+        (
+            {"filter[createdAt][period]": "abc"},
+            query_error("filter[createdAt][period]", "Invalid period: abc"),
+        ),
+        (
+            {"filter[createdAt][period]": "10x"},
+            query_error("filter[createdAt][period]", "Invalid period: 10x"),
+        ),
+        (
+            {"filter[createdAt][period]": "-1h"},
+            query_error("filter[createdAt][period]", "Invalid period: -1h"),
+        ),
+        (
+            {"filter[createdAt][period]": ""},
+            query_error("filter[createdAt][period]", "Invalid period: "),
+        ),
+        (
+            {"filter[createdAt][from]": "monday"},
+            query_error("filter[createdAt][from]", "Invalid date: monday"),
+        ),
+        (
+            {"filter[createdAt][to]": "2024-13-01"},
+            query_error("filter[createdAt][to]", "Invalid date: 2024-13-01"),
+        ),
+    ],
+)
+async def test_trigger_rejects_bad_queries_with_400_details(
+    aiohttp_client: AiohttpClient, params: dict[str, str], expected: dict[str, Any]
+) -> None:
+    """Invalid filters, sizes and unknown cursors are 400 Query Errors naming the parameter."""
+    sim = TriggerSimulator(sessions=trigger_sessions(2))
+    client = await start(aiohttp_client, sim)
+    assert (400, expected) == await get_json(client, sim.path, params=params)
+
+
+async def test_trigger_reports_every_bad_parameter_at_once(aiohttp_client: AiohttpClient) -> None:
+    """Several problems in one query are all listed in `details`."""
+    sim = TriggerSimulator(sessions=trigger_sessions(2))
+    client = await start(aiohttp_client, sim)
+    params = {"page[size]": "500", "filter[status]": "DONE", "filter[createdAt][period]": "soon"}
+    _, body = await get_json(client, sim.path, params=params)
+    assert [["page[size]"], ["filter[status]"], ["filter[createdAt][period]"]] == [
+        detail["path"] for detail in body["details"]
+    ]
+
+
+def filterable_sessions() -> list[dict[str, Any]]:
+    return [
+        trigger_row(
+            "session_a", "ACTIVE", T0 + 5, T0 + 5, tags=["chat:1", "vip"], external_id="chat_1"
+        ),
+        trigger_row(
+            "session_b",
+            "CLOSED",
+            T0 + 4,
+            T0 + 6,
+            task_identifier="other",
+            tags=["chat:2"],
+            external_id="chat_2",
+        ),
+        trigger_row("session_c", "EXPIRED", T0 + 3, T0 + 3, expires_at=T0 + 4, type="batch"),
+        trigger_row(
+            "session_d",
+            "ACTIVE",
+            T0 + 2,
+            T0 + 2,
+            type="batch",
+            task_identifier="other",
+            tags=["vip"],
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, ["session_a", "session_b", "session_c", "session_d"]),
+        ({"filter[status]": "ACTIVE"}, ["session_a", "session_d"]),
+        ({"filter[status]": "CLOSED,EXPIRED"}, ["session_b", "session_c"]),
+        ([("filter[status]", "CLOSED"), ("filter[status]", "EXPIRED")], ["session_b", "session_c"]),
+        ({"filter[type]": "batch"}, ["session_c", "session_d"]),
+        (
+            {"filter[type]": "chat.agent,batch"},
+            ["session_a", "session_b", "session_c", "session_d"],
+        ),
+        ({"filter[tags]": "vip"}, ["session_a", "session_d"]),
+        ({"filter[tags]": "chat:2,vip"}, ["session_a", "session_b", "session_d"]),
+        ({"filter[tags]": "none"}, []),
+        ({"filter[taskIdentifier]": "other"}, ["session_b", "session_d"]),
+        ({"filter[externalId]": "chat_2"}, ["session_b"]),
+        (
+            {"filter[status]": "ACTIVE", "filter[type]": "batch", "filter[tags]": "vip"},
+            ["session_d"],
+        ),
+        ({"filter[createdAt][from]": iso(T0 + 3)}, ["session_a", "session_b", "session_c"]),
+        (
+            {"filter[createdAt][to]": iso(T0 + 4, zulu=False)},
+            ["session_b", "session_c", "session_d"],
+        ),
+    ],
+)
+async def test_trigger_filters(
+    aiohttp_client: AiohttpClient, params: Params, expected: list[str]
+) -> None:
+    """Array filters match any listed value (tags: any shared tag); filters combine with AND."""
+    sim = TriggerSimulator(sessions=filterable_sessions())
+    client = await start(aiohttp_client, sim)
+    _, body = await get_json(client, sim.path, params=params)
+    assert expected == ids(body["data"])
+
+
+@pytest.mark.parametrize(
+    ("period", "expected"),
+    [
+        ("30m", ["session_10m"]),
+        ("1h", ["session_10m", "session_45m", "session_1h"]),
+        ("1d", ["session_10m", "session_45m", "session_1h", "session_2h"]),
+        ("7d", ["session_10m", "session_45m", "session_1h", "session_2h", "session_2d"]),
+        ("1w", ["session_10m", "session_45m", "session_1h", "session_2h", "session_2d"]),
+        ("3600s", ["session_10m", "session_45m", "session_1h"]),
+    ],
+)
+async def test_trigger_period_filter_uses_the_simulator_clock(
+    aiohttp_client: AiohttpClient, period: str, expected: list[str]
+) -> None:
+    """filter[createdAt][period] keeps rows created within `now - period` (boundary included)."""
+    ages = {"10m": 600, "45m": 2700, "1h": 3600, "2h": 7200, "2d": 172_800, "8d": 691_200}
+    sim = TriggerSimulator(
+        sessions=[
+            trigger_row(f"session_{name}", "ACTIVE", T0 - age, T0 - age)
+            for name, age in ages.items()
+        ]
+    )
+    sim.now = lambda: T0
+    client = await start(aiohttp_client, sim)
+    _, body = await get_json(client, sim.path, params={"filter[createdAt][period]": period})
+    assert expected == ids(body["data"])
+
+
+async def test_trigger_cursors_page_within_the_filtered_rows(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """With a status filter, pages and cursors skip rows the filter excludes."""
+    rows = [
+        trigger_row(f"session_{i:02d}", "ACTIVE" if i % 3 else "CLOSED", T0 + i, T0 + i)
+        for i in range(12)
+    ]
+    sim = TriggerSimulator(sessions=rows)
+    client = await start(aiohttp_client, sim)
+    base = {"page[size]": "3", "filter[status]": "ACTIVE"}
+    _, first = await get_json(client, sim.path, params=base)
+    _, second = await get_json(
+        client, sim.path, params={**base, "page[after]": first["pagination"]["next"]}
+    )
+    assert (["session_11", "session_10", "session_08"], {"next": "session_08"}) == (
+        ids(first["data"]),
+        first["pagination"],
+    )
+    assert (
+        ["session_07", "session_05", "session_04"],
+        {"next": "session_04", "previous": "session_07"},
+    ) == (ids(second["data"]), second["pagination"])
+
+
+async def test_trigger_cursor_may_name_a_row_the_filter_excludes(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """A cursor row outside the filter still positions the page (keyset on createdAt, id)."""
+    sim = TriggerSimulator(sessions=filterable_sessions())
+    client = await start(aiohttp_client, sim)
+    params = {"filter[status]": "ACTIVE", "page[after]": "session_b"}
+    _, body = await get_json(client, sim.path, params=params)
+    assert (["session_d"], {"previous": "session_d"}) == (ids(body["data"]), body["pagination"])
