@@ -6,12 +6,18 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from exporter.providers.agi import AgiProvider, AgiTarget
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.chaser import ChaserProvider, ChaserTarget
 from exporter.providers.notte import NotteProvider, NotteTarget
+from exporter.providers.together import TogetherProvider, TogetherTarget
+from exporter.providers.trigger import TriggerProvider, TriggerTarget
 from exporter.schema import TargetBase
 
 PROVIDERS: dict[type[TargetBase], type[Provider[Any]]] = {
+    TogetherTarget: TogetherProvider,
+    AgiTarget: AgiProvider,
+    TriggerTarget: TriggerProvider,
     ChaserTarget: ChaserProvider,
     NotteTarget: NotteProvider,
 }
@@ -19,7 +25,10 @@ PROVIDERS: dict[type[TargetBase], type[Provider[Any]]] = {
 
 PROVIDER_IDS: tuple[str, ...] = tuple(p.id for p in PROVIDERS.values())
 
-TargetConfig = Annotated[ChaserTarget | NotteTarget, Field(discriminator="provider")]
+TargetConfig = Annotated[
+    TogetherTarget | AgiTarget | TriggerTarget | ChaserTarget | NotteTarget,
+    Field(discriminator="provider"),
+]
 """Any target's config, told apart by its ``provider`` key."""
 
 

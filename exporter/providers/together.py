@@ -1,0 +1,103 @@
+"""Together Code Interpreter sessions: one ``GET /v1/tci/sessions``, no paging, no status.
+
+The API lists only the currently active sessions and has no status field, so every
+listed session is counted as status ``active``, phase ``live``. Per session:
+``started_at`` is the creation time, ``expires_at`` the deadline (a session still
+listed after it is overdue), ``last_execute_at`` the last activity and
+``execute_count`` the executions summed into ``sessions_executions``.
+
+``id`` and ``started_at`` are required. ``expires_at``, ``last_execute_at`` and
+``execute_count`` are required by the spec too, but a null or missing one only makes
+that fact unknown for the session; a value of the wrong type is a schema error.
+
+The response's top-level ``errors`` array (strings or objects) is logged and counted in
+``sessions_exporter_upstream_errors_total``; the poll still exports the sessions it got.
+When ``data.sessions`` is missing or malformed the poll fails with a schema error whose
+message quotes the first upstream error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+import orjson
+
+from exporter.errors import SchemaError
+from exporter.fetch import PageFetcher
+from exporter.providers import fields
+from exporter.providers.base import Capabilities, Provider
+from exporter.records import Phase, SessionRecord
+from exporter.schema import TargetBase
+
+STATUS = "active"
+STATUS_PHASES: Mapping[str, Phase] = {STATUS: Phase.LIVE}
+ERROR_TEXT_LIMIT = 200
+"""Upstream error messages are cut to this many characters before they are logged."""
+
+
+class TogetherTarget(TargetBase):
+    """A Together AI account's Code Interpreter sessions."""
+
+    default_base_url: ClassVar[str] = "https://api.together.ai/v1"
+
+    provider: Literal["together"]
+
+
+class TogetherProvider(Provider[TogetherTarget]):
+    """One request: the whole list comes in a single answer."""
+
+    id = "together"
+    path = "/tci/sessions"
+    capabilities = Capabilities(deadlines=True, activity=True, executions=True)
+
+    def statuses(self) -> Mapping[str, Phase]:
+        return STATUS_PHASES
+
+    async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Sequence[SessionRecord]]:
+        body = fields.as_object(await fetcher.get_json(), "response")
+        messages = error_messages(body.get("errors"))
+        if messages:
+            fetcher.report_upstream_errors(messages)
+        try:
+            data = fields.as_object(body.get("data"), "response.data")
+            rows = fields.as_list(data.get("sessions"), "response.data.sessions")
+        except SchemaError as exc:
+            if not messages:
+                raise
+            raise SchemaError(f"{exc.message} (the response's errors[0]: {messages[0]})") from None
+        yield [parse_row(row, f"data.sessions[{i}]") for i, row in enumerate(rows)]
+
+
+def error_messages(value: object) -> list[str]:
+    """The response's ``errors`` as short strings (an absent or null array is no errors)."""
+    if value is None:
+        return []
+    return [_error_text(item) for item in fields.as_list(value, "response.errors")]
+
+
+def _error_text(item: object) -> str:
+    if isinstance(item, Mapping):
+        message = item.get("message")
+        if isinstance(message, str) and message:
+            text = message
+        else:
+            text = orjson.dumps(item, option=orjson.OPT_SORT_KEYS, default=str).decode()
+    else:
+        text = str(item)
+    text = " ".join(text.split())
+    return text if len(text) <= ERROR_TEXT_LIMIT else text[: ERROR_TEXT_LIMIT - 1] + "…"
+
+
+def parse_row(value: object, where: str) -> SessionRecord:
+    """One Together session as a record (always status ``active``, phase ``live``)."""
+    row: Mapping[str, Any] = fields.as_object(value, where)
+    return SessionRecord(
+        id=fields.text(row, "id", where),
+        status=STATUS,
+        phase=Phase.LIVE,
+        created=fields.timestamp(row, "started_at", where),
+        deadline=fields.optional_timestamp(row, "expires_at", where),
+        last_activity=fields.optional_timestamp(row, "last_execute_at", where),
+        executions=fields.optional_integer(row, "execute_count", where),
+    )

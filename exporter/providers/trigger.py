@@ -1,0 +1,165 @@
+"""Trigger.dev sessions: ``GET /api/v1/sessions``, one cursor-paged query per counted status.
+
+A session row has no status field; status is only a filter. So each poll makes one
+filtered query per counted status and pages it to the end (``page[size]=100``, then
+``page[after]=<pagination.next>`` while ``pagination.next`` is present):
+
+- ``filter[status]=ACTIVE`` always, over every active session -> status ``active``,
+  phase ``live``;
+- ``filter[status]=CLOSED`` and ``filter[status]=EXPIRED`` with
+  ``filter[createdAt][period]=<ended_window>`` -> statuses ``closed`` and ``expired``,
+  phase ``ended``; both are skipped (and not exported) when ``ended_window`` is ``0``.
+
+Ended counts cover sessions created within ``ended_window``.
+
+The window is sent in its largest whole unit (``1d``, ``2h``, ``30m``, ``90s``), so it
+must be a whole number of seconds. The optional ``type``, ``tags`` and
+``task_identifier`` lists narrow every query (``filter[type]``, ``filter[tags]``,
+``filter[taskIdentifier]``, comma-joined); they are sent only when non-empty.
+
+Per session: ``createdAt`` is the creation time, ``expiresAt`` (nullable) the deadline,
+``updatedAt`` the last activity and ``type`` the kind. A cursor that repeats within one
+status walk fails the poll with a schema error rather than looping; ``max_pages`` bounds
+the total number of pages over all queries of a poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from exporter.errors import SchemaError
+from exporter.fetch import PageFetcher
+from exporter.providers import fields
+from exporter.providers.base import Capabilities, Provider
+from exporter.records import Phase, SessionRecord
+from exporter.schema import Duration, TargetBase
+
+STATUS_PHASES: Mapping[str, Phase] = {
+    "active": Phase.LIVE,
+    "closed": Phase.ENDED,
+    "expired": Phase.ENDED,
+}
+ACTIVE_ONLY: Mapping[str, Phase] = {"active": Phase.LIVE}
+ENDED_STATUSES = ("CLOSED", "EXPIRED")
+PAGE_SIZE = 100
+DEFAULT_ENDED_WINDOW = 86_400.0
+_UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
+
+FilterValue = Annotated[str, Field(min_length=1, pattern=r"^[^,]+$")]
+"""One value of a list filter; values are sent comma-joined, so none may hold a comma."""
+
+
+class TriggerTarget(TargetBase):
+    """A Trigger.dev project environment."""
+
+    default_base_url: ClassVar[str] = "https://api.trigger.dev"
+
+    provider: Literal["trigger"]
+    ended_window: Duration = DEFAULT_ENDED_WINDOW
+    type: list[FilterValue] = Field(default_factory=list)
+    tags: list[FilterValue] = Field(default_factory=list)
+    task_identifier: list[FilterValue] = Field(default_factory=list)
+
+    @field_validator("ended_window")
+    @classmethod
+    def _whole_seconds(cls, value: float) -> float:
+        if value != int(value):
+            raise ValueError(
+                f"ended_window must be a whole number of seconds, got {value:g}s "
+                "(the API's createdAt period has no smaller unit)"
+            )
+        return value
+
+
+class TriggerProvider(Provider[TriggerTarget]):
+    """Walks ``ACTIVE``, then ``CLOSED`` and ``EXPIRED`` (when counted), each to its end."""
+
+    id = "trigger"
+    path = "/api/v1/sessions"
+    capabilities = Capabilities(deadlines=True, activity=True)
+
+    def statuses(self) -> Mapping[str, Phase]:
+        return STATUS_PHASES if self.target.ended_window > 0 else ACTIVE_ONLY
+
+    async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Sequence[SessionRecord]]:
+        common = self._filters()
+        queries: list[tuple[str, dict[str, str]]] = [("ACTIVE", common)]
+        if self.target.ended_window > 0:
+            window = {"filter[createdAt][period]": render_period(self.target.ended_window)}
+            queries += [(status, common | window) for status in ENDED_STATUSES]
+        for status, filters in queries:
+            async for page in self._walk(fetcher, status, filters):
+                yield page
+
+    def _filters(self) -> dict[str, str]:
+        """The configured list filters, comma-joined, only those that are non-empty."""
+        target = self.target
+        configured = {
+            "filter[type]": target.type,
+            "filter[tags]": target.tags,
+            "filter[taskIdentifier]": target.task_identifier,
+        }
+        return {name: ",".join(values) for name, values in configured.items() if values}
+
+    async def _walk(
+        self, fetcher: PageFetcher, status: str, filters: Mapping[str, str]
+    ) -> AsyncIterator[Sequence[SessionRecord]]:
+        """One status query paged to its end, every row recorded with that status."""
+        params = {**filters, "filter[status]": status, "page[size]": str(PAGE_SIZE)}
+        label = status.lower()
+        phase = STATUS_PHASES[label]
+        used: set[str] = set()
+        page = 1
+        while True:
+            where = f"{status}.page[{page}]"
+            body = fields.as_object(await fetcher.get_json(params), where)
+            rows = fields.as_list(body.get("data"), f"{where}.data")
+            yield [
+                parse_row(row, f"{where}.data[{i}]", status=label, phase=phase)
+                for i, row in enumerate(rows)
+            ]
+            cursor = _next_cursor(body, where)
+            if cursor is None:
+                return
+            if cursor in used:
+                raise SchemaError(
+                    f"{where}.pagination.next: cursor {cursor!r} was already followed in "
+                    f"this {status} walk; stopping instead of looping"
+                )
+            used.add(cursor)
+            params["page[after]"] = cursor
+            page += 1
+
+
+def _next_cursor(body: Mapping[str, object], where: str) -> str | None:
+    """``pagination.next``, or None at the last page (no pagination, no or empty next)."""
+    if body.get("pagination") is None:
+        return None
+    pagination = fields.as_object(body["pagination"], f"{where}.pagination")
+    return fields.optional_text(pagination, "next", f"{where}.pagination") or None
+
+
+def render_period(seconds: float) -> str:
+    """A whole number of seconds in its largest whole unit: 86400 -> ``1d``, 90 -> ``90s``."""
+    whole = int(seconds)
+    for unit, size in _UNITS:
+        if whole % size == 0:
+            return f"{whole // size}{unit}"
+    raise AssertionError("unreachable: every whole number of seconds divides by 1")
+
+
+def parse_row(value: object, where: str, *, status: str, phase: Phase) -> SessionRecord:
+    """One Trigger.dev ``SessionObject`` as a record, in the status its query filtered on."""
+    row = fields.as_object(value, where)
+    return SessionRecord(
+        id=fields.text(row, "id", where),
+        status=status,
+        phase=phase,
+        created=fields.timestamp(row, "createdAt", where),
+        deadline=fields.optional_timestamp(row, "expiresAt", where),
+        last_activity=fields.optional_timestamp(row, "updatedAt", where),
+        kind=fields.optional_text(row, "type", where),
+    )
