@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -36,6 +37,8 @@ class Aggregate:
     unleased: int | None
     oldest_activity: float | None
     executions: int | None
+    detail: tuple[SessionRecord, ...] | None = None
+    detail_left_out: int = 0
 
 
 @dataclass(slots=True)
@@ -56,6 +59,10 @@ class AggregateBuilder:
     statuses: Mapping[str, Phase]
     capabilities: Capabilities
     now: float
+    detail_phases: frozenset[Phase] | None = None
+    detail_max: int = 0
+    _detail: list[tuple[float, str, SessionRecord]] = field(init=False, default_factory=list)
+    _detail_seen: int = 0
     _tallies: dict[str, _Tally] = field(init=False)
     _seen: set[str] = field(init=False, default_factory=set)
     _duplicates: int = 0
@@ -81,8 +88,13 @@ class AggregateBuilder:
         tally.count += 1
         if tally.oldest is None or record.created < tally.oldest:
             tally.oldest = record.created
-        if not record.phase.still_live:
-            return
+        if self.detail_phases is not None and record.phase in self.detail_phases:
+            self._keep_detail(record)
+        if record.phase.still_live:
+            self._add_live(record)
+
+    def _add_live(self, record: SessionRecord) -> None:
+        """Deadlines, leases, executions and activity of a session still reported live."""
         if record.deadline is not None:
             if record.deadline < self.now:
                 self._overdue += 1
@@ -92,14 +104,24 @@ class AggregateBuilder:
             self._leases += record.leases
         if record.executions is not None:
             self._executions += record.executions
-        if record.phase is Phase.LIVE:
-            if record.leases == 0:
-                self._unleased += 1
-            activity = record.last_activity
-            if activity is not None and (
-                self._oldest_activity is None or activity < self._oldest_activity
-            ):
-                self._oldest_activity = activity
+        if record.phase is not Phase.LIVE:
+            return
+        if record.leases == 0:
+            self._unleased += 1
+        activity = record.last_activity
+        if activity is not None and (
+            self._oldest_activity is None or activity < self._oldest_activity
+        ):
+            self._oldest_activity = activity
+
+    def _keep_detail(self, record: SessionRecord) -> None:
+        """Keep the ``detail_max`` oldest sessions (a max-heap on creation time)."""
+        self._detail_seen += 1
+        entry = (-record.created, record.id, record)
+        if len(self._detail) < self.detail_max:
+            heapq.heappush(self._detail, entry)
+        elif entry > self._detail[0]:
+            heapq.heapreplace(self._detail, entry)
 
     def build(self) -> Aggregate:
         """The immutable result of everything added so far."""
@@ -116,4 +138,10 @@ class AggregateBuilder:
             unleased=self._unleased if caps.leases else None,
             oldest_activity=self._oldest_activity if caps.activity else None,
             executions=self._executions if caps.executions else None,
+            detail=(
+                tuple(r for _, _, r in sorted(self._detail, reverse=True))
+                if self.detail_phases is not None
+                else None
+            ),
+            detail_left_out=self._detail_seen - len(self._detail),
         )

@@ -5,25 +5,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Coroutine, Sequence
+from typing import Any, NoReturn
 
 import structlog
-from aiohttp import web
 from prometheus_client import generate_latest
 
 from exporter import __version__
-from exporter.config import ConfigError, Settings, config_path, load_settings, parse_listen
+from exporter.config import (
+    DEFAULT_PORT,
+    ConfigError,
+    Settings,
+    config_path,
+    load_settings,
+    parse_listen,
+)
+from exporter.demo import run_demo
 from exporter.durations import format_duration
 from exporter.logs import REDACTOR, LogFormat, configure_logging
 from exporter.runtime import new_client_session, new_pollers, new_registry, new_store
 from exporter.schema import KeyUnavailableError
-from exporter.web import create_app
+from exporter.server import ListenError, run_server
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-SHUTDOWN_GRACE = 3.0
 
 log = structlog.get_logger("exporter")
 
@@ -61,12 +66,22 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "check-config", parents=[config], help="validate the config (exit 2 with every problem)"
     )
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="serve the exporter over five simulated providers (no key, no network)",
+    )
+    demo.add_argument(
+        "--listen", metavar="HOST:PORT", default=f"0.0.0.0:{DEFAULT_PORT}", help="where to serve"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``session-exporter`` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "demo":
+        return _demo(args)
     try:
         settings = load_settings(config_path(args.config))
         if args.command == "check-config":
@@ -86,7 +101,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "once":
         return asyncio.run(_once(settings))
     assert listen is not None
-    asyncio.run(_serve(settings, *listen))
+    return _run(run_server(settings, *listen))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    try:
+        host, port = parse_listen(args.listen)
+    except ValueError as exc:
+        print(f"session-exporter: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(level=args.log_level or "info", fmt=_format(args.log_format))
+    return _run(run_demo(host, port))
+
+
+def _run(server: Coroutine[Any, Any, None]) -> int:
+    """Run a server until it is stopped; a bind failure is one line and exit 1."""
+    try:
+        asyncio.run(server)
+    except ListenError as exc:
+        print(f"session-exporter: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -109,35 +143,3 @@ async def _once(settings: Settings) -> int:
     sys.stdout.buffer.write(generate_latest(new_registry(store)))
     sys.stdout.flush()
     return EXIT_OK if all(s.up for s in store.snapshots.values()) else EXIT_FAILED
-
-
-async def _serve(settings: Settings, host: str, port: int) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(
-        create_app(settings), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE
-    )
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        log.info(
-            "server.started",
-            listen=f"{host}:{port}",
-            metrics=f"http://{_display_host(host)}:{port}/metrics",
-            targets=[t.name for t in settings.targets],
-            version=__version__,
-        )
-        await stop.wait()
-        log.info("server.stopping")
-    finally:
-        await runner.cleanup()
-    log.info("server.stopped")
-
-
-def _display_host(host: str) -> str:
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - only for the log line
-        return "localhost"
-    return f"[{host}]" if ":" in host else host

@@ -10,10 +10,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from exporter import __version__
+from exporter.records import SessionRecord
 from exporter.state import Store, TargetSnapshot
 
 TARGET = ["provider", "target"]
 STATUS = [*TARGET, "status", "phase"]
+SESSION = [*TARGET, "session_id"]
 _LAST = " (from the target's last successful poll)"
 
 
@@ -83,6 +85,31 @@ class _Families:
             "Code executions summed over pending and live sessions" + _LAST + ".",
             labels=TARGET,
         )
+        self.info = g(
+            "session_info",
+            "One series per session, opt-in and capped to the oldest (per_session)" + _LAST + ".",
+            labels=[*TARGET, "session_id", "status", "phase", "kind"],
+        )
+        self.created = g(
+            "session_created_timestamp_seconds",
+            "Unix creation time of each session shown by session_info" + _LAST + ".",
+            labels=SESSION,
+        )
+        self.deadline = g(
+            "session_deadline_timestamp_seconds",
+            "Deadline of each session shown by session_info, where it has one" + _LAST + ".",
+            labels=SESSION,
+        )
+        self.session_leases = g(
+            "session_connection_leases",
+            "Connection leases of each session shown by session_info, where known" + _LAST + ".",
+            labels=SESSION,
+        )
+        self.left_out = g(
+            "sessions_per_session_left_out",
+            "Sessions in the per_session phases left out by max_series" + _LAST + ".",
+            labels=TARGET,
+        )
         self.up = g(
             "sessions_target_up",
             "1 when the target's last poll succeeded, else 0.",
@@ -144,6 +171,11 @@ class _Families:
             self.unleased,
             self.activity,
             self.executions,
+            self.info,
+            self.created,
+            self.deadline,
+            self.session_leases,
+            self.left_out,
             self.up,
             self.last_success,
             self.last_poll,
@@ -182,6 +214,19 @@ class _Families:
         ):
             if value is not None:
                 family.add_metric(target, value)
+        if data.detail is not None:
+            self._detail(data.detail, target)
+            self.left_out.add_metric(target, data.detail_left_out)
+
+    def _detail(self, records: tuple[SessionRecord, ...], target: list[str]) -> None:
+        for record in records:
+            labels = [*target, record.id]
+            self.info.add_metric([*labels, record.status, record.phase.value, record.kind or ""], 1)
+            self.created.add_metric(labels, record.created)
+            if record.deadline is not None:
+                self.deadline.add_metric(labels, record.deadline)
+            if record.leases is not None:
+                self.session_leases.add_metric(labels, record.leases)
 
     def _health(self, snap: TargetSnapshot, target: list[str]) -> None:
         self.up.add_metric(target, 1 if snap.up else 0)

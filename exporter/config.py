@@ -8,6 +8,7 @@ list can be given whole as JSON in ``SESSION_EXPORTER_TARGETS``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,12 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from exporter.providers import PROVIDER_IDS, TargetConfig
 from exporter.schema import PositiveDuration, TargetBase
@@ -130,9 +136,11 @@ def load_settings(path: Path, *, overrides: Mapping[str, Any] | None = None) -> 
     if not isinstance(data, dict):
         raise ConfigError([Problem(where, "", "the config must be a mapping of keys to values")])
     data = {**data, **(overrides or {})}
-    problems = _duplicate_names(data, root, where)
+    problems = _duplicate_keys(root, where) + _duplicate_names(data, root, where)
     try:
         settings = Settings(**data)
+    except SettingsError as exc:
+        raise ConfigError([_env_parse_problem(exc), *problems]) from None
     except ValidationError as exc:
         problems = [_problem(error, root, where) for error in exc.errors()] + problems
         raise ConfigError(sorted(problems, key=_line)) from None
@@ -148,6 +156,31 @@ def _read(path: Path) -> str:
         raise ConfigError([Problem(str(path), "", f"cannot read: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError:
         raise ConfigError([Problem(str(path), "", "not UTF-8 text")]) from None
+
+
+def _duplicate_keys(node: yaml.Node | None, where: str, path: str = "") -> list[Problem]:
+    """Keys given twice in one mapping (YAML would silently keep the last)."""
+    problems: list[Problem] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            name = str(key.value)
+            child = f"{path}.{name}" if path else name
+            if name in seen:
+                mark = key.start_mark
+                problems.append(
+                    Problem(
+                        f"{where}:{mark.line + 1}:{mark.column + 1}",
+                        child,
+                        "key given twice (the last one would silently win)",
+                    )
+                )
+            seen.add(name)
+            problems += _duplicate_keys(value, where, child)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            problems += _duplicate_keys(item, where, f"{path}[{index}]")
+    return problems
 
 
 def _duplicate_names(data: Mapping[str, Any], root: yaml.Node | None, where: str) -> list[Problem]:
@@ -186,6 +219,8 @@ def _problem(error: Mapping[str, Any], root: yaml.Node | None, where: str) -> Pr
         message = "unknown key"
     elif error["type"] == "missing":
         message = "required key is missing"
+    elif error["type"] == "string_type" and isinstance(error.get("input"), bool):
+        message += " (YAML reads yes/no/on/off/true/false as booleans: quote the value)"
     elif error["type"] == "union_tag_invalid":
         loc = (*loc, "provider")
         message = f"unknown provider {error['input'].get('provider')!r}: use one of " + ", ".join(
@@ -196,6 +231,14 @@ def _problem(error: Mapping[str, Any], root: yaml.Node | None, where: str) -> Pr
         message = "required key is missing (one of " + ", ".join(PROVIDER_IDS) + ")"
     env = _env_source(loc)
     return Problem(env or _place(root, loc, where), _dotted(loc), message)
+
+
+def _env_parse_problem(exc: SettingsError) -> Problem:
+    """An environment value pydantic-settings could not even decode (e.g. bad JSON)."""
+    match = re.search(r'field "(\w+)"', str(exc))
+    field = match.group(1) if match else ""
+    where = f"environment {ENV_PREFIX}{field.upper()}" if field else "environment"
+    return Problem(where, field, "cannot parse the value: a list or mapping must be valid JSON")
 
 
 def _line(problem: Problem) -> int:

@@ -15,6 +15,7 @@ _UNITS = {
     "y": 31536000.0,
 }
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?|-?(?:nan|inf(?:inity)?)", re.IGNORECASE)
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w|y))+")
 
 
@@ -26,15 +27,22 @@ def parse_duration(value: object) -> float:
         seconds = float(value)
     elif isinstance(value, str):
         text = value.strip()
-        try:
+        if _NUMBER.fullmatch(text):
             seconds = float(text)
-        except ValueError:
-            if not _WHOLE.fullmatch(text):
+        elif _WHOLE.fullmatch(text):
+            parts = _PART.findall(text)
+            sizes = [_UNITS[unit] for _, unit in parts]
+            if sizes != sorted(set(sizes), reverse=True):
                 raise ValueError(
-                    f"invalid duration {value!r}: use a number of seconds or units "
-                    "like 500ms, 30s, 5m, 1h, 1d, 1m30s"
-                ) from None
-            seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
+                    f"invalid duration {value!r}: units must go from largest to smallest, "
+                    "each at most once (like 1h30m)"
+                )
+            seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+        else:
+            raise ValueError(
+                f"invalid duration {value!r}: use a number of seconds or units "
+                "like 500ms, 30s, 5m, 1h, 1d, 1m30s"
+            )
     else:
         raise ValueError("expected a duration such as 30s, 5m or a number of seconds")
     if not math.isfinite(seconds) or seconds < 0:
@@ -47,7 +55,7 @@ def format_duration(seconds: float) -> str:
     if seconds == 0:
         return "0s"
     if seconds < 1 or seconds != int(seconds):
-        return f"{seconds:g}s"
+        return f"{seconds:.6f}".rstrip("0").rstrip(".") + "s"
     rest = int(seconds)
     parts = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):

@@ -126,6 +126,9 @@ def _error_detail(body: bytes) -> str:
             parts = [str(d.get("msg")) for d in detail if isinstance(d, dict)]
         elif not parts and detail is not None:
             parts = [str(detail)]
+        errors = data.get("errors")
+        if not parts and isinstance(errors, list):
+            parts = [str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors]
         if not parts and data.get("error") is not None:
             parts = [str(data["error"])]
         elif isinstance(data.get("error"), str) and parts:

@@ -36,12 +36,16 @@ class Redactor:
                 event[key] = self._scrub(value)
         return event
 
+    def scrub(self, text: str) -> str:
+        """``text`` with every registered secret masked."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, _MASK)
+        return text
+
     def _scrub(self, value: Any) -> Any:
         if isinstance(value, str):
-            for secret in self._secrets:
-                if secret in value:
-                    value = value.replace(secret, _MASK)
-            return value
+            return self.scrub(value)
         if isinstance(value, MutableMapping):
             return {k: self._scrub(v) for k, v in value.items()}
         if isinstance(value, list | tuple):

@@ -74,6 +74,8 @@ class TargetPoller:
             reason, error = Reason.UNEXPECTED, f"{type(exc).__name__}: {exc}"
             log.exception("poll.crashed", target=self.target.name, error=error)
         duration = time.monotonic() - started
+        if error is not None:
+            error = REDACTOR.scrub(error)  # a provider may echo the key in its error body
         snapshot = previous.after_poll(
             finished=self._clock(),
             duration=duration,
@@ -115,10 +117,13 @@ class TargetPoller:
         return max(self.interval, self.target.timeout)
 
     async def _walk(self, fetcher: PageFetcher) -> Aggregate:
+        per_session = self.target.per_session
         builder = AggregateBuilder(
             statuses=self._provider.statuses(),
             capabilities=self._provider.capabilities,
             now=self._clock(),
+            detail_phases=per_session.phases if per_session.enabled else None,
+            detail_max=per_session.max_series,
         )
         async with asyncio.timeout(self._deadline()):
             async for page in self._provider.pages(fetcher):

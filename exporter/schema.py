@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, ClassVar
 
@@ -18,11 +19,14 @@ from pydantic import (
 )
 
 from exporter.durations import parse_duration
+from exporter.records import Phase
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds, written as a number or as ``500ms``/``30s``/``5m``/``1h``/``1d``/``1m30s``."""
 
 PositiveDuration = Annotated[Duration, Field(gt=0)]
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _http_url(value: str) -> str:
@@ -41,6 +45,16 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PerSession(Model):
+    """Opt-in per-session series, capped: the ``max_series`` oldest sessions in ``phases``."""
+
+    enabled: bool = False
+    max_series: Annotated[int, Field(ge=1, le=10_000)] = 100
+    phases: Annotated[frozenset[Phase], Field(min_length=1)] = frozenset(
+        {Phase.PENDING, Phase.LIVE}
+    )
+
+
 class TargetBase(Model):
     """What every target has, whatever its provider; providers subclass it with their options."""
 
@@ -56,12 +70,26 @@ class TargetBase(Model):
     stale_after: PositiveDuration | None = None
     max_pages: Annotated[int, Field(ge=1)] = 1000
     max_response_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
+    per_session: PerSession = PerSession()
 
     @field_validator("api_key_env")
     @classmethod
     def _env_is_set(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            # never echo it: a value that is not a variable name is often the key itself
+            raise ValueError(
+                "api_key_env must be the NAME of an environment variable (letters, digits, _), "
+                "not the key; use api_key or api_key_file for the key itself"
+            )
         if value is not None and not os.environ.get(value, "").strip():
             raise ValueError(f"environment variable {value} named by api_key_env is unset or empty")
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("api_key is empty")
         return value
 
     @field_validator("api_key_file")

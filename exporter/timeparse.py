@@ -13,6 +13,8 @@ def parse_timestamp(value: object) -> float:
     """
     if not isinstance(value, str):
         raise ValueError(f"expected a timestamp string, got {type(value).__name__}")
+    if value.endswith("z"):  # RFC 3339 allows a lower-case zone designator
+        value = value[:-1] + "Z"
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)

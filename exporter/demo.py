@@ -1,0 +1,401 @@
+"""``session-exporter demo``: five simulated providers with a living population, and the exporter.
+
+Each provider's population is seeded and evolves once a second: sessions are
+created, start, run, idle, pause, expire, fail and close, and Chaser leases come
+and go. A few fixtures stay on purpose so every shipped alert has something to
+fire on: a session stuck for hours, sessions past their deadline, a browser
+nobody is connected to, and an AGI account that fails for a while and recovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from exporter.config import Settings
+from exporter.server import base_url, run_server
+from exporter.simulators import (
+    AgiSimulator,
+    ChaserSimulator,
+    Fault,
+    NotteSimulator,
+    Simulator,
+    TogetherSimulator,
+    TriggerSimulator,
+    agi_row,
+    chaser_row,
+    iso,
+    notte_row,
+    serve,
+    together_row,
+    trigger_row,
+)
+from exporter.timeparse import parse_timestamp
+
+DEMO_KEY = "demo-key-not-a-secret"
+TICK = 1.0
+POLL_INTERVAL = 5.0
+KEEP_ENDED = 180.0
+"""Ended sessions stay listed this long (seconds) before the simulated provider forgets them."""
+
+log = structlog.get_logger("exporter.demo")
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """A target that fails (HTTP 503) for ``length`` seconds every ``period``, from ``start``."""
+
+    start: float = 60.0
+    length: float = 150.0
+    period: float = 600.0
+
+    def active(self, elapsed: float) -> bool:
+        """Whether the outage is on ``elapsed`` seconds into the demo."""
+        return elapsed >= self.start and (elapsed - self.start) % self.period < self.length
+
+
+class Population:
+    """One simulated account whose sessions change on every tick."""
+
+    def __init__(self, sim: Simulator, rng: random.Random, now: float) -> None:
+        self.sim = sim
+        self.rng = rng
+        self.serial = 0
+        self.ended: dict[str, float] = {}
+        self.seed(now)
+
+    def seed(self, now: float) -> None:
+        """The starting population (fixtures included)."""
+
+    def tick(self, now: float) -> None:
+        """Advance the population one step."""
+
+    def new_id(self, prefix: str) -> str:
+        self.serial += 1
+        return f"{prefix}{self.serial:05d}"
+
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    def end(self, row: dict[str, Any], key: str, now: float) -> None:
+        """Remember when a row ended, so it is dropped after ``KEEP_ENDED``."""
+        self.ended.setdefault(row[key], now)
+
+    def prune(self, key: str, now: float) -> None:
+        """Forget rows that ended more than ``KEEP_ENDED`` ago."""
+        gone = {i for i, t in self.ended.items() if now - t > KEEP_ENDED}
+        if gone:
+            self.sim.sessions[:] = [r for r in self.sim.sessions if r[key] not in gone]
+            for i in gone:
+                del self.ended[i]
+
+
+class ChaserPopulation(Population):
+    """Browsers: pending -> starting -> running <-> idle -> stopping -> stopped; leases vary."""
+
+    def seed(self, now: float) -> None:
+        # fixture: live for six hours with nobody connected (stuck and unleased)
+        self.sim.sessions.append(chaser_row("chs-stuck", "running", iso(now - 6 * 3600), leases=0))
+        for _ in range(10):
+            self.sim.sessions.append(
+                chaser_row(
+                    self.new_id("chs-"),
+                    self.rng.choice(["running", "running", "idle", "starting"]),
+                    iso(now - self.rng.uniform(60, 3000)),
+                    leases=self.rng.choice([0, 1, 1, 2, 3, None]),
+                )
+            )
+
+    def tick(self, now: float) -> None:
+        if self.chance(0.3) and len(self.sim.sessions) < 40:
+            self.sim.sessions.append(chaser_row(self.new_id("chs-"), "pending", iso(now), leases=0))
+        for row in self.sim.sessions:
+            if row["id"] == "chs-stuck":
+                continue
+            status = row["status"]
+            if status == "pending" and self.chance(0.4):
+                row["status"] = "starting"
+            elif status == "starting" and self.chance(0.4):
+                row.update(status="running", active_connection_leases=self.rng.randint(1, 3))
+            elif status in ("running", "idle"):
+                self._live(row, now)
+            elif status == "stopping" and self.chance(0.5):
+                row.update(status="stopped", active_connection_leases=0)
+                self.end(row, "id", now)
+        self.prune("id", now)
+
+    def _live(self, row: dict[str, Any], now: float) -> None:
+        if self.chance(0.02):
+            row.update(status="failed", active_connection_leases=None)
+            self.end(row, "id", now)
+        elif self.chance(0.04):
+            row["status"] = "stopping"
+        elif self.chance(0.15):
+            row["status"] = "idle" if row["status"] == "running" else "running"
+        if self.chance(0.2):
+            row["active_connection_leases"] = self.rng.choice([0, 0, 1, 1, 2, 3, None])
+
+
+class NottePopulation(Population):
+    """Browsers with deadlines: active sessions are accessed, idle out, close or error."""
+
+    def seed(self, now: float) -> None:
+        # fixture: still reported active two hours after its 15 minute limit (overdue, stuck)
+        self.sim.sessions.append(
+            notte_row("ntt-overdue", "active", now - 2 * 3600, now - 30, idle_timeout_minutes=60)
+        )
+        for _ in range(8):
+            created = now - self.rng.uniform(30, 600)
+            self.sim.sessions.append(
+                notte_row(self.new_id("ntt-"), "active", created, created, idle_timeout_minutes=5)
+            )
+
+    def tick(self, now: float) -> None:
+        if self.chance(0.3) and len(self.sim.sessions) < 40:
+            self.sim.sessions.append(
+                notte_row(self.new_id("ntt-"), "active", now, now, idle_timeout_minutes=5)
+            )
+        for row in self.sim.sessions:
+            if row["status"] != "active":
+                continue
+            if row["session_id"] == "ntt-overdue":
+                row["last_accessed_at"] = iso(now, fraction=6)
+            elif self.chance(0.01):
+                row.update(status="error", error="browser crashed", closed_at=iso(now, fraction=6))
+                self.end(row, "session_id", now)
+            elif self.chance(0.04):
+                row.update(status="closed", closed_at=iso(now, fraction=6))
+                self.end(row, "session_id", now)
+            elif self.chance(0.02):
+                row.update(status="timed_out", closed_at=iso(now, fraction=6))
+                self.end(row, "session_id", now)
+            elif self.chance(0.3):
+                row["last_accessed_at"] = iso(now, fraction=6)
+        self.prune("session_id", now)
+
+
+class TogetherPopulation(Population):
+    """Code interpreter sessions that execute code and are listed until they expire."""
+
+    def seed(self, now: float) -> None:
+        # fixture: expired ten minutes ago but still listed (overdue)
+        self.sim.sessions.append(
+            together_row(
+                "ses_overdue",
+                now - 3600,
+                now - 600,
+                last_execute_at=now - 700,
+                execute_count=42,
+            )
+        )
+        for _ in range(6):
+            self._create(now - self.rng.uniform(10, 900))
+
+    def _create(self, started: float) -> None:
+        self.sim.sessions.append(
+            together_row(
+                self.new_id("ses_"),
+                started,
+                started + 1200,
+                last_execute_at=started,
+                execute_count=0,
+            )
+        )
+
+    def tick(self, now: float) -> None:
+        if self.chance(0.2) and len(self.sim.sessions) < 30:
+            self._create(now)
+        keep = []
+        for row in self.sim.sessions:
+            if (
+                row["id"] != "ses_overdue"
+                and now > parse_timestamp(row["expires_at"])
+                and self.chance(0.3)
+            ):
+                continue  # the provider stops listing an expired session
+            if row["id"] != "ses_overdue" and self.chance(0.4):
+                row["execute_count"] += 1
+                row["last_execute_at"] = iso(now)
+            keep.append(row)
+        self.sim.sessions[:] = keep
+
+
+class AgiPopulation(Population):
+    """Agents: initializing -> ready -> running <-> paused -> completed/terminated, or error."""
+
+    def seed(self, now: float) -> None:
+        # fixture: an agent running for five hours (stuck)
+        self.sim.sessions.append(agi_row("agi-stuck", "running", now - 5 * 3600))
+        for _ in range(8):
+            self.sim.sessions.append(
+                agi_row(
+                    self.new_id("agi-"),
+                    self.rng.choice(["ready", "running", "running", "paused"]),
+                    now - self.rng.uniform(60, 1800),
+                    agent_name=self.rng.choice(["agi-0", "agi-0-fast"]),
+                )
+            )
+
+    def tick(self, now: float) -> None:
+        if self.chance(0.3) and len(self.sim.sessions) < 40:
+            self.sim.sessions.append(agi_row(self.new_id("agi-"), "initializing", now))
+        step = {"initializing": "ready", "ready": "running"}
+        for row in self.sim.sessions:
+            status = row["status"]
+            if row["session_id"] == "agi-stuck" or status in ("completed", "terminated", "error"):
+                continue
+            if status in step and self.chance(0.3):
+                row["status"] = step[status]
+            elif status in ("running", "paused"):
+                if self.chance(0.04):
+                    row["status"] = self.rng.choice(["completed", "completed", "terminated"])
+                    self.end(row, "session_id", now)
+                elif self.chance(0.015):
+                    row["status"] = "error"
+                    self.end(row, "session_id", now)
+                elif self.chance(0.1):
+                    row["status"] = "paused" if status == "running" else "running"
+        self.prune("session_id", now)
+
+
+class TriggerPopulation(Population):
+    """Chat sessions: ACTIVE until closed or past ``expiresAt``; ended ones stay a day."""
+
+    def seed(self, now: float) -> None:
+        # fixture: active for three hours, its retention deadline two hours gone (overdue)
+        self.sim.sessions.append(
+            trigger_row("session_stuck", "ACTIVE", now - 3 * 3600, now - 60, now - 2 * 3600)
+        )
+        for _ in range(8):
+            created = now - self.rng.uniform(60, 3000)
+            self.sim.sessions.append(
+                trigger_row(self.new_id("session_"), "ACTIVE", created, created, created + 3600)
+            )
+        for _ in range(20):
+            created = now - self.rng.uniform(3600, 20 * 3600)
+            status = self.rng.choice(["CLOSED", "CLOSED", "EXPIRED"])
+            self.sim.sessions.append(
+                trigger_row(
+                    self.new_id("session_"),
+                    status,
+                    created,
+                    created + 600,
+                    created + 3600,
+                    closed_at=created + 600 if status == "CLOSED" else None,
+                )
+            )
+
+    def tick(self, now: float) -> None:
+        if self.chance(0.25) and len(self.sim.sessions) < 120:
+            self.sim.sessions.append(
+                trigger_row(self.new_id("session_"), "ACTIVE", now, now, now + 3600)
+            )
+        for row in self.sim.sessions:
+            if row["status"] != "ACTIVE" or row["id"] == "session_stuck":
+                continue
+            if self.chance(0.04):
+                row.update(status="CLOSED", closedAt=iso(now), updatedAt=iso(now))
+            elif row["expiresAt"] and now > parse_timestamp(row["expiresAt"]):
+                row.update(status="EXPIRED", updatedAt=iso(now))
+            elif self.chance(0.3):
+                row["updatedAt"] = iso(now)
+
+
+class DemoWorld:
+    """All five simulated accounts, their populations, and the AGI outage schedule."""
+
+    def __init__(self, *, seed: int = 7, now: float | None = None, outage: Outage = Outage()):
+        start = time.time() if now is None else now
+        rng = random.Random(seed)  # noqa: S311 - simulated data, not cryptography
+        self.started = start
+        self.outage = outage
+        self.together = TogetherPopulation(TogetherSimulator(api_key=DEMO_KEY), rng, start)
+        self.agi = AgiPopulation(AgiSimulator(api_key=DEMO_KEY), rng, start)
+        self.trigger = TriggerPopulation(TriggerSimulator(api_key=DEMO_KEY), rng, start)
+        self.chaser = ChaserPopulation(ChaserSimulator(api_key=DEMO_KEY), rng, start)
+        self.notte = NottePopulation(NotteSimulator(api_key=DEMO_KEY), rng, start)
+        self.populations: list[Population] = [
+            self.together,
+            self.agi,
+            self.trigger,
+            self.chaser,
+            self.notte,
+        ]
+
+    def tick(self, now: float) -> None:
+        """Advance every population and switch the AGI outage on or off."""
+        for population in self.populations:
+            population.tick(now)
+        failing = self.outage.active(now - self.started)
+        if failing and self.agi.sim.fault is None:
+            self.agi.sim.fault = Fault(status=503)
+            log.info("demo.outage_started", target="agi-demo")
+        elif not failing and self.agi.sim.fault is not None:
+            self.agi.sim.fault = None
+            log.info("demo.outage_ended", target="agi-demo")
+
+    def targets(self, urls: dict[str, str]) -> list[dict[str, Any]]:
+        """The exporter's target list for simulators served at ``urls`` (by provider)."""
+        targets: list[dict[str, Any]] = []
+        for population in self.populations:
+            provider = population.sim.provider
+            target: dict[str, Any] = {
+                "name": f"{provider}-demo",
+                "provider": provider,
+                "base_url": urls[provider] + ("/v1" if provider == "together" else ""),
+                "api_key": DEMO_KEY,
+                "per_session": {"enabled": True, "max_series": 20},
+            }
+            if provider == "notte":
+                target["only_active"] = False
+            targets.append(target)
+        return targets
+
+    @asynccontextmanager
+    async def running(self, *, tick: float = TICK) -> AsyncIterator[dict[str, str]]:
+        """Serve the five simulators on loopback and evolve them; yield their URLs."""
+        async with AsyncExitStack() as stack:
+            urls = {
+                p.sim.provider: await stack.enter_async_context(serve(p.sim))
+                for p in self.populations
+            }
+            task = asyncio.create_task(self._evolve(tick), name="demo:evolve")
+            try:
+                yield urls
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _evolve(self, tick: float) -> None:
+        while True:
+            await asyncio.sleep(tick)
+            self.tick(time.time())
+
+
+async def run_demo(host: str, port: int, *, poll_interval: float = POLL_INTERVAL) -> None:
+    """Run the simulated world and serve the exporter over it until SIGTERM/SIGINT."""
+    world = DemoWorld()
+    async with world.running() as urls:
+        settings = Settings(
+            poll_interval=poll_interval,
+            listen=f"{host}:{port}",
+            targets=world.targets(urls),
+        )
+        url = base_url(host, port)
+        log.info(
+            "demo.started",
+            metrics=f"{url}/metrics",
+            landing_page=f"{url}/",
+            providers=sorted(urls),
+            note="simulated providers on loopback; no key and no network needed",
+        )
+        await run_server(settings, host, port)

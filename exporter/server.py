@@ -1,0 +1,67 @@
+"""Running the HTTP server until SIGTERM or SIGINT, then shutting down within a few seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+
+import structlog
+from aiohttp import web
+
+from exporter import __version__
+from exporter.config import Settings
+from exporter.web import create_app
+
+SHUTDOWN_GRACE = 3.0
+
+log = structlog.get_logger("exporter")
+
+
+class ListenError(Exception):
+    """The HTTP server cannot bind its address (in use, not permitted, unknown host)."""
+
+
+async def run_server(settings: Settings, host: str, port: int) -> None:
+    """Serve the exporter app until a stop signal; poll tasks stop with the app."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:  # bind before the app starts polling, so a busy port fails before any poll
+        sock = socket.create_server(
+            (host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET
+        )
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ListenError(f"cannot listen on {host}:{port}: {reason}") from None
+    runner = web.AppRunner(
+        create_app(settings), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE
+    )
+    await runner.setup()
+    try:
+        await web.SockSite(runner, sock).start()
+        log.info(
+            "server.started",
+            listen=f"{host}:{port}",
+            metrics=f"{base_url(host, port)}/metrics",
+            targets=[t.name for t in settings.targets],
+            version=__version__,
+        )
+        await stop.wait()
+        log.info("server.stopping")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
+    log.info("server.stopped")
+
+
+def base_url(host: str, port: int) -> str:
+    """The URL a person on this machine would open for ``host:port``."""
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - only for display
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"

@@ -1,0 +1,93 @@
+"""Test helpers: run the real pollers against simulators and read the exposition back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.collector import SessionCollector
+from exporter.config import Settings
+from exporter.runtime import new_client_session, new_pollers, new_registry, new_store
+from exporter.state import Store
+
+KEY = "test-key-0123456789"
+
+
+def settings_for(*targets: Mapping[str, Any], **top: Any) -> Settings:
+    """Settings for ``targets`` (each gets ``api_key: KEY`` unless it names a key source)."""
+    full = []
+    for target in targets:
+        entry = dict(target)
+        if not {"api_key", "api_key_env", "api_key_file"} & entry.keys():
+            entry["api_key"] = KEY
+        full.append(entry)
+    return Settings(targets=full, **top)
+
+
+async def poll_all(settings: Settings, *, store: Store | None = None, rounds: int = 1) -> Store:
+    """Poll every target ``rounds`` times through the real pollers and HTTP client."""
+    store = store or new_store(settings)
+    async with new_client_session() as session:
+        pollers = new_pollers(settings, session, store)
+        for _ in range(rounds):
+            await asyncio.gather(*(p.poll() for p in pollers))
+    return store
+
+
+@dataclass(frozen=True)
+class Exposition:
+    """A parsed text exposition: every sample by name and labels."""
+
+    text: str
+    samples: Mapping[tuple[str, frozenset[tuple[str, str]]], float]
+
+    @classmethod
+    def parse(cls, text: str) -> Exposition:
+        samples = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+        return cls(text=text, samples=samples)
+
+    def get(self, name: str, **labels: str) -> float | None:
+        """The one sample of ``name`` whose labels include ``labels``, or None when absent."""
+        found = self.select(name, **labels)
+        if len(found) > 1:
+            raise AssertionError(f"{len(found)} series of {name} match {labels}: {found}")
+        return next(iter(found.values()), None)
+
+    def select(self, name: str, **labels: str) -> dict[frozenset[tuple[str, str]], float]:
+        """Every sample of ``name`` whose labels include ``labels``."""
+        want = set(labels.items())
+        return {lbl: v for (n, lbl), v in self.samples.items() if n == name and want <= lbl}
+
+    def by(self, name: str, label: str, **labels: str) -> dict[str, float]:
+        """Samples of ``name`` matching ``labels``, keyed by the value of ``label``."""
+        return {dict(lbl)[label]: v for lbl, v in self.select(name, **labels).items()}
+
+    def names(self) -> set[str]:
+        """Every sample name present."""
+        return {name for name, _ in self.samples}
+
+
+def scrape(store: Store, *, clock: Callable[[], float] = time.time) -> Exposition:
+    """Render the store exactly as /metrics would (text format) and parse it."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(SessionCollector(store, clock=clock))
+    return Exposition.parse(generate_latest(registry).decode())
+
+
+def rows(
+    factory: Callable[..., dict[str, Any]], specs: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Build dataset rows from keyword specs with a provider's row factory."""
+    return [factory(**spec) for spec in specs]
+
+
+__all__ = ["KEY", "Exposition", "new_registry", "poll_all", "rows", "scrape", "settings_for"]

@@ -1,0 +1,723 @@
+"""Loading the config: defaults, environment overrides, key sources and located problems."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from exporter.config import (
+    CONFIG_ENV,
+    DEFAULT_PORT,
+    ConfigError,
+    Problem,
+    Settings,
+    config_path,
+    load_settings,
+    parse_listen,
+)
+
+KEY = "sk-test-7f3a9c1e5b2d4086"
+OTHER_KEY = "sk-test-other-0d1e2f3a4b"
+KEY_ENV = "SESSION_EXPORTER_TEST_KEY"
+PROVIDERS = "together, agi, trigger, chaser, notte"  # the contract's provider ids, in order
+ENV_VARS = (
+    "SESSION_EXPORTER_POLL_INTERVAL",
+    "SESSION_EXPORTER_STALE_AFTER",
+    "SESSION_EXPORTER_LISTEN",
+    "SESSION_EXPORTER_LOG_LEVEL",
+    "SESSION_EXPORTER_TARGETS",
+    CONFIG_ENV,
+    KEY_ENV,
+)
+
+BOOLEAN_HINT = "(YAML reads yes/no/on/off/true/false as booleans: quote the value)"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No SESSION_EXPORTER_* override from the developer's shell leaks into these tests."""
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
+    """Write a dedented YAML config and return its path."""
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    """Every problem load_settings reports for ``path``, rendered as check-config prints it."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    return [str(p) for p in caught.value.problems]
+
+
+ONE_TARGET = f"""
+targets:
+  - name: c1
+    provider: chaser
+    api_key: "{KEY}"
+"""
+
+
+# --- defaults and per-target overrides -------------------------------------------------
+
+
+def test_defaults(tmp_path: Path) -> None:
+    """A minimal config gets a 30s interval, the documented listen port and 3x staleness."""
+    settings = load_settings(write(tmp_path, ONE_TARGET))
+    target = settings.targets[0]
+    assert 30.0 == settings.poll_interval
+    assert f"0.0.0.0:{DEFAULT_PORT}" == settings.listen
+    assert ("0.0.0.0", DEFAULT_PORT) == parse_listen(settings.listen)  # noqa: S104
+    assert 30.0 == settings.interval(target)
+    assert 90.0 == settings.staleness(target)
+    assert "info" == settings.log_level
+    assert 10.0 == target.timeout
+    assert "https://api.chaser.sh" == target.url
+
+
+def test_durations_in_file_are_parsed(tmp_path: Path) -> None:
+    """Durations in the file accept units and plain seconds alike."""
+    path = write(
+        tmp_path,
+        f"""
+        poll_interval: 1m30s
+        listen: "127.0.0.1:9000"
+        targets:
+          - name: n1
+            provider: notte
+            api_key: "{KEY}"
+            timeout: 500ms
+        """,
+    )
+    settings = load_settings(path)
+    assert 90.0 == settings.poll_interval
+    assert 0.5 == settings.targets[0].timeout
+    assert 270.0 == settings.staleness(settings.targets[0])
+    assert ("127.0.0.1", 9000) == parse_listen(settings.listen)
+
+
+def test_per_target_interval_and_staleness(tmp_path: Path) -> None:
+    """A target's own poll_interval and stale_after win; others follow the global values."""
+    path = write(
+        tmp_path,
+        f"""
+        poll_interval: 20s
+        targets:
+          - name: own-interval
+            provider: chaser
+            api_key: "{KEY}"
+            poll_interval: 5s
+          - name: own-both
+            provider: notte
+            api_key: "{KEY}"
+            poll_interval: 1m
+            stale_after: 2m
+          - name: global
+            provider: chaser
+            api_key: "{KEY}"
+        """,
+    )
+    settings = load_settings(path)
+    own_interval, own_both, glob = settings.targets
+    assert 5.0 == settings.interval(own_interval)
+    assert 15.0 == settings.staleness(own_interval)
+    assert 60.0 == settings.interval(own_both)
+    assert 120.0 == settings.staleness(own_both)
+    assert 20.0 == settings.interval(glob)
+    assert 60.0 == settings.staleness(glob)
+
+
+def test_global_stale_after_applies_to_targets_without_their_own(tmp_path: Path) -> None:
+    """A global stale_after replaces the 3x default, but not a target's own stale_after."""
+    path = write(
+        tmp_path,
+        f"""
+        poll_interval: 10s
+        stale_after: 5m
+        targets:
+          - name: a
+            provider: chaser
+            api_key: "{KEY}"
+          - name: b
+            provider: chaser
+            api_key: "{KEY}"
+            stale_after: 45s
+        """,
+    )
+    settings = load_settings(path)
+    assert 300.0 == settings.staleness(settings.targets[0])
+    assert 45.0 == settings.staleness(settings.targets[1])
+
+
+def test_provider_specific_options(tmp_path: Path) -> None:
+    """Provider options (Chaser page_size, Notte only_active) are read with their defaults."""
+    path = write(
+        tmp_path,
+        f"""
+        targets:
+          - name: c
+            provider: chaser
+            api_key: "{KEY}"
+            page_size: 7
+          - name: n
+            provider: notte
+            api_key: "{KEY}"
+            base_url: http://127.0.0.1:8080/
+          - name: n2
+            provider: notte
+            api_key: "{KEY}"
+            only_active: false
+        """,
+    )
+    chaser, notte, notte_all = load_settings(path).targets
+    assert "chaser" == chaser.provider
+    assert 7 == getattr(chaser, "page_size", None)
+    assert "notte" == notte.provider
+    assert True is getattr(notte, "only_active", None)
+    assert "http://127.0.0.1:8080" == notte.url
+    assert "https://api.notte.cc" == notte_all.url
+    assert False is getattr(notte_all, "only_active", None)
+
+
+# --- environment overrides -------------------------------------------------------------
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SESSION_EXPORTER_POLL_INTERVAL and _LISTEN win over the file's values."""
+    path = write(tmp_path, 'poll_interval: 30s\nlisten: "127.0.0.1:9000"\n' + ONE_TARGET)
+    monkeypatch.setenv("SESSION_EXPORTER_POLL_INTERVAL", "10s")
+    monkeypatch.setenv("SESSION_EXPORTER_LISTEN", ":9100")
+    settings = load_settings(path)
+    assert 10.0 == settings.poll_interval
+    assert ":9100" == settings.listen
+    assert ("0.0.0.0", 9100) == parse_listen(settings.listen)  # noqa: S104
+    assert 30.0 == settings.staleness(settings.targets[0])
+
+
+def test_targets_from_environment_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SESSION_EXPORTER_TARGETS as a JSON list replaces the file's whole target list."""
+    path = write(tmp_path, ONE_TARGET)
+    targets = [
+        {"name": "env-n", "provider": "notte", "api_key": KEY, "poll_interval": "15s"},
+        {"name": "env-c", "provider": "chaser", "api_key": KEY},
+    ]
+    monkeypatch.setenv("SESSION_EXPORTER_TARGETS", json.dumps(targets))
+    settings = load_settings(path)
+    assert ["env-n", "env-c"] == [t.name for t in settings.targets]
+    assert 15.0 == settings.interval(settings.targets[0])
+
+
+def test_environment_alone_can_supply_targets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file without targets is complete when the environment gives them."""
+    path = write(tmp_path, "poll_interval: 5s\n")
+    monkeypatch.setenv(
+        "SESSION_EXPORTER_TARGETS",
+        json.dumps([{"name": "c", "provider": "chaser", "api_key": KEY}]),
+    )
+    assert ["c"] == [t.name for t in load_settings(path).targets]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        (
+            "SESSION_EXPORTER_POLL_INTERVAL",
+            "5x",
+            "environment SESSION_EXPORTER_POLL_INTERVAL: poll_interval: invalid duration '5x': "
+            "use a number of seconds or units like 500ms, 30s, 5m, 1h, 1d, 1m30s",
+        ),
+        (
+            "SESSION_EXPORTER_LISTEN",
+            "nowhere",
+            "environment SESSION_EXPORTER_LISTEN: listen: listen must be HOST:PORT, got 'nowhere'",
+        ),
+        (
+            "SESSION_EXPORTER_TARGETS",
+            json.dumps([{"name": "x", "provider": "notte", "api_key": "k", "timeout": "zz"}]),
+            "environment SESSION_EXPORTER_TARGETS: targets[0].timeout: invalid duration 'zz': "
+            "use a number of seconds or units like 500ms, 30s, 5m, 1h, 1d, 1m30s",
+        ),
+        (
+            "SESSION_EXPORTER_TARGETS",
+            json.dumps({"name": "x"}),
+            "environment SESSION_EXPORTER_TARGETS: targets: Input should be a valid list",
+        ),
+    ],
+)
+def test_bad_environment_value_is_located_in_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    """A bad override names its environment variable, not a line of the file."""
+    monkeypatch.setenv(name, value)
+    assert [expected] == problems(write(tmp_path, ONE_TARGET))
+
+
+def test_unparsable_targets_json_is_a_located_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SESSION_EXPORTER_TARGETS that is not JSON is a ConfigError naming the variable.
+
+    (It must not escape load_settings as pydantic-settings' own SettingsError, which
+    carries no location and bypasses the problem list.)
+    """
+    monkeypatch.setenv("SESSION_EXPORTER_TARGETS", "not json")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, ONE_TARGET))
+    assert [
+        "environment SESSION_EXPORTER_TARGETS: targets: "
+        "cannot parse the value: a list or mapping must be valid JSON"
+    ] == [str(p) for p in caught.value.problems]
+
+
+def test_env_problem_and_file_problem_are_both_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Environment problems come first, then the file's, all in one ConfigError."""
+    monkeypatch.setenv("SESSION_EXPORTER_POLL_INTERVAL", "0")
+    path = write(
+        tmp_path,
+        f"""
+        targets:
+          - name: c1
+            provider: chaser
+            api_key: "{KEY}"
+            timeout: soon
+        """,
+    )
+    assert [
+        "environment SESSION_EXPORTER_POLL_INTERVAL: poll_interval: Input should be greater than 0",
+        f"{path}:5:14: targets[0].timeout: invalid duration 'soon': "
+        "use a number of seconds or units like 500ms, 30s, 5m, 1h, 1d, 1m30s",
+    ] == problems(path)
+
+
+# --- key sources -----------------------------------------------------------------------
+
+
+def key_target(tmp_path: Path, source: str) -> Path:
+    """A one-target config whose key comes from ``source`` (a YAML line)."""
+    return write(
+        tmp_path,
+        f"""
+        targets:
+          - name: t
+            provider: notte
+            {source}
+        """,
+    )
+
+
+def test_api_key_env_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """api_key_env reads the named variable, and re-reads it on each secret() call."""
+    monkeypatch.setenv(KEY_ENV, KEY)
+    target = load_settings(key_target(tmp_path, f"api_key_env: {KEY_ENV}")).targets[0]
+    assert KEY == target.secret().get_secret_value()
+    monkeypatch.setenv(KEY_ENV, OTHER_KEY)
+    assert OTHER_KEY == target.secret().get_secret_value()
+
+
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_api_key_env_unset_or_empty_is_a_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str | None
+) -> None:
+    """An unset, empty or blank api_key_env variable is reported at the key's line."""
+    if value is not None:
+        monkeypatch.setenv(KEY_ENV, value)
+    path = key_target(tmp_path, f"api_key_env: {KEY_ENV}")
+    assert [
+        f"{path}:4:18: targets[0].api_key_env: environment variable {KEY_ENV} "
+        "named by api_key_env is unset or empty"
+    ] == problems(path)
+
+
+def test_api_key_file_strips_trailing_newline(tmp_path: Path) -> None:
+    """A key file's surrounding whitespace (the usual trailing newline) is not part of the key."""
+    key_file = tmp_path / "key"
+    key_file.write_text(f"  {KEY}\n", encoding="utf-8")
+    target = load_settings(key_target(tmp_path, f"api_key_file: {key_file}")).targets[0]
+    assert KEY == target.secret().get_secret_value()
+    key_file.write_text(f"{OTHER_KEY}\r\n", encoding="utf-8")
+    assert OTHER_KEY == target.secret().get_secret_value()
+
+
+def test_api_key_file_missing_is_a_problem(tmp_path: Path) -> None:
+    """A key file that does not exist is reported with the OS reason at the key's line."""
+    missing = tmp_path / "no-such-key"
+    path = key_target(tmp_path, f"api_key_file: {missing}")
+    assert [
+        f"{path}:4:19: targets[0].api_key_file: cannot read api_key_file {missing}: "
+        "No such file or directory"
+    ] == problems(path)
+
+
+@pytest.mark.parametrize("content", ["", "\n", "  \n\n"])
+def test_api_key_file_empty_is_a_problem(tmp_path: Path, content: str) -> None:
+    """An empty (or whitespace-only) key file is reported, not sent as an empty key."""
+    key_file = tmp_path / "key"
+    key_file.write_text(content, encoding="utf-8")
+    path = key_target(tmp_path, f"api_key_file: {key_file}")
+    assert [f"{path}:4:19: targets[0].api_key_file: api_key_file {key_file} is empty"] == problems(
+        path
+    )
+
+
+def test_api_key_inline(tmp_path: Path) -> None:
+    """An inline api_key is used as is."""
+    target = load_settings(key_target(tmp_path, f'api_key: "{KEY}"')).targets[0]
+    assert KEY == target.secret().get_secret_value()
+
+
+def test_no_key_source_is_a_problem(tmp_path: Path) -> None:
+    """A target without any key source is reported at the target."""
+    path = key_target(tmp_path, "timeout: 5s")
+    assert [
+        f"{path}:2:5: targets[0]: set exactly one of api_key_env, api_key_file, api_key "
+        "(found: none)"
+    ] == problems(path)
+
+
+def test_two_key_sources_is_a_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two key sources are ambiguous; the problem names both and never shows the key."""
+    monkeypatch.setenv(KEY_ENV, OTHER_KEY)
+    path = write(
+        tmp_path,
+        f"""
+        targets:
+          - name: t
+            provider: notte
+            api_key_env: {KEY_ENV}
+            api_key: "{KEY}"
+        """,
+    )
+    found = problems(path)
+    assert [
+        f"{path}:2:5: targets[0]: set exactly one of api_key_env, api_key_file, api_key "
+        "(found: api_key_env, api_key)"
+    ] == found
+    assert KEY not in "\n".join(found)
+    assert OTHER_KEY not in "\n".join(found)
+
+
+def test_settings_repr_hides_the_key(tmp_path: Path) -> None:
+    """repr/str of the settings show the key as a SecretStr mask, never its value."""
+    settings = load_settings(key_target(tmp_path, f'api_key: "{KEY}"'))
+    assert isinstance(settings.targets[0].api_key, SecretStr)
+    assert KEY not in repr(settings)
+    assert KEY not in str(settings)
+    assert KEY not in repr(settings.targets[0])
+    assert KEY not in str(settings.model_dump())
+
+
+# --- located problems ------------------------------------------------------------------
+
+BROKEN = f"""\
+poll_interval: 5x
+listen: "nope"
+bogus: 1
+targets:
+  - name: a
+    provider: chaser
+    api_key: "{KEY}"
+    timeout: -1s
+    page_size: 0
+  - name: a
+    provider: notte
+    api_key: "{KEY}"
+    extra: 1
+  - name: no
+    provider: chaser
+    api_key: "{KEY}"
+  - name: c
+    provider: browserbase
+    api_key: "{KEY}"
+  - name: d
+    provider: chaser
+  - name: "bad name!"
+    provider: notte
+    api_key: "{KEY}"
+    base_url: ftp://example.com
+  - provider: chaser
+    api_key: "{KEY}"
+  - name: h
+    api_key: "{KEY}"
+"""
+
+
+def test_every_problem_is_reported_with_file_line_column_and_path(tmp_path: Path) -> None:
+    """A config with many problems yields all of them at once, each precisely located."""
+    path = tmp_path / "broken.yaml"
+    path.write_text(BROKEN, encoding="utf-8")
+    units = "use a number of seconds or units like 500ms, 30s, 5m, 1h, 1d, 1m30s"
+    assert [
+        f"{path}:1:16: poll_interval: invalid duration '5x': {units}",
+        f"{path}:2:9: listen: listen must be HOST:PORT, got 'nope'",
+        f"{path}:3:8: bogus: unknown key",
+        f"{path}:8:14: targets[0].timeout: invalid duration '-1s': {units}",
+        f"{path}:9:16: targets[0].page_size: Input should be greater than or equal to 1",
+        f"{path}:10:11: targets[1].name: duplicate target name 'a' (first used by targets[0])",
+        f"{path}:13:12: targets[1].extra: unknown key",
+        f"{path}:14:11: targets[2].name: Input should be a valid string {BOOLEAN_HINT}",
+        f"{path}:18:15: targets[3].provider: unknown provider 'browserbase': "
+        f"use one of {PROVIDERS}",
+        f"{path}:20:5: targets[4]: set exactly one of api_key_env, api_key_file, api_key "
+        "(found: none)",
+        f"{path}:22:11: targets[5].name: String should match pattern "
+        "'^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$'",
+        f"{path}:25:15: targets[5].base_url: base_url must be an http:// or https:// URL, "
+        "got 'ftp://example.com'",
+        f"{path}:26:5: targets[6].name: required key is missing",
+        f"{path}:28:5: targets[7].provider: required key is missing (one of {PROVIDERS})",
+    ] == problems(path)
+
+
+def test_config_error_message_holds_every_problem_and_no_key(tmp_path: Path) -> None:
+    """str(ConfigError) is one line per problem and never contains the key."""
+    path = tmp_path / "broken.yaml"
+    path.write_text(BROKEN, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    text = str(caught.value)
+    assert 14 == len(text.splitlines())
+    assert [str(p) for p in caught.value.problems] == text.splitlines()
+    assert KEY not in text
+
+
+def test_yaml_boolean_name_is_reported(tmp_path: Path) -> None:
+    """`name: no` is YAML's false, not the string "no": it is reported, not coerced."""
+    path = write(
+        tmp_path,
+        f"""
+        targets:
+          - name: no
+            provider: chaser
+            api_key: "{KEY}"
+        """,
+    )
+    expected = f"{path}:2:11: targets[0].name: Input should be a valid string {BOOLEAN_HINT}"
+    assert [expected] == problems(path)
+
+
+def test_quoted_yaml_boolean_name_is_fine(tmp_path: Path) -> None:
+    """Quoting the name makes it the string "no", which is valid."""
+    path = write(
+        tmp_path,
+        f"""
+        targets:
+          - name: "no"
+            provider: chaser
+            api_key: "{KEY}"
+        """,
+    )
+    assert ["no"] == [t.name for t in load_settings(path).targets]
+
+
+def test_duplicate_names_point_at_the_second_use(tmp_path: Path) -> None:
+    """Each repeated name is reported at its own line, naming the first user."""
+    path = write(
+        tmp_path,
+        f"""
+        targets:
+          - name: same
+            provider: chaser
+            api_key: "{KEY}"
+          - name: other
+            provider: notte
+            api_key: "{KEY}"
+          - name: same
+            provider: notte
+            api_key: "{KEY}"
+          - name: same
+            provider: chaser
+            api_key: "{KEY}"
+        """,
+    )
+    assert [
+        f"{path}:8:11: targets[2].name: duplicate target name 'same' (first used by targets[0])",
+        f"{path}:11:11: targets[3].name: duplicate target name 'same' (first used by targets[0])",
+    ] == problems(path)
+
+
+def test_unknown_provider_lists_the_known_ones(tmp_path: Path) -> None:
+    """An unknown provider id is reported at its value, with the ids that exist."""
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        f'targets:\n  - name: t\n    provider: NOTTE\n    api_key: "{KEY}"\n', encoding="utf-8"
+    )
+    assert [
+        f"{path}:3:15: targets[0].provider: unknown provider 'NOTTE': use one of {PROVIDERS}"
+    ] == problems(path)
+
+
+def test_unknown_keys_at_every_level(tmp_path: Path) -> None:
+    """Misspelled keys are errors at the top level and inside a target."""
+    path = write(
+        tmp_path,
+        f"""
+        pol_interval: 10s
+        targets:
+          - name: t
+            provider: chaser
+            api_key: "{KEY}"
+            timout: 5s
+        """,
+    )
+    assert [
+        f"{path}:1:15: pol_interval: unknown key",
+        f"{path}:6:13: targets[0].timout: unknown key",
+    ] == problems(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            f'targets:\n  - name: c1\n    provider: chaser\n    api_key: "{KEY}\n',
+            "{path}:5:1: invalid YAML: found unexpected end of stream",
+        ),
+        (
+            f"targets:\n  - name: c1\n    provider: chaser\n   api_key: {KEY}\n",
+            "{path}:4:4: invalid YAML: expected <block end>, but found '<block mapping start>'",
+        ),
+        (
+            "poll_interval: [1, 2\ntargets: []\n",
+            "{path}:2:8: invalid YAML: expected ',' or ']', but got ':'",
+        ),
+        (
+            "\ttargets: 1\n",
+            "{path}:1:1: invalid YAML: found character '\\t' that cannot start any token",
+        ),
+    ],
+)
+def test_yaml_syntax_errors_have_line_and_column(tmp_path: Path, text: str, expected: str) -> None:
+    """A YAML syntax error is one problem at the parser's line:column, without the key."""
+    path = tmp_path / "syntax.yaml"
+    path.write_text(text, encoding="utf-8")
+    found = problems(path)
+    assert [expected.format(path=path)] == found
+    assert KEY not in "\n".join(found)
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just a string\n", "42\n"])
+def test_top_level_must_be_a_mapping(tmp_path: Path, text: str) -> None:
+    """A list or scalar document is reported as such, at the file."""
+    path = tmp_path / "list.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert [f"{path}: the config must be a mapping of keys to values"] == problems(path)
+
+
+def test_empty_file_reports_missing_targets(tmp_path: Path) -> None:
+    """An empty file is an empty mapping: the one required key, targets, is missing."""
+    path = write(tmp_path, "")
+    assert [f"{path}: targets: required key is missing"] == problems(path)
+
+
+def test_empty_target_list_is_a_problem(tmp_path: Path) -> None:
+    """At least one target is required."""
+    path = write(tmp_path, "targets: []\n")
+    assert [
+        f"{path}:1:10: targets: List should have at least 1 item after validation, not 0"
+    ] == problems(path)
+
+
+def test_unreadable_config_file(tmp_path: Path) -> None:
+    """A missing config file is one problem naming the file and the OS reason."""
+    path = tmp_path / "absent.yaml"
+    assert [f"{path}: cannot read: No such file or directory"] == problems(path)
+
+
+def test_config_path_from_argument_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--config wins; else SESSION_EXPORTER_CONFIG; else a one-problem ConfigError."""
+    monkeypatch.setenv(CONFIG_ENV, "/from/env.yaml")
+    assert Path("/cli.yaml") == config_path("/cli.yaml")
+    assert Path("/from/env.yaml") == config_path(None)
+    monkeypatch.delenv(CONFIG_ENV)
+    with pytest.raises(ConfigError) as caught:
+        config_path(None)
+    assert (
+        Problem(
+            "config",
+            "",
+            "no config file given: pass --config FILE or set SESSION_EXPORTER_CONFIG",
+        ),
+    ) == caught.value.problems
+
+
+def test_settings_type_is_frozen(tmp_path: Path) -> None:
+    """The loaded settings cannot be changed by accident after validation."""
+    settings = load_settings(write(tmp_path, ONE_TARGET))
+    assert isinstance(settings, Settings)
+    with pytest.raises(ValueError, match="frozen"):
+        settings.poll_interval = 1.0  # type: ignore[misc]
+
+
+# --- mistakes YAML or the key sources would otherwise hide --------------------------------
+
+
+def test_duplicate_yaml_keys_are_reported(tmp_path: Path) -> None:
+    """A key given twice in one mapping is a located problem, not a silent overwrite."""
+    path = write(
+        tmp_path,
+        f"""
+        poll_interval: 10s
+        targets:
+          - name: c1
+            provider: chaser
+            api_key: "{KEY}"
+            timeout: 1s
+            timeout: 2s
+        poll_interval: 20s
+        """,
+    )
+
+    assert [
+        f"{path}:7:5: targets[0].timeout: key given twice (the last one would silently win)",
+        f"{path}:8:1: poll_interval: key given twice (the last one would silently win)",
+    ] == problems(path)
+
+
+def test_key_written_into_api_key_env_is_not_echoed(tmp_path: Path) -> None:
+    """A key pasted where a variable name belongs is rejected without printing it."""
+    secret = "sk-live-4f9a8b7c6d5e"
+    path = write(
+        tmp_path,
+        f"""
+        targets:
+          - name: c1
+            provider: chaser
+            api_key_env: {secret}
+        """,
+    )
+
+    found = problems(path)
+
+    assert [
+        f"{path}:4:18: targets[0].api_key_env: api_key_env must be the NAME of an environment "
+        "variable (letters, digits, _), not the key; use api_key or api_key_file for the key "
+        "itself"
+    ] == found
+    assert secret not in "\n".join(found)
+
+
+def test_empty_inline_key_is_a_problem(tmp_path: Path) -> None:
+    """`api_key: ""` is refused like an empty variable or file, not sent as `Bearer `."""
+    path = write(
+        tmp_path,
+        """
+        targets:
+          - name: c1
+            provider: chaser
+            api_key: "  "
+        """,
+    )
+
+    assert [f"{path}:4:14: targets[0].api_key: api_key is empty"] == problems(path)

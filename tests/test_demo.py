@@ -1,0 +1,110 @@
+"""The demo: a living simulated world, and `session-exporter demo` serving all five providers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from exporter.demo import DemoWorld, Outage
+from exporter.simulators import Fault, iso
+from tests.harness import Exposition
+
+PROVIDERS = ("together", "agi", "trigger", "chaser", "notte")
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_fixtures_for_every_alert() -> None:
+    """The seeded world holds a stuck session, overdue ones and an unleased live browser."""
+    world = DemoWorld(now=1_800_000_000.0)
+
+    chaser = {r["id"]: r for r in world.chaser.sim.sessions}
+    assert ("running", 0) == (
+        chaser["chs-stuck"]["status"],
+        chaser["chs-stuck"]["active_connection_leases"],
+    )
+    assert iso(1_800_000_000.0 - 600) == world.together.sim.sessions[0]["expires_at"]
+    assert "session_stuck" == world.trigger.sim.sessions[0]["id"]
+    assert "agi-stuck" == world.agi.sim.sessions[0]["session_id"]
+    assert "ntt-overdue" == world.notte.sim.sessions[0]["session_id"]
+
+
+def test_population_evolves_and_is_seeded() -> None:
+    """Ticks change statuses; two worlds with the same seed evolve identically."""
+    first, second = DemoWorld(now=1_800_000_000.0), DemoWorld(now=1_800_000_000.0)
+    before = [r["status"] for r in first.agi.sim.sessions]
+
+    for step in range(1, 120):
+        first.tick(1_800_000_000.0 + step)
+        second.tick(1_800_000_000.0 + step)
+
+    assert before != [r["status"] for r in first.agi.sim.sessions[: len(before)]]
+    assert first.chaser.sim.sessions == second.chaser.sim.sessions
+    assert first.trigger.sim.sessions == second.trigger.sim.sessions
+
+
+def test_outage_schedule_fails_and_recovers_agi() -> None:
+    """The AGI simulator answers 503 during the outage window and recovers after it."""
+    world = DemoWorld(now=0.0, outage=Outage(start=10.0, length=5.0, period=20.0))
+
+    world.tick(9.0)
+    assert world.agi.sim.fault is None
+    world.tick(10.0)
+    assert Fault(status=503) == world.agi.sim.fault
+    world.tick(15.0)
+    assert world.agi.sim.fault is None
+    world.tick(31.0)
+    assert Fault(status=503) == world.agi.sim.fault
+
+
+async def test_demo_command_serves_all_five_providers() -> None:
+    """`session-exporter demo` as a subprocess: every provider up with live sessions."""
+    exe = shutil.which("session-exporter", path=str(Path(sys.executable).parent))
+    assert exe is not None
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        exe,
+        "demo",
+        "--listen",
+        f"127.0.0.1:{port}",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "SESSION_EXPORTER_CONFIG": ""},
+    )
+    try:
+        async with aiohttp.ClientSession() as http, asyncio.timeout(30):
+            while True:
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/readyz") as ready:
+                        if ready.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.1)
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                metrics = Exposition.parse(await response.text())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 10)
+
+    assert 0 == proc.returncode, err.decode()[-2000:]
+    for provider in PROVIDERS:
+        assert 1.0 == metrics.get("sessions_target_up", provider=provider), provider
+        live = metrics.select("sessions", provider=provider, phase="live")
+        assert sum(live.values()) > 0, provider
+    assert 1.0 <= (metrics.get("sessions_overdue", provider="notte") or 0)
+    assert 1.0 <= (metrics.get("sessions_unleased", provider="chaser") or 0)
+    assert metrics.select("session_info", session_id="chs-stuck")
+    assert b'"event": "demo.started"' in err

@@ -1,0 +1,130 @@
+"""Opt-in per-session series: exactly the oldest `max_series` sessions, aggregates unaffected."""
+
+from __future__ import annotations
+
+import time
+
+from exporter.simulators import ChaserSimulator, NotteSimulator, chaser_row, iso, notte_row
+from tests.conftest import Serve
+from tests.harness import KEY, poll_all, scrape, settings_for
+
+T = float(int(time.time()))
+ROWS = [
+    chaser_row("young", "running", iso(T - 10), leases=1, session_type="browser"),
+    chaser_row("old", "idle", iso(T - 500), leases=0, session_type="browser"),
+    chaser_row("older", "Starting", iso(T - 900), leases=None, session_type="headful"),
+    chaser_row("oldest", "running", iso(T - 4000), leases=2, session_type="browser"),
+    chaser_row("middle", "running", iso(T - 300), leases=3, session_type="browser"),
+    chaser_row("ended", "stopped", iso(T - 9000), leases=0),
+]
+
+
+def chaser(url: str, **per_session: object) -> dict[str, object]:
+    """A Chaser target with the given per_session options."""
+    return {"name": "b", "provider": "chaser", "base_url": url, "per_session": per_session}
+
+
+async def test_capped_at_max_series_oldest_first(served: Serve) -> None:
+    """max_series=3 keeps the three oldest live/pending sessions and says 2 were left out."""
+    url = await served(ChaserSimulator(sessions=ROWS, api_key=KEY))
+
+    metrics = scrape(await poll_all(settings_for(chaser(url, enabled=True, max_series=3))))
+
+    info = metrics.select("session_info")
+    assert {
+        frozenset(
+            {
+                ("provider", "chaser"),
+                ("target", "b"),
+                ("session_id", "oldest"),
+                ("status", "running"),
+                ("phase", "live"),
+                ("kind", "browser"),
+            }
+        ),
+        frozenset(
+            {
+                ("provider", "chaser"),
+                ("target", "b"),
+                ("session_id", "older"),
+                ("status", "starting"),
+                ("phase", "pending"),
+                ("kind", "headful"),
+            }
+        ),
+        frozenset(
+            {
+                ("provider", "chaser"),
+                ("target", "b"),
+                ("session_id", "old"),
+                ("status", "idle"),
+                ("phase", "live"),
+                ("kind", "browser"),
+            }
+        ),
+    } == set(info)
+    assert {1.0} == set(info.values())
+    assert {"oldest": T - 4000, "older": T - 900, "old": T - 500} == metrics.by(
+        "session_created_timestamp_seconds", "session_id"
+    )
+    assert {"oldest": 2.0, "old": 0.0} == metrics.by("session_connection_leases", "session_id")
+    assert {} == metrics.select("session_deadline_timestamp_seconds")
+    assert 2.0 == metrics.get("sessions_per_session_left_out", target="b")
+
+
+async def test_off_by_default(served: Serve) -> None:
+    """Without per_session there is no per-session series and no left-out gauge."""
+    url = await served(ChaserSimulator(sessions=ROWS, api_key=KEY))
+
+    metrics = scrape(
+        await poll_all(settings_for({"name": "b", "provider": "chaser", "base_url": url}))
+    )
+
+    for name in (
+        "session_info",
+        "session_created_timestamp_seconds",
+        "session_connection_leases",
+        "sessions_per_session_left_out",
+    ):
+        assert {} == metrics.select(name), name
+
+
+async def test_aggregates_do_not_depend_on_it(served: Serve) -> None:
+    """Every aggregate family is identical with per_session on (capped at 1) and off."""
+    url = await served(ChaserSimulator(sessions=ROWS, api_key=KEY))
+
+    on = scrape(await poll_all(settings_for(chaser(url, enabled=True, max_series=1))))
+    off = scrape(await poll_all(settings_for(chaser(url))))
+
+    for name in (
+        "sessions",
+        "sessions_oldest_created_timestamp_seconds",
+        "sessions_connection_leases",
+        "sessions_unleased",
+    ):
+        assert off.select(name) == on.select(name), name
+
+
+async def test_phases_select_which_sessions(served: Serve) -> None:
+    """phases: [ended] shows only ended sessions; nothing is left out."""
+    url = await served(ChaserSimulator(sessions=ROWS, api_key=KEY))
+
+    metrics = scrape(await poll_all(settings_for(chaser(url, enabled=True, phases=["ended"]))))
+
+    assert {"ended": 1.0} == metrics.by("session_info", "session_id")
+    assert 0.0 == metrics.get("sessions_per_session_left_out")
+
+
+async def test_deadline_series_for_providers_with_deadlines(served: Serve) -> None:
+    """A Notte session's computed deadline is exported per session."""
+    rows = [notte_row("n1", "active", T - 600, T - 60, idle_timeout_minutes=5)]
+    url = await served(NotteSimulator(sessions=rows, api_key=KEY))
+    target = {"name": "n", "provider": "notte", "base_url": url, "per_session": {"enabled": True}}
+
+    metrics = scrape(await poll_all(settings_for(target)))
+
+    assert {"n1": T + 240} == metrics.by("session_deadline_timestamp_seconds", "session_id")
+    assert {"n1": "chromium"} == {
+        dict(labels)["session_id"]: dict(labels)["kind"]
+        for labels in metrics.select("session_info")
+    }

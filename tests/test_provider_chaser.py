@@ -1,0 +1,164 @@
+"""Chaser: exact metrics over limit/offset paging, free-form statuses and leases."""
+
+from __future__ import annotations
+
+import time
+
+from exporter.simulators import ChaserSimulator, Simulator, chaser_row, iso
+from tests.conftest import Serve
+from tests.harness import KEY, poll_all, scrape, settings_for
+
+T = float(int(time.time()))
+
+DATASET = [
+    chaser_row("c1", "Running", "2026-01-01T00:00:00.123Z", leases=2),
+    chaser_row("c2", "RUNNING", "2025-12-31T23:00:00.654321+00:00", leases=0),
+    chaser_row("c3", "idle", iso(T - 100), leases=None),
+    chaser_row("c4", "Starting", iso(T - 50, fraction=0), leases=1),
+    chaser_row("c5", "stopped", iso(T - 9000), leases=5),
+    chaser_row("c6", "Zombie", iso(T - 20), leases=0),
+    chaser_row("c7", "ERROR", iso(T - 30), leases=None),
+    chaser_row("c8", "running", "2026-01-02T00:00:00Z", leases=0),
+]
+KNOWN = {
+    "pending": "pending",
+    "starting": "pending",
+    "running": "live",
+    "active": "live",
+    "idle": "live",
+    "stopping": "live",
+    "stopped": "ended",
+    "terminated": "ended",
+    "completed": "ended",
+    "expired": "ended",
+    "failed": "failed",
+    "error": "failed",
+}
+
+
+def target(url: str, **options: object) -> dict[str, object]:
+    """A Chaser target pointed at a simulator."""
+    return {"name": "browsers", "provider": "chaser", "base_url": url, **options}
+
+
+async def test_every_metric_exact_over_three_pages(served: Serve) -> None:
+    """Counts, phases, oldest times, leases and unleased are exact across 3 offset pages."""
+    sim = ChaserSimulator(sessions=DATASET, api_key=KEY)
+    url = await served(sim)
+
+    store = await poll_all(settings_for(target(url, page_size=3)))
+    metrics = scrape(store)
+
+    counts = metrics.by("sessions", "status", target="browsers")
+    assert {
+        **dict.fromkeys(KNOWN, 0.0),
+        "running": 3.0,
+        "idle": 1.0,
+        "starting": 1.0,
+        "stopped": 1.0,
+        "error": 1.0,
+        "zombie": 1.0,
+    } == counts
+    phases = metrics.by("sessions", "phase", target="browsers", status="zombie")
+    assert {"unknown": 1.0} == phases
+    for status, phase in KNOWN.items():
+        assert 1 == len(metrics.select("sessions", status=status, phase=phase))
+    oldest = metrics.by("sessions_oldest_created_timestamp_seconds", "status")
+    assert {
+        "running": 1767222000.654321,
+        "idle": T - 100,
+        "starting": T - 50,
+        "stopped": T - 9000,
+        "zombie": T - 20,
+        "error": T - 30,
+    } == oldest
+    assert 3.0 == metrics.get("sessions_connection_leases", target="browsers")
+    assert 2.0 == metrics.get("sessions_unleased", target="browsers")
+    assert 1.0 == metrics.get("sessions_target_up", provider="chaser", target="browsers")
+    assert 3.0 == metrics.get("sessions_exporter_pages_fetched_total")
+    assert 3.0 == metrics.get("sessions_exporter_api_requests_total", code="200")
+    assert [("3", "0"), ("3", "3"), ("3", "6")] == [
+        (r.query["limit"], r.query["offset"]) for r in sim.requests
+    ]
+
+
+async def test_deadline_and_activity_metrics_absent(served: Serve) -> None:
+    """Chaser reports no deadline or activity, so those families have no Chaser series."""
+    url = await served(ChaserSimulator(sessions=DATASET, api_key=KEY))
+
+    metrics = scrape(await poll_all(settings_for(target(url))))
+
+    for name in (
+        "sessions_overdue",
+        "sessions_next_deadline_timestamp_seconds",
+        "sessions_oldest_activity_timestamp_seconds",
+        "sessions_executions",
+    ):
+        assert {} == metrics.select(name), name
+
+
+async def test_empty_account_shows_zeros_and_no_oldest(served: Serve) -> None:
+    """An empty account exports every known status as 0, leases 0, and no oldest-time series."""
+    sim = ChaserSimulator(sessions=[], api_key=KEY)
+    url = await served(sim)
+
+    metrics = scrape(await poll_all(settings_for(target(url))))
+
+    assert dict.fromkeys(KNOWN, 0.0) == metrics.by("sessions", "status")
+    assert {} == metrics.select("sessions_oldest_created_timestamp_seconds")
+    assert 0.0 == metrics.get("sessions_connection_leases")
+    assert 0.0 == metrics.get("sessions_unleased")
+    assert 1 == len(sim.requests)
+
+
+async def test_list_shifting_while_paged_counts_each_session_once(served: Serve) -> None:
+    """A session inserted between page requests repeats one row; it is counted once."""
+    rows = [chaser_row(f"r{i}", "running", iso(T - i)) for i in range(6)]
+    sim = ChaserSimulator(sessions=rows, api_key=KEY)
+
+    def insert_new(simulator: Simulator, index: int) -> None:
+        if index == 1:
+            simulator.sessions.insert(0, chaser_row("new", "running", iso(T)))
+
+    sim.on_request = insert_new
+    url = await served(sim)
+
+    store = await poll_all(settings_for(target(url, page_size=3)))
+
+    assert 6.0 == scrape(store).get("sessions", status="running")
+    aggregate = store.snapshots["browsers"].aggregate
+    assert aggregate is not None
+    assert 1 == aggregate.duplicates
+    assert ["0", "3", "6"] == [r.query["offset"] for r in sim.requests]
+
+
+async def test_max_pages_guard_fails_the_poll(served: Serve) -> None:
+    """More pages than max_pages fails the poll (reason too_many_pages), never a partial count."""
+    rows = [chaser_row(f"r{i}", "running", iso(T - i)) for i in range(10)]
+    sim = ChaserSimulator(sessions=rows, api_key=KEY)
+    url = await served(sim)
+
+    metrics = scrape(await poll_all(settings_for(target(url, page_size=3, max_pages=2))))
+
+    assert 0.0 == metrics.get("sessions_target_up")
+    assert 1.0 == metrics.get("sessions_exporter_poll_errors_total", reason="too_many_pages")
+    assert {} == metrics.select("sessions")
+    assert 2 == len(sim.requests)
+
+
+async def test_total_larger_than_served_rows_ends_on_empty_page(served: Serve) -> None:
+    """A `total` the list never reaches stops at the first empty page instead of looping."""
+    sim = ChaserSimulator(sessions=[chaser_row("a", "running", iso(T))], api_key=KEY)
+    url = await served(sim)
+    sim.sessions.append(chaser_row("b", "running", iso(T)))
+
+    def shrink(simulator: Simulator, index: int) -> None:
+        if index == 1:
+            simulator.sessions.clear()
+
+    sim.on_request = shrink
+
+    metrics = scrape(await poll_all(settings_for(target(url, page_size=1))))
+
+    assert 1.0 == metrics.get("sessions", status="running")
+    assert 2 == len(sim.requests)

@@ -1,0 +1,136 @@
+"""Notte: exact metrics over page paging, `only_active`, and the deadline rule."""
+
+from __future__ import annotations
+
+import time
+
+from exporter.simulators import NotteSimulator, notte_row
+from tests.conftest import Serve
+from tests.harness import KEY, poll_all, scrape, settings_for
+
+T = float(int(time.time()))
+M = 60.0
+
+
+def target(url: str, **options: object) -> dict[str, object]:
+    """A Notte target pointed at a simulator."""
+    return {"name": "notte-prod", "provider": "notte", "base_url": url, **options}
+
+
+DEADLINES = [
+    # idle deadline (T+120) comes before the max duration (T+300): not overdue
+    notte_row(
+        "a", "active", T - 10 * M, T - 1 * M, idle_timeout_minutes=3, max_duration_minutes=15
+    ),
+    # max duration (T-300) passed although recently accessed: overdue
+    notte_row("b", "active", T - 20 * M, T - 10, idle_timeout_minutes=10, max_duration_minutes=15),
+    # max_duration_minutes absent: the spec's default 15 applies -> T-100 s, overdue
+    notte_row("c", "active", T - 1000, T - 5, idle_timeout_minutes=60, max_duration_minutes=None),
+    # past its idle deadline (T-300) well within its max duration: overdue
+    notte_row(
+        "d", "active", T - 2 * M, T - 10 * M, idle_timeout_minutes=5, max_duration_minutes=60
+    ),
+    # ended sessions never count as overdue, however old
+    notte_row("e", "closed", T - 90 * M, T - 80 * M, closed_at=T - 70 * M),
+    notte_row("f", "timed_out", T - 50 * M, T - 50 * M),
+    notte_row("g", "error", T - 40 * M, T - 40 * M, error="boom"),
+    notte_row("h", "PAUSED", T - 30 * M, T - 30 * M),
+]
+
+
+async def test_deadline_rule_overdue_and_next_deadline(served: Serve) -> None:
+    """Deadline = min(created + max_duration (15 if absent), accessed + idle); live only."""
+    url = await served(NotteSimulator(sessions=DEADLINES, api_key=KEY))
+
+    metrics = scrape(await poll_all(settings_for(target(url, only_active=False))))
+
+    assert 3.0 == metrics.get("sessions_overdue", target="notte-prod")
+    assert T - 300 == metrics.get("sessions_next_deadline_timestamp_seconds")
+    assert T - 10 * M == metrics.get("sessions_oldest_activity_timestamp_seconds")
+
+
+async def test_all_statuses_with_only_active_false(served: Serve) -> None:
+    """With only_active false all four documented statuses are present and unknown ones kept."""
+    sim = NotteSimulator(sessions=DEADLINES, api_key=KEY)
+    url = await served(sim)
+
+    metrics = scrape(await poll_all(settings_for(target(url, only_active=False))))
+
+    assert {"active": 4.0, "closed": 1.0, "timed_out": 1.0, "error": 1.0, "paused": 1.0} == (
+        metrics.by("sessions", "status")
+    )
+    assert {
+        "active": "live",
+        "closed": "ended",
+        "timed_out": "ended",
+        "error": "failed",
+        "paused": "unknown",
+    } == {dict(labels)["status"]: dict(labels)["phase"] for labels in metrics.select("sessions")}
+    assert T - 20 * M == metrics.get("sessions_oldest_created_timestamp_seconds", status="active")
+    assert T - 90 * M == metrics.get("sessions_oldest_created_timestamp_seconds", status="closed")
+    assert ["false"] == [r.query["only_active"] for r in sim.requests]
+
+
+async def test_only_active_default_counts_active_alone(served: Serve) -> None:
+    """By default only `active` is asked for and exported, paged 100 at a time while has_next."""
+    rows = [notte_row(f"s{i}", "active", T - i, T - i) for i in range(250)]
+    sim = NotteSimulator(sessions=rows, api_key=KEY)
+    url = await served(sim)
+
+    metrics = scrape(await poll_all(settings_for(target(url))))
+
+    assert {"active": 250.0} == metrics.by("sessions", "status")
+    assert [("1", "100", "true"), ("2", "100", "true"), ("3", "100", "true")] == [
+        (r.query["page"], r.query["page_size"], r.query["only_active"]) for r in sim.requests
+    ]
+    assert T - 249 == metrics.get("sessions_oldest_created_timestamp_seconds")
+    assert 3.0 == metrics.get("sessions_exporter_pages_fetched_total")
+
+
+async def test_empty_account(served: Serve) -> None:
+    """No sessions: active is 0, overdue 0, and no deadline, activity or oldest series."""
+    url = await served(NotteSimulator(sessions=[], api_key=KEY))
+
+    metrics = scrape(await poll_all(settings_for(target(url))))
+
+    assert {"active": 0.0} == metrics.by("sessions", "status")
+    assert 0.0 == metrics.get("sessions_overdue")
+    assert {} == metrics.select("sessions_next_deadline_timestamp_seconds")
+    assert {} == metrics.select("sessions_oldest_activity_timestamp_seconds")
+    assert {} == metrics.select("sessions_oldest_created_timestamp_seconds")
+    assert {} == metrics.select("sessions_connection_leases")
+
+
+async def test_timestamp_formats(served: Serve) -> None:
+    """`Z`, `+00:00`, 3- and 6-digit fractions and no fraction all parse to the same instants."""
+    rows = [
+        notte_row("z3", "active", "2026-03-01T10:00:00.250Z", "2026-03-01T10:00:00.250Z"),
+        notte_row("o6", "active", "2026-03-01T09:00:00.000001+00:00", "2026-03-01T11:00:00Z"),
+        notte_row("n0", "active", "2026-03-01T12:00:00Z", "2026-03-01T12:00:00+00:00"),
+    ]
+    url = await served(NotteSimulator(sessions=rows, api_key=KEY))
+
+    metrics = scrape(await poll_all(settings_for(target(url))))
+
+    assert 1772355600.000001 == metrics.get("sessions_oldest_created_timestamp_seconds")
+    assert 1772359200.25 == metrics.get("sessions_oldest_activity_timestamp_seconds")
+
+
+async def test_page_repeated_by_shifting_list_counts_once(served: Serve) -> None:
+    """A new session arriving between pages repeats a row on the next page; counted once."""
+    rows = [notte_row(f"s{i}", "active", T - i, T - i) for i in range(150)]
+    sim = NotteSimulator(sessions=rows, api_key=KEY)
+
+    def arrive(simulator: object, index: int) -> None:
+        if index == 1:
+            sim.sessions.insert(0, notte_row("late", "active", T, T))
+
+    sim.on_request = arrive
+    url = await served(sim)
+
+    store = await poll_all(settings_for(target(url)))
+
+    assert 150.0 == scrape(store).get("sessions", status="active")
+    aggregate = store.snapshots["notte-prod"].aggregate
+    assert aggregate is not None
+    assert 1 == aggregate.duplicates

@@ -1,0 +1,217 @@
+"""A failing target marks only itself down; stale data is withdrawn; the loop survives."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+
+import pytest
+
+from exporter.errors import Reason
+from exporter.poller import TargetPoller
+from exporter.providers import chaser
+from exporter.records import SessionRecord
+from exporter.runtime import new_client_session, new_store
+from exporter.simulators import ChaserSimulator, Fault, NotteSimulator, chaser_row, iso, notte_row
+from tests.conftest import Serve
+from tests.harness import KEY, Exposition, poll_all, scrape, settings_for
+
+T = float(int(time.time()))
+GOOD_ROWS = [
+    chaser_row("g1", "running", iso(T - 60), leases=1),
+    chaser_row("g2", "idle", iso(T - 30), leases=0),
+]
+BAD_ROWS = [notte_row("n1", "active", T - 60, T - 10)]
+
+
+def assert_good_intact(metrics: Exposition) -> None:
+    """The healthy Chaser target exports exactly its data."""
+    assert 1.0 == metrics.get("sessions_target_up", target="good")
+    assert 1.0 == metrics.get("sessions", target="good", status="running")
+    assert 1.0 == metrics.get("sessions", target="good", status="idle")
+    assert 1.0 == metrics.get("sessions_connection_leases", target="good")
+    assert 1.0 == metrics.get("sessions_unleased", target="good")
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        (Fault(status=500), "http_5xx"),
+        (Fault(status=503), "http_5xx"),
+        (Fault(status=404), "http_4xx"),
+        (Fault(status=429, headers={"Retry-After": "5"}), "http_4xx"),
+        (Fault(status=401), "auth"),
+        (Fault(status=403), "auth"),
+        (Fault(body=b'{"items": [{"session_id": '), "decode"),
+        (Fault(body=b"<html>gateway</html>"), "decode"),
+        (Fault(body=b"[]"), "schema"),
+        (Fault(body=b'{"items": [{"session_id": 7}], "has_next": false}'), "schema"),
+        (Fault(body=b'{"items": [], "has_next": "no"}'), "schema"),
+        (Fault(delay=2.0), "timeout"),
+    ],
+)
+async def test_fault_marks_only_its_target_down(served: Serve, fault: Fault, reason: str) -> None:
+    """Each fault of the Notte target is counted under its reason; Chaser stays exact."""
+    good = await served(ChaserSimulator(sessions=GOOD_ROWS, api_key=KEY))
+    bad_sim = NotteSimulator(sessions=BAD_ROWS, api_key=KEY)
+    bad_sim.fault = fault
+    bad = await served(bad_sim)
+    settings = settings_for(
+        {"name": "good", "provider": "chaser", "base_url": good},
+        {"name": "bad", "provider": "notte", "base_url": bad, "timeout": "300ms"},
+    )
+
+    store = await poll_all(settings)
+    metrics = scrape(store)
+
+    assert_good_intact(metrics)
+    assert 0.0 == metrics.get("sessions_target_up", target="bad")
+    assert 1.0 == metrics.get("sessions_exporter_poll_errors_total", target="bad", reason=reason)
+    assert 1.0 == sum(
+        metrics.by("sessions_exporter_poll_errors_total", "reason", target="bad").values()
+    )
+    assert {} == metrics.select("sessions", target="bad")
+    assert {} == metrics.select("sessions_target_last_success_timestamp_seconds", target="bad")
+    assert store.snapshots["bad"].error
+
+
+async def test_wrong_key_is_auth_and_key_not_in_error(served: Serve) -> None:
+    """A rejected key is reason auth; the error text never contains the key."""
+    url = await served(ChaserSimulator(sessions=GOOD_ROWS, api_key="the-right-key"))
+    settings = settings_for({"name": "t", "provider": "chaser", "base_url": url, "api_key": KEY})
+
+    store = await poll_all(settings)
+
+    snap = store.snapshots["t"]
+    assert "auth" == (snap.error_reason and snap.error_reason.value)
+    assert KEY not in (snap.error or "")
+
+
+async def test_connection_refused_is_connect(served: Serve) -> None:
+    """Nothing listening at the base url is reason connect."""
+    good = await served(ChaserSimulator(sessions=GOOD_ROWS, api_key=KEY))
+    settings = settings_for(
+        {"name": "good", "provider": "chaser", "base_url": good},
+        {"name": "gone", "provider": "notte", "base_url": f"http://127.0.0.1:{closed_port()}"},
+    )
+
+    metrics = scrape(await poll_all(settings))
+
+    assert_good_intact(metrics)
+    assert 1.0 == metrics.get(
+        "sessions_exporter_poll_errors_total", target="gone", reason="connect"
+    )
+
+
+async def test_too_large_answer(served: Serve) -> None:
+    """A body over max_response_bytes fails the poll with reason too_large."""
+    rows = [chaser_row(f"s{i}", "running", iso(T)) for i in range(50)]
+    url = await served(ChaserSimulator(sessions=rows, api_key=KEY))
+    settings = settings_for(
+        {"name": "t", "provider": "chaser", "base_url": url, "max_response_bytes": 2048}
+    )
+
+    metrics = scrape(await poll_all(settings))
+
+    assert 1.0 == metrics.get("sessions_exporter_poll_errors_total", reason="too_large")
+
+
+async def test_failed_poll_keeps_last_data_until_stale(served: Serve) -> None:
+    """After a failure the last good series stay until stale_after, then vanish; health stays."""
+    sim = ChaserSimulator(sessions=GOOD_ROWS, api_key=KEY)
+    url = await served(sim)
+    settings = settings_for(
+        {"name": "good", "provider": "chaser", "base_url": url}, poll_interval="10s"
+    )
+    store = await poll_all(settings)
+    success = store.snapshots["good"].last_success
+    assert success is not None
+    sim.fault = Fault(status=502)
+
+    await poll_all(settings, store=store)
+
+    fresh = scrape(store, clock=lambda: success + 29)
+    assert 0.0 == fresh.get("sessions_target_up")
+    assert 1.0 == fresh.get("sessions", status="running")
+    assert success == fresh.get("sessions_target_last_success_timestamp_seconds")
+    stale = scrape(store, clock=lambda: success + 31)
+    assert {} == stale.select("sessions")
+    assert {} == stale.select("sessions_connection_leases")
+    assert 0.0 == stale.get("sessions_target_up")
+    assert success == stale.get("sessions_target_last_success_timestamp_seconds")
+    assert 1.0 == stale.get("sessions_exporter_poll_errors_total", reason="http_5xx")
+    assert 2.0 == stale.get("sessions_exporter_polls_total")
+
+
+async def test_recovery_after_failure(served: Serve) -> None:
+    """A target that fails and then answers is up again with the new data."""
+    sim = ChaserSimulator(sessions=GOOD_ROWS, api_key=KEY)
+    sim.fault = Fault(status=500, times=1)
+    url = await served(sim)
+    settings = settings_for({"name": "good", "provider": "chaser", "base_url": url})
+
+    store = await poll_all(settings)
+    assert not store.snapshots["good"].up
+    sim.sessions.append(chaser_row("g3", "running", iso(T)))
+    await poll_all(settings, store=store)
+
+    metrics = scrape(store)
+    assert 1.0 == metrics.get("sessions_target_up")
+    assert 2.0 == metrics.get("sessions", status="running")
+    assert {"500": 1.0, "200": 1.0} == metrics.by("sessions_exporter_api_requests_total", "code")
+
+
+async def test_unexpected_exception_is_counted_and_loop_goes_on(
+    served: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in a provider is reason unexpected; the poll loop keeps running and recovers."""
+    url = await served(ChaserSimulator(sessions=GOOD_ROWS, api_key=KEY))
+    settings = settings_for(
+        {"name": "good", "provider": "chaser", "base_url": url}, poll_interval="20ms"
+    )
+    real = chaser.parse_row
+    calls = {"n": 0}
+
+    def flaky(value: object, where: str) -> SessionRecord:
+        calls["n"] += 1
+        if calls["n"] <= 3:
+            raise RuntimeError("provider bug")
+        return real(value, where)
+
+    monkeypatch.setattr(chaser, "parse_row", flaky)
+    store = new_store(settings)
+    tasks_before = own_tasks()
+    async with new_client_session() as session:
+        poller = TargetPoller(
+            target=settings.targets[0], interval=0.02, session=session, store=store
+        )
+        task = asyncio.create_task(poller.run())
+        await wait_for(lambda: store.snapshots["good"].up and store.snapshots["good"].polls >= 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    snap = store.snapshots["good"]
+    assert 3 == snap.errors[Reason.UNEXPECTED]
+    assert tasks_before == own_tasks()
+
+
+def own_tasks() -> int:
+    """Running tasks, less the simulators' server-side connection handlers."""
+    return sum("RequestHandler" not in repr(t.get_coro()) for t in asyncio.all_tasks())
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait until ``condition()`` holds, failing after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)

@@ -1,0 +1,134 @@
+"""The HTTP endpoints of the real app, with its poll tasks running against simulators."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from pytest_aiohttp import AiohttpClient
+
+from exporter.simulators import ChaserSimulator, Fault, NotteSimulator, chaser_row, iso, notte_row
+from exporter.web import STORE, create_app
+from tests.conftest import Serve
+from tests.harness import KEY, Exposition, settings_for
+
+T = float(int(time.time()))
+
+
+Client = TestClient[web.Request, web.Application]
+
+
+async def start(
+    aiohttp_client: AiohttpClient, served: Serve, *, slow: float = 0.0, fault: Fault | None = None
+) -> Client:
+    """The app over a Chaser and a Notte simulator; Notte's first answer takes ``slow`` s."""
+    chaser = ChaserSimulator(sessions=[chaser_row("c1", "running", iso(T - 5))], api_key=KEY)
+    notte = NotteSimulator(sessions=[notte_row("n1", "active", T - 9, T - 1)], api_key=KEY)
+    notte.fault = Fault(delay=slow, times=1) if slow else fault
+    settings = settings_for(
+        {"name": "ch", "provider": "chaser", "base_url": await served(chaser)},
+        {"name": "nt", "provider": "notte", "base_url": await served(notte)},
+        poll_interval="1h",
+    )
+    return await aiohttp_client(create_app(settings))
+
+
+async def until_ready(client: Client) -> None:
+    """Wait (bounded) for /readyz to answer 200."""
+    async with asyncio.timeout(5):
+        while (await client.get("/readyz")).status != 200:
+            await asyncio.sleep(0.02)
+
+
+async def test_readyz_waits_for_every_first_poll(
+    aiohttp_client: AiohttpClient, served: Serve
+) -> None:
+    """/readyz is 503 naming the targets still waiting, then 200 once all have polled."""
+    client = await start(aiohttp_client, served, slow=0.5)
+
+    async with asyncio.timeout(5):
+        while "ch" in client.app[STORE].waiting():
+            await asyncio.sleep(0.01)
+    waiting = await client.get("/readyz")
+    assert 503 == waiting.status
+    assert "waiting for first poll of: nt\n" == await waiting.text()
+    await until_ready(client)
+    assert "ready\n" == await (await client.get("/readyz")).text()
+
+
+async def test_healthz(aiohttp_client: AiohttpClient, served: Serve) -> None:
+    """/healthz answers 200 at once, before any poll completed."""
+    client = await start(aiohttp_client, served, slow=0.5)
+
+    response = await client.get("/healthz")
+
+    assert 200 == response.status
+    assert "ok\n" == await response.text()
+
+
+async def test_metrics_text_format(aiohttp_client: AiohttpClient, served: Serve) -> None:
+    """Plain scrapes get the text format with both targets' data."""
+    client = await start(aiohttp_client, served)
+    await until_ready(client)
+
+    response = await client.get("/metrics")
+
+    assert 200 == response.status
+    assert "text/plain; version=0.0.4; charset=utf-8" == response.headers["Content-Type"]
+    metrics = Exposition.parse(await response.text())
+    assert 1.0 == metrics.get("sessions", target="ch", status="running")
+    assert 1.0 == metrics.get("sessions", target="nt", status="active")
+    assert 1.0 == metrics.get("sessions_exporter_build_info")
+
+
+async def test_metrics_openmetrics_when_asked(aiohttp_client: AiohttpClient, served: Serve) -> None:
+    """An OpenMetrics Accept header gets OpenMetrics, ending in # EOF and parseable as such."""
+    client = await start(aiohttp_client, served)
+    await until_ready(client)
+
+    response = await client.get(
+        "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
+
+    assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+    text = await response.text()
+    assert text.endswith("# EOF\n")
+    names = {f.name for f in text_string_to_metric_families(text)}  # type: ignore[no-untyped-call]
+    assert {"sessions", "sessions_target_up", "sessions_exporter_poll_errors"} <= names
+
+
+async def test_metrics_gzip_when_accepted(aiohttp_client: AiohttpClient, served: Serve) -> None:
+    """Accept-Encoding: gzip gets a gzip body that inflates to the text exposition."""
+    client = await start(aiohttp_client, served)
+    await until_ready(client)
+
+    async with (
+        aiohttp.ClientSession(auto_decompress=False) as raw,
+        raw.get(client.make_url("/metrics"), headers={"Accept-Encoding": "gzip"}) as response,
+    ):
+        body = await response.read()
+        assert "gzip" == response.headers["Content-Encoding"]
+    text = gzip.decompress(body).decode()
+    assert 1.0 == Exposition.parse(text).get("sessions", target="ch", status="running")
+
+
+async def test_landing_page_lists_targets(aiohttp_client: AiohttpClient, served: Serve) -> None:
+    """/ shows the version and each target with its provider and last result."""
+    client = await start(aiohttp_client, served, fault=Fault(status=500))
+    await until_ready(client)
+
+    page = await (await client.get("/")).text()
+
+    assert "session-exporter 0.1.0" in page
+    assert "<td>ch</td><td>chaser</td>" in page
+    assert '<td class="up">ok</td><td>1</td>' in page
+    assert "<td>nt</td><td>notte</td>" in page
+    assert (
+        '<td class="down">failed (http_5xx): HTTP 500: Internal Server Error</td><td>-</td>' in page
+    )
+    assert 'href="/metrics"' in page
