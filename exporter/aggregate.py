@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -9,6 +10,9 @@ from types import MappingProxyType
 
 from exporter.providers.base import Capabilities
 from exporter.records import Phase, SessionRecord
+
+AGE_BUCKETS: tuple[float, ...] = (60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400, 259200)
+"""Upper bounds (seconds) of the live-session age distribution; +Inf is implied."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +41,20 @@ class Aggregate:
     unleased: int | None
     oldest_activity: float | None
     executions: int | None
+    age_counts: tuple[int, ...] = (0,) * (len(AGE_BUCKETS) + 1)
+    age_sum: float = 0.0
     detail: tuple[SessionRecord, ...] | None = None
     detail_left_out: int = 0
+
+    @property
+    def age_buckets(self) -> list[tuple[str, int]]:
+        """Cumulative ``(le, count)`` pairs of live-session ages, ending with ``+Inf``."""
+        bounds = [str(float(b)) for b in AGE_BUCKETS] + ["+Inf"]  # as client_python: "60.0"
+        total, out = 0, []
+        for bound, count in zip(bounds, self.age_counts, strict=True):
+            total += count
+            out.append((bound, total))
+        return out
 
 
 @dataclass(slots=True)
@@ -72,6 +88,8 @@ class AggregateBuilder:
     _unleased: int = 0
     _oldest_activity: float | None = None
     _executions: int = 0
+    _ages: list[int] = field(init=False, default_factory=lambda: [0] * (len(AGE_BUCKETS) + 1))
+    _age_sum: float = 0.0
 
     def __post_init__(self) -> None:
         self._tallies = {status: _Tally(phase) for status, phase in self.statuses.items()}
@@ -94,7 +112,10 @@ class AggregateBuilder:
             self._add_live(record)
 
     def _add_live(self, record: SessionRecord) -> None:
-        """Deadlines, leases, executions and activity of a session still reported live."""
+        """Deadlines, leases, executions, age and activity of a session still reported live."""
+        age = max(0.0, self.now - record.created)
+        self._ages[bisect.bisect_left(AGE_BUCKETS, age)] += 1
+        self._age_sum += age
         if record.deadline is not None:
             if record.deadline < self.now:
                 self._overdue += 1
@@ -138,6 +159,8 @@ class AggregateBuilder:
             unleased=self._unleased if caps.leases else None,
             oldest_activity=self._oldest_activity if caps.activity else None,
             executions=self._executions if caps.executions else None,
+            age_counts=tuple(self._ages),
+            age_sum=self._age_sum,
             detail=(
                 tuple(r for _, _, r in sorted(self._detail, reverse=True))
                 if self.detail_phases is not None

@@ -6,7 +6,12 @@ import platform
 import time
 from collections.abc import Callable, Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeHistogramMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from exporter import __version__
@@ -83,6 +88,11 @@ class _Families:
         self.executions = g(
             "sessions_executions",
             "Code executions summed over pending and live sessions" + _LAST + ".",
+            labels=TARGET,
+        )
+        self.ages = GaugeHistogramMetricFamily(
+            "sessions_age_seconds",
+            "Ages, measured at poll time, of sessions still reported live" + _LAST + ".",
             labels=TARGET,
         )
         self.info = g(
@@ -171,6 +181,7 @@ class _Families:
             self.unleased,
             self.activity,
             self.executions,
+            self.ages,
             self.info,
             self.created,
             self.deadline,
@@ -214,6 +225,7 @@ class _Families:
         ):
             if value is not None:
                 family.add_metric(target, value)
+        self.ages.add_metric(target, data.age_buckets, gsum_value=data.age_sum)
         if data.detail is not None:
             self._detail(data.detail, target)
             self.left_out.add_metric(target, data.detail_left_out)

@@ -162,3 +162,38 @@ async def test_total_larger_than_served_rows_ends_on_empty_page(served: Serve) -
 
     assert 1.0 == metrics.get("sessions", status="running")
     assert 2 == len(sim.requests)
+
+
+async def test_live_age_distribution(served: Serve) -> None:
+    """sessions_age_seconds buckets the ages (at poll time) of pending and live sessions only."""
+    now = time.time()
+    rows = [
+        chaser_row("a", "running", iso(now - 10)),
+        chaser_row("b", "starting", iso(now - 200)),
+        chaser_row("c", "idle", iso(now - 10_000)),
+        chaser_row("d", "running", iso(now - 10 * 86400)),
+        chaser_row("e", "stopped", iso(now - 20)),
+        chaser_row("f", "weird", iso(now - 20)),
+    ]
+    url = await served(ChaserSimulator(sessions=rows, api_key=KEY))
+
+    metrics = scrape(await poll_all(settings_for(target(url))))
+
+    buckets = metrics.by("sessions_age_seconds_bucket", "le", target="browsers")
+    assert {
+        "60.0": 1.0,
+        "300.0": 2.0,
+        "900.0": 2.0,
+        "1800.0": 2.0,
+        "3600.0": 2.0,
+        "7200.0": 2.0,
+        "14400.0": 3.0,
+        "43200.0": 3.0,
+        "86400.0": 3.0,
+        "259200.0": 3.0,
+        "+Inf": 4.0,
+    } == buckets
+    assert 4.0 == metrics.get("sessions_age_seconds_gcount", target="browsers")
+    gsum = metrics.get("sessions_age_seconds_gsum", target="browsers")
+    assert gsum is not None
+    assert 10 + 200 + 10_000 + 864_000 <= gsum < 10 + 200 + 10_000 + 864_000 + 60
