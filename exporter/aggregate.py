@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import bisect
 import heapq
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+from exporter import labels
 from exporter.providers.base import Capabilities
 from exporter.records import Phase, SessionRecord
 
@@ -33,6 +35,7 @@ class Aggregate:
     """
 
     statuses: Mapping[str, StatusCount]
+    folded_label_values: int
     sessions: int
     duplicates: int
     overdue: int | None
@@ -63,6 +66,12 @@ class _Tally:
     count: int = 0
     oldest: float | None = None
 
+    def absorb(self, other: _Tally) -> None:
+        """Add another tally's sessions to this one."""
+        self.count += other.count
+        if other.oldest is not None and (self.oldest is None or other.oldest < self.oldest):
+            self.oldest = other.oldest
+
 
 @dataclass(slots=True, kw_only=True)
 class AggregateBuilder:
@@ -77,6 +86,7 @@ class AggregateBuilder:
     now: float
     detail_phases: frozenset[Phase] | None = None
     detail_max: int = 0
+    max_label_values: int = 20
     _detail: list[tuple[float, str, SessionRecord]] = field(init=False, default_factory=list)
     _detail_seen: int = 0
     _tallies: dict[str, _Tally] = field(init=False)
@@ -144,13 +154,43 @@ class AggregateBuilder:
         elif entry > self._detail[0]:
             heapq.heapreplace(self._detail, entry)
 
+    def _final_statuses(self) -> tuple[dict[str, StatusCount], int]:
+        """Tallies under safe label values, undocumented ones capped; and how many folded."""
+        merged: dict[str, _Tally] = {}
+        for raw, tally in self._tallies.items():
+            name = raw if raw in self.statuses else labels.clean(raw)
+            merged.setdefault(name, _Tally(tally.phase)).absorb(tally)
+        counts = Counter({name: tally.count for name, tally in merged.items()})
+        mapping = labels.cap(counts, keep=self.statuses, limit=self.max_label_values)
+        final: dict[str, _Tally] = {}
+        for name, tally in merged.items():
+            into = mapping[name]
+            phase = Phase.UNKNOWN if into == labels.OTHER else tally.phase
+            final.setdefault(into, _Tally(phase)).absorb(tally)
+        folded = sum(1 for name, to in mapping.items() if to == labels.OTHER and name != to)
+        return {s: StatusCount(t.phase, t.count, t.oldest) for s, t in final.items()}, folded
+
+    def _final_detail(self) -> tuple[tuple[SessionRecord, ...], int]:
+        """The kept sessions, oldest first, with safe and capped ``kind`` values."""
+        records = [r for _, _, r in sorted(self._detail, reverse=True)]
+        kinds = Counter(labels.clean(r.kind) for r in records if r.kind is not None)
+        mapping = labels.cap(kinds, keep=(), limit=self.max_label_values)
+        out = tuple(
+            r if r.kind is None else replace(r, kind=mapping[labels.clean(r.kind)]) for r in records
+        )
+        return out, sum(1 for k, to in mapping.items() if to == labels.OTHER and k != to)
+
     def build(self) -> Aggregate:
         """The immutable result of everything added so far."""
         caps = self.capabilities
+        statuses, folded = self._final_statuses()
+        detail: tuple[SessionRecord, ...] | None = None
+        if self.detail_phases is not None:
+            detail, folded_kinds = self._final_detail()
+            folded += folded_kinds
         return Aggregate(
-            statuses=MappingProxyType(
-                {s: StatusCount(t.phase, t.count, t.oldest) for s, t in self._tallies.items()}
-            ),
+            statuses=MappingProxyType(statuses),
+            folded_label_values=folded,
             sessions=len(self._seen),
             duplicates=self._duplicates,
             overdue=self._overdue if caps.deadlines else None,
@@ -161,10 +201,6 @@ class AggregateBuilder:
             executions=self._executions if caps.executions else None,
             age_counts=tuple(self._ages),
             age_sum=self._age_sum,
-            detail=(
-                tuple(r for _, _, r in sorted(self._detail, reverse=True))
-                if self.detail_phases is not None
-                else None
-            ),
+            detail=detail,
             detail_left_out=self._detail_seen - len(self._detail),
         )

@@ -160,6 +160,12 @@ class _Families:
             "Errors the provider reported inside otherwise successful answers, since start.",
             labels=TARGET,
         )
+        self.folded = c(
+            "sessions_exporter_label_values_folded",
+            "Distinct status or kind values folded into 'other' by max_label_values, summed "
+            "over polls since the exporter started.",
+            labels=TARGET,
+        )
         self.pages = c(
             "sessions_exporter_pages_fetched",
             "List pages fetched and decoded from the provider, since the exporter started.",
@@ -195,6 +201,7 @@ class _Families:
             self.errors,
             self.requests,
             self.upstream,
+            self.folded,
             self.pages,
             self.build_info(),
         ]
@@ -255,3 +262,4 @@ class _Families:
             self.requests.add_metric([*target, code], count)
         self.pages.add_metric(target, snap.pages)
         self.upstream.add_metric(target, snap.upstream_errors)
+        self.folded.add_metric(target, snap.folded_label_values)

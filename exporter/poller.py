@@ -124,6 +124,7 @@ class TargetPoller:
             now=self._clock(),
             detail_phases=per_session.phases if per_session.enabled else None,
             detail_max=per_session.max_series,
+            max_label_values=self.target.max_label_values,
         )
         async with asyncio.timeout(self._deadline()):
             async for page in self._provider.pages(fetcher):

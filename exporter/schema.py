@@ -71,6 +71,7 @@ class TargetBase(Model):
     max_pages: Annotated[int, Field(ge=1)] = 1000
     max_response_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
     per_session: PerSession = PerSession()
+    max_label_values: Annotated[int, Field(ge=1, le=1000)] = 20
 
     @field_validator("api_key_env")
     @classmethod

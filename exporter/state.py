@@ -36,6 +36,7 @@ class TargetSnapshot:
     requests: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
     pages: int = 0
     upstream_errors: int = 0
+    folded_label_values: int = 0
 
     @property
     def polled(self) -> bool:
@@ -84,6 +85,8 @@ class TargetSnapshot:
             requests=MappingProxyType(merged),
             pages=self.pages + pages,
             upstream_errors=self.upstream_errors + upstream_errors,
+            folded_label_values=self.folded_label_values
+            + (aggregate.folded_label_values if aggregate else 0),
         )
 
 
