@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
 import html
 import time
 from collections.abc import AsyncIterator
@@ -13,10 +12,10 @@ from datetime import UTC, datetime
 import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
 from exporter.config import Settings
+from exporter.exposition import ExpositionCache
 from exporter.runtime import new_client_session, new_pollers, new_registry, new_store
 from exporter.state import Store, TargetSnapshot
 
@@ -25,6 +24,7 @@ STORE = web.AppKey("store", Store)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 CLIENT = web.AppKey("client", aiohttp.ClientSession)
 TASKS = web.AppKey("tasks", list[asyncio.Task[None]])
+EXPOSITION = web.AppKey("exposition", ExpositionCache)
 
 
 def create_app(settings: Settings, *, poll: bool = True) -> web.Application:
@@ -34,6 +34,7 @@ def create_app(settings: Settings, *, poll: bool = True) -> web.Application:
     app[SETTINGS] = settings
     app[STORE] = store
     app[REGISTRY] = new_registry(store)
+    app[EXPOSITION] = ExpositionCache(store)
     app.cleanup_ctx.append(_client)
     if poll:
         app.cleanup_ctx.append(_pollers)
@@ -63,14 +64,16 @@ async def _pollers(app: web.Application) -> AsyncIterator[None]:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """The exposition: text, or OpenMetrics when asked for; gzip when accepted."""
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encoder(request.app[REGISTRY])
-    headers = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
-    if "gzip" in request.headers.get("Accept-Encoding", ""):
-        body = gzip.compress(body, compresslevel=6)
-        headers["Content-Encoding"] = "gzip"
-    return web.Response(body=body, headers=headers)
+    """The exposition: text, or OpenMetrics when asked for; gzip when accepted.
+
+    Served from bytes rendered once per change of the snapshots or of which targets are
+    fresh (see :mod:`exporter.exposition`), so a scrape costs the same at any size.
+    """
+    headers = request.headers
+    body, response_headers = request.app[EXPOSITION].response(
+        headers.get("Accept", ""), headers.get("Accept-Encoding", "")
+    )
+    return web.Response(body=body, headers=response_headers)
 
 
 async def healthz(_request: web.Request) -> web.Response:
