@@ -4,14 +4,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from multidict import MultiDict
 from pytest_aiohttp import AiohttpClient
 
 from exporter.simulators import (
@@ -31,6 +35,8 @@ from exporter.simulators import (
     together_row,
     trigger_row,
 )
+from exporter.simulators.base import TRICKLE_CHUNK
+from tests.conftest import Serve
 
 T0 = 1_700_000_000.0
 AUTH = {"Authorization": "Bearer test-key"}
@@ -377,6 +383,167 @@ async def test_on_request_gets_indices_of_authorized_requests_before_paging(
     assert (200, ["a0", "a1"]) == (second[0], ids(second[1], "session_id"))
 
 
+# --- faults of the transport: trickle, truncate, drop -----------------------------------
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """What arrived on the socket for one request, read until the server closed it."""
+
+    head: bytes
+    body: bytes
+    seconds: float
+
+    @property
+    def content_length(self) -> int:
+        for line in self.head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                return int(value)
+        raise AssertionError(f"no Content-Length in {self.head!r}")
+
+
+async def raw_get(base_url: str, path: str) -> RawAnswer:
+    """One authorized GET over a fresh socket (Connection: close), read to EOF and timed."""
+    host, port = base_url.removeprefix("http://").rsplit(":", 1)
+    began = time.monotonic()
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer test-key\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return RawAnswer(head, body, time.monotonic() - began)
+
+
+def served_bytes(document: Any) -> bytes:
+    """The exact body the simulators send for a JSON document."""
+    return json.dumps(document).encode()
+
+
+async def test_trickle_fault_sends_the_whole_body_slowly_in_small_pieces(
+    served: Serve,
+) -> None:
+    """Fault(trickle=s) sends the normal answer with its true length, s seconds per piece."""
+    sim = sample("agi")
+    sim.fault = Fault(trickle=0.02)
+    answer = await raw_get(await served(sim), sim.path)
+    expected = served_bytes(sim.sessions)
+    pieces = -(-len(expected) // TRICKLE_CHUNK)
+    assert (expected, len(expected)) == (answer.body, answer.content_length)
+    assert answer.head.startswith(b"HTTP/1.1 200 ")
+    assert pieces > 3
+    assert answer.seconds >= (pieces - 1) * 0.02
+
+
+async def test_trickle_fault_outlasts_a_client_read_timeout(served: Serve) -> None:
+    """A trickled body sends its headers at once, then too slowly for a short client timeout."""
+    sim = sample("chaser")
+    sim.fault = Fault(trickle=0.5)
+    base_url = await served(sim)
+    async with aiohttp.ClientSession() as session:
+        response = await session.get(
+            base_url + sim.path, headers=AUTH, timeout=aiohttp.ClientTimeout(sock_read=0.1)
+        )
+        assert 200 == response.status
+        with pytest.raises(TimeoutError):
+            await response.read()
+        response.close()
+
+
+async def test_trickle_fault_streams_fault_and_error_answers_too(served: Serve) -> None:
+    """trickle applies to whatever is answered: here the provider's 503 error body."""
+    sim = sample("notte")
+    sim.fault = Fault(status=503, trickle=0.001)
+    answer = await raw_get(await served(sim), sim.path)
+    assert answer.head.startswith(b"HTTP/1.1 503 ")
+    assert served_bytes({"detail": "Service Unavailable"}) == answer.body
+
+
+@pytest.mark.parametrize("trickle", [0.0, 0.005], ids=["at-once", "trickled"])
+async def test_truncate_fault_declares_the_full_length_but_sends_half(
+    served: Serve, trickle: float
+) -> None:
+    """Fault(truncate=True) announces the real Content-Length, sends half, then closes."""
+    sim = sample("trigger")
+    sim.fault = Fault(truncate=True, trickle=trickle)
+    answer = await raw_get(await served(sim), sim.path)
+    full = default_body(sim)
+    assert (len(full), full[: len(full) // 2]) == (answer.content_length, answer.body)
+
+
+def default_body(sim: Simulator) -> bytes:
+    """The body bytes `sim` answers to a query without parameters, computed directly."""
+    return served_bytes(sim.payload(MultiDict()))
+
+
+async def test_truncate_fault_is_an_incomplete_payload_to_an_http_client(served: Serve) -> None:
+    """aiohttp sees the cut body as a payload error, and the next request is whole again."""
+    sim = sample("together")
+    sim.fault = Fault(truncate=True, times=1)
+    base_url = await served(sim)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(base_url + sim.path, headers=AUTH) as response:
+            assert 200 == response.status
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await response.read()
+        async with session.get(base_url + sim.path, headers=AUTH) as response:
+            assert ["ses_1"] == ids((await response.json())["data"]["sessions"])
+
+
+async def test_drop_fault_closes_the_connection_without_a_byte(served: Serve) -> None:
+    """Fault(drop=True) reads and logs the request, then hangs up without any answer."""
+    sim = sample("chaser")
+    sim.fault = Fault(drop=True)
+    answer = await raw_get(await served(sim), sim.path)
+    assert (b"", b"") == (answer.head, answer.body)
+    assert [(sim.path, True)] == [(log.path, log.authorized) for log in sim.requests]
+
+
+async def test_drop_fault_after_a_delay_then_clears(served: Serve) -> None:
+    """drop waits out `delay` first; an HTTP client sees a server disconnect, then recovery.
+
+    aiohttp retries an idempotent request once after a disconnect, so it takes two drops
+    (`times=2`) for the client to see the error.
+    """
+    sim = sample("notte")
+    sim.fault = Fault(drop=True, delay=0.1, times=2)
+    base_url = await served(sim)
+    began = time.monotonic()
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await session.get(base_url + sim.path, headers=AUTH)
+        assert time.monotonic() - began >= 0.2
+        assert 2 == len(sim.requests)
+        async with session.get(base_url + sim.path, headers=AUTH) as response:
+            assert ["n1"] == ids((await response.json())["items"], "session_id")
+
+
+async def test_serve_exit_cuts_a_trickle_short() -> None:
+    """Leaving serve() does not wait for a slow trickle to finish sending."""
+    sim = sample("agi")
+    sim.fault = Fault(trickle=30)
+    began = time.monotonic()
+    async with aiohttp.ClientSession() as session, serve(sim) as base_url:
+        response = await session.get(base_url + sim.path, headers=AUTH)
+        assert 200 == response.status
+        response.close()
+    assert time.monotonic() - began < 5
+
+
+async def test_chaser_total_can_promise_rows_it_never_serves(served: Serve) -> None:
+    """A body fault makes chaser claim a `total` it never serves (paging that never ends)."""
+    sim = sample("chaser")
+    sim.fault = Fault(body=served_bytes({"sessions": [], "total": 1000}))
+    answer = await raw_get(await served(sim), sim.path)
+    assert {"sessions": [], "total": 1000} == json.loads(answer.body)
+
+
 # --- chaser ------------------------------------------------------------------------------
 
 
@@ -550,6 +717,34 @@ async def test_notte_empty_dataset(aiohttp_client: AiohttpClient) -> None:
         200,
         {"items": [], "page": 1, "page_size": 10, "has_next": False, "has_previous": False},
     ) == await get_json(client, sim.path)
+
+
+async def test_notte_endless_never_says_the_last_page(served: Serve) -> None:
+    """NotteSimulator(endless=True) flags has_next on every page, re-serving the last page."""
+    sim = NotteSimulator(sessions=notte_sessions(5), endless=True)
+    base_url = await served(sim)
+    pages = []
+    async with aiohttp.ClientSession() as session:
+        for page in (1, 2, 3, 4, 50):
+            params = {"page": str(page), "page_size": "2"}
+            async with session.get(base_url + sim.path, params=params, headers=AUTH) as response:
+                body = await response.json()
+            pages.append((ids(body["items"], "session_id"), body["page"], body["has_next"]))
+    assert [
+        (["n0", "n1"], 1, True),
+        (["n2", "n3"], 2, True),
+        (["n4"], 3, True),
+        (["n4"], 4, True),
+        (["n4"], 50, True),
+    ] == pages
+
+
+async def test_notte_endless_with_no_rows_still_has_next(aiohttp_client: AiohttpClient) -> None:
+    """An endless empty account answers empty pages that still claim a next one."""
+    sim = NotteSimulator(endless=True)
+    client = await start(aiohttp_client, sim)
+    _, body = await get_json(client, sim.path, params={"page": "3"})
+    assert ([], True) == (body["items"], body["has_next"])
 
 
 INT_MSG = "Input should be a valid integer, unable to parse string as an integer"

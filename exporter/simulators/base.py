@@ -29,6 +29,8 @@ __all__ = [
 _TIMESPECS = {0: "seconds", 3: "milliseconds", 6: "microseconds"}
 _INT = re.compile(r"[+-]?[0-9]+")
 _STOPPING = web.AppKey("stopping", asyncio.Event)
+TRICKLE_CHUNK = 16
+"""Bytes per piece of a trickled body (`Fault.trickle`)."""
 
 
 def iso(ts: float, *, fraction: int = 3, zulu: bool = True) -> str:
@@ -56,6 +58,12 @@ class Fault:
     `status` and/or `body` replace the answer (a body alone is sent with 200, a status alone
     with the provider's JSON error); `delay` is slept first; `headers` are added to whatever
     is sent. `times` counts down per request and clears the fault at 0 (None: until cleared).
+
+    How the answer travels can misbehave too: `trickle` sends its body in `TRICKLE_CHUNK`
+    byte pieces with that many seconds between them; `truncate` declares the full
+    Content-Length but sends only the first half of the body, then closes the connection
+    (combined with `trickle`, the half trickles); `drop` closes the connection after `delay`
+    without any answer at all.
     """
 
     status: int | None = None
@@ -63,6 +71,9 @@ class Fault:
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     times: int | None = None
+    trickle: float = 0.0
+    truncate: bool = False
+    drop: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,28 +133,32 @@ class Simulator:
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
 
-    async def _handle(self, request: web.Request) -> web.Response:
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         authorized = self._log(request)
         index = self._authorized_count  # ordinal among authorized requests to `path`
         if authorized:
             self._authorized_count += 1
         fault = self._take_fault()
         headers = dict(fault.headers) if fault else {}
-        if fault is not None:
-            if fault.delay > 0:
-                with suppress(TimeoutError):  # app shutdown cuts the delay short
-                    await asyncio.wait_for(request.app[_STOPPING].wait(), fault.delay)
-            if fault.status is not None or fault.body is not None:
-                return self._fault_response(fault, headers)
-        if not authorized:
+        if fault is not None and fault.delay > 0:
+            await _pause(request, fault.delay)
+        if fault is not None and fault.drop:
+            return _hang_up(request)
+        if fault is not None and (fault.status is not None or fault.body is not None):
+            response = self._fault_response(fault, headers)
+        elif not authorized:
             headers.setdefault("WWW-Authenticate", "Bearer")
-            return self._json(self.error_body(401, "Unauthorized"), 401, headers)
-        if self.on_request is not None:
-            self.on_request(self, index)
-        try:
-            return self._json(self.payload(request.query), HTTPStatus.OK, headers)
-        except QueryError as error:
-            return self._json(error.body, error.status, headers)
+            response = self._json(self.error_body(401, "Unauthorized"), 401, headers)
+        else:
+            if self.on_request is not None:
+                self.on_request(self, index)
+            try:
+                response = self._json(self.payload(request.query), HTTPStatus.OK, headers)
+            except QueryError as error:
+                response = self._json(error.body, error.status, headers)
+        if fault is not None and (fault.trickle > 0 or fault.truncate):
+            return await _stream(request, response, fault)
+        return response
 
     def _fault_response(self, fault: Fault, headers: dict[str, str]) -> web.Response:
         status = fault.status or HTTPStatus.OK
@@ -178,6 +193,50 @@ def _response(body: bytes, *, status: int, headers: dict[str, str]) -> web.Respo
     all_headers = CIMultiDict(headers)
     all_headers.setdefault("Content-Type", "application/json")
     return web.Response(body=body, status=status, headers=all_headers)
+
+
+async def _pause(request: web.Request, seconds: float) -> bool:
+    """Sleep `seconds`, cut short by app shutdown; True when the app is stopping."""
+    stopping = request.app[_STOPPING]
+    with suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
+    return stopping.is_set()
+
+
+def _hang_up(request: web.Request) -> web.StreamResponse:
+    """Close the connection without a byte of answer.
+
+    The returned response is never sent: writing to the closing transport raises a
+    `ConnectionError`, which aiohttp takes as the peer having gone away.
+    """
+    if request.transport is not None:
+        request.transport.close()
+    return web.StreamResponse(status=HTTPStatus.OK)
+
+
+async def _stream(request: web.Request, response: web.Response, fault: Fault) -> web.StreamResponse:
+    """Send `response` with its full Content-Length, trickled and/or cut short per `fault`."""
+    body = response.body
+    assert isinstance(body, bytes)
+    headers = CIMultiDict(response.headers)
+    headers.popall("Content-Length", None)
+    stream = web.StreamResponse(status=response.status, headers=headers)
+    stream.content_length = len(body)
+    sent = body[: len(body) // 2] if fault.truncate else body
+    step = TRICKLE_CHUNK if fault.trickle > 0 else max(1, len(sent))
+    written = 0
+    try:
+        await stream.prepare(request)
+        for start in range(0, len(sent), step):
+            if start and await _pause(request, fault.trickle):
+                break  # the app is stopping: give up on the rest
+            await stream.write(sent[start : start + step])
+            written = start + step
+    except ConnectionError:  # the client gave up first
+        return stream
+    if written < len(body):  # truncated on purpose or cut short: the declared length lies
+        _hang_up(request)
+    return stream
 
 
 def _phrase(status: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from multidict import MultiMapping
@@ -63,10 +64,24 @@ def notte_row(
 
 
 class NotteSimulator(Simulator):
-    """Serves a `PaginatedResponse[SessionResponse]` page of (by default only active) rows."""
+    """Serves a `PaginatedResponse[SessionResponse]` page of (by default only active) rows.
+
+    With `endless` the API never ends: every page says `has_next: true`, and a page past
+    the data serves the last page's rows again.
+    """
 
     provider: ClassVar[str] = "notte"
     path: ClassVar[str] = "/sessions"
+
+    def __init__(
+        self,
+        *,
+        sessions: Iterable[dict[str, Any]] = (),
+        api_key: str = "test-key",
+        endless: bool = False,
+    ) -> None:
+        super().__init__(sessions=sessions, api_key=api_key)
+        self.endless = endless
 
     def payload(self, query: MultiMapping[str]) -> Any:
         errors: list[dict[str, Any]] = []
@@ -84,11 +99,13 @@ class NotteSimulator(Simulator):
             else self.sessions
         )
         start = (page - 1) * size
+        if self.endless and start >= len(rows):
+            start = max(0, (len(rows) - 1) // size * size)  # the last page again
         return {
             "items": rows[start : start + size],
             "page": page,
             "page_size": size,
-            "has_next": start + size < len(rows),
+            "has_next": self.endless or start + size < len(rows),
             "has_previous": page > 1,
         }
 
