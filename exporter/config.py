@@ -121,22 +121,14 @@ def config_path(explicit: str | None) -> Path:
 
 def load_settings(path: Path, *, overrides: Mapping[str, Any] | None = None) -> Settings:
     """Read, merge and validate the config; raise :class:`ConfigError` with every problem."""
-    text = _read(path)
     where = str(path)
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        place = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([Problem(place, "", f"invalid YAML: {reason}")]) from None
+    data, root = parse_yaml(read_text(path), where)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError([Problem(where, "", "the config must be a mapping of keys to values")])
     data = {**data, **(overrides or {})}
-    problems = _duplicate_keys(root, where) + _duplicate_names(data, root, where)
+    problems = duplicate_keys(root, where) + _duplicate_names(data, root, where)
     try:
         settings = Settings(**data)
     except SettingsError as exc:
@@ -149,7 +141,21 @@ def load_settings(path: Path, *, overrides: Mapping[str, Any] | None = None) -> 
     return settings
 
 
-def _read(path: Path) -> str:
+def parse_yaml(text: str, where: str) -> tuple[Any, yaml.Node | None]:
+    """The document and its node tree (for locations); a YAML error is a located ConfigError."""
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([Problem(at, "", f"invalid YAML: {reason}")]) from None
+    return data, root
+
+
+def read_text(path: Path) -> str:
+    """A config file's text; an unreadable or non-UTF-8 file is a ConfigError."""
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -158,7 +164,7 @@ def _read(path: Path) -> str:
         raise ConfigError([Problem(str(path), "", "not UTF-8 text")]) from None
 
 
-def _duplicate_keys(node: yaml.Node | None, where: str, path: str = "") -> list[Problem]:
+def duplicate_keys(node: yaml.Node | None, where: str, path: str = "") -> list[Problem]:
     """Keys given twice in one mapping (YAML would silently keep the last)."""
     problems: list[Problem] = []
     if isinstance(node, yaml.MappingNode):
@@ -176,10 +182,10 @@ def _duplicate_keys(node: yaml.Node | None, where: str, path: str = "") -> list[
                     )
                 )
             seen.add(name)
-            problems += _duplicate_keys(value, where, child)
+            problems += duplicate_keys(value, where, child)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            problems += _duplicate_keys(item, where, f"{path}[{index}]")
+            problems += duplicate_keys(item, where, f"{path}[{index}]")
     return problems
 
 
@@ -197,8 +203,8 @@ def _duplicate_names(data: Mapping[str, Any], root: yaml.Node | None, where: str
             loc = ("targets", index, "name")
             problems.append(
                 Problem(
-                    _place(root, loc, where),
-                    _dotted(loc),
+                    place(root, loc, where),
+                    dotted(loc),
                     f"duplicate target name {name!r} (first used by targets[{first[name]}])",
                 )
             )
@@ -230,7 +236,7 @@ def _problem(error: Mapping[str, Any], root: yaml.Node | None, where: str) -> Pr
         loc = (*loc, "provider")
         message = "required key is missing (one of " + ", ".join(PROVIDER_IDS) + ")"
     env = _env_source(loc)
-    return Problem(env or _place(root, loc, where), _dotted(loc), message)
+    return Problem(env or place(root, loc, where), dotted(loc), message)
 
 
 def _env_parse_problem(exc: SettingsError) -> Problem:
@@ -256,14 +262,15 @@ def _env_source(loc: tuple[Any, ...]) -> str | None:
     return None
 
 
-def _dotted(loc: Sequence[Any]) -> str:
+def dotted(loc: Sequence[Any]) -> str:
+    """A location as the config writes it: ``targets[0].base_url``."""
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
 
-def _place(root: yaml.Node | None, loc: Sequence[Any], where: str) -> str:
+def place(root: yaml.Node | None, loc: Sequence[Any], where: str) -> str:
     """``file:line:column`` of the deepest node of ``loc`` present in the YAML."""
     node = root
     for part in loc:
