@@ -166,6 +166,21 @@ class _Families:
             "over polls since the exporter started.",
             labels=TARGET,
         )
+        self.retries = c(
+            "sessions_exporter_api_retries",
+            "Requests to the provider retried within a poll (timeouts, 5xx, 429), since start.",
+            labels=TARGET,
+        )
+        self.rate_remaining = g(
+            "sessions_exporter_rate_limit_remaining",
+            "Requests left in the provider's rate-limit window, from its latest answer's headers.",
+            labels=TARGET,
+        )
+        self.rate_reset = g(
+            "sessions_exporter_rate_limit_reset_timestamp_seconds",
+            "Unix time the provider's rate-limit window resets, from its latest answer's headers.",
+            labels=TARGET,
+        )
         self.pages = c(
             "sessions_exporter_pages_fetched",
             "List pages fetched and decoded from the provider, since the exporter started.",
@@ -202,6 +217,9 @@ class _Families:
             self.requests,
             self.upstream,
             self.folded,
+            self.retries,
+            self.rate_remaining,
+            self.rate_reset,
             self.pages,
             self.build_info(),
         ]
@@ -263,3 +281,8 @@ class _Families:
         self.pages.add_metric(target, snap.pages)
         self.upstream.add_metric(target, snap.upstream_errors)
         self.folded.add_metric(target, snap.folded_label_values)
+        self.retries.add_metric(target, snap.retries)
+        if snap.rate_limit.remaining is not None:
+            self.rate_remaining.add_metric(target, snap.rate_limit.remaining)
+        if snap.rate_limit.reset is not None:
+            self.rate_reset.add_metric(target, snap.rate_limit.reset)

@@ -24,10 +24,19 @@ class Reason(StrEnum):
 class PollError(Exception):
     """A poll failed for a known reason; the message is safe to log and show (no secrets)."""
 
-    def __init__(self, reason: Reason, message: str) -> None:
+    def __init__(
+        self,
+        reason: Reason,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class SchemaError(PollError):

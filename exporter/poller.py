@@ -6,13 +6,14 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
 
 from exporter.aggregate import Aggregate, AggregateBuilder
 from exporter.errors import PollError, Reason
-from exporter.fetch import PageFetcher
+from exporter.fetch import PageFetcher, RateLimiter, RetryPolicy
 from exporter.logs import REDACTOR
 from exporter.providers import provider_for
 from exporter.schema import KeyUnavailableError, TargetBase
@@ -22,6 +23,11 @@ log = structlog.get_logger("exporter.poller")
 
 JITTER = 0.05
 """Each wait is the poll interval +/- this fraction, so targets do not poll in lockstep."""
+
+BACKOFF_CAP = 300.0
+"""The longest wait between polls of a failing target (never shorter than its interval)."""
+
+_LOOPBACK = ("localhost", "127.", "[::1]", "::1")
 
 
 class TargetPoller:
@@ -45,14 +51,36 @@ class TargetPoller:
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._url = target.url + self._provider.path
+        self._limiter = RateLimiter(target.rate_limit)
+        self._retry = RetryPolicy(attempts=target.retries + 1)
+        host = urlsplit(target.url).hostname or ""
+        if target.url.startswith("http://") and not host.startswith(_LOOPBACK):
+            log.warning(
+                "config.plain_http",
+                target=target.name,
+                host=host,
+                note="the API key travels unencrypted; use https",
+            )
 
     async def run(self) -> None:
-        """Poll forever, every ``interval`` (with jitter), independent of scrapes."""
+        """Poll forever, every ``interval`` (with jitter), independent of scrapes.
+
+        A target that keeps failing is polled less often (the wait doubles per
+        consecutive failure, up to ``BACKOFF_CAP``); one success restores the interval.
+        """
+        failures = 0
         while True:
             started = time.monotonic()
-            await self.poll()
-            wait = self.interval * (1 + self._rng.uniform(-JITTER, JITTER))
+            snapshot = await self.poll()
+            failures = 0 if snapshot.up else failures + 1
+            wait = self.next_wait(failures) * (1 + self._rng.uniform(-JITTER, JITTER))
             await asyncio.sleep(max(0.0, wait - (time.monotonic() - started)))
+
+    def next_wait(self, failures: int) -> float:
+        """The wait before the next poll after ``failures`` consecutive failed polls."""
+        if failures <= 1:
+            return self.interval
+        return min(self.interval * 2.0 ** (failures - 1), max(self.interval, BACKOFF_CAP))
 
     async def poll(self) -> TargetSnapshot:
         """Poll once, publish the new snapshot and return it. Never raises but cancellation."""
@@ -85,6 +113,8 @@ class TargetPoller:
             requests=fetcher.requests if fetcher else {},
             pages=fetcher.pages if fetcher else 0,
             upstream_errors=len(fetcher.upstream_errors) if fetcher else 0,
+            retries=fetcher.retries if fetcher else 0,
+            rate_limit=fetcher.rate_limit if fetcher else None,
         )
         self._store.publish(snapshot)
         self._log(previous, snapshot)
@@ -111,6 +141,10 @@ class TargetPoller:
             timeout=self.target.timeout,
             max_pages=self.target.max_pages,
             max_bytes=self.target.max_response_bytes,
+            deadline=time.monotonic() + self._deadline(),
+            limiter=self._limiter,
+            retry=self._retry,
+            rng=self._rng,
         )
 
     def _deadline(self) -> float:

@@ -8,6 +8,7 @@ from types import MappingProxyType
 
 from exporter.aggregate import Aggregate
 from exporter.errors import Reason
+from exporter.fetch import RateLimitInfo
 
 _NO_ERRORS: Mapping[Reason, int] = MappingProxyType(dict.fromkeys(Reason, 0))
 _EMPTY: Mapping[str, int] = MappingProxyType({})
@@ -37,6 +38,8 @@ class TargetSnapshot:
     pages: int = 0
     upstream_errors: int = 0
     folded_label_values: int = 0
+    retries: int = 0
+    rate_limit: RateLimitInfo = field(default_factory=RateLimitInfo)
 
     @property
     def polled(self) -> bool:
@@ -62,6 +65,8 @@ class TargetSnapshot:
         requests: Mapping[str, int],
         pages: int,
         upstream_errors: int = 0,
+        retries: int = 0,
+        rate_limit: RateLimitInfo | None = None,
     ) -> TargetSnapshot:
         """The next snapshot: this one with a poll's outcome folded in."""
         merged = dict(self.requests)
@@ -87,6 +92,10 @@ class TargetSnapshot:
             upstream_errors=self.upstream_errors + upstream_errors,
             folded_label_values=self.folded_label_values
             + (aggregate.folded_label_values if aggregate else 0),
+            retries=self.retries + retries,
+            rate_limit=rate_limit
+            if rate_limit is not None and rate_limit.seen
+            else self.rate_limit,
         )
 
 

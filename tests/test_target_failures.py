@@ -67,7 +67,7 @@ async def test_fault_marks_only_its_target_down(served: Serve, fault: Fault, rea
     bad = await served(bad_sim)
     settings = settings_for(
         {"name": "good", "provider": "chaser", "base_url": good},
-        {"name": "bad", "provider": "notte", "base_url": bad, "timeout": "300ms"},
+        {"name": "bad", "provider": "notte", "base_url": bad, "timeout": "300ms", "retries": 0},
     )
 
     store = await poll_all(settings)
@@ -101,7 +101,12 @@ async def test_connection_refused_is_connect(served: Serve) -> None:
     good = await served(ChaserSimulator(sessions=GOOD_ROWS, api_key=KEY))
     settings = settings_for(
         {"name": "good", "provider": "chaser", "base_url": good},
-        {"name": "gone", "provider": "notte", "base_url": f"http://127.0.0.1:{closed_port()}"},
+        {
+            "name": "gone",
+            "provider": "notte",
+            "base_url": f"http://127.0.0.1:{closed_port()}",
+            "retries": 0,
+        },
     )
 
     metrics = scrape(await poll_all(settings))
@@ -157,7 +162,7 @@ async def test_recovery_after_failure(served: Serve) -> None:
     sim = ChaserSimulator(sessions=GOOD_ROWS, api_key=KEY)
     sim.fault = Fault(status=500, times=1)
     url = await served(sim)
-    settings = settings_for({"name": "good", "provider": "chaser", "base_url": url})
+    settings = settings_for({"name": "good", "provider": "chaser", "base_url": url, "retries": 0})
 
     store = await poll_all(settings)
     assert not store.snapshots["good"].up
