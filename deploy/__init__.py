@@ -1,0 +1,1 @@
+"""Generators of the deployment artifacts: Prometheus rules and the Kubernetes PrometheusRule."""

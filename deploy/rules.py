@@ -1,0 +1,415 @@
+"""Build the Prometheus alert and recording rules from ``deploy/prometheus/thresholds.yml``.
+
+``python -m deploy.rules`` rewrites ``deploy/prometheus/rules.yml`` and
+``deploy/kubernetes/prometheusrule.yaml``; ``--check`` only reports whether they are current
+(exit 1 when not). The committed files are this module's output, and a test keeps them equal.
+
+Per-provider stuck thresholds are series, not copies of the alert: one recording rule per
+provider (``provider:sessions_stuck_threshold_seconds:config``) holds that provider's limit, and
+``SessionStuck`` compares each target's oldest pending/live session with it, joined on
+``provider``. One alert definition serves every provider, and the dashboard draws the same
+threshold next to the ages it applies to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from exporter.durations import format_duration, parse_duration
+
+ROOT = Path(__file__).resolve().parent.parent
+THRESHOLDS = ROOT / "deploy" / "prometheus" / "thresholds.yml"
+RULES = ROOT / "deploy" / "prometheus" / "rules.yml"
+PROMETHEUS_RULE = ROOT / "deploy" / "kubernetes" / "prometheusrule.yaml"
+
+PROVIDERS = ("together", "agi", "trigger", "chaser", "notte")
+"""Every provider id the exporter knows; each gets a stuck threshold series."""
+
+LIVE = 'phase=~"pending|live"'
+STUCK_THRESHOLD = "provider:sessions_stuck_threshold_seconds:config"
+FAILED = "provider_target:sessions_failed:sum"
+OLDEST_AGE = "provider_target:sessions_oldest_live_age_seconds:max"
+RECORDING_GROUP = "session-exporter.rules"
+ALERTING_GROUP = "session-exporter.alerts"
+
+Severity = Literal["critical", "warning", "info"]
+
+
+def _duration(value: object) -> str:
+    """A Prometheus duration string in canonical form (whole seconds, units largest first)."""
+    seconds = parse_duration(value)
+    if seconds != int(seconds):
+        raise ValueError(f"{value!r}: Prometheus rule durations must be whole seconds")
+    return format_duration(seconds)
+
+
+def seconds(duration: str) -> int:
+    """Whole seconds of a canonical duration string."""
+    return int(parse_duration(duration))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class AlertSettings(_Strict):
+    """What every alert takes: its severity label and how long its condition must hold."""
+
+    severity: Severity
+    for_: str = Field(alias="for")
+
+    @field_validator("for_", mode="before")
+    @classmethod
+    def _for(cls, value: object) -> str:
+        return _duration(value)
+
+
+class MaxAge(AlertSettings):
+    max_age: str
+
+    @field_validator("max_age", mode="before")
+    @classmethod
+    def _age(cls, value: object) -> str:
+        return _duration(value)
+
+
+class Stuck(MaxAge):
+    per_provider: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("per_provider", mode="before")
+    @classmethod
+    def _providers(cls, value: object) -> dict[str, str]:
+        if not isinstance(value, Mapping):
+            raise ValueError("expected a mapping of provider id to duration")
+        unknown = sorted(str(p) for p in value if p not in PROVIDERS)
+        if unknown:
+            raise ValueError(f"unknown provider(s) {unknown}; known: {list(PROVIDERS)}")
+        return {str(p): _duration(d) for p, d in value.items()}
+
+    def threshold(self, provider: str) -> str:
+        """The stuck threshold of ``provider`` (its override, else the default)."""
+        return self.per_provider.get(provider, self.max_age)
+
+
+class MinCount(AlertSettings):
+    min_count: int = Field(ge=1)
+
+
+class Rising(AlertSettings):
+    window: str
+    min_increase: int = Field(ge=1)
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, value: object) -> str:
+        return _duration(value)
+
+
+class ErrorRatio(AlertSettings):
+    window: str
+    max_ratio: float = Field(gt=0, lt=1)
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, value: object) -> str:
+        return _duration(value)
+
+
+class Alerts(_Strict):
+    SessionExporterAbsent: AlertSettings
+    SessionTargetDown: AlertSettings
+    SessionTargetDataStale: MaxAge
+    SessionStuck: Stuck
+    SessionsOverdue: MinCount
+    BrowserSessionsUnleased: MinCount
+    FailedSessionsRising: Rising
+    SessionPollErrorsRising: ErrorRatio
+
+
+class Thresholds(_Strict):
+    """The whole thresholds file."""
+
+    job: str = Field(min_length=1)
+    runbook_url: str = Field(min_length=1)
+    alerts: Alerts
+
+
+def load(path: Path = THRESHOLDS) -> Thresholds:
+    """Read and validate a thresholds file (pydantic's ValidationError names the bad key)."""
+    return Thresholds.model_validate(yaml.safe_load(path.read_text()))
+
+
+def error_ratio_rule(window: str) -> str:
+    """Name of the recorded share of failed polls over ``window``."""
+    return f"provider_target:sessions_exporter_poll_errors:ratio_rate{window}"
+
+
+def recording_rules(config: Thresholds) -> list[dict[str, Any]]:
+    """Series the alerts and the dashboard share."""
+    stuck = config.alerts.SessionStuck
+    window = config.alerts.SessionPollErrorsRising.window
+    thresholds = [
+        {
+            "record": STUCK_THRESHOLD,
+            "expr": f"vector({seconds(stuck.threshold(provider))})",
+            "labels": {"provider": provider},
+        }
+        for provider in PROVIDERS
+    ]
+    return [
+        *thresholds,
+        {
+            "record": OLDEST_AGE,
+            "expr": (
+                "time()\n  - min by (provider, target) "
+                f"(sessions_oldest_created_timestamp_seconds{{{LIVE}}})"
+            ),
+        },
+        {
+            "record": FAILED,
+            "expr": 'sum by (provider, target) (sessions{phase="failed"})',
+        },
+        {
+            "record": error_ratio_rule(window),
+            "expr": (
+                "sum by (provider, target) "
+                f"(rate(sessions_exporter_poll_errors_total[{window}]))\n"
+                "/\n"
+                f"sum by (provider, target) (rate(sessions_exporter_polls_total[{window}]))"
+            ),
+        },
+    ]
+
+
+def _alert(
+    name: str,
+    settings: AlertSettings,
+    expr: str,
+    summary: str,
+    description: str,
+    *,
+    config: Thresholds,
+) -> dict[str, Any]:
+    rule: dict[str, Any] = {"alert": name, "expr": expr}
+    if seconds(settings.for_) > 0:
+        rule["for"] = settings.for_
+    rule["labels"] = {"severity": settings.severity}
+    rule["annotations"] = {
+        "summary": summary,
+        "description": description,
+        "runbook_url": f"{config.runbook_url}#{name.lower()}",
+    }
+    return rule
+
+
+def alerting_rules(config: Thresholds) -> list[dict[str, Any]]:
+    """One rule per shipped alert, thresholds taken from ``config``."""
+    a = config.alerts
+    job = f'job="{config.job}"'
+    stale = a.SessionTargetDataStale.max_age
+    stuck = a.SessionStuck
+    rising = a.FailedSessionsRising
+    ratio = a.SessionPollErrorsRising
+    target = "{{ $labels.target }} ({{ $labels.provider }})"
+    return [
+        _alert(
+            "SessionExporterAbsent",
+            a.SessionExporterAbsent,
+            f"up{{{job}}} == 0\nor\nabsent(up{{{job}}})",
+            "session-exporter is not being scraped",
+            (
+                f"Prometheus has no successful scrape of job {config.job}"
+                "{{ with $labels.instance }} at {{ . }}{{ end }}: no session is being "
+                "watched, so no other session alert can fire."
+            ),
+            config=config,
+        ),
+        _alert(
+            "SessionTargetDown",
+            a.SessionTargetDown,
+            "sessions_target_up == 0",
+            f"Polls of {target} are failing",
+            (
+                f"The last poll of {target} failed and none has succeeded for "
+                f"{a.SessionTargetDown.for_}. See "
+                'sessions_exporter_poll_errors_total{target="{{ $labels.target }}"} '
+                "for the reason."
+            ),
+            config=config,
+        ),
+        _alert(
+            "SessionTargetDataStale",
+            a.SessionTargetDataStale,
+            (
+                f"time() - sessions_target_last_success_timestamp_seconds > {seconds(stale)}\n"
+                "or\n"
+                f"time() - sessions_exporter_last_poll_timestamp_seconds > {seconds(stale)}"
+            ),
+            f"Session data of {target} is stale",
+            (
+                f"The session data of {target} is {{{{ $value | humanizeDuration }}}} old "
+                f"(limit {stale}): its polls fail or have stopped, and its session series "
+                "have been withdrawn."
+            ),
+            config=config,
+        ),
+        _alert(
+            "SessionStuck",
+            stuck,
+            (
+                "(\n  time()\n  - sessions_oldest_created_timestamp_seconds"
+                f"{{{LIVE}}}\n)\n> on (provider) group_left ()\n  {STUCK_THRESHOLD}"
+            ),
+            f"A session of {target} is stuck in {{{{ $labels.status }}}}",
+            (
+                "The oldest {{ $labels.status }} session of "
+                f"{target} is {{{{ $value | humanizeDuration }}}} old, over the "
+                f"{{{{ $labels.provider }}}} threshold of {_threshold_template()}. "
+                "With per_session enabled, "
+                'session_info{target="{{ $labels.target }}", status="{{ $labels.status }}"} '
+                "names it."
+            ),
+            config=config,
+        ),
+        _alert(
+            "SessionsOverdue",
+            a.SessionsOverdue,
+            f"sessions_overdue >= {a.SessionsOverdue.min_count}",
+            f"Sessions of {target} are past their deadline",
+            (
+                f"{{{{ $value }}}} session(s) of {target} are still reported live after "
+                "their deadline: the provider has not ended them, and they may still cost."
+            ),
+            config=config,
+        ),
+        _alert(
+            "BrowserSessionsUnleased",
+            a.BrowserSessionsUnleased,
+            f"sessions_unleased >= {a.BrowserSessionsUnleased.min_count}",
+            f"Browser sessions of {target} have no connection",
+            (
+                f"{{{{ $value }}}} live browser session(s) of {target} report 0 connection "
+                f"leases, and the count has stayed at {a.BrowserSessionsUnleased.min_count} "
+                f"or more for {a.BrowserSessionsUnleased.for_}: likely leaked browsers."
+            ),
+            config=config,
+        ),
+        _alert(
+            "FailedSessionsRising",
+            rising,
+            f"{FAILED}\n- {FAILED} offset {rising.window}\n>= {rising.min_increase}",
+            f"Failed sessions of {target} are rising",
+            (f"{target} lists {{{{ $value }}}} more failed sessions than {rising.window} ago."),
+            config=config,
+        ),
+        _alert(
+            "SessionPollErrorsRising",
+            ratio,
+            f"{error_ratio_rule(ratio.window)} > {ratio.max_ratio:g}",
+            f"Polls of {target} fail often",
+            (
+                f"{{{{ $value | humanizePercentage }}}} of the polls of {target} failed over "
+                f"the last {ratio.window} (limit {ratio.max_ratio:.0%})."
+            ),
+            config=config,
+        ),
+    ]
+
+
+def _threshold_template() -> str:
+    """Template text rendering the stuck threshold of the alert's provider."""
+    query = f"{STUCK_THRESHOLD}{{provider='%s'}}"
+    return (
+        f'{{{{ with printf "{query}" $labels.provider | query }}}}'
+        "{{ . | first | value | humanizeDuration }}{{ end }}"
+    )
+
+
+def rule_groups(config: Thresholds) -> list[dict[str, Any]]:
+    """The rule groups, as in a Prometheus rule file."""
+    return [
+        {"name": RECORDING_GROUP, "rules": recording_rules(config)},
+        {"name": ALERTING_GROUP, "rules": alerting_rules(config)},
+    ]
+
+
+def prometheus_rule(groups: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The same groups as a prometheus-operator PrometheusRule."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {
+            "name": "session-exporter",
+            "labels": {
+                "app.kubernetes.io/name": "session-exporter",
+                "app.kubernetes.io/component": "alerting",
+            },
+        },
+        "spec": {"groups": list(groups)},
+    }
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style throughout; multi-line strings (PromQL) as literal blocks."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def dump(document: Any, header: str) -> str:
+    """YAML text of ``document`` under a comment ``header``."""
+    body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
+    comment = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    return comment + body
+
+
+GENERATED = (
+    "Generated by `python -m deploy.rules` from deploy/prometheus/thresholds.yml: do not edit,\n"
+    "change the thresholds and regenerate (a test checks this file is current)."
+)
+
+
+def render(config: Thresholds) -> dict[Path, str]:
+    """Every generated file's text, by path."""
+    groups = rule_groups(config)
+    return {
+        RULES: dump({"groups": groups}, GENERATED),
+        PROMETHEUS_RULE: dump(
+            prometheus_rule(groups),
+            GENERATED + "\nMatch its labels to your Prometheus's ruleSelector.",
+        ),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write the generated files, or with ``--check`` report the ones that are out of date."""
+    parser = argparse.ArgumentParser(prog="python -m deploy.rules", description=__doc__)
+    parser.add_argument("--thresholds", type=Path, default=THRESHOLDS)
+    parser.add_argument("--check", action="store_true", help="exit 1 if a file is out of date")
+    args = parser.parse_args(argv)
+    files = render(load(args.thresholds))
+    stale = [path for path, text in files.items() if not path.exists() or path.read_text() != text]
+    if args.check:
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} is out of date: run python -m deploy.rules")
+        return 1 if stale else 0
+    for path in stale:
+        path.write_text(files[path])
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

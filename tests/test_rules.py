@@ -1,0 +1,225 @@
+"""The shipped Prometheus rules: generated from thresholds.yml, valid, unit-tested by promtool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from deploy import rules
+from tests.tools import ROOT, require, run
+
+PROMETHEUS = ROOT / "deploy" / "prometheus"
+ALERTMANAGER = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
+ALERTS = {
+    "SessionExporterAbsent",
+    "SessionTargetDown",
+    "SessionTargetDataStale",
+    "SessionStuck",
+    "SessionsOverdue",
+    "BrowserSessionsUnleased",
+    "FailedSessionsRising",
+    "SessionPollErrorsRising",
+}
+
+
+def shipped_groups() -> list[dict[str, Any]]:
+    """The rule groups of the committed rules.yml."""
+    groups: list[dict[str, Any]] = yaml.safe_load(rules.RULES.read_text())["groups"]
+    return groups
+
+
+def shipped_alerts() -> list[dict[str, Any]]:
+    """Every alerting rule of the committed rules.yml."""
+    return [r for g in shipped_groups() for r in g["rules"] if "alert" in r]
+
+
+def thresholds(**alerts: dict[str, Any]) -> rules.Thresholds:
+    """The shipped thresholds with some alerts' settings replaced."""
+    raw = yaml.safe_load(rules.THRESHOLDS.read_text())
+    raw["alerts"].update(alerts)
+    return rules.Thresholds.model_validate(raw)
+
+
+def test_committed_files_are_the_generators_output() -> None:
+    """rules.yml and the PrometheusRule are exactly what thresholds.yml generates."""
+    for path, text in rules.render(rules.load()).items():
+        assert text == path.read_text(), f"{path} is stale: run python -m deploy.rules"
+    assert 0 == rules.main(["--check"])
+
+
+def test_check_reports_a_changed_threshold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--check` exits 1 naming both files when the thresholds no longer match them."""
+    changed = tmp_path / "thresholds.yml"
+    changed.write_text(rules.THRESHOLDS.read_text().replace("max_age: 2h", "max_age: 3h"))
+
+    assert 1 == rules.main(["--check", "--thresholds", str(changed)])
+    out = capsys.readouterr().out
+    assert "deploy/prometheus/rules.yml is out of date" in out
+    assert "deploy/kubernetes/prometheusrule.yaml is out of date" in out
+
+
+def test_every_issue_alert_is_shipped_with_labels_and_annotations() -> None:
+    """Each required alert exists once, with a severity, summary, description and runbook link."""
+    alerts = shipped_alerts()
+
+    assert ALERTS == {a["alert"] for a in alerts}
+    assert len(ALERTS) == len(alerts)
+    for alert in alerts:
+        assert alert["labels"]["severity"] in {"critical", "warning", "info"}, alert["alert"]
+        assert {"summary", "description", "runbook_url"} == set(alert["annotations"])
+
+
+def test_runbook_urls_point_at_sections_of_the_runbook() -> None:
+    """Every runbook_url is the runbook plus the anchor of a section titled with the alert."""
+    runbook = (PROMETHEUS / "RUNBOOK.md").read_text().splitlines()
+
+    for alert in shipped_alerts():
+        name = alert["alert"]
+        assert f"deploy/prometheus/RUNBOOK.md#{name.lower()}" == alert["annotations"]["runbook_url"]
+        assert f"## {name}" in runbook
+
+
+def test_stuck_thresholds_are_series_per_provider_with_overrides() -> None:
+    """Every provider gets a threshold series: its override where given, else the default."""
+    config = thresholds(
+        SessionStuck={
+            "severity": "warning",
+            "for": "0s",
+            "max_age": "90m",
+            "per_provider": {"agi": "1d"},
+        }
+    )
+
+    recorded = {
+        r["labels"]["provider"]: r["expr"]
+        for r in rules.recording_rules(config)
+        if r["record"] == rules.STUCK_THRESHOLD
+    }
+    assert {
+        "together": "vector(5400)",
+        "agi": "vector(86400)",
+        "trigger": "vector(5400)",
+        "chaser": "vector(5400)",
+        "notte": "vector(5400)",
+    } == recorded
+    stuck = next(a for a in rules.alerting_rules(config) if a["alert"] == "SessionStuck")
+    assert "for" not in stuck  # `for: 0s` is left out, as Prometheus's own default
+    assert f"group_left ()\n  {rules.STUCK_THRESHOLD}" in stuck["expr"]
+
+
+@pytest.mark.parametrize(
+    ("alerts", "message"),
+    [
+        (
+            {
+                "SessionStuck": {
+                    "severity": "warning",
+                    "for": "5m",
+                    "max_age": "2h",
+                    "per_provider": {"steel": "1h"},
+                }
+            },
+            "unknown provider",
+        ),
+        (
+            {"SessionsOverdue": {"severity": "page", "for": "5m", "min_count": 1}},
+            "SessionsOverdue.severity",
+        ),
+        ({"SessionTargetDown": {"severity": "critical", "for": "5x"}}, "invalid duration"),
+        ({"SessionTargetDown": {"severity": "critical", "for": "1.5s"}}, "whole seconds"),
+        ({"SessionsOverdue": {"severity": "warning", "for": "5m", "min_count": 0}}, "min_count"),
+        ({"SessionTargetDown": {"severity": "critical", "for": "5m", "fro": "1m"}}, "fro"),
+    ],
+)
+def test_bad_thresholds_are_rejected_naming_the_key(alerts: dict[str, Any], message: str) -> None:
+    """Unknown providers, severities or keys, bad durations and counts fail validation."""
+    with pytest.raises(ValidationError, match=message):
+        thresholds(**alerts)
+
+
+def test_promtool_accepts_the_rules() -> None:
+    """`promtool check rules` finds every rule of rules.yml valid."""
+    promtool = require("promtool")
+
+    result = run([promtool, "check", "rules", str(rules.RULES)])
+
+    assert 0 == result.returncode, result.stdout + result.stderr
+    assert "SUCCESS: 16 rules found" in result.stdout
+
+
+def test_promtool_unit_tests_pass() -> None:
+    """`promtool test rules` passes every firing and not-firing case of rules_test.yml."""
+    promtool = require("promtool")
+
+    result = run([promtool, "test", "rules", "rules_test.yml"], cwd=PROMETHEUS)
+
+    assert 0 == result.returncode, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_unit_tests_cover_every_alert_firing_and_not_firing() -> None:
+    """rules_test.yml has, for each alert, a case expecting it and one expecting no alert."""
+    tests = yaml.safe_load((PROMETHEUS / "rules_test.yml").read_text())["tests"]
+    cases = [case for test in tests for case in test.get("alert_rule_test", [])]
+
+    firing = {c["alertname"] for c in cases if c["exp_alerts"]}
+    silent = {c["alertname"] for c in cases if not c["exp_alerts"]}
+    assert ALERTS == firing
+    assert ALERTS == silent
+
+
+def test_example_prometheus_config_is_valid_and_loads_the_rules() -> None:
+    """`promtool check config` accepts prometheus.yml, and it scrapes the exporter's job."""
+    promtool = require("promtool")
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+
+    result = run([promtool, "check", "config", "prometheus.yml"], cwd=PROMETHEUS)
+
+    assert 0 == result.returncode, result.stdout + result.stderr
+    assert ["rules.yml"] == config["rule_files"]
+    assert [rules.load().job] == [job["job_name"] for job in config["scrape_configs"]]
+
+
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        (["severity=critical"], "pager"),
+        (["severity=warning"], "team"),
+        (["severity=info"], "review"),
+        ([], "team"),
+    ],
+)
+def test_alertmanager_config_routes_by_severity(labels: list[str], receiver: str) -> None:
+    """amtool validates alertmanager.yml and routes each severity to its own receiver."""
+    amtool = require("amtool")
+    assert 0 == run([amtool, "check-config", str(ALERTMANAGER)]).returncode
+
+    result = run(
+        [
+            amtool,
+            "config",
+            "routes",
+            "test",
+            f"--config.file={ALERTMANAGER}",
+            "alertname=X",
+            *labels,
+        ]
+    )
+
+    assert 0 == result.returncode, result.stderr
+    assert receiver == result.stdout.strip()
+
+
+def test_every_shipped_severity_has_a_route() -> None:
+    """Each severity the rules use is matched by a route of the Alertmanager config."""
+    routes = yaml.safe_load(ALERTMANAGER.read_text())["route"]["routes"]
+    routed = {m for r in routes for m in r["matchers"]}
+
+    for alert in shipped_alerts():
+        assert f'severity="{alert["labels"]["severity"]}"' in routed
