@@ -1,0 +1,1 @@
+"""The Grafana dashboard of session-exporter, built from Python (see ``grafana.dashboard``)."""
