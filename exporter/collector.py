@@ -54,7 +54,13 @@ class _Families:
 
     def __init__(self) -> None:
         g, c = GaugeMetricFamily, CounterMetricFamily
-        self.sessions = g("sessions", "Sessions in each status" + _LAST + ".", labels=STATUS)
+        self.sessions = g(
+            "sessions",
+            "Sessions in each status" + _LAST + ". Where a target counts ended sessions over a "
+            "history window (Trigger.dev's ended_window), ended statuses cover only sessions "
+            "created within it.",
+            labels=STATUS,
+        )
         self.oldest = g(
             "sessions_oldest_created_timestamp_seconds",
             "Unix creation time of the oldest session in each status" + _LAST + ".",
@@ -266,7 +272,8 @@ class _Families:
                 self.session_leases.add_metric(labels, record.leases)
 
     def _health(self, snap: TargetSnapshot, target: list[str]) -> None:
-        self.up.add_metric(target, 1 if snap.up else 0)
+        if snap.polled:  # absent until the first poll ends, so a restart raises no false alarm
+            self.up.add_metric(target, 1 if snap.up else 0)
         if snap.last_success is not None:
             self.last_success.add_metric(target, snap.last_success)
         if snap.last_poll is not None:

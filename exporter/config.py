@@ -18,16 +18,19 @@ import yaml
 from pydantic import AfterValidator, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
 )
 
+from exporter.durations import format_duration
 from exporter.providers import PROVIDER_IDS, TargetConfig
 from exporter.schema import PositiveDuration, TargetBase
 
 ENV_PREFIX = "SESSION_EXPORTER_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
+TARGETS_ENV = ENV_PREFIX + "TARGETS"
 DEFAULT_PORT = 9864
 
 
@@ -74,7 +77,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """The environment overrides the file, which is passed in as init values."""
-        return env_settings, init_settings
+        return _EnvSource(settings_cls), init_settings
 
     def interval(self, target: TargetBase) -> float:
         """The poll interval of one target (its own, or the global one)."""
@@ -83,6 +86,20 @@ class Settings(BaseSettings):
     def staleness(self, target: TargetBase) -> float:
         """How old a target's data may get before its session series are dropped."""
         return target.stale_after or self.stale_after or 3 * self.interval(target)
+
+
+class _EnvSource(EnvSettingsSource):
+    """The ``SESSION_EXPORTER_*`` variables, less ``SESSION_EXPORTER_TARGETS__…``.
+
+    Those address one target of the file's list by index or name, which
+    pydantic-settings cannot do; :func:`_target_overrides` applies them.
+    """
+
+    def __call__(self) -> dict[str, Any]:
+        data = super().__call__()
+        if isinstance(data.get("targets"), dict) and TARGETS_ENV not in os.environ:
+            del data["targets"]  # only SESSION_EXPORTER_TARGETS__… variables made it
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,17 +145,112 @@ def load_settings(path: Path, *, overrides: Mapping[str, Any] | None = None) -> 
     if not isinstance(data, dict):
         raise ConfigError([Problem(where, "", "the config must be a mapping of keys to values")])
     data = {**data, **(overrides or {})}
-    problems = duplicate_keys(root, where) + _duplicate_names(data, root, where)
+    targets_from_env = TARGETS_ENV in os.environ
+    env_places, problems = _target_overrides(data, targets_from_env)
+    problems += duplicate_keys(root, where)
+    if not targets_from_env:
+        problems += _duplicate_names(data, root, where)
     try:
         settings = Settings(**data)
     except SettingsError as exc:
         raise ConfigError([_env_parse_problem(exc), *problems]) from None
     except ValidationError as exc:
-        problems = [_problem(error, root, where) for error in exc.errors()] + problems
-        raise ConfigError(sorted(problems, key=_line)) from None
+        located = [_problem(error, root, where, env_places) for error in exc.errors()]
+        raise ConfigError(sorted(located + problems, key=_line)) from None
+    problems += _after_merge(settings, root, where, targets_from_env=targets_from_env)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(sorted(problems, key=_line))
     return settings
+
+
+def _target_overrides(
+    data: dict[str, Any], targets_from_env: bool
+) -> tuple[dict[tuple[Any, ...], str], list[Problem]]:
+    """Apply ``SESSION_EXPORTER_TARGETS__<index or name>__<key>`` to the file's targets.
+
+    Returns where each overridden value came from (for error locations) and the
+    problems with the variables themselves.
+    """
+    places: dict[tuple[Any, ...], str] = {}
+    problems: list[Problem] = []
+    prefix = TARGETS_ENV + "__"
+    targets = data.get("targets")
+    for var, value in sorted(os.environ.items()):
+        if not var.upper().startswith(prefix):
+            continue
+        selector, _, key = var[len(prefix) :].partition("__")
+        index = _select_target(targets, selector)
+        if targets_from_env:
+            message = f"cannot be combined with {TARGETS_ENV}, which replaces the file's targets"
+        elif not key:
+            message = f"expected {prefix}<index or name>__<key>"
+        elif index is None:
+            message = f"no target {selector!r} in the file (give its index or its name)"
+        else:
+            message = ""
+        if message:
+            problems.append(Problem(f"environment {var}", "", message))
+            continue
+        assert isinstance(targets, list)
+        assert index is not None
+        path = [part.lower() for part in key.split("__")]
+        entry = dict(targets[index])
+        targets[index] = entry
+        for part in path[:-1]:
+            child = dict(entry.get(part) or {})
+            entry[part] = child
+            entry = child
+        entry[path[-1]] = value
+        places[("targets", index, *path)] = f"environment {var}"
+    return places, problems
+
+
+def _select_target(targets: object, selector: str) -> int | None:
+    """The index of the target a variable names by index or by name (``-`` and ``.`` as ``_``)."""
+    if not isinstance(targets, list):
+        return None
+    if selector.isdigit():
+        return int(selector) if int(selector) < len(targets) else None
+    wanted = selector.upper()
+    for index, target in enumerate(targets):
+        name = target.get("name") if isinstance(target, dict) else None
+        if isinstance(name, str) and re.sub(r"[-.]", "_", name).upper() == wanted:
+            return index
+    return None
+
+
+def _after_merge(
+    settings: Settings, root: yaml.Node | None, where: str, *, targets_from_env: bool
+) -> list[Problem]:
+    """Checks that need the merged settings: names from the environment, staleness."""
+    problems: list[Problem] = []
+    first: dict[str, int] = {}
+    for index, target in enumerate(settings.targets):
+        if targets_from_env and target.name in first:
+            problems.append(
+                Problem(
+                    f"environment {TARGETS_ENV}",
+                    f"targets[{index}].name",
+                    f"duplicate target name {target.name!r} "
+                    f"(first used by targets[{first[target.name]}])",
+                )
+            )
+        first.setdefault(target.name, index)
+        interval, stale = settings.interval(target), settings.staleness(target)
+        if stale <= interval:
+            loc: tuple[Any, ...] = (
+                ("targets", index, "stale_after") if target.stale_after else ("stale_after",)
+            )
+            at = f"environment {TARGETS_ENV}" if targets_from_env else place(root, loc, where)
+            problems.append(
+                Problem(
+                    at,
+                    dotted(loc),
+                    f"must be longer than the poll interval ({format_duration(interval)}), "
+                    f"or the target's session series would vanish between polls",
+                )
+            )
+    return problems
 
 
 def parse_yaml(text: str, where: str) -> tuple[Any, yaml.Node | None]:
@@ -213,7 +325,12 @@ def _duplicate_names(data: Mapping[str, Any], root: yaml.Node | None, where: str
     return problems
 
 
-def _problem(error: Mapping[str, Any], root: yaml.Node | None, where: str) -> Problem:
+def _problem(
+    error: Mapping[str, Any],
+    root: yaml.Node | None,
+    where: str,
+    env_places: Mapping[tuple[Any, ...], str],
+) -> Problem:
     loc = tuple(
         part
         for i, part in enumerate(error["loc"])
@@ -227,6 +344,8 @@ def _problem(error: Mapping[str, Any], root: yaml.Node | None, where: str) -> Pr
         message = "required key is missing"
     elif error["type"] == "string_type" and isinstance(error.get("input"), bool):
         message += " (YAML reads yes/no/on/off/true/false as booleans: quote the value)"
+    elif error["type"] == "string_type" and isinstance(error.get("input"), int | float):
+        message += " (YAML read a number here: quote the value)"
     elif error["type"] == "union_tag_invalid":
         loc = (*loc, "provider")
         message = f"unknown provider {error['input'].get('provider')!r}: use one of " + ", ".join(
@@ -235,7 +354,9 @@ def _problem(error: Mapping[str, Any], root: yaml.Node | None, where: str) -> Pr
     elif error["type"] == "union_tag_not_found":
         loc = (*loc, "provider")
         message = "required key is missing (one of " + ", ".join(PROVIDER_IDS) + ")"
-    env = _env_source(loc)
+    env = next(
+        (env_places[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in env_places), None
+    ) or _env_source(loc)
     return Problem(env or place(root, loc, where), dotted(loc), message)
 
 

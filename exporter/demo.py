@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from exporter.config import Settings
 from exporter.server import base_url, run_server
@@ -39,6 +40,7 @@ from exporter.simulators import (
     trigger_row,
 )
 from exporter.timeparse import parse_timestamp
+from exporter.webconfig import WebConfig
 
 DEMO_KEY = "demo-key-not-a-secret"
 TICK = 1.0
@@ -85,6 +87,10 @@ class Population:
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
 
+    def live(self, key: str) -> int:
+        """How many listed sessions have not ended."""
+        return sum(1 for row in self.sim.sessions if row[key] not in self.ended)
+
     def end(self, row: dict[str, Any], key: str, now: float) -> None:
         """Remember when a row ended, so it is dropped after ``KEEP_ENDED``."""
         self.ended.setdefault(row[key], now)
@@ -115,7 +121,7 @@ class ChaserPopulation(Population):
             )
 
     def tick(self, now: float) -> None:
-        if self.chance(0.3) and len(self.sim.sessions) < 40:
+        if self.chance(0.25) and self.live("id") < 25:
             self.sim.sessions.append(chaser_row(self.new_id("chs-"), "pending", iso(now), leases=0))
         for row in self.sim.sessions:
             if row["id"] == "chs-stuck":
@@ -133,10 +139,10 @@ class ChaserPopulation(Population):
         self.prune("id", now)
 
     def _live(self, row: dict[str, Any], now: float) -> None:
-        if self.chance(0.02):
+        if self.chance(0.003):
             row.update(status="failed", active_connection_leases=None)
             self.end(row, "id", now)
-        elif self.chance(0.04):
+        elif self.chance(0.012):
             row["status"] = "stopping"
         elif self.chance(0.15):
             row["status"] = "idle" if row["status"] == "running" else "running"
@@ -159,7 +165,7 @@ class NottePopulation(Population):
             )
 
     def tick(self, now: float) -> None:
-        if self.chance(0.3) and len(self.sim.sessions) < 40:
+        if self.chance(0.2) and self.live("session_id") < 20:
             self.sim.sessions.append(
                 notte_row(self.new_id("ntt-"), "active", now, now, idle_timeout_minutes=5)
             )
@@ -168,13 +174,13 @@ class NottePopulation(Population):
                 continue
             if row["session_id"] == "ntt-overdue":
                 row["last_accessed_at"] = iso(now, fraction=6)
-            elif self.chance(0.01):
+            elif self.chance(0.002):
                 row.update(status="error", error="browser crashed", closed_at=iso(now, fraction=6))
                 self.end(row, "session_id", now)
-            elif self.chance(0.04):
+            elif self.chance(0.01):
                 row.update(status="closed", closed_at=iso(now, fraction=6))
                 self.end(row, "session_id", now)
-            elif self.chance(0.02):
+            elif self.chance(0.004):
                 row.update(status="timed_out", closed_at=iso(now, fraction=6))
                 self.end(row, "session_id", now)
             elif self.chance(0.3):
@@ -183,45 +189,38 @@ class NottePopulation(Population):
 
 
 class TogetherPopulation(Population):
-    """Code interpreter sessions that execute code and are listed until they expire."""
+    """Code interpreter sessions that execute code; expired ones linger listed a while (overdue)."""
 
     def seed(self, now: float) -> None:
-        # fixture: expired ten minutes ago but still listed (overdue)
+        # fixture: started three hours ago and kept alive (stuck, never overdue)
         self.sim.sessions.append(
-            together_row(
-                "ses_overdue",
-                now - 3600,
-                now - 600,
-                last_execute_at=now - 700,
-                execute_count=42,
-            )
+            together_row("ses_stuck", now - 3 * 3600, now + 1200, last_execute_at=now - 5)
         )
         for _ in range(6):
-            self._create(now - self.rng.uniform(10, 900))
+            self._create(now - self.rng.uniform(10, 500))
 
     def _create(self, started: float) -> None:
         self.sim.sessions.append(
             together_row(
                 self.new_id("ses_"),
                 started,
-                started + 1200,
+                started + self.rng.uniform(120, 600),
                 last_execute_at=started,
                 execute_count=0,
             )
         )
 
     def tick(self, now: float) -> None:
-        if self.chance(0.2) and len(self.sim.sessions) < 30:
+        if self.chance(0.25) and len(self.sim.sessions) < 30:
             self._create(now)
         keep = []
         for row in self.sim.sessions:
-            if (
-                row["id"] != "ses_overdue"
-                and now > parse_timestamp(row["expires_at"])
-                and self.chance(0.3)
-            ):
-                continue  # the provider stops listing an expired session
-            if row["id"] != "ses_overdue" and self.chance(0.4):
+            if row["id"] == "ses_stuck":
+                row["expires_at"] = iso(now + 1200)
+            elif now > parse_timestamp(row["expires_at"]):
+                if self.chance(0.05):
+                    continue  # the provider finally stops listing it; until then it is overdue
+            elif self.chance(0.4):
                 row["execute_count"] += 1
                 row["last_execute_at"] = iso(now)
             keep.append(row)
@@ -245,7 +244,7 @@ class AgiPopulation(Population):
             )
 
     def tick(self, now: float) -> None:
-        if self.chance(0.3) and len(self.sim.sessions) < 40:
+        if self.chance(0.2) and self.live("session_id") < 25:
             self.sim.sessions.append(agi_row(self.new_id("agi-"), "initializing", now))
         step = {"initializing": "ready", "ready": "running"}
         for row in self.sim.sessions:
@@ -255,10 +254,10 @@ class AgiPopulation(Population):
             if status in step and self.chance(0.3):
                 row["status"] = step[status]
             elif status in ("running", "paused"):
-                if self.chance(0.04):
+                if self.chance(0.01):
                     row["status"] = self.rng.choice(["completed", "completed", "terminated"])
                     self.end(row, "session_id", now)
-                elif self.chance(0.015):
+                elif self.chance(0.003):
                     row["status"] = "error"
                     self.end(row, "session_id", now)
                 elif self.chance(0.1):
@@ -267,46 +266,57 @@ class AgiPopulation(Population):
 
 
 class TriggerPopulation(Population):
-    """Chat sessions: ACTIVE until closed or past ``expiresAt``; ended ones stay a day."""
+    """Chat sessions: ACTIVE until closed, or EXPIRED a little after ``expiresAt`` passes."""
 
     def seed(self, now: float) -> None:
-        # fixture: active for three hours, its retention deadline two hours gone (overdue)
+        # fixture: active for three hours with a deadline that keeps moving (stuck, not overdue)
         self.sim.sessions.append(
-            trigger_row("session_stuck", "ACTIVE", now - 3 * 3600, now - 60, now - 2 * 3600)
+            trigger_row("session_stuck", "ACTIVE", now - 3 * 3600, now - 60, now + 3600)
         )
         for _ in range(8):
-            created = now - self.rng.uniform(60, 3000)
-            self.sim.sessions.append(
-                trigger_row(self.new_id("session_"), "ACTIVE", created, created, created + 3600)
-            )
+            self._create(now - self.rng.uniform(10, 300))
         for _ in range(20):
             created = now - self.rng.uniform(3600, 20 * 3600)
             status = self.rng.choice(["CLOSED", "CLOSED", "EXPIRED"])
-            self.sim.sessions.append(
-                trigger_row(
-                    self.new_id("session_"),
-                    status,
-                    created,
-                    created + 600,
-                    created + 3600,
-                    closed_at=created + 600 if status == "CLOSED" else None,
-                )
+            row = trigger_row(
+                self.new_id("session_"),
+                status,
+                created,
+                created + 600,
+                created + 900,
+                closed_at=created + 600 if status == "CLOSED" else None,
             )
+            self.sim.sessions.append(row)
+            self.end(row, "id", now - self.rng.uniform(0, KEEP_ENDED))
+
+    def _create(self, created: float) -> None:
+        self.sim.sessions.append(
+            trigger_row(
+                self.new_id("session_"),
+                "ACTIVE",
+                created,
+                created,
+                created + self.rng.uniform(120, 600),
+            )
+        )
 
     def tick(self, now: float) -> None:
-        if self.chance(0.25) and len(self.sim.sessions) < 120:
-            self.sim.sessions.append(
-                trigger_row(self.new_id("session_"), "ACTIVE", now, now, now + 3600)
-            )
-        for row in self.sim.sessions:
-            if row["status"] != "ACTIVE" or row["id"] == "session_stuck":
-                continue
-            if self.chance(0.04):
+        active = [r for r in self.sim.sessions if r["status"] == "ACTIVE"]
+        if self.chance(0.25) and len(active) < 25:
+            self._create(now)
+        for row in active:
+            if row["id"] == "session_stuck":
+                row.update(expiresAt=iso(now + 3600), updatedAt=iso(now))
+            elif self.chance(0.02):
                 row.update(status="CLOSED", closedAt=iso(now), updatedAt=iso(now))
-            elif row["expiresAt"] and now > parse_timestamp(row["expiresAt"]):
-                row.update(status="EXPIRED", updatedAt=iso(now))
+                self.end(row, "id", now)
+            elif now > parse_timestamp(row["expiresAt"]):
+                if self.chance(0.1):  # the provider notices a little late: overdue meanwhile
+                    row.update(status="EXPIRED", updatedAt=iso(now))
+                    self.end(row, "id", now)
             elif self.chance(0.3):
                 row["updatedAt"] = iso(now)
+        self.prune("id", now)
 
 
 class DemoWorld:
@@ -381,16 +391,38 @@ class DemoWorld:
             self.tick(time.time())
 
 
-async def run_demo(host: str, port: int, *, poll_interval: float = POLL_INTERVAL) -> None:
+class DemoSettings(Settings):
+    """Settings built from the demo's own values only: no SESSION_EXPORTER_* variable applies."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values passed in."""
+        return (init_settings,)
+
+
+async def run_demo(
+    host: str,
+    port: int,
+    *,
+    poll_interval: float = POLL_INTERVAL,
+    web_config: WebConfig | None = None,
+) -> None:
     """Run the simulated world and serve the exporter over it until SIGTERM/SIGINT."""
     world = DemoWorld()
     async with world.running() as urls:
-        settings = Settings(
+        settings = DemoSettings(
             poll_interval=poll_interval,
             listen=f"{host}:{port}",
             targets=world.targets(urls),
         )
-        url = base_url(host, port)
+        url = base_url(host, port, tls=bool(web_config and web_config.ssl_context))
         log.info(
             "demo.started",
             metrics=f"{url}/metrics",
@@ -398,4 +430,4 @@ async def run_demo(host: str, port: int, *, poll_interval: float = POLL_INTERVAL
             providers=sorted(urls),
             note="simulated providers on loopback; no key and no network needed",
         )
-        await run_server(settings, host, port)
+        await run_server(settings, host, port, web_config=web_config)

@@ -254,6 +254,11 @@ def retry_after(value: str | None, *, now: float | None = None) -> float | None:
 
 
 def _status_error(status: int, body: bytes, headers: Mapping[str, str]) -> PollError:
+    if 300 <= status < 400:
+        where = headers.get("Location", "nowhere")
+        return PollError(
+            Reason.HTTP_4XX, f"HTTP {status}: redirect to {where} not followed (check base_url)"
+        )
     detail = _error_detail(body)
     message = f"HTTP {status}" + (f": {detail}" if detail else "")
     if status in (401, 403):

@@ -71,8 +71,13 @@ class TargetPoller:
         failures = 0
         while True:
             started = time.monotonic()
-            snapshot = await self.poll()
-            failures = 0 if snapshot.up else failures + 1
+            try:
+                snapshot = await self.poll()
+            except Exception:  # a bug outside the poll body must not end this target's loop
+                log.exception("poll.loop_failed", target=self.target.name)
+                failures += 1
+            else:
+                failures = 0 if snapshot.up else failures + 1
             wait = self.next_wait(failures) * (1 + self._rng.uniform(-JITTER, JITTER))
             await asyncio.sleep(max(0.0, wait - (time.monotonic() - started)))
 
@@ -148,7 +153,8 @@ class TargetPoller:
         )
 
     def _deadline(self) -> float:
-        return max(self.interval, self.target.timeout)
+        """How long a whole poll may take: ``poll_timeout``, else the interval (or timeout)."""
+        return self.target.poll_timeout or max(self.interval, self.target.timeout)
 
     async def _walk(self, fetcher: PageFetcher) -> Aggregate:
         per_session = self.target.per_session

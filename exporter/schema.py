@@ -24,7 +24,8 @@ from exporter.records import Phase
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds, written as a number or as ``500ms``/``30s``/``5m``/``1h``/``1d``/``1m30s``."""
 
-PositiveDuration = Annotated[Duration, Field(gt=0)]
+PositiveDuration = Annotated[Duration, Field(gt=0, le=366 * 86400)]
+"""A duration above zero and at most a year."""
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -68,6 +69,7 @@ class TargetBase(Model):
     timeout: PositiveDuration = 10.0
     poll_interval: PositiveDuration | None = None
     stale_after: PositiveDuration | None = None
+    poll_timeout: PositiveDuration | None = None
     max_pages: Annotated[int, Field(ge=1)] = 1000
     max_response_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
     per_session: PerSession = PerSession()

@@ -115,10 +115,6 @@ class Store:
         """Replace one target's snapshot."""
         self.snapshots = MappingProxyType({**self.snapshots, snapshot.name: snapshot})
 
-    def ready(self) -> bool:
-        """Whether every target has completed its first poll."""
-        return all(s.polled for s in self.snapshots.values())
-
     def waiting(self) -> list[str]:
         """Names of targets still waiting for their first poll."""
         return [s.name for s in self.snapshots.values() if not s.polled]

@@ -721,3 +721,134 @@ def test_empty_inline_key_is_a_problem(tmp_path: Path) -> None:
     )
 
     assert [f"{path}:4:14: targets[0].api_key: api_key is empty"] == problems(path)
+
+
+# --- per-target environment overrides and checks after the merge -------------------------
+
+TWO_TARGETS = f"""
+targets:
+  - name: notte-prod
+    provider: notte
+    api_key: "{KEY}"
+  - name: browsers
+    provider: chaser
+    api_key: "{KEY}"
+"""
+
+
+def test_target_override_by_index_and_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SESSION_EXPORTER_TARGETS__<index or name>__<key> overrides one target's key."""
+    monkeypatch.setenv("SESSION_EXPORTER_TARGETS__0__TIMEOUT", "7s")
+    monkeypatch.setenv("SESSION_EXPORTER_TARGETS__NOTTE_PROD__ONLY_ACTIVE", "false")
+    monkeypatch.setenv("SESSION_EXPORTER_TARGETS__browsers__PER_SESSION__ENABLED", "true")
+
+    settings = load_settings(write(tmp_path, TWO_TARGETS))
+
+    notte, chaser = settings.targets
+    assert 7.0 == notte.timeout
+    assert False is getattr(notte, "only_active")  # noqa: B009 - a provider-specific option
+    assert True is chaser.per_session.enabled
+    assert 10.0 == chaser.timeout
+
+
+def test_bad_target_override_is_located_at_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad value, an unknown target and a malformed name are each reported at the variable."""
+    monkeypatch.setenv("SESSION_EXPORTER_TARGETS__1__TIMEOUT", "soon")
+    monkeypatch.setenv("SESSION_EXPORTER_TARGETS__NOPE__TIMEOUT", "1s")
+    monkeypatch.setenv("SESSION_EXPORTER_TARGETS__0", "x")
+
+    assert [
+        "environment SESSION_EXPORTER_TARGETS__1__TIMEOUT: targets[1].timeout: invalid duration "
+        "'soon': use a number of seconds or units like 500ms, 30s, 5m, 1h, 1d, 1m30s",
+        "environment SESSION_EXPORTER_TARGETS__0: expected "
+        "SESSION_EXPORTER_TARGETS__<index or name>__<key>",
+        "environment SESSION_EXPORTER_TARGETS__NOPE__TIMEOUT: no target 'NOPE' in the file "
+        "(give its index or its name)",
+    ] == problems(write(tmp_path, TWO_TARGETS))
+
+
+def test_duplicate_names_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Targets given as JSON are checked for duplicate names too (after the merge)."""
+    monkeypatch.setenv(
+        "SESSION_EXPORTER_TARGETS",
+        json.dumps(
+            [
+                {"name": "b", "provider": "agi", "api_key": KEY},
+                {"name": "b", "provider": "chaser", "api_key": KEY},
+            ]
+        ),
+    )
+
+    assert [
+        "environment SESSION_EXPORTER_TARGETS: targets[1].name: duplicate target name 'b' "
+        "(first used by targets[0])"
+    ] == problems(write(tmp_path, ONE_TARGET))
+
+
+def test_file_duplicates_ignored_when_the_environment_replaces_targets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Duplicate names in file targets that the environment replaces are not reported."""
+    monkeypatch.setenv(
+        "SESSION_EXPORTER_TARGETS", json.dumps([{"name": "b", "provider": "agi", "api_key": KEY}])
+    )
+    path = write(tmp_path, ONE_TARGET + ONE_TARGET.split("targets:\n")[1])
+
+    assert ["b"] == [t.name for t in load_settings(path).targets]
+
+
+def test_stale_after_must_exceed_the_interval(tmp_path: Path) -> None:
+    """A stale_after not longer than the poll interval is a located problem."""
+    path = write(
+        tmp_path,
+        f"""
+        poll_interval: 1m
+        stale_after: 30s
+        targets:
+          - name: c1
+            provider: chaser
+            api_key: "{KEY}"
+            stale_after: 2m
+          - name: c2
+            provider: chaser
+            api_key: "{KEY}"
+        """,
+    )
+
+    assert [
+        f"{path}:2:14: stale_after: must be longer than the poll interval (1m), or the "
+        "target's session series would vanish between polls"
+    ] == problems(path)
+
+
+def test_numeric_key_gets_a_quoting_hint(tmp_path: Path) -> None:
+    """An unquoted numeric api_key is reported with a hint to quote it."""
+    path = write(
+        tmp_path,
+        """
+        targets:
+          - name: c1
+            provider: chaser
+            api_key: 12345678
+        """,
+    )
+
+    assert [
+        f"{path}:4:14: targets[0].api_key: Input should be a valid string "
+        "(YAML read a number here: quote the value)"
+    ] == problems(path)
+
+
+def test_durations_are_bounded(tmp_path: Path) -> None:
+    """A duration over a year is refused instead of printed as a 300-digit number of days."""
+    path = write(tmp_path, "poll_interval: 1.0e+300\n" + ONE_TARGET)
+
+    assert [
+        f"{path}:1:16: poll_interval: Input should be less than or equal to 31622400"
+    ] == problems(path)

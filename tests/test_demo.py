@@ -9,14 +9,31 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import aiohttp
 
+from exporter.aggregate import Aggregate, AggregateBuilder
 from exporter.demo import DemoWorld, Outage
-from exporter.simulators import Fault, iso
+from exporter.providers import agi, chaser, notte, together, trigger
+from exporter.simulators import Fault
 from tests.harness import Exposition
 
 PROVIDERS = ("together", "agi", "trigger", "chaser", "notte")
+MODULES: dict[str, ModuleType] = {
+    "together": together,
+    "agi": agi,
+    "trigger": trigger,
+    "chaser": chaser,
+    "notte": notte,
+}
+CAPABILITIES = {
+    "together": together.TogetherProvider.capabilities,
+    "agi": agi.AgiProvider.capabilities,
+    "trigger": trigger.TriggerProvider.capabilities,
+    "chaser": chaser.ChaserProvider.capabilities,
+    "notte": notte.NotteProvider.capabilities,
+}
 
 
 def free_port() -> int:
@@ -27,7 +44,7 @@ def free_port() -> int:
 
 
 def test_fixtures_for_every_alert() -> None:
-    """The seeded world holds a stuck session, overdue ones and an unleased live browser."""
+    """The seeded world holds stuck sessions, an overdue one and an unleased live browser."""
     world = DemoWorld(now=1_800_000_000.0)
 
     chaser = {r["id"]: r for r in world.chaser.sim.sessions}
@@ -35,10 +52,77 @@ def test_fixtures_for_every_alert() -> None:
         chaser["chs-stuck"]["status"],
         chaser["chs-stuck"]["active_connection_leases"],
     )
-    assert iso(1_800_000_000.0 - 600) == world.together.sim.sessions[0]["expires_at"]
+    assert "ses_stuck" == world.together.sim.sessions[0]["id"]
     assert "session_stuck" == world.trigger.sim.sessions[0]["id"]
     assert "agi-stuck" == world.agi.sim.sessions[0]["session_id"]
     assert "ntt-overdue" == world.notte.sim.sessions[0]["session_id"]
+
+
+def aggregates(world: DemoWorld, now: float) -> dict[str, Aggregate]:
+    """Each simulated account's sessions folded exactly as a poll would fold them."""
+    out: dict[str, Aggregate] = {}
+    for population in world.populations:
+        name = population.sim.provider
+        module = MODULES[name]
+        builder = AggregateBuilder(
+            statuses=module.STATUS_PHASES, capabilities=CAPABILITIES[name], now=now
+        )
+        for i, row in enumerate(population.sim.sessions):
+            if name == "trigger":
+                status = row["status"].lower()
+                record = trigger.parse_row(
+                    row, f"[{i}]", status=status, phase=trigger.STATUS_PHASES[status]
+                )
+            else:
+                record = module.parse_row(row, f"[{i}]")
+            builder.add(record)
+        out[name] = builder.build()
+    return out
+
+
+def test_every_aggregate_moves() -> None:
+    """Every contract aggregate changes in the demo's first minute, and in every 3 minutes after.
+
+    Sampled every 10 simulated seconds over 30 minutes.
+    """
+    start = 1_800_000_000.0
+    world = DemoWorld(now=start)
+    samples: list[dict[str, tuple[object, ...]]] = []
+    for second in range(1, 1801):
+        world.tick(start + second)
+        if second % 10 == 0:
+            by_provider = aggregates(world, start + second)
+            samples.append(
+                {
+                    "sessions": tuple(
+                        sorted(
+                            (p, s, c.count)
+                            for p, a in by_provider.items()
+                            for s, c in a.statuses.items()
+                        )
+                    ),
+                    "oldest": tuple(
+                        sorted(
+                            (p, s, c.oldest_created)
+                            for p, a in by_provider.items()
+                            for s, c in a.statuses.items()
+                        )
+                    ),
+                    "overdue": tuple(a.overdue for a in by_provider.values()),
+                    "next_deadline": tuple(a.next_deadline for a in by_provider.values()),
+                    "leases": tuple(a.leases for a in by_provider.values()),
+                    "unleased": tuple(a.unleased for a in by_provider.values()),
+                    "activity": tuple(a.oldest_activity for a in by_provider.values()),
+                    "executions": tuple(a.executions for a in by_provider.values()),
+                }
+            )
+
+    for family in samples[0]:
+        first_minute = {sample[family] for sample in samples[:6]}
+        assert len(first_minute) > 1, f"{family} did not move in the first minute"
+        for window in range(len(samples) - 18):
+            values = {sample[family] for sample in samples[window : window + 19]}
+            assert len(values) > 1, f"{family} stood still for 3 minutes from sample {window}"
 
 
 def test_population_evolves_and_is_seeded() -> None:

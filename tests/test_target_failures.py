@@ -220,3 +220,68 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.01)
+
+
+async def test_no_health_series_before_the_first_poll(served: Serve) -> None:
+    """Before a target's first poll ends, sessions_target_up is absent (no false down alert)."""
+    url = await served(ChaserSimulator(sessions=GOOD_ROWS, api_key=KEY))
+    settings = settings_for({"name": "good", "provider": "chaser", "base_url": url})
+
+    metrics = scrape(new_store(settings))
+
+    assert {} == metrics.select("sessions_target_up")
+    assert 0.0 == metrics.get("sessions_exporter_polls_total")
+
+
+async def test_redirect_is_not_followed(served: Serve) -> None:
+    """A 3xx is a failed poll whose error says where it pointed (the key is never forwarded)."""
+    sim = ChaserSimulator(sessions=GOOD_ROWS, api_key=KEY)
+    sim.fault = Fault(status=301, headers={"Location": "https://elsewhere.example/v1/sessions"})
+    url = await served(sim)
+
+    store = await poll_all(settings_for({"name": "t", "provider": "chaser", "base_url": url}))
+
+    snap = store.snapshots["t"]
+    assert (
+        "HTTP 301: redirect to https://elsewhere.example/v1/sessions not followed (check base_url)"
+        == snap.error
+    )
+    assert 1 == len(sim.requests)
+
+
+async def test_hanging_targets_on_one_host_do_not_starve_another(served: Serve) -> None:
+    """Nine targets hanging on the same host do not delay a tenth, healthy one."""
+    targets = []
+    for i in range(9):
+        hanging = ChaserSimulator(sessions=GOOD_ROWS, api_key=KEY)
+        hanging.fault = Fault(delay=3.0)
+        url = await served(hanging)
+        targets.append(
+            {
+                "name": f"hang{i}",
+                "provider": "chaser",
+                "base_url": url,
+                "timeout": "2s",
+                "retries": 0,
+            }
+        )
+    good = await served(ChaserSimulator(sessions=GOOD_ROWS, api_key=KEY))
+    targets.append({"name": "good", "provider": "chaser", "base_url": good})
+
+    store = await poll_all(settings_for(*targets))
+
+    snap = store.snapshots["good"]
+    assert snap.up
+    assert snap.poll_duration is not None
+    assert snap.poll_duration < 1.0
+
+
+def test_help_says_ended_counts_cover_the_window() -> None:
+    """The `sessions` HELP tells that windowed ended counts cover sessions created in it."""
+    text = scrape(new_store(settings_for({"name": "t", "provider": "trigger"}))).text
+
+    assert (
+        "# HELP sessions Sessions in each status (from the target's last successful poll). "
+        "Where a target counts ended sessions over a history window (Trigger.dev's "
+        "ended_window), ended statuses cover only sessions created within it.\n"
+    ) in text
