@@ -27,6 +27,7 @@ from exporter.logs import REDACTOR, LogFormat, configure_logging
 from exporter.runtime import new_client_session, new_pollers, new_registry, new_store
 from exporter.schema import KeyUnavailableError
 from exporter.server import ListenError, run_server
+from exporter.webconfig import WEB_CONFIG_ENV, WebConfig, load_web_config, web_config_path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -48,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument(
         "--config", metavar="FILE", help="YAML config (default: $SESSION_EXPORTER_CONFIG)"
     )
+    webcfg = _Parser(add_help=False)
+    webcfg.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="FILE",
+        help="TLS, basic auth and headers in the exporter-toolkit format "
+        f"(default: ${WEB_CONFIG_ENV})",
+    )
     parser = _Parser(
         prog="session-exporter",
         description="Prometheus exporter for AI agent, sandbox and cloud browser sessions.",
@@ -55,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     serve = sub.add_parser(
-        "serve", parents=[common, config], help="poll every target and serve /metrics"
+        "serve", parents=[common, config, webcfg], help="poll every target and serve /metrics"
     )
     serve.add_argument("--listen", metavar="HOST:PORT", help="override the config's listen")
     sub.add_parser(
@@ -64,11 +73,13 @@ def _parser() -> argparse.ArgumentParser:
         help="poll every target once and print the metrics (exit 1 if any failed)",
     )
     sub.add_parser(
-        "check-config", parents=[config], help="validate the config (exit 2 with every problem)"
+        "check-config",
+        parents=[config, webcfg],
+        help="validate the config and web config (exit 2 with every problem)",
     )
     demo = sub.add_parser(
         "demo",
-        parents=[common],
+        parents=[common, webcfg],
         help="serve the exporter over five simulated providers (no key, no network)",
     )
     demo.add_argument(
@@ -84,8 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(args)
     try:
         settings = load_settings(config_path(args.config))
+        web_config = _web_config(args)
         if args.command == "check-config":
-            return _check_config(settings)
+            return _check_config(settings, web_config)
         listen = parse_listen(args.listen or settings.listen) if args.command == "serve" else None
     except ConfigError as exc:
         for problem in exc.problems:
@@ -101,17 +113,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "once":
         return asyncio.run(_once(settings))
     assert listen is not None
-    return _run(run_server(settings, *listen))
+    return _run(run_server(settings, *listen, web_config=web_config))
 
 
 def _demo(args: argparse.Namespace) -> int:
     try:
         host, port = parse_listen(args.listen)
+        web_config = _web_config(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_USAGE
     except ValueError as exc:
         print(f"session-exporter: {exc}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(level=args.log_level or "info", fmt=_format(args.log_format))
-    return _run(run_demo(host, port))
+    return _run(run_demo(host, port, web_config=web_config))
+
+
+def _web_config(args: argparse.Namespace) -> WebConfig | None:
+    """The validated ``--web.config.file`` (or ``$SESSION_EXPORTER_WEB_CONFIG_FILE``), if any."""
+    if not hasattr(args, "web_config_file"):  # `once` serves nothing
+        return None
+    path = web_config_path(args.web_config_file)
+    return load_web_config(path) if path else None
 
 
 def _run(server: Coroutine[Any, Any, None]) -> int:
@@ -128,10 +153,12 @@ def _format(value: str) -> LogFormat:
     return "json" if value == "json" else "console" if value == "console" else "auto"
 
 
-def _check_config(settings: Settings) -> int:
+def _check_config(settings: Settings, web_config: WebConfig | None = None) -> int:
     print(f"config ok: {len(settings.targets)} target(s)")
     for t in settings.targets:
         print(f"  {t.name}: {t.provider} at {t.url}, every {format_duration(settings.interval(t))}")
+    if web_config:
+        print(web_config.summary())
     return EXIT_OK
 
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from exporter import __version__
 from exporter.config import Settings
 from exporter.web import create_app
+from exporter.webconfig import WebConfig
 
 SHUTDOWN_GRACE = 3.0
 
@@ -23,8 +24,13 @@ class ListenError(Exception):
     """The HTTP server cannot bind its address (in use, not permitted, unknown host)."""
 
 
-async def run_server(settings: Settings, host: str, port: int) -> None:
-    """Serve the exporter app until a stop signal; poll tasks stop with the app."""
+async def run_server(
+    settings: Settings, host: str, port: int, *, web_config: WebConfig | None = None
+) -> None:
+    """Serve the exporter app until a stop signal; poll tasks stop with the app.
+
+    ``web_config`` (``--web.config.file``) adds TLS, basic auth and response headers.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -36,16 +42,23 @@ async def run_server(settings: Settings, host: str, port: int) -> None:
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise ListenError(f"cannot listen on {host}:{port}: {reason}") from None
+    middlewares = web_config.middlewares() if web_config else ()
     runner = web.AppRunner(
-        create_app(settings), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE
+        create_app(settings, middlewares=middlewares),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_GRACE,
     )
     await runner.setup()
     try:
-        await web.SockSite(runner, sock).start()
+        if web_config:
+            web_config.log_warnings()
+        ssl_context = web_config.ssl_context if web_config else None
+        await web.SockSite(runner, sock, ssl_context=ssl_context).start()
         log.info(
             "server.started",
             listen=f"{host}:{port}",
-            metrics=f"{base_url(host, port)}/metrics",
+            metrics=f"{base_url(host, port, tls=ssl_context is not None)}/metrics",
             targets=[t.name for t in settings.targets],
             version=__version__,
         )
@@ -58,10 +71,10 @@ async def run_server(settings: Settings, host: str, port: int) -> None:
     log.info("server.stopped")
 
 
-def base_url(host: str, port: int) -> str:
+def base_url(host: str, port: int, *, tls: bool = False) -> str:
     """The URL a person on this machine would open for ``host:port``."""
     if host in ("0.0.0.0", "::", ""):  # noqa: S104 - only for display
         host = "localhost"
     elif ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"{'https' if tls else 'http'}://{host}:{port}"

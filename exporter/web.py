@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import html
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry
 
 from exporter import __version__
@@ -27,9 +28,14 @@ TASKS = web.AppKey("tasks", list[asyncio.Task[None]])
 EXPOSITION = web.AppKey("exposition", ExpositionCache)
 
 
-def create_app(settings: Settings, *, poll: bool = True) -> web.Application:
-    """The exporter app; with ``poll`` its startup starts one poll task per target."""
-    app = web.Application()
+def create_app(
+    settings: Settings, *, poll: bool = True, middlewares: Iterable[Middleware] = ()
+) -> web.Application:
+    """The exporter app; with ``poll`` its startup starts one poll task per target.
+
+    ``middlewares`` wrap every route (the web config's TLS client checks, auth and headers).
+    """
+    app = web.Application(middlewares=middlewares)
     store = new_store(settings)
     app[SETTINGS] = settings
     app[STORE] = store
