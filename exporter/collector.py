@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.records import SessionRecord
-from exporter.state import Store, TargetSnapshot
+from exporter.state import ConfigStatus, Store, TargetSnapshot
 
 TARGET = ["provider", "target"]
 STATUS = [*TARGET, "status", "phase"]
@@ -46,6 +46,7 @@ class SessionCollector(Collector):
         now = self._clock()
         for snapshot in self._store.snapshots.values():
             families.add(snapshot, now)
+        families.add_config(self._store.config)
         return iter(families.all())
 
 
@@ -192,6 +193,23 @@ class _Families:
             "List pages fetched and decoded from the provider, since the exporter started.",
             labels=TARGET,
         )
+        self.config_hash = g(
+            "sessions_exporter_config_hash",
+            "A number identifying the loaded config (48 bits of its SHA-256).",
+        )
+        self.config_ok = g(
+            "sessions_exporter_config_last_reload_successful",
+            "1 when the last config reload succeeded (or none was tried), 0 when it failed.",
+        )
+        self.config_time = g(
+            "sessions_exporter_config_last_reload_success_timestamp_seconds",
+            "Unix time the config in force was loaded (at start or by a reload).",
+        )
+        self.reloads = c(
+            "sessions_exporter_config_reloads",
+            "Config reloads by result (success or failure), since the exporter started.",
+            labels=["result"],
+        )
         self.build = g(
             "sessions_exporter_build_info",
             "Build of the running exporter; the value is always 1.",
@@ -227,6 +245,10 @@ class _Families:
             self.rate_remaining,
             self.rate_reset,
             self.pages,
+            self.config_hash,
+            self.config_ok,
+            self.config_time,
+            self.reloads,
             self.build_info(),
         ]
 
@@ -234,6 +256,14 @@ class _Families:
         self.build.samples.clear()
         self.build.add_metric([__version__, platform.python_version()], 1)
         return self.build
+
+    def add_config(self, config: ConfigStatus) -> None:
+        self.config_hash.add_metric([], config.hash)
+        self.config_ok.add_metric([], 1 if config.last_reload_ok else 0)
+        if config.last_success is not None:
+            self.config_time.add_metric([], config.last_success)
+        self.reloads.add_metric(["success"], config.reloads_ok)
+        self.reloads.add_metric(["failure"], config.reloads_failed)
 
     def add(self, snap: TargetSnapshot, now: float) -> None:
         target = [snap.provider, snap.name]

@@ -99,21 +99,47 @@ class TargetSnapshot:
         )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigStatus:
+    """The loaded config's identity and the outcome of reloads, for the config metrics."""
+
+    hash: float = 0.0
+    last_reload_ok: bool = True
+    last_success: float | None = None
+    reloads_ok: int = 0
+    reloads_failed: int = 0
+
+
 class Store:
-    """Holds the current snapshot of each target.
+    """Holds the current snapshot of each target, and the config's status.
 
     ``snapshots`` is an immutable mapping replaced by a single assignment on
-    every publish, so a reader (the collector) always sees a consistent view.
+    every change (a caller that caches by its identity sees every change), so
+    a reader (the collector) always sees a consistent view.
     """
 
-    def __init__(self, snapshots: Iterable[TargetSnapshot]) -> None:
+    def __init__(
+        self, snapshots: Iterable[TargetSnapshot], *, config: ConfigStatus | None = None
+    ) -> None:
         self.snapshots: Mapping[str, TargetSnapshot] = MappingProxyType(
             {s.name: s for s in snapshots}
         )
+        self.config = config or ConfigStatus()
 
     def publish(self, snapshot: TargetSnapshot) -> None:
-        """Replace one target's snapshot."""
-        self.snapshots = MappingProxyType({**self.snapshots, snapshot.name: snapshot})
+        """Replace one target's snapshot (ignored for a target no longer configured)."""
+        if snapshot.name in self.snapshots:
+            self.snapshots = MappingProxyType({**self.snapshots, snapshot.name: snapshot})
+
+    def retarget(self, snapshots: Mapping[str, TargetSnapshot], config: ConfigStatus) -> None:
+        """After a reload: the new set of targets, and the new config status."""
+        self.config = config
+        self.snapshots = MappingProxyType(dict(snapshots))
+
+    def set_config(self, config: ConfigStatus) -> None:
+        """A new config status (a failed reload); the snapshots mapping is renewed with it."""
+        self.config = config
+        self.snapshots = MappingProxyType(dict(self.snapshots))
 
     def waiting(self) -> list[str]:
         """Names of targets still waiting for their first poll."""

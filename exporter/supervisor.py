@@ -1,0 +1,174 @@
+"""One poll task per target, and applying a new config to them without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import aiohttp
+import structlog
+
+from exporter.config import ConfigError, Settings, load_settings
+from exporter.poller import TargetPoller
+from exporter.providers import provider_for
+from exporter.schema import TargetBase
+from exporter.state import Store, TargetSnapshot
+
+log = structlog.get_logger("exporter.supervisor")
+
+
+def config_hash(settings: Settings) -> float:
+    """A number identifying the config (48 bits of its SHA-256; keys are masked, not hashed)."""
+    digest = hashlib.sha256(settings.model_dump_json().encode()).digest()
+    return float(int.from_bytes(digest[:6], "big"))
+
+
+def fresh_snapshot(settings: Settings, target: TargetBase) -> TargetSnapshot:
+    """A never-polled snapshot for ``target``."""
+    return TargetSnapshot(
+        name=target.name, provider=provider_for(target).id, stale_after=settings.staleness(target)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What a reload did to the targets, by name."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+
+
+class Supervisor:
+    """Runs a poll task per target of the current settings; ``reload`` swaps the settings.
+
+    A reloaded config is validated first: when it is invalid the old one stays
+    and the failure is logged and counted. Otherwise removed targets stop,
+    added ones start, and changed ones (any key, or the interval or staleness
+    they inherit) restart with a fresh snapshot; unchanged targets keep polling
+    undisturbed, their data and counters intact.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        store: Store,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self._session = session
+        self._store = store
+        self._clock = clock
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._lock = asyncio.Lock()
+        store.set_config(replace(store.config, hash=config_hash(settings), last_success=clock()))
+
+    def start(self) -> None:
+        """Start a poll task for every target."""
+        for target in self.settings.targets:
+            self._start(self.settings, target)
+
+    async def stop(self) -> None:
+        """Cancel every poll task and wait for them to end."""
+        await self._cancel(list(self._tasks))
+
+    def tasks(self) -> dict[str, asyncio.Task[None]]:
+        """The running poll tasks by target name."""
+        return dict(self._tasks)
+
+    async def reload(self, path: Path) -> bool:
+        """Load ``path``; apply it when valid. Returns whether the reload succeeded."""
+        async with self._lock:
+            try:
+                settings = load_settings(path)
+            except ConfigError as exc:
+                problems = [str(p) for p in exc.problems]
+            else:
+                problems = []
+            if problems:
+                status = self._store.config
+                self._store.set_config(
+                    replace(status, last_reload_ok=False, reloads_failed=status.reloads_failed + 1)
+                )
+                log.error(
+                    "config.reload_failed",
+                    path=str(path),
+                    problems=problems,
+                    note="the previous config stays in force",
+                )
+                return False
+            changes = await self._apply(settings)
+            log.info(
+                "config.reloaded",
+                path=str(path),
+                added=list(changes.added),
+                removed=list(changes.removed),
+                changed=list(changes.changed),
+            )
+            return True
+
+    async def _apply(self, settings: Settings) -> Changes:
+        old = {t.name: t for t in self.settings.targets}
+        new = {t.name: t for t in settings.targets}
+        removed = [name for name in old if name not in new]
+        changed = [
+            name for name in new if name in old and self._differs(settings, old[name], new[name])
+        ]
+        added = [name for name in new if name not in old]
+        await self._cancel(removed + changed)
+        current = self._store.snapshots
+        snapshots = {
+            name: current[name]
+            if name in old and name not in changed
+            else fresh_snapshot(settings, target)
+            for name, target in new.items()
+        }
+        status = self._store.config
+        self._store.retarget(
+            snapshots,
+            replace(
+                status,
+                hash=config_hash(settings),
+                last_reload_ok=True,
+                last_success=self._clock(),
+                reloads_ok=status.reloads_ok + 1,
+            ),
+        )
+        if settings.listen != self.settings.listen:
+            log.warning("config.listen_needs_restart", listen=settings.listen)
+        self.settings = settings
+        for name in added + changed:
+            self._start(settings, new[name])
+        return Changes(tuple(added), tuple(removed), tuple(changed))
+
+    def _differs(self, settings: Settings, before: TargetBase, after: TargetBase) -> bool:
+        return (
+            before != after
+            or self.settings.interval(before) != settings.interval(after)
+            or self.settings.staleness(before) != settings.staleness(after)
+        )
+
+    def _start(self, settings: Settings, target: TargetBase) -> None:
+        poller = TargetPoller(
+            target=target,
+            interval=settings.interval(target),
+            session=self._session,
+            store=self._store,
+            clock=self._clock,
+        )
+        self._tasks[target.name] = asyncio.create_task(poller.run(), name=f"poll:{target.name}")
+
+    async def _cancel(self, names: list[str]) -> None:
+        tasks = [self._tasks.pop(name) for name in names if name in self._tasks]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

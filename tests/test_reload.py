@@ -1,0 +1,175 @@
+"""Reloading the config: validated first, targets added, removed and changed without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from exporter.config import load_settings
+from exporter.runtime import new_client_session, new_store
+from exporter.simulators import AgiSimulator, ChaserSimulator, agi_row, chaser_row, iso
+from exporter.state import Store
+from exporter.supervisor import Supervisor
+from tests.conftest import Serve
+from tests.harness import KEY, scrape
+
+T = float(int(time.time()))
+
+
+def config(path: Path, *targets: str, interval: str = "50ms") -> Path:
+    """Write a config with ``targets`` (YAML list items) and return its path."""
+    path.write_text(f"poll_interval: {interval}\ntargets:\n" + "".join(targets), encoding="utf-8")
+    return path
+
+
+def target(name: str, provider: str, url: str, extra: str = "") -> str:
+    """One YAML target item."""
+    return (
+        f"  - name: {name}\n    provider: {provider}\n    base_url: {url}\n"
+        f'    api_key: "{KEY}"\n{extra}'
+    )
+
+
+async def until(store: Store, *names: str) -> None:
+    """Wait (bounded) until every named target has polled successfully."""
+    async with asyncio.timeout(5):
+        while not all(n in store.snapshots and store.snapshots[n].up for n in names):
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def urls(served: Serve) -> dict[str, str]:
+    """Two Chaser accounts and one AGI account served on loopback."""
+    return {
+        "a": await served(
+            ChaserSimulator(sessions=[chaser_row("a1", "running", iso(T))], api_key=KEY)
+        ),
+        "b": await served(
+            ChaserSimulator(
+                sessions=[chaser_row("b1", "running", iso(T)), chaser_row("b2", "idle", iso(T))],
+                api_key=KEY,
+            )
+        ),
+        "agi": await served(AgiSimulator(sessions=[agi_row("g1", "running", T)], api_key=KEY)),
+    }
+
+
+async def test_targets_added_removed_and_changed(tmp_path: Path, urls: dict[str, str]) -> None:
+    """A reload stops removed targets, starts added ones, restarts changed ones only."""
+    path = config(
+        tmp_path / "c.yaml",
+        target("keep", "chaser", urls["a"]),
+        target("change", "chaser", urls["a"]),
+        target("drop", "chaser", urls["a"]),
+    )
+    settings = load_settings(path)
+    store = new_store(settings)
+    async with new_client_session() as session:
+        supervisor = Supervisor(settings=settings, session=session, store=store)
+        supervisor.start()
+        await until(store, "keep", "change", "drop")
+        keep_task = supervisor.tasks()["keep"]
+        hash_before = store.config.hash
+
+        config(
+            path,
+            target("keep", "chaser", urls["a"]),
+            target("change", "chaser", urls["b"]),
+            target("new", "agi", urls["agi"]),
+        )
+        assert await supervisor.reload(path)
+        await until(store, "keep", "change", "new")
+        metrics = scrape(store)
+        tasks = supervisor.tasks()
+        await supervisor.stop()
+
+    assert ["keep", "change", "new"] == list(store.snapshots)
+    assert keep_task is tasks["keep"]
+    assert {"keep", "change", "new"} == set(tasks)
+    changed = metrics.by("sessions", "status", target="change")
+    assert {"running": 1.0, "idle": 1.0} == {s: v for s, v in changed.items() if v}
+    assert 1.0 == metrics.get("sessions", target="new", status="running")
+    assert {} == metrics.select("sessions_target_up", target="drop")
+    assert hash_before != store.config.hash
+    assert hash_before != metrics.get("sessions_exporter_config_hash")
+    assert 1.0 == metrics.get("sessions_exporter_config_last_reload_successful")
+    assert 1.0 == metrics.get("sessions_exporter_config_reloads_total", result="success")
+    assert all(task.done() for task in tasks.values())
+
+
+async def test_invalid_config_keeps_the_old_one(tmp_path: Path, urls: dict[str, str]) -> None:
+    """An invalid new config changes nothing; the failure is logged and counted."""
+    path = config(tmp_path / "c.yaml", target("keep", "chaser", urls["a"]))
+    settings = load_settings(path)
+    store = new_store(settings)
+    async with new_client_session() as session:
+        supervisor = Supervisor(settings=settings, session=session, store=store)
+        supervisor.start()
+        await until(store, "keep")
+        before = supervisor.tasks()["keep"]
+        hash_before = store.config.hash
+        path.write_text("poll_interval: soon\ntargets: []\n", encoding="utf-8")
+
+        with capture_logs() as logs:
+            assert not await supervisor.reload(path)
+        metrics = scrape(store)
+        after = supervisor.tasks()["keep"]
+        await supervisor.stop()
+
+    assert before is after
+    assert settings is supervisor.settings
+    assert hash_before == metrics.get("sessions_exporter_config_hash")
+    assert 0.0 == metrics.get("sessions_exporter_config_last_reload_successful")
+    assert 1.0 == metrics.get("sessions_exporter_config_reloads_total", result="failure")
+    assert 1.0 == metrics.get("sessions_target_up", target="keep")
+    failed = [e for e in logs if e["event"] == "config.reload_failed"]
+    assert 1 == len(failed)
+    assert 2 == len(failed[0]["problems"])
+
+
+async def test_inherited_interval_change_restarts_the_target(
+    tmp_path: Path, urls: dict[str, str]
+) -> None:
+    """A target is changed when the global interval it inherits changes."""
+    path = config(tmp_path / "c.yaml", target("t", "chaser", urls["a"]), interval="1s")
+    settings = load_settings(path)
+    store = new_store(settings)
+    async with new_client_session() as session:
+        supervisor = Supervisor(settings=settings, session=session, store=store)
+        supervisor.start()
+        await until(store, "t")
+        before = supervisor.tasks()["t"]
+        config(path, target("t", "chaser", urls["a"]), interval="2s")
+
+        assert await supervisor.reload(path)
+        after = supervisor.tasks()["t"]
+        await supervisor.stop()
+
+    assert before is not after
+    assert 6.0 == store.snapshots["t"].stale_after
+
+
+async def test_many_reloads_leak_no_task(tmp_path: Path, urls: dict[str, str]) -> None:
+    """Fifty reloads that swap targets in and out leave exactly one task per target."""
+    path = config(tmp_path / "c.yaml", target("t0", "chaser", urls["a"]))
+    settings = load_settings(path)
+    store = new_store(settings)
+    async with new_client_session() as session:
+        supervisor = Supervisor(settings=settings, session=session, store=store)
+        supervisor.start()
+        baseline = len(asyncio.all_tasks())
+        for i in range(1, 51):
+            config(path, target(f"t{i % 3}", "chaser", urls["a"]), target("x", "agi", urls["agi"]))
+            assert await supervisor.reload(path)
+            if i == 1:
+                baseline += 1  # the second target's task
+        await asyncio.sleep(0.05)
+        running = len(asyncio.all_tasks())
+        await supervisor.stop()
+
+    assert baseline <= running <= baseline + 2  # the simulators' connection handlers may vary
+    assert 50.0 == store.config.reloads_ok
