@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo serve test lint fmt clean
+.PHONY: run demo serve test lint fmt clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ serve: $(STAMP) ## the exporter on a real config: make serve CONFIG=config.yaml
 
 test: $(STAMP) ## the test suite
 	$(BIN)/pytest $(ARGS)
+
+bench: $(STAMP) ## the benchmark: goals table and growth figures (ARGS=--quick for a smoke run)
+	$(BIN)/python -m bench $(ARGS)
 
 lint: $(STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff check .

@@ -1,0 +1,128 @@
+"""``python -m bench [--quick] [--json FILE] [--only PART...]``: run, print, write JSON.
+
+Starts the simulated accounts (``bench.upstream``) in a process of their own, then takes each
+measurement of the goals table with its baseline in the same run, then the growth figures.
+Prints both tables as Markdown and writes everything to ``bench/results/`` as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from bench import load, measure, report
+from bench.upstream import Spec
+
+PARTS = ("scrape", "poll", "memory", "growth")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small and short: a smoke test")
+    parser.add_argument("--json", type=Path, help="where to write the results (JSON)")
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=PARTS, help="parts to run")
+    return parser
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+async def run(profile: measure.Profile, parts: Sequence[str]) -> dict[str, Any]:
+    """Every requested measurement; returns the JSON document (and prints the tables)."""
+    n = profile.poll_sessions
+    per_target = profile.growth_sessions[0]
+    growth_specs = {s: f"g{s}" for s in profile.growth_sessions}
+    specs = [
+        Spec("scrape", "chaser", measure.SCRAPE_SESSIONS),
+        Spec("chaser", "chaser", n),
+        Spec("notte", "notte", n),
+        Spec("empty", "chaser", 0),
+        *(Spec(name, "chaser", s) for s, name in growth_specs.items()),
+    ]
+    rows: list[report.Row] = []
+    growth: list[measure.GrowthFigures] = []
+    details: dict[str, Any] = {"profile": asdict(profile), "load_tool": load.tool()}
+    _say(f"starting the simulated accounts ({n:,} sessions each) ...")
+    async with measure.upstream(specs) as up:
+        if "scrape" in parts:
+            _say("/metrics under load: exporter, bare aiohttp, prometheus_client ...")
+            scrapes = await measure.scrape(up, profile)
+            for figures in scrapes:
+                rows += report.scrape_rows(figures)
+            details["scrape"] = [asdict(f) for f in scrapes]
+        if "poll" in parts:
+            polls = []
+            for provider, options in (
+                ("chaser", {}),
+                ("chaser", {"page_size": 1000}),
+                ("notte", {}),
+            ):
+                _say(f"polls: {provider} {options} ...")
+                polls.append(
+                    await measure.poll(up, provider, provider, profile.poll_repeats, **options)
+                )
+            rows += [report.poll_row(p) for p in polls]
+            rows += [report.requests_row(p) for p in polls if p.page_size == 100]
+            details["poll"] = [
+                asdict(p) | {"rate": p.rate, "baseline_rate": p.baseline_rate} for p in polls
+            ]
+        if "memory" in parts:
+            _say("peak RSS of once ...")
+            memory = await measure.memory(up, "chaser", "empty", n)
+            rows.append(report.memory_row(memory))
+            details["memory"] = asdict(memory)
+        if "growth" in parts:
+            configs = [(s, 1) for s in profile.growth_sessions]
+            configs += [(per_target, t) for t in profile.growth_targets if t != 1]
+            for sessions, targets in configs:
+                _say(f"growth: {sessions:,} sessions x {targets} targets ...")
+                gc.collect()
+                growth.append(
+                    await measure.growth(up, growth_specs[sessions], sessions, targets, profile)
+                )
+    return report.as_json(rows, growth, details)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark, print its tables, write its JSON."""
+    args = _parser().parse_args(argv)
+    structlog.configure(  # the pollers' logs would drown the tables
+        wrapper_class=structlog.make_filtering_bound_logger(40)
+    )
+    profile = measure.QUICK if args.quick else measure.FULL
+    started = time.perf_counter()
+    document = asyncio.run(run(profile, args.only))
+    document["seconds"] = round(time.perf_counter() - started, 1)
+    rows = [report.Row(**r) for r in document["goals"]]
+    growth = [
+        measure.GrowthFigures(**(g | {"scrape": load.Load(**g["scrape"])}))
+        for g in document["growth"]
+    ]
+    command = "python -m bench" + (" --quick" if args.quick else "")
+    print(f"session-exporter benchmark: `{command}` on {document['machine']}")
+    print(f"load generator: {document['details']['load_tool']}\n")
+    if rows:
+        print(report.goals_table(rows) + "\n")
+    if growth:
+        print(report.growth_table(growth) + "\n")
+    path = args.json or RESULTS / time.strftime("bench-%Y%m%d-%H%M%S.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"results: {path} ({document['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,505 @@
+"""The measurements: each figure of the exporter next to its baseline, taken in the same run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+from prometheus_client import CollectorRegistry, start_http_server
+
+from bench import load
+from bench.upstream import KEY, Spec
+from exporter.collector import SessionCollector
+from exporter.config import Settings
+from exporter.exposition import ExpositionCache
+from exporter.runtime import new_client_session, new_pollers, new_store
+from exporter.schema import TargetBase
+from exporter.state import Store
+from exporter.web import EXPOSITION, STORE, create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+MIB = 1024 * 1024
+_ONCE = (sys.executable, "-m", "exporter", "once")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How big and how long: the full run, or ``--quick`` for the smoke test."""
+
+    load_seconds: float
+    rounds: int
+    scrape_targets: int
+    scrape_detail: int
+    poll_sessions: int
+    poll_repeats: int
+    growth_sessions: tuple[int, ...]
+    growth_targets: tuple[int, ...]
+    latency_seconds: float
+
+
+FULL = Profile(
+    load_seconds=5,
+    rounds=3,
+    scrape_targets=10,
+    scrape_detail=50,
+    poll_sessions=100_000,
+    poll_repeats=5,
+    growth_sessions=(1_000, 10_000, 100_000),
+    growth_targets=(1, 10, 100),
+    latency_seconds=2,
+)
+QUICK = Profile(
+    load_seconds=1,
+    rounds=1,
+    scrape_targets=2,
+    scrape_detail=10,
+    poll_sessions=2_000,
+    poll_repeats=2,
+    growth_sessions=(100, 1_000),
+    growth_targets=(1, 3),
+    latency_seconds=1,
+)
+SCRAPE_SESSIONS = 1_000
+"""Sessions of each target behind the /metrics measurements."""
+
+
+# --- the simulated upstream -------------------------------------------------------------------
+
+
+class Upstream:
+    """The simulated accounts, served by ``bench.upstream`` in a process of their own."""
+
+    def __init__(self, base: str, session: aiohttp.ClientSession) -> None:
+        self.base = base
+        self._session = session
+
+    def url(self, name: str) -> str:
+        """The ``base_url`` of population ``name``."""
+        return f"{self.base}/{name}"
+
+    async def stats(self) -> dict[str, dict[str, int]]:
+        """Per population: requests served so far, and sessions a default poll lists."""
+        async with self._session.get(f"{self.base}/_stats") as response:
+            stats: dict[str, dict[str, int]] = await response.json()
+            return stats
+
+    async def requests(self, name: str) -> int:
+        """Requests served so far for population ``name``."""
+        return (await self.stats())[name]["requests"]
+
+    async def get(self, name: str, path: str, params: Mapping[str, str]) -> bytes:
+        """One page of population ``name``, as the exporter would get it."""
+        headers = {"Authorization": f"Bearer {KEY}"}
+        url = f"{self.base}/{name}{path}"
+        async with self._session.get(url, params=params, headers=headers) as response:
+            response.raise_for_status()
+            return await response.read()
+
+
+@contextlib.asynccontextmanager
+async def upstream(specs: Sequence[Spec]) -> AsyncIterator[Upstream]:
+    """Start ``bench.upstream`` with ``specs`` and stop it on exit."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.upstream",
+        *map(str, specs),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        line = (await proc.stdout.readline()).decode()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"bench.upstream did not start: {line!r}")
+        async with aiohttp.ClientSession() as session:
+            yield Upstream(f"http://127.0.0.1:{int(line.split()[1])}", session)
+    finally:
+        proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+def target(name: str, provider: str, base_url: str, **options: Any) -> dict[str, Any]:
+    """A target entry for a simulated account, without a rate limit (the benchmark is local)."""
+    entry: dict[str, Any] = {
+        "name": name,
+        "provider": provider,
+        "base_url": base_url,
+        "api_key": KEY,
+        "max_pages": 100_000,
+        **options,
+    }
+    if "rate_limit" in TargetBase.model_fields:
+        entry.setdefault("rate_limit", 0)
+    return entry
+
+
+def settings(*targets: dict[str, Any]) -> Settings:
+    """Settings polling hourly, so nothing polls behind a measurement's back."""
+    return Settings(targets=list(targets), poll_interval="1h")
+
+
+async def fill(store: Store, config: Settings) -> float:
+    """Poll every target of ``config`` into ``store`` concurrently; the wall time it took."""
+    async with new_client_session() as session:
+        pollers = new_pollers(config, session, store)
+        started = time.perf_counter()
+        snapshots = await asyncio.gather(*(p.poll() for p in pollers))
+        elapsed = time.perf_counter() - started
+    failed = [f"{s.name}: {s.error}" for s in snapshots if not s.up]
+    if failed:
+        raise RuntimeError("poll failed: " + "; ".join(failed))
+    return elapsed
+
+
+@contextlib.asynccontextmanager
+async def served(app: web.Application) -> AsyncIterator[str]:
+    """Serve ``app`` on loopback as ``serve`` does (no access log); yields its base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+def bare_app(body: bytes, response_headers: Mapping[str, str]) -> web.Application:
+    """The baseline: a bare aiohttp handler returning pre-rendered bytes (and their headers)."""
+    headers = dict(response_headers)
+
+    async def handler(_request: web.Request) -> web.Response:
+        return web.Response(body=body, headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/metrics", handler)
+    return app
+
+
+def series(body: bytes) -> int:
+    """Samples in a text exposition."""
+    return sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+
+
+# --- /metrics -----------------------------------------------------------------------------------
+
+
+PROMETHEUS = {
+    "Accept": "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+    "application/openmetrics-text;version=0.0.1;q=0.4,"
+    "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,"
+    "*/*;q=0.1",
+    "Accept-Encoding": "gzip",
+}
+"""What Prometheus sends with each scrape: OpenMetrics preferred, gzip accepted."""
+VARIANTS: Mapping[str, Mapping[str, str]] = {"prometheus": PROMETHEUS, "plain": {}}
+"""Scrape request headers measured: as Prometheus scrapes, and a bare ``GET`` (text, no gzip)."""
+
+
+@dataclass(frozen=True)
+class ScrapeFigures:
+    """/metrics under load with one set of request headers: the exporter and both baselines.
+
+    Each figure is the round of median request rate among the rounds.
+    """
+
+    variant: str
+    series: int
+    body_bytes: int
+    connections: int
+    tool: str
+    exporter: load.Load
+    bare: load.Load
+    client: load.Load
+
+
+def _median(loads: Sequence[load.Load]) -> load.Load:
+    """The run of median request rate (its latencies belong to that same run)."""
+    ordered = sorted(loads, key=lambda x: x.requests_per_s)
+    return ordered[len(ordered) // 2]
+
+
+async def scrape(up: Upstream, profile: Profile, *, connections: int = 32) -> list[ScrapeFigures]:
+    """The exporter's /metrics vs a bare handler and vs prometheus_client's own server.
+
+    The rounds interleave the three servers, so a disturbance hits all of them alike.
+    """
+    config = settings(
+        *(
+            target(
+                f"scrape-{i}",
+                "chaser",
+                up.url("scrape"),
+                per_session={"enabled": True, "max_series": profile.scrape_detail},
+            )
+            for i in range(profile.scrape_targets)
+        )
+    )
+    app = create_app(config, poll=False)
+    store = app[STORE]
+    await fill(store, config)
+    text, _ = app[EXPOSITION].response("", "")
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(SessionCollector(store))  # the usual exporter: render on every scrape
+    httpd, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    figures = []
+    try:
+        async with served(app) as ours:
+            for variant, headers in VARIANTS.items():
+                body, response_headers = app[EXPOSITION].response(
+                    headers.get("Accept", ""), headers.get("Accept-Encoding", "")
+                )
+                runs: dict[str, list[load.Load]] = {"exporter": [], "bare": [], "client": []}
+                async with served(bare_app(body, response_headers)) as bare:
+                    urls = {
+                        "exporter": f"{ours}/metrics",
+                        "bare": f"{bare}/metrics",
+                        "client": f"http://127.0.0.1:{httpd.server_address[1]}/metrics",
+                    }
+                    for _ in range(profile.rounds):
+                        for name, url in urls.items():
+                            runs[name].append(
+                                await load.run(
+                                    url,
+                                    connections=connections,
+                                    duration=profile.load_seconds,
+                                    headers=headers,
+                                )
+                            )
+                figures.append(
+                    ScrapeFigures(
+                        variant=variant,
+                        series=series(text),
+                        body_bytes=len(body),
+                        connections=connections,
+                        tool=runs["exporter"][0].tool,
+                        exporter=_median(runs["exporter"]),
+                        bare=_median(runs["bare"]),
+                        client=_median(runs["client"]),
+                    )
+                )
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+    return figures
+
+
+# --- polls --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PollFigures:
+    """One target's poll: sessions/s vs decoding the same pages, and requests per poll."""
+
+    provider: str
+    sessions: int
+    page_size: int
+    page_concurrency: int
+    seconds: float
+    baseline_seconds: float
+    requests: int
+    minimum_pages: int
+
+    @property
+    def rate(self) -> float:
+        """Sessions aggregated per second by a whole poll."""
+        return self.sessions / self.seconds
+
+    @property
+    def baseline_rate(self) -> float:
+        """Sessions per second of the orjson-decode-and-count baseline."""
+        return self.sessions / self.baseline_seconds
+
+
+def _page_params(provider: str, listed: int, page_size: int) -> list[tuple[str, dict[str, str]]]:
+    """The (path, query) of every page a poll needs, in the provider's paging scheme."""
+    pages = max(1, math.ceil(listed / page_size))
+    if provider == "chaser":
+        return [
+            ("/v1/sessions", {"limit": str(page_size), "offset": str(i * page_size)})
+            for i in range(pages)
+        ]
+    return [
+        ("/sessions", {"page": str(i + 1), "page_size": str(page_size), "only_active": "true"})
+        for i in range(pages)
+    ]
+
+
+def decode_and_count(bodies: Sequence[bytes], key: str) -> int:
+    """The baseline: decode each page with orjson and count its rows."""
+    count = 0
+    for body in bodies:
+        for _row in orjson.loads(body)[key]:
+            count += 1
+    return count
+
+
+async def poll(up: Upstream, name: str, provider: str, repeats: int, **options: Any) -> PollFigures:
+    """Median time of ``repeats`` polls of population ``name`` after one warm-up poll."""
+    config = settings(target("poll", provider, up.url(name), **options))
+    page_size = int(options.get("page_size", 100))
+    store = new_store(config)
+    seconds: list[float] = []
+    requests: list[int] = []
+    async with new_client_session() as session:
+        poller = new_pollers(config, session, store)[0]
+        await poller.poll()  # fills the upstream's page cache (and any paging hint)
+        for _ in range(repeats):
+            before = await up.requests(name)
+            started = time.perf_counter()
+            snapshot = await poller.poll()
+            seconds.append(time.perf_counter() - started)
+            requests.append(await up.requests(name) - before)
+            if not snapshot.up:
+                raise RuntimeError(f"poll of {name} failed: {snapshot.error}")
+    aggregate = snapshot.aggregate
+    assert aggregate is not None
+    listed = (await up.stats())[name]["listed"]
+    pages = _page_params(provider, listed, page_size)
+    bodies = [await up.get(name, path, params) for path, params in pages]
+    key = "sessions" if provider == "chaser" else "items"
+    baseline: list[float] = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        counted = decode_and_count(bodies, key)
+        baseline.append(time.perf_counter() - started)
+    if counted != aggregate.sessions:
+        raise RuntimeError(f"poll counted {aggregate.sessions} sessions, the pages hold {counted}")
+    return PollFigures(
+        provider=provider,
+        sessions=aggregate.sessions,
+        page_size=page_size,
+        page_concurrency=int(options.get("page_concurrency", _default_concurrency(config))),
+        seconds=statistics.median(seconds),
+        baseline_seconds=statistics.median(baseline),
+        requests=max(requests),
+        minimum_pages=len(pages),
+    )
+
+
+def _default_concurrency(config: Settings) -> int:
+    value = getattr(config.targets[0], "page_concurrency", 1)
+    return int(value)
+
+
+# --- memory -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemoryFigures:
+    """Peak RSS of ``session-exporter once`` over a big account and over an empty one."""
+
+    sessions: int
+    peak_bytes: int
+    empty_peak_bytes: int
+
+
+def once_peak_rss(config: Mapping[str, Any]) -> int:
+    """Run ``python -m exporter once`` on ``config``; its peak resident set size in bytes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.yaml"
+        path.write_text(json.dumps(config))  # JSON is YAML
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.rss", *_ONCE, "--config", str(path)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        )
+    code, kib = done.stdout.split()
+    if code != "0":
+        raise RuntimeError(f"once failed ({code}): {done.stderr[-800:]}")
+    return int(kib) * 1024  # ru_maxrss is in KiB on Linux
+
+
+async def memory(up: Upstream, name: str, empty: str, sessions: int) -> MemoryFigures:
+    """Peak RSS of ``once`` over population ``name`` vs the empty population (best of 2 each)."""
+
+    def config(population: str) -> dict[str, Any]:
+        return {
+            "poll_interval": "1h",
+            "log_level": "error",
+            "targets": [target("rss", "chaser", up.url(population))],
+        }
+
+    loop = asyncio.get_running_loop()
+
+    async def peak(population: str) -> int:
+        runs = [await loop.run_in_executor(None, once_peak_rss, config(population)) for _ in "ab"]
+        return min(runs)
+
+    return MemoryFigures(
+        sessions=sessions, peak_bytes=await peak(name), empty_peak_bytes=await peak(empty)
+    )
+
+
+# --- growth -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GrowthFigures:
+    """How cost grows with sessions and targets: one poll, one render, one scrape."""
+
+    sessions: int
+    targets: int
+    series: int
+    poll_seconds: float
+    render_ms: float
+    scrape: load.Load
+
+
+def _best_of(times: int, action: Callable[[], object]) -> float:
+    best = math.inf
+    for _ in range(times):
+        started = time.perf_counter()
+        action()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+async def growth(
+    up: Upstream, name: str, sessions: int, targets: int, profile: Profile
+) -> GrowthFigures:
+    """``targets`` targets polling population ``name`` (``sessions`` each), polled concurrently."""
+    config = settings(*(target(f"t{i}", "chaser", up.url(name)) for i in range(targets)))
+    app = create_app(config, poll=False)
+    store = app[STORE]
+    await fill(store, config)  # warm-up: the upstream's page cache
+    poll_seconds = await fill(store, config)
+
+    def render() -> None:
+        ExpositionCache(store).response("", "")
+
+    render_seconds = _best_of(3, render)
+    body, _ = app[EXPOSITION].response("", "")
+    async with served(app) as url:
+        scraped = await load.run(f"{url}/metrics", connections=1, duration=profile.latency_seconds)
+    return GrowthFigures(
+        sessions=sessions * targets,
+        targets=targets,
+        series=series(body),
+        poll_seconds=poll_seconds,
+        render_ms=render_seconds * 1e3,
+        scrape=scraped,
+    )

@@ -1,0 +1,179 @@
+"""The benchmark's output: the goals table, the growth table and the machine, as text and JSON."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.measure import MIB, GrowthFigures, MemoryFigures, PollFigures, ScrapeFigures
+
+P99_GOAL_MS = 10.0
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the goals table: a figure, its baseline from the same run, ratio and goal."""
+
+    what: str
+    result: str
+    baseline: str
+    baseline_result: str
+    ratio: str
+    goal: str
+    met: bool
+
+
+def _rate(value: float, unit: str) -> str:
+    return f"{value:,.0f} {unit}"
+
+
+def _times(value: float) -> str:
+    return f"{value:.2f}x" if value < 10 else f"{value:,.0f}x"
+
+
+def _yes(met: bool) -> str:
+    return "yes" if met else "**no**"
+
+
+def scrape_rows(s: ScrapeFigures) -> list[Row]:
+    """/metrics vs the bare handler, and vs prometheus_client's server."""
+    vs_bare = s.exporter.requests_per_s / s.bare.requests_per_s
+    vs_client = s.exporter.requests_per_s / s.client.requests_per_s
+    ours = f"{_rate(s.exporter.requests_per_s, 'req/s')}, p99 {s.exporter.p99_ms:.1f} ms"
+    how = {
+        "prometheus": "as Prometheus scrapes (OpenMetrics, gzip)",
+        "plain": "plain GET (text format, no gzip)",
+    }[s.variant]
+    what = (
+        f"`/metrics` requests/s, {how}, {s.connections} connections, {s.series:,} series, "
+        f"{s.body_bytes / 1024:,.0f} KiB"
+    )
+    return [
+        Row(
+            what=what,
+            result=ours,
+            baseline="bare aiohttp handler returning the same bytes",
+            baseline_result=f"{_rate(s.bare.requests_per_s, 'req/s')}, p99 {s.bare.p99_ms:.1f} ms",
+            ratio=_times(vs_bare),
+            goal=f">= 0.8x, p99 < {P99_GOAL_MS:g} ms",
+            met=vs_bare >= 0.8 and s.exporter.p99_ms < P99_GOAL_MS,
+        ),
+        Row(
+            what="same",
+            result=ours,
+            baseline="prometheus_client `start_http_server`, collector rendering per scrape",
+            baseline_result=f"{_rate(s.client.requests_per_s, 'req/s')}, "
+            f"p99 {s.client.p99_ms:.1f} ms",
+            ratio=_times(vs_client),
+            goal=">= 50x",
+            met=vs_client >= 50,
+        ),
+    ]
+
+
+def poll_row(p: PollFigures) -> Row:
+    """A whole poll's sessions/s vs decoding and counting the same pages."""
+    ratio = p.rate / p.baseline_rate
+    return Row(
+        what=f"poll aggregation, {p.provider} {p.sessions:,} sessions, page size {p.page_size}, "
+        f"{p.page_concurrency} pages at a time, loopback",
+        result=_rate(p.rate, "sessions/s"),
+        baseline="orjson decode + count loop over the same page bytes",
+        baseline_result=_rate(p.baseline_rate, "sessions/s"),
+        ratio=_times(ratio),
+        goal=">= 0.6x",
+        met=ratio >= 0.6,
+    )
+
+
+def requests_row(p: PollFigures) -> Row:
+    """Requests a poll sent upstream vs the pages the list needs."""
+    return Row(
+        what=f"upstream requests per poll, {p.provider} {p.sessions:,} sessions, "
+        f"page size {p.page_size}",
+        result=f"{p.requests:,}",
+        baseline="the minimum number of pages",
+        baseline_result=f"{p.minimum_pages:,}",
+        ratio=_times(p.requests / p.minimum_pages),
+        goal="equal",
+        met=p.requests == p.minimum_pages,
+    )
+
+
+def memory_row(m: MemoryFigures) -> Row:
+    """Peak RSS of ``once`` over a big account vs an empty one."""
+    extra = (m.peak_bytes - m.empty_peak_bytes) / MIB
+    return Row(
+        what=f"peak RSS of `once`, chaser {m.sessions:,} sessions",
+        result=f"{m.peak_bytes / MIB:.1f} MiB",
+        baseline="the same process polling 0 sessions",
+        baseline_result=f"{m.empty_peak_bytes / MIB:.1f} MiB",
+        ratio=f"{extra:+.1f} MiB",
+        goal="<= +15 MiB",
+        met=extra <= 15,
+    )
+
+
+def goals_table(rows: Sequence[Row]) -> str:
+    """The goals as a Markdown table."""
+    lines = [
+        "| measurement | result | baseline (same run) | baseline result | ratio | goal | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.what} | {r.result} | {r.baseline} | {r.baseline_result} | {r.ratio} | {r.goal} "
+        f"| {_yes(r.met)} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def growth_table(figures: Sequence[GrowthFigures]) -> str:
+    """Poll time, render time and scrape latency by sessions and targets, as Markdown."""
+    lines = [
+        "| sessions | targets | series | poll (all targets) | render on change "
+        "| `/metrics` p50 | `/metrics` p99 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {g.sessions:,} | {g.targets} | {g.series:,} | {g.poll_seconds * 1e3:,.0f} ms "
+        f"| {g.render_ms:,.1f} ms | {g.scrape.p50_ms:.2f} ms | {g.scrape.p99_ms:.2f} ms |"
+        for g in figures
+    ]
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    """CPU, cores, memory, OS and Python of this machine, in one line."""
+    cpu = platform.processor() or platform.machine()
+    memory = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f", {int(line.split()[1]) / 1024 / 1024:.0f} GiB RAM"
+                break
+    return (
+        f"{cpu}, {os.cpu_count()} cores{memory}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def as_json(
+    rows: Sequence[Row], growth: Sequence[GrowthFigures], details: dict[str, Any]
+) -> dict[str, Any]:
+    """Everything measured, for ``bench/results/*.json``."""
+    return {
+        "machine": machine(),
+        "goals": [asdict(r) for r in rows],
+        "growth": [asdict(g) for g in growth],
+        "details": details,
+    }

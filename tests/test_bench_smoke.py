@@ -1,0 +1,51 @@
+"""The benchmark command itself works: ``python -m bench --quick`` prints and writes every row."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_quick_benchmark_prints_every_row_with_its_ratio(tmp_path: Path) -> None:
+    """A quick run exits 0, prints both tables, and its JSON holds each goal with a ratio."""
+    out = tmp_path / "bench.json"
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+    assert 0 == done.returncode, done.stderr[-2000:]
+    document = json.loads(out.read_text())
+    goals = [row["goal"] for row in document["goals"]]
+    assert [
+        ">= 0.8x, p99 < 10 ms",
+        ">= 50x",
+        ">= 0.8x, p99 < 10 ms",
+        ">= 50x",
+        ">= 0.6x",
+        ">= 0.6x",
+        ">= 0.6x",
+        "equal",
+        "equal",
+        "<= +15 MiB",
+    ] == goals
+    assert all(row["ratio"] for row in document["goals"])
+    assert [(100, 1), (1_000, 1), (300, 3)] == [
+        (g["sessions"], g["targets"]) for g in document["growth"]
+    ]
+    for row in document["goals"]:
+        assert f"| {row['ratio']} | {row['goal']} |" in done.stdout
+    assert "| sessions | targets | series | poll (all targets) |" in done.stdout
+    assert str(out) in done.stdout
