@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
         "serve", parents=[common, config, webcfg], help="poll every target and serve /metrics"
     )
     serve.add_argument("--listen", metavar="HOST:PORT", help="override the config's listen")
+    serve.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="accept POST /-/reload to reload the config (SIGHUP always does)",
+    )
     sub.add_parser(
         "once",
         parents=[common, config],
@@ -94,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         return _demo(args)
     try:
-        settings = load_settings(config_path(args.config))
+        path = config_path(args.config)
+        settings = load_settings(path)
         web_config = _web_config(args)
         if args.command == "check-config":
             return _check_config(settings, web_config)
@@ -113,7 +120,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "once":
         return asyncio.run(_once(settings))
     assert listen is not None
-    return _run(run_server(settings, *listen, web_config=web_config))
+    return _run(
+        run_server(
+            settings,
+            *listen,
+            web_config=web_config,
+            config_path=path,
+            enable_lifecycle=args.enable_lifecycle,
+        )
+    )
 
 
 def _demo(args: argparse.Namespace) -> int:

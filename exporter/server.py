@@ -6,13 +6,14 @@ import asyncio
 import os
 import signal
 import socket
+from pathlib import Path
 
 import structlog
 from aiohttp import web
 
 from exporter import __version__
 from exporter.config import Settings
-from exporter.web import create_app
+from exporter.web import create_app, reload_config
 from exporter.webconfig import WebConfig
 
 SHUTDOWN_GRACE = 3.0
@@ -25,11 +26,19 @@ class ListenError(Exception):
 
 
 async def run_server(
-    settings: Settings, host: str, port: int, *, web_config: WebConfig | None = None
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    web_config: WebConfig | None = None,
+    config_path: Path | None = None,
+    enable_lifecycle: bool = False,
 ) -> None:
     """Serve the exporter app until a stop signal; poll tasks stop with the app.
 
-    ``web_config`` (``--web.config.file``) adds TLS, basic auth and response headers.
+    ``web_config`` (``--web.config.file``) adds TLS, basic auth and response headers. With
+    ``config_path``, SIGHUP reloads the config (and ``enable_lifecycle`` adds
+    ``POST /-/reload``).
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -43,8 +52,23 @@ async def run_server(
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise ListenError(f"cannot listen on {host}:{port}: {reason}") from None
     middlewares = web_config.middlewares() if web_config else ()
+    app = create_app(
+        settings,
+        middlewares=middlewares,
+        config_path=config_path,
+        enable_lifecycle=enable_lifecycle,
+    )
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def on_sighup() -> None:
+        task = asyncio.create_task(reload_config(app), name="config:reload")
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    if config_path is not None:
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
     runner = web.AppRunner(
-        create_app(settings, middlewares=middlewares),
+        app,
         access_log=None,
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_GRACE,
@@ -65,8 +89,10 @@ async def run_server(
         await stop.wait()
         log.info("server.stopping")
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+        for task in reloads:
+            task.cancel()
         await runner.cleanup()
     log.info("server.stopped")
 

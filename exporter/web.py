@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import html
 import time
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -17,23 +16,32 @@ from prometheus_client import CollectorRegistry
 from exporter import __version__
 from exporter.config import Settings
 from exporter.exposition import ExpositionCache
-from exporter.runtime import new_client_session, new_pollers, new_registry, new_store
+from exporter.runtime import new_client_session, new_registry, new_store
 from exporter.state import Store, TargetSnapshot
+from exporter.supervisor import Supervisor
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 CLIENT = web.AppKey("client", aiohttp.ClientSession)
-TASKS = web.AppKey("tasks", list[asyncio.Task[None]])
+SUPERVISOR = web.AppKey("supervisor", Supervisor)
+CONFIG_PATH = web.AppKey("config_path", Path)
 EXPOSITION = web.AppKey("exposition", ExpositionCache)
 
 
 def create_app(
-    settings: Settings, *, poll: bool = True, middlewares: Iterable[Middleware] = ()
+    settings: Settings,
+    *,
+    poll: bool = True,
+    middlewares: Iterable[Middleware] = (),
+    config_path: Path | None = None,
+    enable_lifecycle: bool = False,
 ) -> web.Application:
     """The exporter app; with ``poll`` its startup starts one poll task per target.
 
     ``middlewares`` wrap every route (the web config's TLS client checks, auth and headers).
+    With ``config_path`` the config can be reloaded (SIGHUP, see :mod:`exporter.server`), and
+    with ``enable_lifecycle`` also by ``POST /-/reload``.
     """
     app = web.Application(middlewares=middlewares)
     store = new_store(settings)
@@ -48,6 +56,10 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/", landing)
+    if config_path is not None:
+        app[CONFIG_PATH] = config_path
+        if enable_lifecycle:
+            app.router.add_post("/-/reload", reload)
     return app
 
 
@@ -58,15 +70,23 @@ async def _client(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _pollers(app: web.Application) -> AsyncIterator[None]:
-    pollers = new_pollers(app[SETTINGS], app[CLIENT], app[STORE])
-    tasks = [asyncio.create_task(p.run(), name=f"poll:{p.target.name}") for p in pollers]
-    app[TASKS] = tasks
+    supervisor = Supervisor(settings=app[SETTINGS], session=app[CLIENT], store=app[STORE])
+    app[SUPERVISOR] = supervisor
+    supervisor.start()
     yield
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await supervisor.stop()
+
+
+async def reload_config(app: web.Application) -> bool:
+    """Reload the config file the app was started with; False when it was invalid."""
+    return await app[SUPERVISOR].reload(app[CONFIG_PATH])
+
+
+async def reload(request: web.Request) -> web.Response:
+    """``POST /-/reload``: reload the config (500 when the new one is invalid, as Prometheus)."""
+    if await reload_config(request.app):
+        return web.Response(text="config reloaded\n")
+    return web.Response(status=500, text="config invalid: the previous config stays (see logs)\n")
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import socket
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -17,6 +21,20 @@ from exporter.runtime import new_client_session, new_pollers, new_registry, new_
 from exporter.state import Store
 
 KEY = "test-key-0123456789"
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def console_script() -> str:
+    """The installed ``session-exporter`` script of the running virtual environment."""
+    found = shutil.which("session-exporter", path=str(Path(sys.executable).parent))
+    assert found is not None, "session-exporter is not installed in this environment"
+    return found
 
 
 def settings_for(*targets: Mapping[str, Any], **top: Any) -> Settings:
@@ -90,4 +108,14 @@ def rows(
     return [factory(**spec) for spec in specs]
 
 
-__all__ = ["KEY", "Exposition", "new_registry", "poll_all", "rows", "scrape", "settings_for"]
+__all__ = [
+    "KEY",
+    "Exposition",
+    "console_script",
+    "free_port",
+    "new_registry",
+    "poll_all",
+    "rows",
+    "scrape",
+    "settings_for",
+]

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
@@ -15,7 +19,7 @@ from exporter.simulators import AgiSimulator, ChaserSimulator, agi_row, chaser_r
 from exporter.state import Store
 from exporter.supervisor import Supervisor
 from tests.conftest import Serve
-from tests.harness import KEY, scrape
+from tests.harness import KEY, Exposition, console_script, free_port, scrape
 
 T = float(int(time.time()))
 
@@ -173,3 +177,114 @@ async def test_many_reloads_leak_no_task(tmp_path: Path, urls: dict[str, str]) -
 
     assert baseline <= running <= baseline + 2  # the simulators' connection handlers may vary
     assert 50.0 == store.config.reloads_ok
+
+
+async def get(url: str) -> tuple[int, str]:
+    """GET ``url``: status and text."""
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        return response.status, await response.text()
+
+
+async def wait_for_metrics(base: str, predicate: Callable[[Exposition], bool]) -> Exposition:
+    """Scrape until ``predicate`` holds (bounded)."""
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                status, text = await get(f"{base}/metrics")
+            except aiohttp.ClientConnectionError:
+                status, text = 0, ""
+            if status == 200:
+                metrics = Exposition.parse(text)
+                if predicate(metrics):
+                    return metrics
+            await asyncio.sleep(0.05)
+
+
+async def test_sighup_and_post_reload_in_serve(tmp_path: Path, urls: dict[str, str]) -> None:
+    """`serve` reloads on SIGHUP and on POST /-/reload (with --web.enable-lifecycle)."""
+    path = config(tmp_path / "c.yaml", target("a", "chaser", urls["a"]), interval="100ms")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = await asyncio.create_subprocess_exec(
+        console_script(),
+        "serve",
+        "--config",
+        str(path),
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--web.enable-lifecycle",
+        "--log-format",
+        "json",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await wait_for_metrics(base, lambda m: m.get("sessions_target_up", target="a") == 1.0)
+
+        config(
+            path,
+            target("a", "chaser", urls["a"]),
+            target("g", "agi", urls["agi"]),
+            interval="100ms",
+        )
+        proc.send_signal(signal.SIGHUP)
+        added = await wait_for_metrics(
+            base, lambda m: m.get("sessions_target_up", target="g") == 1.0
+        )
+
+        path.write_text("targets: 7\n", encoding="utf-8")
+        async with aiohttp.ClientSession() as http, http.post(f"{base}/-/reload") as response:
+            failed_status = response.status
+        after_failure = await wait_for_metrics(
+            base, lambda m: m.get("sessions_exporter_config_last_reload_successful") == 0.0
+        )
+
+        config(path, target("g", "agi", urls["agi"]), interval="100ms")
+        async with aiohttp.ClientSession() as http, http.post(f"{base}/-/reload") as response:
+            ok_status = response.status
+        removed = await wait_for_metrics(
+            base, lambda m: m.get("sessions_target_up", target="a") is None
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 10)
+
+    assert 0 == proc.returncode
+    assert 1.0 == added.get("sessions_exporter_config_reloads_total", result="success")
+    assert 500 == failed_status
+    assert 1.0 == after_failure.get("sessions_target_up", target="g")
+    assert 200 == ok_status
+    assert 1.0 == removed.get("sessions_target_up", target="g")
+    assert 2.0 == removed.get("sessions_exporter_config_reloads_total", result="success")
+    assert 1.0 == removed.get("sessions_exporter_config_reloads_total", result="failure")
+    events = [json.loads(line)["event"] for line in err.decode().splitlines() if line]
+    assert 2 == events.count("config.reloaded")
+    assert 1 == events.count("config.reload_failed")
+
+
+async def test_post_reload_is_off_by_default(tmp_path: Path, urls: dict[str, str]) -> None:
+    """Without --web.enable-lifecycle, POST /-/reload does not exist."""
+    path = config(tmp_path / "c.yaml", target("a", "chaser", urls["a"]), interval="100ms")
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        console_script(),
+        "serve",
+        "--config",
+        str(path),
+        "--listen",
+        f"127.0.0.1:{port}",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await wait_for_metrics(f"http://127.0.0.1:{port}", lambda m: True)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"http://127.0.0.1:{port}/-/reload") as response,
+        ):
+            status = response.status
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 10)
+
+    assert status in (404, 405)
