@@ -36,8 +36,7 @@ LIVE = 'phase=~"pending|live"'
 STUCK_THRESHOLD = "provider:sessions_stuck_threshold_seconds:config"
 FAILED = "provider_target:sessions_failed:sum"
 OLDEST_AGE = "provider_target:sessions_oldest_live_age_seconds:max"
-RECORDING_GROUP = "session-exporter.rules"
-ALERTING_GROUP = "session-exporter.alerts"
+GROUP = "session-exporter"
 
 Severity = Literal["critical", "warning", "info"]
 
@@ -333,11 +332,13 @@ def _threshold_template() -> str:
 
 
 def rule_groups(config: Thresholds) -> list[dict[str, Any]]:
-    """The rule groups, as in a Prometheus rule file."""
-    return [
-        {"name": RECORDING_GROUP, "rules": recording_rules(config)},
-        {"name": ALERTING_GROUP, "rules": alerting_rules(config)},
-    ]
+    """The rule groups, as in a Prometheus rule file.
+
+    One group, recording rules first: Prometheus evaluates groups concurrently but the rules
+    of a group in order, so every alert sees the series recorded in the same evaluation (with
+    separate groups an alert would see them one evaluation late or early, at random).
+    """
+    return [{"name": GROUP, "rules": [*recording_rules(config), *alerting_rules(config)]}]
 
 
 def prometheus_rule(groups: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
