@@ -7,7 +7,7 @@ dropped, values of the wrong type, odd timestamps). The only exceptions allowed 
 well-formed :class:`SessionRecord`, and the aggregate builder takes them without raising.
 
 ``pages`` is driven by a fake fetcher that answers from a list of documents without
-touching a socket, so each walk runs to its end in one step, without an event loop.
+touching a socket, on one event loop shared by the module's examples.
 Examples are drawn without a database (nothing is written to the tree); a failure found
 once belongs in an explicit ``@example``.
 """
@@ -16,9 +16,10 @@ once belongs in an explicit ``@example``.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from datetime import UTC, timedelta, timezone
 from typing import Any, TypeVar, cast
 
@@ -296,14 +297,21 @@ class FakeFetcher:
         self.upstream_errors.extend(messages)
 
 
+_RUNNER: list[asyncio.Runner] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def event_loop_runner() -> Iterator[None]:
+    """One event loop for the module's walks (a loop per example would cost more)."""
+    with asyncio.Runner() as runner:
+        _RUNNER.append(runner)
+        yield
+        _RUNNER.clear()
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that never suspends (the fake fetcher answers at once) to its end."""
-    try:
-        coro.send(None)
-    except StopIteration as stop:
-        return cast(T, stop.value)
-    coro.close()
-    raise AssertionError("the walk suspended, but the fake fetcher never waits")
+    """Run a walk to its end on the module's event loop."""
+    return _RUNNER[0].run(coro)
 
 
 async def collect(provider: Provider[Any], fetcher: FakeFetcher) -> list[SessionRecord]:
