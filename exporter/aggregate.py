@@ -16,6 +16,9 @@ from exporter.records import Phase, SessionRecord
 AGE_BUCKETS: tuple[float, ...] = (60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400, 259200)
 """Upper bounds (seconds) of the live-session age distribution; +Inf is implied."""
 
+_LIVE, _PENDING = Phase.LIVE, Phase.PENDING  # Phase.still_live, as identity tests
+_bucket = bisect.bisect_left
+
 
 @dataclass(frozen=True, slots=True)
 class StatusCount:
@@ -104,40 +107,55 @@ class AggregateBuilder:
     def __post_init__(self) -> None:
         self._tallies = {status: _Tally(phase) for status, phase in self.statuses.items()}
 
-    def add(self, record: SessionRecord) -> None:
-        """Count one session (ignored when its id was already counted)."""
-        if record.id in self._seen:
+    def add(self, record: SessionRecord) -> None:  # noqa: PLR0912 - inlined on purpose
+        """Count one session (ignored when its id was already counted).
+
+        The per-session hot path of a poll: attribute reads are hoisted into locals and
+        the live-session part is inlined (a profile of a 100k-session poll put this
+        method at a quarter of the poll's time).
+        """
+        seen = self._seen
+        before = len(seen)
+        seen.add(record.id)
+        if len(seen) == before:
             self._duplicates += 1
             return
-        self._seen.add(record.id)
-        tally = self._tallies.get(record.status)
+        status = record.status
+        tally = self._tallies.get(status)
         if tally is None:
-            tally = self._tallies[record.status] = _Tally(record.phase)
+            tally = self._tallies[status] = _Tally(record.phase)
+        created = record.created
         tally.count += 1
-        if tally.oldest is None or record.created < tally.oldest:
-            tally.oldest = record.created
-        if self.detail_phases is not None and record.phase in self.detail_phases:
+        oldest = tally.oldest
+        if oldest is None or created < oldest:
+            tally.oldest = created
+        phase = record.phase
+        detail = self.detail_phases
+        if detail is not None and phase in detail:
             self._keep_detail(record)
-        if record.phase.still_live:
-            self._add_live(record)
-
-    def _add_live(self, record: SessionRecord) -> None:
-        """Deadlines, leases, executions, age and activity of a session still reported live."""
-        age = max(0.0, self.now - record.created)
-        self._ages[bisect.bisect_left(AGE_BUCKETS, age)] += 1
+        if phase is not _LIVE and phase is not _PENDING:
+            return
+        # Deadlines, leases, executions, age and activity of a session still reported live.
+        now = self.now
+        age = now - created
+        if age < 0.0:  # noqa: PLR1730 - a comparison is cheaper than calling max()
+            age = 0.0
+        self._ages[_bucket(AGE_BUCKETS, age)] += 1
         self._age_sum += age
-        if record.deadline is not None:
-            if record.deadline < self.now:
+        deadline = record.deadline
+        if deadline is not None:
+            if deadline < now:
                 self._overdue += 1
-            if self._next_deadline is None or record.deadline < self._next_deadline:
-                self._next_deadline = record.deadline
-        if record.leases is not None:
-            self._leases += record.leases
+            if self._next_deadline is None or deadline < self._next_deadline:
+                self._next_deadline = deadline
+        leases = record.leases
+        if leases is not None:
+            self._leases += leases
         if record.executions is not None:
             self._executions += record.executions
-        if record.phase is not Phase.LIVE:
+        if phase is not _LIVE:
             return
-        if record.leases == 0:
+        if leases == 0:
             self._unleased += 1
         activity = record.last_activity
         if activity is not None and (

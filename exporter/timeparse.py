@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+_fromisoformat = datetime.fromisoformat
+
 
 def parse_timestamp(value: object) -> float:
     """Parse an ISO-8601 timestamp (``Z`` or offset, any fraction) into unix seconds.
@@ -13,9 +15,27 @@ def parse_timestamp(value: object) -> float:
     """
     if not isinstance(value, str):
         raise ValueError(f"expected a timestamp string, got {type(value).__name__}")
-    if value.endswith("z"):  # RFC 3339 allows a lower-case zone designator
-        value = value[:-1] + "Z"
-    parsed = datetime.fromisoformat(value)
+    try:  # the common case first: one C call parses `...Z` and offsets alike
+        parsed = _fromisoformat(value)
+    except ValueError:
+        if not value.endswith("z"):  # RFC 3339 allows a lower-case zone designator
+            raise
+        parsed = _fromisoformat(value[:-1] + "Z")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def parse_aware(value: str) -> float | None:
+    """Unix seconds of an ISO-8601 string with a zone (``Z`` or an offset), else ``None``.
+
+    The hot path of the providers' row parsing: no checks beyond what ``fromisoformat``
+    does; ``None`` sends the caller to :func:`parse_timestamp` and its error messages.
+    """
+    try:
+        parsed = _fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
     return parsed.timestamp()
