@@ -8,6 +8,7 @@ lower-cased name with phase ``unknown``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
@@ -15,8 +16,10 @@ from pydantic import Field
 from exporter.fetch import PageFetcher
 from exporter.providers import fields
 from exporter.providers.base import Capabilities, Provider
+from exporter.providers.paging import Window
 from exporter.records import Phase, SessionRecord
 from exporter.schema import TargetBase
+from exporter.timeparse import parse_aware
 
 STATUS_PHASES: Mapping[str, Phase] = {
     "pending": Phase.PENDING,
@@ -41,10 +44,26 @@ class ChaserTarget(TargetBase):
 
     provider: Literal["chaser"]
     page_size: Annotated[int, Field(ge=1, le=1000)] = 100
+    page_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    records: list[SessionRecord]
+    rows: int
+    total: int
 
 
 class ChaserProvider(Provider[ChaserTarget]):
-    """Pages ``limit``/``offset`` until ``total`` sessions have been walked."""
+    """Pages ``limit``/``offset`` until ``total`` sessions have been walked.
+
+    Once the first page has told the total, the next pages are fetched up to
+    ``page_concurrency`` at a time, and consumed in order with the same stopping rule
+    as a walk one page at a time: stop at an empty page or once ``offset`` reaches the
+    latest ``total``. A page shorter than the step (the list shifted while being paged)
+    drops the pages fetched ahead and goes on from where that page ended. So a poll
+    requests exactly the pages the list needs, unless the list shrinks during the poll.
+    """
 
     id = "chaser"
     path = "/v1/sessions"
@@ -54,24 +73,70 @@ class ChaserProvider(Provider[ChaserTarget]):
         return STATUS_PHASES
 
     async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Sequence[SessionRecord]]:
-        offset = 0
-        while True:
-            body = fields.as_object(
-                await fetcher.get_json(
-                    {"limit": str(self.target.page_size), "offset": str(offset)}
-                ),
-                "response",
-            )
-            rows = fields.as_list(body.get("sessions"), "response.sessions")
-            total = fields.integer(body, "total", "response")
-            yield [parse_row(row, f"sessions[{offset + i}]") for i, row in enumerate(rows)]
-            offset += len(rows)
-            if not rows or offset >= total:
-                return
+        first = await self._page(fetcher, 0)
+        yield first.records
+        offset, total = first.rows, first.total
+        if not first.rows or offset >= total:
+            return
+        step = first.rows  # the page size the server actually serves
+        window: Window[_Page] = Window(self.target.page_concurrency)
+        ahead = offset  # the offset of the next page to start
+        try:
+            while True:
+                while window.room() and ahead < total:
+                    window.start(ahead, self._page(fetcher, ahead))
+                    ahead += step
+                at, page = await window.next()
+                yield page.records
+                offset, total = at + page.rows, page.total
+                if not page.rows or offset >= total:
+                    return
+                upcoming = window.next_key()
+                if (ahead if upcoming is None else upcoming) != offset:
+                    await window.drop()  # a short page: the pages ahead start elsewhere
+                    ahead = offset
+        finally:
+            await window.drop()
+
+    async def _page(self, fetcher: PageFetcher, offset: int) -> _Page:
+        body = fields.as_object(
+            await fetcher.get_json({"limit": str(self.target.page_size), "offset": str(offset)}),
+            "response",
+        )
+        rows = fields.as_list(body.get("sessions"), "response.sessions")
+        total = fields.integer(body, "total", "response")
+        records = [parse_row(row, f"sessions[{offset + i}]") for i, row in enumerate(rows)]
+        return _Page(records, len(rows), total)
 
 
 def parse_row(value: object, where: str) -> SessionRecord:
     """One Chaser ``SessionInfo`` as a record."""
+    if type(value) is dict:  # the hot path: exact JSON types only, else the checked reads
+        row_id = value.get("id")
+        raw = value.get("status")
+        created_at = value.get("created_at")
+        leases = value.get("active_connection_leases")
+        kind = value.get("session_type")
+        if (
+            type(row_id) is str
+            and row_id
+            and type(raw) is str
+            and raw
+            and type(created_at) is str
+            and (leases is None or type(leases) is int)
+            and (kind is None or type(kind) is str)
+        ):
+            created = parse_aware(created_at)
+            if created is not None:
+                status, phase = _status(raw)
+                return SessionRecord(
+                    id=row_id,
+                    status=status,
+                    phase=phase,
+                    created=created,
+                    leases=leases,
+                    kind=kind,
+                )
     row = fields.as_object(value, where)
     status = fields.text(row, "status", where).strip().lower()
     return SessionRecord(
@@ -82,3 +147,18 @@ def parse_row(value: object, where: str) -> SessionRecord:
         leases=fields.optional_integer(row, "active_connection_leases", where),
         kind=fields.optional_text(row, "session_type", where),
     )
+
+
+_statuses: dict[str, tuple[str, Phase]] = {}
+_STATUSES_KEPT = 256
+
+
+def _status(raw: str) -> tuple[str, Phase]:
+    """The label value and phase of a raw status, memoized (a bounded few distinct values)."""
+    known = _statuses.get(raw)
+    if known is None:
+        status = raw.strip().lower()
+        known = (status, STATUS_PHASES.get(status, Phase.UNKNOWN))
+        if len(_statuses) < _STATUSES_KEPT:
+            _statuses[raw] = known
+    return known

@@ -1,0 +1,76 @@
+"""Fetching several pages of one list at a time, consumed in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Coroutine
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Window(Generic[T]):
+    """At most ``size`` page fetches in flight, handed back in the order they were started.
+
+    The caller starts fetches while :meth:`room` says so and takes results with
+    :meth:`next`; :meth:`drop` cancels whatever is still in flight (a fetch that
+    turned out not to be needed, or the whole walk failing or being cancelled).
+    A fetch started alone is simply awaited by :meth:`next`; it becomes a task only
+    when a second one starts beside it, so a walk one page at a time creates no task.
+    Driven without a running event loop (a coroutine stepped by hand, as the property
+    tests do), every fetch is awaited in turn: the same walk, one page at a time.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._flight: deque[tuple[int, asyncio.Future[T] | Coroutine[Any, Any, T]]] = deque()
+
+    def room(self) -> bool:
+        """Whether another fetch may start."""
+        return len(self._flight) < self._size
+
+    def start(self, key: int, fetch: Coroutine[Any, Any, T]) -> None:
+        """Start ``fetch`` (of page ``key``); alongside others, in the background."""
+        if self._flight and _loop_running():
+            if len(self._flight) == 1:
+                head_key, head = self._flight[0]
+                if not isinstance(head, asyncio.Future):
+                    self._flight[0] = (head_key, asyncio.ensure_future(head))
+            self._flight.append((key, asyncio.ensure_future(fetch)))
+        else:
+            self._flight.append((key, fetch))
+
+    def next_key(self) -> int | None:
+        """The key of the fetch :meth:`next` returns, or ``None`` when none is in flight."""
+        return self._flight[0][0] if self._flight else None
+
+    async def next(self) -> tuple[int, T]:
+        """The oldest fetch's key and result (its exception, if it failed)."""
+        key, fetch = self._flight.popleft()
+        try:
+            return key, await fetch
+        except BaseException:
+            await self.drop()
+            raise
+
+    async def drop(self) -> None:
+        """Cancel every fetch in flight and wait until they are gone."""
+        flight, self._flight = [f for _, f in self._flight], deque()
+        tasks = []
+        for fetch in flight:
+            if isinstance(fetch, asyncio.Future):
+                fetch.cancel()
+                tasks.append(fetch)
+            else:
+                fetch.close()  # never started
+        if tasks:  # their outcomes (cancelled, or an error no page needs) are not ours
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -1,0 +1,126 @@
+"""Chaser and Notte pages fetched several at a time: the same counts, the minimum requests."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from multidict import MultiMapping
+
+from exporter.simulators import ChaserSimulator, NotteSimulator, chaser_row, notte_row
+from tests.conftest import Serve
+from tests.harness import KEY, poll_all, scrape, settings_for
+
+T = float(int(time.time()))
+
+
+def chaser_rows(n: int) -> list[dict[str, Any]]:
+    """``n`` running Chaser sessions."""
+    return [chaser_row(f"c{i}", "running", T - i) for i in range(n)]
+
+
+def notte_rows(n: int) -> list[dict[str, Any]]:
+    """``n`` active Notte sessions."""
+    return [notte_row(f"n{i}", "active", T - i, T) for i in range(n)]
+
+
+def target(provider: str, url: str, **options: Any) -> dict[str, Any]:
+    """A target without a rate limit, so the test does not wait for slots."""
+    return {"name": "t", "provider": provider, "base_url": url, "rate_limit": 0, **options}
+
+
+def offsets(sim: ChaserSimulator) -> list[int]:
+    """The offsets of the authorized requests received, in arrival order."""
+    return [int(r.query["offset"]) for r in sim.requests if r.authorized]
+
+
+async def test_chaser_fetches_ahead_and_requests_each_page_once(served: Serve) -> None:
+    """95 sessions in pages of 10, 4 at a time: all counted, each of the 10 pages asked once."""
+    sim = ChaserSimulator(sessions=chaser_rows(95), api_key=KEY)
+    url = await served(sim)
+
+    metrics = scrape(await poll_all(settings_for(target("chaser", url, page_size=10))))
+
+    assert 95.0 == metrics.get("sessions", status="running")
+    assert list(range(0, 100, 10)) == sorted(offsets(sim))
+
+
+class CappedChaser(ChaserSimulator):
+    """A Chaser that serves at most 7 sessions a page, whatever ``limit`` asks."""
+
+    def payload(self, query: MultiMapping[str]) -> Any:
+        page = super().payload(query)
+        page["sessions"] = page["sessions"][:7]
+        return page
+
+
+async def test_chaser_steps_by_what_the_server_serves(served: Serve) -> None:
+    """A server capping the page size below ``page_size`` still gets each session once."""
+    sim = CappedChaser(sessions=chaser_rows(30), api_key=KEY)
+    url = await served(sim)
+
+    metrics = scrape(await poll_all(settings_for(target("chaser", url, page_size=10))))
+
+    assert 30.0 == metrics.get("sessions", status="running")
+    assert [0, 7, 14, 21, 28] == sorted(offsets(sim))
+
+
+async def test_chaser_short_page_mid_list_goes_on_from_where_it_ended(served: Serve) -> None:
+    """A session gone while paging shortens a page; the walk resumes at that page's end."""
+    sim = ChaserSimulator(sessions=chaser_rows(40), api_key=KEY)
+
+    def shrink(s: Any, index: int) -> None:
+        if index == 1:  # after the first page, one of its sessions ends and leaves the list
+            del s.sessions[0]
+
+    sim.on_request = shrink
+    url = await served(sim)
+
+    store = await poll_all(settings_for(target("chaser", url, page_size=10, page_concurrency=1)))
+
+    aggregate = store.snapshots["t"].aggregate
+    assert aggregate is not None
+    assert 39 == aggregate.sessions  # c10 slid onto page one, already fetched: missed, not doubled
+    assert [0, 10, 20, 30] == offsets(sim)
+
+
+async def test_chaser_max_pages_still_guards(served: Serve) -> None:
+    """More pages than max_pages fails as too_many_pages, never asking past max_pages."""
+    sim = ChaserSimulator(sessions=chaser_rows(50), api_key=KEY)
+    url = await served(sim)
+
+    metrics = scrape(await poll_all(settings_for(target("chaser", url, page_size=5, max_pages=3))))
+
+    assert 1.0 == metrics.get("sessions_exporter_poll_errors_total", reason="too_many_pages")
+    assert 3 >= len(offsets(sim))
+
+
+async def test_notte_fetches_ahead_as_far_as_the_last_poll_went(served: Serve) -> None:
+    """First poll one page at a time; the next fetch ahead: both ask each page exactly once."""
+    sim = NotteSimulator(sessions=notte_rows(450), api_key=KEY)
+    url = await served(sim)
+    settings = settings_for(target("notte", url))
+
+    store = await poll_all(settings)
+    first = len(sim.requests)
+    await poll_all(settings, store=store)
+
+    assert 5 == first
+    assert 10 == len(sim.requests)
+    assert [1, 2, 3, 4, 5] == sorted(int(r.query["page"]) for r in sim.requests[5:])
+    assert 450.0 == scrape(store).get("sessions", status="active")
+
+
+async def test_notte_list_shrinking_overshoots_by_less_than_the_window(served: Serve) -> None:
+    """When the list shrank since the last poll, fewer than page_concurrency extra pages go out."""
+    sim = NotteSimulator(sessions=notte_rows(950), api_key=KEY)
+    url = await served(sim)
+    settings = settings_for(target("notte", url, page_concurrency=4))
+    store = await poll_all(settings)
+    before = len(sim.requests)
+    del sim.sessions[150:]
+
+    await poll_all(settings, store=store)
+
+    assert 150.0 == scrape(store).get("sessions", status="active")
+    assert 2 <= len(sim.requests) - before <= 2 + 3
