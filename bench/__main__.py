@@ -73,10 +73,17 @@ async def run(profile: measure.Profile, parts: Sequence[str]) -> dict[str, Any]:
                 polls.append(
                     await measure.poll(up, provider, provider, profile.poll_repeats, **options)
                 )
-            rows += [report.poll_row(p) for p in polls]
+            for polled in polls:
+                rows += report.poll_rows(polled)
             rows += [report.requests_row(p) for p in polls if p.page_size == 100]
             details["poll"] = [
-                asdict(p) | {"rate": p.rate, "baseline_rate": p.baseline_rate} for p in polls
+                asdict(p)
+                | {
+                    "rate": p.rate,
+                    "baseline_rate": p.baseline_rate,
+                    "loopback_rate": p.loopback_rate,
+                }
+                for p in polls
             ]
         if "memory" in parts:
             _say("peak RSS of once ...")

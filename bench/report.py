@@ -76,19 +76,37 @@ def scrape_rows(s: ScrapeFigures) -> list[Row]:
     ]
 
 
-def poll_row(p: PollFigures) -> Row:
-    """A whole poll's sessions/s vs decoding and counting the same pages."""
-    ratio = p.rate / p.baseline_rate
-    return Row(
-        what=f"poll aggregation, {p.provider} {p.sessions:,} sessions, page size {p.page_size}, "
-        f"{p.page_concurrency} pages at a time, loopback",
-        result=_rate(p.rate, "sessions/s"),
-        baseline="orjson decode + count loop over the same page bytes",
-        baseline_result=_rate(p.baseline_rate, "sessions/s"),
-        ratio=_times(ratio),
-        goal=">= 0.6x",
-        met=ratio >= 0.6,
+def poll_rows(p: PollFigures) -> list[Row]:
+    """A whole poll's sessions/s vs decoding and counting the same pages, in memory and
+    fetched over loopback."""
+    what = (
+        f"poll aggregation, {p.provider} {p.sessions:,} sessions, page size {p.page_size}, "
+        f"{p.page_concurrency} pages at a time, loopback"
     )
+    ratio = p.rate / p.baseline_rate
+    loopback = p.rate / p.loopback_rate
+    ours = _rate(p.rate, "sessions/s")
+    return [
+        Row(
+            what=what,
+            result=ours,
+            baseline="orjson decode + count loop over the same page bytes, in memory",
+            baseline_result=_rate(p.baseline_rate, "sessions/s"),
+            ratio=_times(ratio),
+            goal=">= 0.6x",
+            met=ratio >= 0.6,
+        ),
+        Row(
+            what="same",
+            result=ours,
+            baseline="the same pages fetched over loopback (same client, same concurrency), "
+            "orjson decode + count",
+            baseline_result=_rate(p.loopback_rate, "sessions/s"),
+            ratio=_times(loopback),
+            goal=">= 0.6x",
+            met=loopback >= 0.6,
+        ),
+    ]
 
 
 def requests_row(p: PollFigures) -> Row:
