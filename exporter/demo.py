@@ -4,7 +4,8 @@ Each provider's population is seeded and evolves once a second: sessions are
 created, start, run, idle, pause, expire, fail and close, and Chaser leases come
 and go. A few fixtures stay on purpose so every shipped alert has something to
 fire on: a session stuck for hours, sessions past their deadline, a browser
-nobody is connected to, and an AGI account that fails for a while and recovers.
+nobody is connected to, an AGI account that fails for 20 minutes (long enough for the
+target-down and data-stale alerts) and recovers, and a wave of failing Chaser browsers.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ TICK = 1.0
 POLL_INTERVAL = 5.0
 KEEP_ENDED = 180.0
 """Ended sessions stay listed this long (seconds) before the simulated provider forgets them."""
+KEEP_FAILED = 20 * 60.0
+"""Failed sessions stay listed longer, so a wave of failures shows as failed sessions rising."""
 
 log = structlog.get_logger("exporter.demo")
 
@@ -56,12 +59,16 @@ class Outage:
     """A target that fails (HTTP 503) for ``length`` seconds every ``period``, from ``start``."""
 
     start: float = 60.0
-    length: float = 150.0
-    period: float = 600.0
+    length: float = 20 * 60.0
+    period: float = 45 * 60.0
 
     def active(self, elapsed: float) -> bool:
         """Whether the outage is on ``elapsed`` seconds into the demo."""
         return elapsed >= self.start and (elapsed - self.start) % self.period < self.length
+
+
+FAILURE_WAVE = Outage(start=120.0, length=180.0, period=30 * 60.0)
+"""When Chaser browsers fail ten times as often (so failed sessions rise, then settle)."""
 
 
 class Population:
@@ -70,8 +77,10 @@ class Population:
     def __init__(self, sim: Simulator, rng: random.Random, now: float) -> None:
         self.sim = sim
         self.rng = rng
+        self.started = now
         self.serial = 0
         self.ended: dict[str, float] = {}
+        """Id of each ended session -> when the simulated provider stops listing it."""
         self.seed(now)
 
     def seed(self, now: float) -> None:
@@ -91,13 +100,13 @@ class Population:
         """How many listed sessions have not ended."""
         return sum(1 for row in self.sim.sessions if row[key] not in self.ended)
 
-    def end(self, row: dict[str, Any], key: str, now: float) -> None:
-        """Remember when a row ended, so it is dropped after ``KEEP_ENDED``."""
-        self.ended.setdefault(row[key], now)
+    def end(self, row: dict[str, Any], key: str, now: float, *, keep: float = KEEP_ENDED) -> None:
+        """Remember that a row ended, so it is dropped ``keep`` seconds later."""
+        self.ended.setdefault(row[key], now + keep)
 
     def prune(self, key: str, now: float) -> None:
-        """Forget rows that ended more than ``KEEP_ENDED`` ago."""
-        gone = {i for i, t in self.ended.items() if now - t > KEEP_ENDED}
+        """Forget rows whose time to stay listed has passed."""
+        gone = {i for i, until in self.ended.items() if now > until}
         if gone:
             self.sim.sessions[:] = [r for r in self.sim.sessions if r[key] not in gone]
             for i in gone:
@@ -139,9 +148,10 @@ class ChaserPopulation(Population):
         self.prune("id", now)
 
     def _live(self, row: dict[str, Any], now: float) -> None:
-        if self.chance(0.003):
+        wave = FAILURE_WAVE.active(now - self.started)
+        if self.chance(0.01 if wave else 0.0002):
             row.update(status="failed", active_connection_leases=None)
-            self.end(row, "id", now)
+            self.end(row, "id", now, keep=KEEP_FAILED)
         elif self.chance(0.012):
             row["status"] = "stopping"
         elif self.chance(0.15):
@@ -176,7 +186,7 @@ class NottePopulation(Population):
                 row["last_accessed_at"] = iso(now, fraction=6)
             elif self.chance(0.002):
                 row.update(status="error", error="browser crashed", closed_at=iso(now, fraction=6))
-                self.end(row, "session_id", now)
+                self.end(row, "session_id", now, keep=KEEP_FAILED)
             elif self.chance(0.01):
                 row.update(status="closed", closed_at=iso(now, fraction=6))
                 self.end(row, "session_id", now)
@@ -259,7 +269,7 @@ class AgiPopulation(Population):
                     self.end(row, "session_id", now)
                 elif self.chance(0.003):
                     row["status"] = "error"
-                    self.end(row, "session_id", now)
+                    self.end(row, "session_id", now, keep=KEEP_FAILED)
                 elif self.chance(0.1):
                     row["status"] = "paused" if status == "running" else "running"
         self.prune("session_id", now)

@@ -153,6 +153,26 @@ def test_outage_schedule_fails_and_recovers_agi() -> None:
     assert Fault(status=503) == world.agi.sim.fault
 
 
+def test_schedule_exercises_the_shipped_alerts() -> None:
+    """The AGI outage outlasts target-down (10m) and data-stale (15m + 1m) and then ends;
+    the Chaser failure wave raises failed sessions by well over 3 for over 5 minutes."""
+    start = 1_800_000_000.0
+    world = DemoWorld(now=start)
+    down: list[int] = []
+    failed: dict[int, int] = {0: 0}
+    for second in range(1, 45 * 60):  # one outage period
+        world.tick(start + second)
+        if world.agi.sim.fault is not None:
+            down.append(second)
+        failed[second] = sum(1 for r in world.chaser.sim.sessions if r["status"] == "failed")
+
+    assert (60, 20 * 60 + 59) == (down[0], down[-1])
+    assert len(down) == down[-1] - down[0] + 1  # one unbroken outage, then recovery
+    # Prometheus compares with 15 minutes ago (or the first sample, early on)
+    rising = [s for s in range(1, 45 * 60) if failed[s] - failed[max(0, s - 15 * 60)] >= 3]
+    assert len(rising) > 5 * 60
+
+
 async def test_demo_command_serves_all_five_providers() -> None:
     """`session-exporter demo` as a subprocess: every provider up with live sessions."""
     exe = shutil.which("session-exporter", path=str(Path(sys.executable).parent))
