@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 
 
@@ -19,6 +20,39 @@ class Reason(StrEnum):
     TOO_LARGE = "too_large"
     KEY = "key"
     UNEXPECTED = "unexpected"
+
+
+_BRIEF_DEPTH = 3
+_BRIEF_ITEMS = 8
+
+
+def brief(value: object, *, limit: int = 200) -> str:
+    """A short rendering of a decoded JSON value for a message, safe at any nesting depth.
+
+    A string is shown as it is; anything else as compact JSON, containers to a few levels
+    and items. ``repr``/``str`` (or ``orjson.dumps``) of a value nested a thousand deep,
+    which orjson decodes, would overflow the stack instead.
+    """
+
+    def render(item: object, depth: int) -> str:
+        if isinstance(item, dict):
+            if depth >= _BRIEF_DEPTH:
+                return "{…}"
+            parts = [
+                f"{json.dumps(str(k))}:{render(v, depth + 1)}"
+                for k, v in list(item.items())[:_BRIEF_ITEMS]
+            ]
+            return "{" + ",".join(parts) + (",…}" if len(item) > _BRIEF_ITEMS else "}")
+        if isinstance(item, list):
+            if depth >= _BRIEF_DEPTH:
+                return "[…]"
+            parts = [render(v, depth + 1) for v in item[:_BRIEF_ITEMS]]
+            return "[" + ",".join(parts) + (",…]" if len(item) > _BRIEF_ITEMS else "]")
+        return json.dumps(item, ensure_ascii=False, default=repr)
+
+    text = value if isinstance(value, str) else render(value, 0)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class PollError(Exception):

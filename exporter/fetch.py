@@ -23,7 +23,7 @@ import orjson
 import structlog
 from pydantic import SecretStr
 
-from exporter.errors import PollError, Reason
+from exporter.errors import PollError, Reason, brief
 
 _SNIPPET = 300
 _EPOCH_THRESHOLD = 1e9
@@ -281,17 +281,19 @@ def _error_detail(body: bytes) -> str:
     if isinstance(data, dict):
         details = data.get("details")
         if isinstance(details, list):
-            parts = [str(d.get("message")) for d in details if isinstance(d, dict)]
+            parts = [brief(d.get("message")) for d in details if isinstance(d, dict)]
         detail = data.get("detail")
         if not parts and isinstance(detail, list):
-            parts = [str(d.get("msg")) for d in detail if isinstance(d, dict)]
+            parts = [brief(d.get("msg")) for d in detail if isinstance(d, dict)]
         elif not parts and detail is not None:
-            parts = [str(detail)]
+            parts = [brief(detail)]
         errors = data.get("errors")
         if not parts and isinstance(errors, list):
-            parts = [str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors]
+            parts = [
+                brief(e.get("message", e)) if isinstance(e, dict) else brief(e) for e in errors
+            ]
         if not parts and data.get("error") is not None:
-            parts = [str(data["error"])]
+            parts = [brief(data["error"])]
         elif isinstance(data.get("error"), str) and parts:
             parts.insert(0, data["error"] + ":")
     return " ".join(parts)[:_SNIPPET]

@@ -409,9 +409,9 @@ def test_parse_row_raises_only_schema_errors(case: tuple[str, Json]) -> None:
 @PROPERTY
 @given(documents=DOCUMENTS["together"])
 @example(documents=[{"data": {"sessions": []}, "errors": [{"message": ["not text"]}]}])
-@example(  # BUG (reported, unfixed): orjson.loads takes 1024 levels, orjson.dumps only 254
+@example(  # regression: orjson.loads takes 1024 levels, orjson.dumps only 254
     documents=[b'{"data": {"sessions": []}, "errors": [{"code": ' + deep_json(300) + b"}]}"]
-).xfail(raises=TypeError, reason="together._error_text: orjson.dumps recursion limit")
+)
 def test_together_pages_fail_only_with_poll_errors(documents: list[Json]) -> None:
     """Together's walk over any answer yields valid records or raises a PollError."""
     walk(provider("together"), documents, together.STATUS_PHASES)
@@ -465,19 +465,17 @@ DEEP = 1020
 """Nesting orjson still decodes (its limit is 1024 levels) and the default repr cannot."""
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError, reason="BUG reported, unfixed")
 def test_a_deeply_nested_timestamp_is_a_schema_error() -> None:
     """A timestamp field holding an array nested 1020 deep fails the row with a SchemaError
-    (today fields.timestamp puts repr(value) in its message and overflows the stack)."""
+    (fields.timestamp once put repr(value) in its message and overflowed the stack)."""
     document = b'[{"session_id": "a", "status": "x", "created_at": ' + deep_json(DEEP) + b"}]"
     with pytest.raises(PollError):
         run(collect(provider("agi"), FakeFetcher([document])))
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError, reason="BUG reported, unfixed")
 def test_a_deeply_nested_upstream_error_is_still_reported() -> None:
     """An upstream `errors` item that is an array nested 1020 deep is reported (cut short)
-    and the sessions still export (today str(item) overflows the stack)."""
+    and the sessions still export (str(item) once overflowed the stack)."""
     document = b'{"data": {"sessions": []}, "errors": [' + deep_json(DEEP) + b"]}"
     fetcher = FakeFetcher([document])
     assert [] == run(collect(provider("together"), fetcher))

@@ -285,3 +285,15 @@ def test_help_says_ended_counts_cover_the_window() -> None:
         "Where a target counts ended sessions over a history window (Trigger.dev's "
         "ended_window), ended statuses cover only sessions created within it.\n"
     ) in text
+
+
+async def test_deeply_nested_error_body_is_summarized(served: Serve) -> None:
+    """An error body nested 1000 deep is summarized in the error, not a stack overflow."""
+    deep = b"[" * 1000 + b"]" * 1000
+    sim = ChaserSimulator(sessions=GOOD_ROWS, api_key=KEY)
+    sim.fault = Fault(status=400, body=b'{"error": ' + deep + b"}")
+    url = await served(sim)
+
+    store = await poll_all(settings_for({"name": "t", "provider": "chaser", "base_url": url}))
+
+    assert "HTTP 400: [[[[…]]]]" == store.snapshots["t"].error

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from exporter.errors import SchemaError
+from exporter.errors import SchemaError, brief
 from exporter.timeparse import parse_timestamp
 
 
@@ -74,9 +74,8 @@ def timestamp(row: Mapping[str, Any], key: str, where: str) -> float:
     try:
         return parse_timestamp(value)
     except (ValueError, TypeError):
-        raise SchemaError(
-            f"{where}.{key}: expected an ISO-8601 timestamp, got {value!r:.60}"
-        ) from None
+        shown = repr(value[:60]) if isinstance(value, str) else brief(value, limit=60)
+        raise SchemaError(f"{where}.{key}: expected an ISO-8601 timestamp, got {shown}") from None
 
 
 def optional_timestamp(row: Mapping[str, Any], key: str, where: str) -> float | None:

@@ -21,9 +21,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
-import orjson
-
-from exporter.errors import SchemaError
+from exporter.errors import SchemaError, brief
 from exporter.fetch import PageFetcher
 from exporter.providers import fields
 from exporter.providers.base import Capabilities, Provider
@@ -80,13 +78,8 @@ def _error_text(item: object) -> str:
     if isinstance(item, Mapping):
         message = item.get("message")
         if isinstance(message, str) and message:
-            text = message
-        else:
-            text = orjson.dumps(item, option=orjson.OPT_SORT_KEYS, default=str).decode()
-    else:
-        text = str(item)
-    text = " ".join(text.split())
-    return text if len(text) <= ERROR_TEXT_LIMIT else text[: ERROR_TEXT_LIMIT - 1] + "…"
+            item = message
+    return brief(item, limit=ERROR_TEXT_LIMIT)
 
 
 def parse_row(value: object, where: str) -> SessionRecord:
