@@ -19,11 +19,9 @@ from typing import Any
 import aiohttp
 import orjson
 from aiohttp import web
-from prometheus_client import CollectorRegistry, start_http_server
 
 from bench import load
 from bench.upstream import KEY, Spec
-from exporter.collector import SessionCollector
 from exporter.config import Settings
 from exporter.exposition import ExpositionCache
 from exporter.runtime import new_client_session, new_pollers, new_store
@@ -111,13 +109,16 @@ class Upstream:
 
 
 @contextlib.asynccontextmanager
-async def upstream(specs: Sequence[Spec]) -> AsyncIterator[Upstream]:
-    """Start ``bench.upstream`` with ``specs`` and stop it on exit."""
+async def _process(module: str, *args: str) -> AsyncIterator[str]:
+    """Run ``python -m module args``, which prints ``PORT <n>``; yields its base URL.
+
+    The process stops when its stdin closes, on exit.
+    """
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bench.upstream",
-        *map(str, specs),
+        module,
+        *args,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         cwd=ROOT,
@@ -127,9 +128,8 @@ async def upstream(specs: Sequence[Spec]) -> AsyncIterator[Upstream]:
     try:
         line = (await proc.stdout.readline()).decode()
         if not line.startswith("PORT "):
-            raise RuntimeError(f"bench.upstream did not start: {line!r}")
-        async with aiohttp.ClientSession() as session:
-            yield Upstream(f"http://127.0.0.1:{int(line.split()[1])}", session)
+            raise RuntimeError(f"{module} did not start: {line!r}")
+        yield f"http://127.0.0.1:{int(line.split()[1])}"
     finally:
         proc.stdin.close()
         try:
@@ -137,6 +137,24 @@ async def upstream(specs: Sequence[Spec]) -> AsyncIterator[Upstream]:
         except TimeoutError:
             proc.kill()
             await proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def client_server(targets: Sequence[dict[str, Any]]) -> AsyncIterator[str]:
+    """prometheus_client's own server polling ``targets`` (``bench.client_server``)."""
+    config = json.dumps({"targets": list(targets), "poll_interval": "1h"})
+    async with _process("bench.client_server", config) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def upstream(specs: Sequence[Spec]) -> AsyncIterator[Upstream]:
+    """Start ``bench.upstream`` with ``specs`` and stop it on exit."""
+    async with (
+        _process("bench.upstream", *map(str, specs)) as base,
+        aiohttp.ClientSession() as session,
+    ):
+        yield Upstream(base, session)
 
 
 def target(name: str, provider: str, base_url: str, **options: Any) -> dict[str, Any]:
@@ -244,64 +262,55 @@ async def scrape(up: Upstream, profile: Profile, *, connections: int = 32) -> li
 
     The rounds interleave the three servers, so a disturbance hits all of them alike.
     """
-    config = settings(
-        *(
-            target(
-                f"scrape-{i}",
-                "chaser",
-                up.url("scrape"),
-                per_session={"enabled": True, "max_series": profile.scrape_detail},
-            )
-            for i in range(profile.scrape_targets)
+    targets = [
+        target(
+            f"scrape-{i}",
+            "chaser",
+            up.url("scrape"),
+            per_session={"enabled": True, "max_series": profile.scrape_detail},
         )
-    )
+        for i in range(profile.scrape_targets)
+    ]
+    config = settings(*targets)
     app = create_app(config, poll=False)
     store = app[STORE]
     await fill(store, config)
     text, _ = app[EXPOSITION].response("", "")
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(SessionCollector(store))  # the usual exporter: render on every scrape
-    httpd, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
     figures = []
-    try:
-        async with served(app) as ours:
-            for variant, headers in VARIANTS.items():
-                body, response_headers = app[EXPOSITION].response(
-                    headers.get("Accept", ""), headers.get("Accept-Encoding", "")
-                )
-                runs: dict[str, list[load.Load]] = {"exporter": [], "bare": [], "client": []}
-                async with served(bare_app(body, response_headers)) as bare:
-                    urls = {
-                        "exporter": f"{ours}/metrics",
-                        "bare": f"{bare}/metrics",
-                        "client": f"http://127.0.0.1:{httpd.server_address[1]}/metrics",
-                    }
-                    for _ in range(profile.rounds):
-                        for name, url in urls.items():
-                            runs[name].append(
-                                await load.run(
-                                    url,
-                                    connections=connections,
-                                    duration=profile.load_seconds,
-                                    headers=headers,
-                                )
+    async with served(app) as ours, client_server(targets) as client:
+        for variant, headers in VARIANTS.items():
+            body, response_headers = app[EXPOSITION].response(
+                headers.get("Accept", ""), headers.get("Accept-Encoding", "")
+            )
+            runs: dict[str, list[load.Load]] = {"exporter": [], "bare": [], "client": []}
+            async with served(bare_app(body, response_headers)) as bare:
+                urls = {
+                    "exporter": f"{ours}/metrics",
+                    "bare": f"{bare}/metrics",
+                    "client": f"{client}/metrics",
+                }
+                for _ in range(profile.rounds):
+                    for name, url in urls.items():
+                        runs[name].append(
+                            await load.run(
+                                url,
+                                connections=connections,
+                                duration=profile.load_seconds,
+                                headers=headers,
                             )
-                figures.append(
-                    ScrapeFigures(
-                        variant=variant,
-                        series=series(text),
-                        body_bytes=len(body),
-                        connections=connections,
-                        tool=runs["exporter"][0].tool,
-                        exporter=_median(runs["exporter"]),
-                        bare=_median(runs["bare"]),
-                        client=_median(runs["client"]),
-                    )
+                        )
+            figures.append(
+                ScrapeFigures(
+                    variant=variant,
+                    series=series(text),
+                    body_bytes=len(body),
+                    connections=connections,
+                    tool=runs["exporter"][0].tool,
+                    exporter=_median(runs["exporter"]),
+                    bare=_median(runs["bare"]),
+                    client=_median(runs["client"]),
                 )
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+            )
     return figures
 
 
