@@ -136,6 +136,8 @@ class Chaos:
 
     def step(self, now: float) -> None:
         """Clear faults whose time is up; maybe start a new one on a quiet simulator."""
+        for sim in self.sims:
+            sim.requests.clear()  # the simulators' request logs would grow without end
         for key, (sim, fault, until) in list(self._active.items()):
             if now >= until:
                 self._clear(sim, fault)
