@@ -6,7 +6,7 @@ import bisect
 import heapq
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from exporter import labels
@@ -194,7 +194,7 @@ class AggregateBuilder:
         kinds = Counter(labels.clean(r.kind) for r in records if r.kind is not None)
         mapping = labels.cap(kinds, keep=(), limit=self.max_label_values)
         out = tuple(
-            r if r.kind is None else replace(r, kind=mapping[labels.clean(r.kind)]) for r in records
+            r if r.kind is None else r._replace(kind=mapping[labels.clean(r.kind)]) for r in records
         )
         return out, sum(1 for k, to in mapping.items() if to == labels.OTHER and k != to)
 

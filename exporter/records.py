@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Phase(StrEnum):
@@ -21,9 +21,11 @@ class Phase(StrEnum):
         return self in (Phase.PENDING, Phase.LIVE)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SessionRecord:
+class SessionRecord(NamedTuple):
     """One session as the exporter sees it, whatever the provider.
+
+    A named tuple, not a frozen dataclass: immutable all the same, and built in
+    less than half the time, which counts at one record per session per poll.
 
     Times are unix seconds; ``None`` means the provider does not report it.
     ``leases`` is ``None`` when the lease count is unknown (not zero);

@@ -74,7 +74,7 @@ class TargetBase(Model):
     max_response_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
     per_session: PerSession = PerSession()
     max_label_values: Annotated[int, Field(ge=1, le=1000)] = 20
-    rate_limit: Annotated[float, Field(ge=0)] = 10.0
+    rate_limit: Annotated[float, Field(ge=0)] = 20.0
     retries: Annotated[int, Field(ge=0, le=10)] = 2
 
     @field_validator("api_key_env")

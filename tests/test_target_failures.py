@@ -183,16 +183,16 @@ async def test_unexpected_exception_is_counted_and_loop_goes_on(
     settings = settings_for(
         {"name": "good", "provider": "chaser", "base_url": url}, poll_interval="20ms"
     )
-    real = chaser.parse_row
+    real = chaser._fast
     calls = {"n": 0}
 
-    def flaky(value: object, where: str) -> SessionRecord:
+    def flaky(value: object) -> SessionRecord | None:
         calls["n"] += 1
         if calls["n"] <= 3:
             raise RuntimeError("provider bug")
-        return real(value, where)
+        return real(value)
 
-    monkeypatch.setattr(chaser, "parse_row", flaky)
+    monkeypatch.setattr(chaser, "_fast", flaky)
     store = new_store(settings)
     tasks_before = own_tasks()
     async with new_client_session() as session:
