@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -28,9 +27,8 @@ import pytest
 from exporter import __version__
 from exporter.simulators import ChaserSimulator, Fault, NotteSimulator, chaser_row, notte_row
 from tests.conftest import Serve
-from tests.harness import Exposition
+from tests.harness import Exposition, console_script, free_port
 
-EXE = shutil.which("session-exporter", path=str(Path(sys.executable).parent))
 KEY = "sk-test-cli-5e1f9a2b7c3d8e40"
 WRONG_KEY = "sk-test-wrong-0a9b8c7d6e5f"
 KEY_ENV = "SESSION_EXPORTER_TEST_CLI_KEY"
@@ -74,12 +72,6 @@ class Result:
         return self.stdout + self.stderr
 
 
-def exe() -> str:
-    """The console script installed next to this interpreter (a missing one is a failure)."""
-    assert EXE is not None, f"session-exporter is not installed next to {sys.executable}"
-    return EXE
-
-
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment without any SESSION_EXPORTER_* setting, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SESSION_EXPORTER_")}
@@ -95,7 +87,7 @@ async def run(
 ) -> Result:
     """Run the console script (or ``program``) to completion, bounded by ``limit`` seconds."""
     proc = await asyncio.create_subprocess_exec(
-        *(program or (exe(),)),
+        *(program or (console_script(),)),
         *args,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
@@ -110,14 +102,6 @@ async def run(
         raise AssertionError(f"{args} did not finish within {limit}s") from None
     assert proc.returncode is not None
     return Result(proc.returncode, out.decode(), err.decode())
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound to port 0, then closed)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def write_config(tmp_path: Path, text: str) -> Path:
@@ -696,7 +680,7 @@ async def serving(
     out_path, err_path = tmp_path / "serve.out", tmp_path / "serve.err"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(
-            exe(),
+            console_script(),
             "serve",
             "--config",
             str(config),

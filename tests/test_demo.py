@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
-import socket
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import aiohttp
@@ -17,7 +13,7 @@ from exporter.aggregate import Aggregate, AggregateBuilder
 from exporter.demo import DemoWorld, Outage
 from exporter.providers import agi, chaser, notte, together, trigger
 from exporter.simulators import Fault
-from tests.harness import Exposition
+from tests.harness import Exposition, console_script, free_port
 
 PROVIDERS = ("together", "agi", "trigger", "chaser", "notte")
 MODULES: dict[str, ModuleType] = {
@@ -34,13 +30,6 @@ CAPABILITIES = {
     "chaser": chaser.ChaserProvider.capabilities,
     "notte": notte.NotteProvider.capabilities,
 }
-
-
-def free_port() -> int:
-    """A loopback port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_fixtures_for_every_alert() -> None:
@@ -175,8 +164,7 @@ def test_schedule_exercises_the_shipped_alerts() -> None:
 
 async def test_demo_command_serves_all_five_providers() -> None:
     """`session-exporter demo` as a subprocess: every provider up with live sessions."""
-    exe = shutil.which("session-exporter", path=str(Path(sys.executable).parent))
-    assert exe is not None
+    exe = console_script()
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         exe,

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,6 +29,7 @@ from deploy import rules
 from exporter.simulators import ChaserSimulator, NotteSimulator, chaser_row, notte_row
 from tests.conftest import Serve
 from tests.dashboards import queries, substitute
+from tests.harness import free_port
 from tests.tools import ROOT, require
 
 pytestmark = pytest.mark.slow
@@ -38,14 +38,6 @@ KEY = "e2e-key-0123456789"
 JOB = rules.load().job
 STEP = 0.25
 """How often the waits below look again (seconds)."""
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound to port 0, then closed)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Callable
 
@@ -16,7 +15,7 @@ from exporter.records import SessionRecord
 from exporter.runtime import new_client_session, new_store
 from exporter.simulators import ChaserSimulator, Fault, NotteSimulator, chaser_row, iso, notte_row
 from tests.conftest import Serve
-from tests.harness import KEY, Exposition, poll_all, scrape, settings_for
+from tests.harness import KEY, Exposition, free_port, poll_all, scrape, settings_for
 
 T = float(int(time.time()))
 GOOD_ROWS = [
@@ -33,13 +32,6 @@ def assert_good_intact(metrics: Exposition) -> None:
     assert 1.0 == metrics.get("sessions", target="good", status="idle")
     assert 1.0 == metrics.get("sessions_connection_leases", target="good")
     assert 1.0 == metrics.get("sessions_unleased", target="good")
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize(
@@ -104,7 +96,7 @@ async def test_connection_refused_is_connect(served: Serve) -> None:
         {
             "name": "gone",
             "provider": "notte",
-            "base_url": f"http://127.0.0.1:{closed_port()}",
+            "base_url": f"http://127.0.0.1:{free_port()}",
             "retries": 0,
         },
     )

@@ -43,8 +43,8 @@ from exporter.webconfig import (
     web_config_path,
 )
 from tests.conftest import Serve
-from tests.harness import KEY, Exposition, settings_for
-from tests.test_cli import STOP_LIMIT, Server, child_env, exe, free_port, stop, wait_ready
+from tests.harness import KEY, Exposition, console_script, free_port, settings_for
+from tests.test_cli import STOP_LIMIT, Server, child_env, stop, wait_ready
 
 ALICE_PASSWORD = "correct horse battery staple"
 BOB_PASSWORD = "s3cret-bob"
@@ -841,7 +841,7 @@ async def test_serve_with_web_config_file(tmp_path: Path, pki: Pki, served: Serv
     err_path = tmp_path / "serve.err"
     with err_path.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(
-            exe(),
+            console_script(),
             "serve",
             "--config",
             str(config),

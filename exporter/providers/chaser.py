@@ -160,16 +160,4 @@ def _fast(value: object) -> SessionRecord | None:
     return SessionRecord(row_id, status, phase, created, None, None, leases, None, kind)
 
 
-_statuses: dict[str, tuple[str, Phase]] = {}
-_STATUSES_KEPT = 256
-
-
-def _status(raw: str) -> tuple[str, Phase]:
-    """The label value and phase of a raw status, memoized (a bounded few distinct values)."""
-    known = _statuses.get(raw)
-    if known is None:
-        status = raw.strip().lower()
-        known = (status, STATUS_PHASES.get(status, Phase.UNKNOWN))
-        if len(_statuses) < _STATUSES_KEPT:
-            _statuses[raw] = known
-    return known
+_status = fields.StatusLabels(STATUS_PHASES)

@@ -6,7 +6,29 @@ from collections.abc import Mapping
 from typing import Any
 
 from exporter.errors import SchemaError, brief
+from exporter.records import Phase
 from exporter.timeparse import parse_timestamp
+
+
+class StatusLabels:
+    """A raw status -> (label value, phase), memoized for the first ``keep`` distinct values.
+
+    The providers' hot path: one dict lookup per session instead of strip/lower/lookup.
+    """
+
+    def __init__(self, phases: Mapping[str, Phase], *, keep: int = 256) -> None:
+        self._phases = phases
+        self._keep = keep
+        self._known: dict[str, tuple[str, Phase]] = {}
+
+    def __call__(self, raw: str) -> tuple[str, Phase]:
+        known = self._known.get(raw)
+        if known is None:
+            status = raw.strip().lower()
+            known = (status, self._phases.get(status, Phase.UNKNOWN))
+            if len(self._known) < self._keep:
+                self._known[raw] = known
+        return known
 
 
 def _describe(value: object) -> str:

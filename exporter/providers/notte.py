@@ -167,25 +167,10 @@ def _parse_plain(row: dict[str, object]) -> SessionRecord | None:
     )
     if accessed is not None and idle_minutes is not None:
         deadline = min(deadline, accessed + 60.0 * idle_minutes)
-    status = _statuses.get(raw)
-    if status is None:
-        status = raw.strip().lower()
-        if len(_statuses) < _STATUSES_KEPT:
-            _statuses[raw] = status
+    status, phase = _status(raw)
     # positional, in field order: half the cost of keywords (id, status, phase, created,
     # deadline, last_activity, leases, executions, kind)
-    return SessionRecord(
-        row_id,
-        status,
-        STATUS_PHASES.get(status, Phase.UNKNOWN),
-        created,
-        deadline,
-        accessed,
-        None,
-        None,
-        kind,
-    )
+    return SessionRecord(row_id, status, phase, created, deadline, accessed, None, None, kind)
 
 
-_statuses: dict[str, str] = {}
-_STATUSES_KEPT = 256
+_status = fields.StatusLabels(STATUS_PHASES)
