@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any, NoReturn
@@ -20,6 +21,7 @@ from exporter.config import (
     config_path,
     load_settings,
     parse_listen,
+    shard_from_pod_name,
 )
 from exporter.demo import run_demo
 from exporter.durations import format_duration
@@ -30,6 +32,7 @@ from exporter.server import ListenError, run_server
 from exporter.webconfig import WEB_CONFIG_ENV, WebConfig, load_web_config, web_config_path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+POD_NAME_ENV = "POD_NAME"
 
 log = structlog.get_logger("exporter")
 
@@ -49,6 +52,25 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument(
         "--config", metavar="FILE", help="YAML config (default: $SESSION_EXPORTER_CONFIG)"
     )
+    sharding = _Parser(add_help=False)
+    sharding.add_argument(
+        "--shard",
+        type=int,
+        metavar="N",
+        help="poll and export only the targets of shard N (default: the config's, 0)",
+    )
+    sharding.add_argument(
+        "--total-shards",
+        type=int,
+        metavar="M",
+        help="how many shards the targets are split into (default: the config's, 1)",
+    )
+    sharding.add_argument(
+        "--shard-from-pod-name",
+        action="store_true",
+        help=f"take the shard from the trailing ordinal of ${POD_NAME_ENV} "
+        "(a StatefulSet pod's name, given by the downward API)",
+    )
     webcfg = _Parser(add_help=False)
     webcfg.add_argument(
         "--web.config.file",
@@ -64,7 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     serve = sub.add_parser(
-        "serve", parents=[common, config, webcfg], help="poll every target and serve /metrics"
+        "serve",
+        parents=[common, config, sharding, webcfg],
+        help="poll every target and serve /metrics",
     )
     serve.add_argument("--listen", metavar="HOST:PORT", help="override the config's listen")
     serve.add_argument(
@@ -75,12 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser(
         "once",
-        parents=[common, config],
+        parents=[common, config, sharding],
         help="poll every target once and print the metrics (exit 1 if any failed)",
     )
     sub.add_parser(
         "check-config",
-        parents=[config, webcfg],
+        parents=[config, sharding, webcfg],
         help="validate the config and web config (exit 2 with every problem)",
     )
     demo = sub.add_parser(
@@ -101,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(args)
     try:
         path = config_path(args.config)
-        settings = load_settings(path)
+        command_line = _sharding(args)
+        settings = load_settings(path, command_line=command_line)
         web_config = _web_config(args)
         if args.command == "check-config":
             return _check_config(settings, web_config)
@@ -110,11 +135,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_USAGE
-    except ValueError as exc:  # --listen
+    except ValueError as exc:  # --listen, --shard-from-pod-name
         print(f"session-exporter: {exc}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(level=args.log_level or settings.log_level, fmt=_format(args.log_format))
-    for target in settings.targets:
+    for target in settings.targets:  # every target's key: a reload may change the shard's
         with contextlib.suppress(KeyUnavailableError):  # reported by the poll that needs it
             REDACTOR.add(target.secret().get_secret_value())
     if args.command == "once":
@@ -127,8 +152,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             web_config=web_config,
             config_path=path,
             enable_lifecycle=args.enable_lifecycle,
+            command_line=command_line,
         )
     )
+
+
+def _sharding(args: argparse.Namespace) -> dict[str, int]:
+    """``--shard``, ``--total-shards`` and ``--shard-from-pod-name`` as config overrides."""
+    flags: dict[str, int] = {}
+    if args.shard_from_pod_name:
+        if args.shard is not None:
+            raise ValueError("give --shard or --shard-from-pod-name, not both")
+        pod = os.environ.get(POD_NAME_ENV, "")
+        if not pod:
+            raise ValueError(
+                f"--shard-from-pod-name needs ${POD_NAME_ENV} (set it from the downward API: "
+                "fieldRef metadata.name)"
+            )
+        flags["shard"] = shard_from_pod_name(pod)
+    elif args.shard is not None:
+        flags["shard"] = args.shard
+    if args.total_shards is not None:
+        flags["total_shards"] = args.total_shards
+    return flags
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -172,6 +218,14 @@ def _check_config(settings: Settings, web_config: WebConfig | None = None) -> in
     print(f"config ok: {len(settings.targets)} target(s)")
     for t in settings.targets:
         print(f"  {t.name}: {t.provider} at {t.url}, every {format_duration(settings.interval(t))}")
+    if settings.total_shards > 1:
+        own = settings.own_targets()
+        print(
+            f"shard {settings.shard} of {settings.total_shards}: "
+            f"{len(own)} of {len(settings.targets)} target(s)"
+        )
+        for t in own:
+            print(f"  {t.name}")
     if web_config:
         print(web_config.summary())
     return EXIT_OK

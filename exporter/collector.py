@@ -30,24 +30,37 @@ class SessionCollector(Collector):
     Session series of a target whose last success is older than its
     ``stale_after`` are left out (Prometheus then marks them stale); the
     health series of every target are always present.
+
+    With ``target`` it renders that one target only (``/probe``): its session and health
+    series, and the exporter's build and shard series, none of the config's.
     """
 
-    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: Store, *, clock: Callable[[], float] = time.time, target: str | None = None
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._target = target
 
     def describe(self) -> Iterator[Metric]:
         """The families this collector can produce, without samples."""
-        return iter(_Families().all())
+        return iter(_Families().all(config=self._target is None))
 
     def collect(self) -> Iterator[Metric]:
         """Fresh families from the snapshots current at this moment."""
         families = _Families()
         now = self._clock()
-        for snapshot in self._store.snapshots.values():
-            families.add(snapshot, now)
-        families.add_config(self._store.config)
-        return iter(families.all())
+        config = self._store.config
+        if self._target is None:
+            for snapshot in self._store.snapshots.values():
+                families.add(snapshot, now)
+            families.add_config(config)
+        else:
+            only = self._store.snapshots.get(self._target)
+            if only is not None:
+                families.add(only, now)
+        families.add_shard(config)
+        return iter(families.all(config=self._target is None))
 
 
 class _Families:
@@ -210,14 +223,23 @@ class _Families:
             "Config reloads by result (success or failure), since the exporter started.",
             labels=["result"],
         )
+        self.shard_ordinal = g(
+            "sessions_exporter_shard_ordinal",
+            "The shard of targets this replica polls and exports (0 when not sharded).",
+        )
+        self.total_shards = g(
+            "sessions_exporter_total_shards",
+            "How many shards the targets are split into (1 when not sharded).",
+        )
         self.build = g(
             "sessions_exporter_build_info",
             "Build of the running exporter; the value is always 1.",
             labels=["version", "python_version"],
         )
 
-    def all(self) -> list[Metric]:
-        return [
+    def all(self, *, config: bool = True) -> list[Metric]:
+        """Every family; without ``config`` the config's own families are left out."""
+        families = [
             self.sessions,
             self.oldest,
             self.overdue,
@@ -245,12 +267,10 @@ class _Families:
             self.rate_remaining,
             self.rate_reset,
             self.pages,
-            self.config_hash,
-            self.config_ok,
-            self.config_time,
-            self.reloads,
-            self.build_info(),
         ]
+        if config:
+            families += [self.config_hash, self.config_ok, self.config_time, self.reloads]
+        return [*families, self.shard_ordinal, self.total_shards, self.build_info()]
 
     def build_info(self) -> Metric:
         self.build.samples.clear()
@@ -264,6 +284,10 @@ class _Families:
             self.config_time.add_metric([], config.last_success)
         self.reloads.add_metric(["success"], config.reloads_ok)
         self.reloads.add_metric(["failure"], config.reloads_failed)
+
+    def add_shard(self, config: ConfigStatus) -> None:
+        self.shard_ordinal.add_metric([], config.shard)
+        self.total_shards.add_metric([], config.total_shards)
 
     def add(self, snap: TargetSnapshot, now: float) -> None:
         target = [snap.provider, snap.name]

@@ -7,6 +7,7 @@ list can be given whole as JSON in ``SESSION_EXPORTER_TARGETS``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -65,6 +66,8 @@ class Settings(BaseSettings):
     stale_after: PositiveDuration | None = None
     listen: ListenAddress = f"0.0.0.0:{DEFAULT_PORT}"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    shard: Annotated[int, Field(ge=0)] = 0
+    total_shards: Annotated[int, Field(ge=1)] = 1
     targets: Annotated[list[TargetConfig], Field(min_length=1)]
 
     @classmethod
@@ -78,6 +81,14 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """The environment overrides the file, which is passed in as init values."""
         return _EnvSource(settings_cls), init_settings
+
+    def owns(self, target: TargetBase) -> bool:
+        """Whether ``target`` belongs to this replica's shard (always, when not sharded)."""
+        return shard_of(target.name, self.total_shards) == self.shard
+
+    def own_targets(self) -> list[TargetConfig]:
+        """The targets this replica polls and exports: those of its shard."""
+        return [t for t in self.targets if self.owns(t)]
 
     def interval(self, target: TargetBase) -> float:
         """The poll interval of one target (its own, or the global one)."""
@@ -100,6 +111,26 @@ class _EnvSource(EnvSettingsSource):
         if isinstance(data.get("targets"), dict) and TARGETS_ENV not in os.environ:
             del data["targets"]  # only SESSION_EXPORTER_TARGETS__… variables made it
         return data
+
+
+def shard_of(name: str, total_shards: int) -> int:
+    """The shard a target name belongs to: the first 8 bytes of its SHA-256, modulo the total.
+
+    Stable across processes, restarts, machines and Python versions (unlike ``hash()``), so
+    every replica given the same config agrees on who polls what.
+    """
+    digest = hashlib.sha256(name.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % total_shards
+
+
+def shard_from_pod_name(pod_name: str) -> int:
+    """The ordinal a StatefulSet gives its pod: the number after the name's last ``-``."""
+    head, sep, ordinal = pod_name.rpartition("-")
+    if not head or not sep or not ordinal.isdigit() or not ordinal.isascii():
+        raise ValueError(
+            f"pod name {pod_name!r} does not end in a StatefulSet ordinal (NAME-<number>)"
+        )
+    return int(ordinal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +167,17 @@ def config_path(explicit: str | None) -> Path:
     return Path(value)
 
 
-def load_settings(path: Path, *, overrides: Mapping[str, Any] | None = None) -> Settings:
-    """Read, merge and validate the config; raise :class:`ConfigError` with every problem."""
+def load_settings(
+    path: Path,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    command_line: Mapping[str, int] | None = None,
+) -> Settings:
+    """Read, merge and validate the config; raise :class:`ConfigError` with every problem.
+
+    ``command_line`` holds ``shard`` / ``total_shards`` given as flags: they win over the
+    environment and the file, and are checked like them (located ``command line --flag``).
+    """
     where = str(path)
     data, root = parse_yaml(read_text(path), where)
     if data is None:
@@ -157,7 +197,10 @@ def load_settings(path: Path, *, overrides: Mapping[str, Any] | None = None) -> 
     except ValidationError as exc:
         located = [_problem(error, root, where, env_places) for error in exc.errors()]
         raise ConfigError(sorted(located + problems, key=_line)) from None
+    if command_line:
+        settings = settings.model_copy(update=dict(command_line))
     problems += _after_merge(settings, root, where, targets_from_env=targets_from_env)
+    problems += _sharding(settings, root, where, command_line or {})
     if problems:
         raise ConfigError(sorted(problems, key=_line))
     return settings
@@ -250,6 +293,32 @@ def _after_merge(
                     f"or the target's session series would vanish between polls",
                 )
             )
+    return problems
+
+
+def _sharding(
+    settings: Settings, root: yaml.Node | None, where: str, command_line: Mapping[str, int]
+) -> list[Problem]:
+    """``0 <= shard < total_shards``, located where each value came from."""
+
+    def at(key: str) -> str:
+        if key in command_line:
+            return f"command line --{key.replace('_', '-')}"
+        return _env_source((key,)) or place(root, (key,), where)
+
+    problems = []
+    for key, minimum in (("shard", 0), ("total_shards", 1)):
+        if key in command_line and command_line[key] < minimum:
+            problems.append(Problem(at(key), key, f"must be at least {minimum}"))
+    if not problems and not settings.shard < settings.total_shards:
+        problems.append(
+            Problem(
+                at("shard"),
+                "shard",
+                f"shard {settings.shard} is out of range: with total_shards "
+                f"{settings.total_shards} it must be 0 to {settings.total_shards - 1}",
+            )
+        )
     return problems
 
 

@@ -6,6 +6,10 @@ assignment on every publish) and which targets' session data is still younger th
 otherwise hands out the bytes it already has, so a scrape costs O(1) whatever the number of
 sessions and targets. The OpenMetrics and gzip variants are rendered lazily, once each per
 change. Bytes and headers are exactly those of rendering on every scrape.
+
+A cache with a ``target`` serves ``/probe?target=NAME``: the same, for one target's series,
+re-rendered only when that target's snapshot (or the config status) changes or its data
+passes ``stale_after``.
 """
 
 from __future__ import annotations
@@ -37,17 +41,23 @@ class ExpositionCache:
     targets. Freshness changes when the clock passes the earliest deadline
     ``last_success + stale_after`` of a target still fresh (checked with the collector's own
     comparison), or when the clock goes back before the time of the rendering.
+
+    With ``target`` the cache holds one target's exposition, for one snapshot of that target
+    and one config status (identities): other targets' polls leave it valid.
     """
 
-    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: Store, *, clock: Callable[[], float] = time.time, target: str | None = None
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._target = target
         self._at = 0.0  # the instant the current rendering shows
         registry = CollectorRegistry(auto_describe=True)
-        registry.register(SessionCollector(store, clock=lambda: self._at))
+        registry.register(SessionCollector(store, clock=lambda: self._at, target=target))
         self._registry = registry
         self._negotiated: dict[str, tuple[Encoder, str]] = {}
-        self._snapshots: Mapping[str, TargetSnapshot] | None = None
+        self._version: tuple[object, ...] = ()
         self._expiry: TargetSnapshot | None = None  # the fresh target that goes stale first
         self._bodies: dict[str, bytes] = {}
         self._responses: dict[tuple[str, bool], tuple[bytes, Headers]] = {}
@@ -87,16 +97,25 @@ class ExpositionCache:
         """Drop the renderings when the snapshots or the set of fresh targets changed."""
         now = self._clock()
         snapshots = self._store.snapshots
+        shown: Iterable[TargetSnapshot]
+        if self._target is None:
+            version: tuple[object, ...] = (snapshots,)
+            shown = snapshots.values()
+        else:
+            snapshot = snapshots.get(self._target)
+            version = (snapshot, self._store.config)
+            shown = () if snapshot is None else (snapshot,)
         expiry = self._expiry
         if (
-            snapshots is self._snapshots
+            len(version) == len(self._version)
+            and all(a is b for a, b in zip(version, self._version, strict=True))
             and now >= self._at
             and (expiry is None or expiry.fresh_aggregate(now) is not None)
         ):
             return
-        self._snapshots = snapshots
+        self._version = version
         self._at = now
-        self._expiry = _first_to_expire(snapshots.values(), now)
+        self._expiry = _first_to_expire(shown, now)
         self._bodies.clear()
         self._responses.clear()
 

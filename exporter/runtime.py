@@ -10,20 +10,23 @@ from exporter.collector import SessionCollector
 from exporter.config import Settings
 from exporter.poller import TargetPoller
 from exporter.providers import provider_for
-from exporter.state import Store, TargetSnapshot
+from exporter.state import ConfigStatus, Store, TargetSnapshot
 
 USER_AGENT = f"session-exporter/{__version__}"
 
 
 def new_store(settings: Settings) -> Store:
-    """A store with an empty (never polled) snapshot per target."""
+    """A store with an empty (never polled) snapshot per target of this replica's shard."""
     return Store(
-        TargetSnapshot(
-            name=t.name,
-            provider=provider_for(t).id,
-            stale_after=settings.staleness(t),
-        )
-        for t in settings.targets
+        (
+            TargetSnapshot(
+                name=t.name,
+                provider=provider_for(t).id,
+                stale_after=settings.staleness(t),
+            )
+            for t in settings.own_targets()
+        ),
+        config=ConfigStatus(shard=settings.shard, total_shards=settings.total_shards),
     )
 
 
@@ -48,8 +51,8 @@ def new_client_session() -> aiohttp.ClientSession:
 def new_pollers(
     settings: Settings, session: aiohttp.ClientSession, store: Store
 ) -> list[TargetPoller]:
-    """One poller per configured target."""
+    """One poller per target of this replica's shard."""
     return [
         TargetPoller(target=t, interval=settings.interval(t), session=session, store=store)
-        for t in settings.targets
+        for t in settings.own_targets()
     ]

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 
 import structlog
@@ -33,12 +34,14 @@ async def run_server(
     web_config: WebConfig | None = None,
     config_path: Path | None = None,
     enable_lifecycle: bool = False,
+    command_line: Mapping[str, int] | None = None,
 ) -> None:
     """Serve the exporter app until a stop signal; poll tasks stop with the app.
 
     ``web_config`` (``--web.config.file``) adds TLS, basic auth and response headers. With
     ``config_path``, SIGHUP reloads the config (and ``enable_lifecycle`` adds
-    ``POST /-/reload``).
+    ``POST /-/reload``). ``command_line`` (``--shard``/``--total-shards``) is re-applied to
+    every reloaded config.
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -57,6 +60,7 @@ async def run_server(
         middlewares=middlewares,
         config_path=config_path,
         enable_lifecycle=enable_lifecycle,
+        command_line=command_line,
     )
     reloads: set[asyncio.Task[bool]] = set()
 

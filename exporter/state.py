@@ -108,6 +108,8 @@ class ConfigStatus:
     last_success: float | None = None
     reloads_ok: int = 0
     reloads_failed: int = 0
+    shard: int = 0
+    total_shards: int = 1
 
 
 class Store:

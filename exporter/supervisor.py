@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -51,7 +51,9 @@ class Supervisor:
     and the failure is logged and counted. Otherwise removed targets stop,
     added ones start, and changed ones (any key, or the interval or staleness
     they inherit) restart with a fresh snapshot; unchanged targets keep polling
-    undisturbed, their data and counters intact.
+    undisturbed, their data and counters intact. Only the targets of this replica's shard
+    are polled; ``command_line`` (``--shard``/``--total-shards``) is re-applied on every
+    reload, so a reloaded config keeps the shard the replica was started with.
     """
 
     def __init__(
@@ -61,18 +63,28 @@ class Supervisor:
         session: aiohttp.ClientSession,
         store: Store,
         clock: Callable[[], float] = time.time,
+        command_line: Mapping[str, int] | None = None,
     ) -> None:
         self.settings = settings
+        self._command_line = dict(command_line or {})
         self._session = session
         self._store = store
         self._clock = clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
-        store.set_config(replace(store.config, hash=config_hash(settings), last_success=clock()))
+        store.set_config(
+            replace(
+                store.config,
+                hash=config_hash(settings),
+                last_success=clock(),
+                shard=settings.shard,
+                total_shards=settings.total_shards,
+            )
+        )
 
     def start(self) -> None:
-        """Start a poll task for every target."""
-        for target in self.settings.targets:
+        """Start a poll task for every target of this replica's shard."""
+        for target in self.settings.own_targets():
             self._start(self.settings, target)
 
     async def stop(self) -> None:
@@ -87,7 +99,7 @@ class Supervisor:
         """Load ``path``; apply it when valid. Returns whether the reload succeeded."""
         async with self._lock:
             try:
-                settings = load_settings(path)
+                settings = load_settings(path, command_line=self._command_line)
             except ConfigError as exc:
                 problems = [str(p) for p in exc.problems]
             else:
@@ -115,8 +127,8 @@ class Supervisor:
             return True
 
     async def _apply(self, settings: Settings) -> Changes:
-        old = {t.name: t for t in self.settings.targets}
-        new = {t.name: t for t in settings.targets}
+        old = {t.name: t for t in self.settings.own_targets()}
+        new = {t.name: t for t in settings.own_targets()}
         removed = [name for name in old if name not in new]
         changed = [
             name for name in new if name in old and self._differs(settings, old[name], new[name])
@@ -139,6 +151,8 @@ class Supervisor:
                 last_reload_ok=True,
                 last_success=self._clock(),
                 reloads_ok=status.reloads_ok + 1,
+                shard=settings.shard,
+                total_shards=settings.total_shards,
             ),
         )
         if settings.listen != self.settings.listen:

@@ -1,10 +1,11 @@
-"""The HTTP side: an aiohttp app factory serving /metrics, /healthz, /readyz and a landing page."""
+"""The HTTP side: an aiohttp app factory serving /metrics, /probe, /healthz, /readyz and a landing
+page."""
 
 from __future__ import annotations
 
 import html
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry
 
 from exporter import __version__
-from exporter.config import Settings
+from exporter.config import Settings, shard_of
 from exporter.exposition import ExpositionCache
 from exporter.runtime import new_client_session, new_registry, new_store
 from exporter.state import Store, TargetSnapshot
@@ -27,6 +28,8 @@ CLIENT = web.AppKey("client", aiohttp.ClientSession)
 SUPERVISOR = web.AppKey("supervisor", Supervisor)
 CONFIG_PATH = web.AppKey("config_path", Path)
 EXPOSITION = web.AppKey("exposition", ExpositionCache)
+PROBES: web.AppKey[dict[str, ExpositionCache]] = web.AppKey("probes")
+COMMAND_LINE: web.AppKey[dict[str, int]] = web.AppKey("command_line")
 
 
 def create_app(
@@ -36,8 +39,12 @@ def create_app(
     middlewares: Iterable[Middleware] = (),
     config_path: Path | None = None,
     enable_lifecycle: bool = False,
+    command_line: Mapping[str, int] | None = None,
 ) -> web.Application:
-    """The exporter app; with ``poll`` its startup starts one poll task per target.
+    """The exporter app; with ``poll`` its startup starts one poll task per target of its shard.
+
+    ``command_line`` holds ``--shard``/``--total-shards`` as given to ``serve``, re-applied to
+    a reloaded config.
 
     ``middlewares`` wrap every route (the web config's TLS client checks, auth and headers).
     With ``config_path`` the config can be reloaded (SIGHUP, see :mod:`exporter.server`), and
@@ -49,10 +56,13 @@ def create_app(
     app[STORE] = store
     app[REGISTRY] = new_registry(store)
     app[EXPOSITION] = ExpositionCache(store)
+    app[PROBES] = {}
+    app[COMMAND_LINE] = dict(command_line or {})
     app.cleanup_ctx.append(_client)
     if poll:
         app.cleanup_ctx.append(_pollers)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/probe", probe)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/", landing)
@@ -70,7 +80,12 @@ async def _client(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _pollers(app: web.Application) -> AsyncIterator[None]:
-    supervisor = Supervisor(settings=app[SETTINGS], session=app[CLIENT], store=app[STORE])
+    supervisor = Supervisor(
+        settings=app[SETTINGS],
+        session=app[CLIENT],
+        store=app[STORE],
+        command_line=app[COMMAND_LINE],
+    )
     app[SUPERVISOR] = supervisor
     supervisor.start()
     yield
@@ -102,6 +117,43 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers=response_headers)
 
 
+async def probe(request: web.Request) -> web.Response:
+    """``/probe?target=NAME``: the exposition of one target, for the multi-target pattern.
+
+    Served from that target's snapshot like ``/metrics`` (never an upstream call), with the
+    same negotiation and gzip, from bytes cached per target until its snapshot changes or its
+    data goes stale. 400 without ``target``; 404 for a target this replica does not serve.
+    """
+    name = request.query.get("target", "")
+    if not name:
+        return web.Response(status=400, text="missing the target parameter: /probe?target=NAME\n")
+    app = request.app
+    probes = app[PROBES]
+    if name not in app[STORE].snapshots:
+        probes.pop(name, None)  # a target removed by a reload
+        return web.Response(status=404, text=_unknown_target(app, name))
+    cache = probes.get(name)
+    if cache is None:
+        cache = probes[name] = ExpositionCache(app[STORE], target=name)
+    headers = request.headers
+    body, response_headers = cache.response(
+        headers.get("Accept", ""), headers.get("Accept-Encoding", "")
+    )
+    return web.Response(body=body, headers=response_headers)
+
+
+def _unknown_target(app: web.Application, name: str) -> str:
+    supervisor = app.get(SUPERVISOR)
+    settings = supervisor.settings if supervisor is not None else app[SETTINGS]
+    if any(t.name == name for t in settings.targets):
+        shard = shard_of(name, settings.total_shards)
+        return (
+            f"target {name!r} belongs to shard {shard} of {settings.total_shards}; "
+            f"this replica serves shard {settings.shard}\n"
+        )
+    return f"unknown target {name!r}\n"
+
+
 async def healthz(_request: web.Request) -> web.Response:
     """Liveness: the process is serving."""
     return web.Response(text="ok\n")
@@ -127,11 +179,18 @@ async def landing(request: web.Request) -> web.Response:
 .up{{color:#2a7}}.down{{color:#c33}}</style></head>
 <body><h1>session-exporter {html.escape(__version__)}</h1>
 <p><a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a>
- · <a href="/readyz">/readyz</a></p>
+ · <a href="/readyz">/readyz</a> · <code>/probe?target=NAME</code></p>{_shard_line(request.app)}
 <table><tr><th>target</th><th>provider</th><th>last poll</th><th>result</th>
 <th>sessions</th><th>last success</th></tr>{rows}</table></body></html>
 """
     return web.Response(text=page, content_type="text/html")
+
+
+def _shard_line(app: web.Application) -> str:
+    config = app[STORE].config
+    if config.total_shards == 1:
+        return ""
+    return f"<p>shard {config.shard} of {config.total_shards}</p>\n"
 
 
 def _row(snap: TargetSnapshot, now: float) -> str:
