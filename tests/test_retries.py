@@ -216,3 +216,41 @@ async def test_failing_target_backs_off_and_recovers_at_once(served: Serve) -> N
 
     # 0.05 s polls for 1.2 s would be ~24; doubling waits (0.05, 0.1, 0.2, 0.4, 0.8) allow ~6
     assert 4 <= polls_while_down <= 7
+
+
+async def test_many_failing_polls_leave_no_task_behind(served: Serve) -> None:
+    """Sixty polls failing in every way (5xx, timeout, dropped, malformed) add no task."""
+    sim = ChaserSimulator(sessions=ROWS, api_key=KEY)
+    url = await served(sim)
+    settings = settings_for(chaser(url, timeout="100ms", rate_limit=0, retries=0))
+    faults = [
+        Fault(status=503, headers={"Retry-After": "0"}),
+        Fault(delay=0.3),
+        Fault(drop=True),
+        Fault(truncate=True),
+        Fault(body=b"{oops"),
+    ]
+    store = new_store(settings)
+    async with new_client_session() as session:
+        poller = TargetPoller(target=settings.targets[0], interval=30, session=session, store=store)
+        await poller.poll()
+        baseline = _own_tasks()
+        for i in range(60):
+            sim.fault = faults[i % len(faults)]
+            await poller.poll()
+        sim.fault = None
+        await poller.poll()
+        after = _own_tasks()
+
+    snap = store.snapshots["c"]
+    assert 62 == snap.polls
+    assert snap.up
+    assert 60 == sum(snap.errors.values())
+    assert baseline == after
+
+
+def _own_tasks() -> int:
+    """Running tasks, less the simulators' server-side connection handlers."""
+    return sum(
+        "RequestHandler" not in repr(t.get_coro()) and not t.done() for t in asyncio.all_tasks()
+    )
