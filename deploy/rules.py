@@ -9,6 +9,12 @@ provider (``provider:sessions_stuck_threshold_seconds:config``) holds that provi
 ``SessionStuck`` compares each target's oldest pending/live session with it, joined on
 ``provider``. One alert definition serves every provider, and the dashboard draws the same
 threshold next to the ages it applies to.
+
+Several replicas may export the same target (high availability: two replicas of one shard),
+so every per-target rule first collapses them with ``max``/``min by`` the target's own labels:
+duplicates (which differ only in ``instance``, ``pod`` and the like) never double a count or
+raise one alert per replica. The shard alerts compare what the replicas report about the
+sharding itself, as kube-state-metrics' mixin does.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ LIVE = 'phase=~"pending|live"'
 STUCK_THRESHOLD = "provider:sessions_stuck_threshold_seconds:config"
 FAILED = "provider_target:sessions_failed:sum"
 OLDEST_AGE = "provider_target:sessions_oldest_live_age_seconds:max"
+BY_TARGET = "by (provider, target)"
+BY_STATUS = "by (provider, target, status, phase)"
 GROUP = "session-exporter"
 
 Severity = Literal["critical", "warning", "info"]
@@ -130,6 +138,8 @@ class Alerts(_Strict):
     BrowserSessionsUnleased: MinCount
     FailedSessionsRising: Rising
     SessionPollErrorsRising: ErrorRatio
+    SessionExporterShardsMissing: AlertSettings
+    SessionExporterShardingMismatch: AlertSettings
 
 
 class Thresholds(_Strict):
@@ -173,7 +183,9 @@ def recording_rules(config: Thresholds) -> list[dict[str, Any]]:
         },
         {
             "record": FAILED,
-            "expr": 'sum by (provider, target) (sessions{phase="failed"})',
+            "expr": (
+                f'sum by (provider, target) (\n  max {BY_STATUS} (sessions{{phase="failed"}})\n)'
+            ),
         },
         {
             "record": error_ratio_rule(window),
@@ -233,7 +245,7 @@ def alerting_rules(config: Thresholds) -> list[dict[str, Any]]:
         _alert(
             "SessionTargetDown",
             a.SessionTargetDown,
-            "sessions_target_up == 0",
+            f"max {BY_TARGET} (sessions_target_up) == 0",
             f"Polls of {target} are failing",
             (
                 f"The last poll of {target} failed and none has succeeded for "
@@ -247,9 +259,11 @@ def alerting_rules(config: Thresholds) -> list[dict[str, Any]]:
             "SessionTargetDataStale",
             a.SessionTargetDataStale,
             (
-                f"time() - sessions_target_last_success_timestamp_seconds > {seconds(stale)}\n"
+                f"time() - max {BY_TARGET} (sessions_target_last_success_timestamp_seconds)\n"
+                f"  > {seconds(stale)}\n"
                 "or\n"
-                f"time() - sessions_exporter_last_poll_timestamp_seconds > {seconds(stale)}"
+                f"time() - max {BY_TARGET} (sessions_exporter_last_poll_timestamp_seconds)\n"
+                f"  > {seconds(stale)}"
             ),
             f"Session data of {target} is stale",
             (
@@ -263,8 +277,8 @@ def alerting_rules(config: Thresholds) -> list[dict[str, Any]]:
             "SessionStuck",
             stuck,
             (
-                "(\n  time()\n  - sessions_oldest_created_timestamp_seconds"
-                f"{{{LIVE}}}\n)\n> on (provider) group_left ()\n  {STUCK_THRESHOLD}"
+                f"(\n  time()\n  - min {BY_STATUS} (sessions_oldest_created_timestamp_seconds"
+                f"{{{LIVE}}})\n)\n> on (provider) group_left ()\n  {STUCK_THRESHOLD}"
             ),
             f"A session of {target} is stuck in {{{{ $labels.status }}}}",
             (
@@ -280,7 +294,7 @@ def alerting_rules(config: Thresholds) -> list[dict[str, Any]]:
         _alert(
             "SessionsOverdue",
             a.SessionsOverdue,
-            f"sessions_overdue >= {a.SessionsOverdue.min_count}",
+            f"max {BY_TARGET} (sessions_overdue) >= {a.SessionsOverdue.min_count}",
             f"Sessions of {target} are past their deadline",
             (
                 f"{{{{ $value }}}} session(s) of {target} are still reported live after "
@@ -291,7 +305,7 @@ def alerting_rules(config: Thresholds) -> list[dict[str, Any]]:
         _alert(
             "BrowserSessionsUnleased",
             a.BrowserSessionsUnleased,
-            f"sessions_unleased >= {a.BrowserSessionsUnleased.min_count}",
+            f"max {BY_TARGET} (sessions_unleased) >= {a.BrowserSessionsUnleased.min_count}",
             f"Browser sessions of {target} have no connection",
             (
                 f"{{{{ $value }}}} live browser session(s) of {target} report 0 connection "
@@ -316,6 +330,37 @@ def alerting_rules(config: Thresholds) -> list[dict[str, Any]]:
             (
                 f"{{{{ $value | humanizePercentage }}}} of the polls of {target} failed over "
                 f"the last {ratio.window} (limit {ratio.max_ratio:.0%})."
+            ),
+            config=config,
+        ),
+        _alert(
+            "SessionExporterShardsMissing",
+            a.SessionExporterShardsMissing,
+            (
+                f"max by (job) (sessions_exporter_total_shards{{{job}}})\n"
+                "-\n"
+                "count by (job) (\n"
+                f'  count_values by (job) ("shard", sessions_exporter_shard_ordinal{{{job}}})\n'
+                ")\n"
+                "> 0"
+            ),
+            "Shards of session-exporter are missing",
+            (
+                "{{ $value }} of the shards of job {{ $labels.job }} report no metrics: the "
+                "targets of a missing shard are neither polled nor watched. Check that every "
+                "replica of the StatefulSet runs and is scraped."
+            ),
+            config=config,
+        ),
+        _alert(
+            "SessionExporterShardingMismatch",
+            a.SessionExporterShardingMismatch,
+            f"stdvar by (job) (sessions_exporter_total_shards{{{job}}}) != 0",
+            "Replicas of session-exporter disagree on the number of shards",
+            (
+                "The replicas of job {{ $labels.job }} report different total_shards: some "
+                "targets are polled twice and others by no one until every replica runs with "
+                "the same --total-shards."
             ),
             config=config,
         ),

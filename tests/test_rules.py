@@ -23,6 +23,8 @@ ALERTS = {
     "BrowserSessionsUnleased",
     "FailedSessionsRising",
     "SessionPollErrorsRising",
+    "SessionExporterShardsMissing",
+    "SessionExporterShardingMismatch",
 }
 
 
@@ -150,7 +152,7 @@ def test_promtool_accepts_the_rules() -> None:
     result = run([promtool, "check", "rules", str(rules.RULES)])
 
     assert 0 == result.returncode, result.stdout + result.stderr
-    assert "SUCCESS: 16 rules found" in result.stdout
+    assert "SUCCESS: 18 rules found" in result.stdout
 
 
 def test_promtool_unit_tests_pass() -> None:
@@ -223,3 +225,22 @@ def test_every_shipped_severity_has_a_route() -> None:
 
     for alert in shipped_alerts():
         assert f'severity="{alert["labels"]["severity"]}"' in routed
+
+
+def test_per_target_alerts_collapse_replicas() -> None:
+    """Every alert on a per-target series aggregates by the target's own labels first, so two
+    replicas of a shard (differing in `instance`) neither double a count nor alert twice."""
+    expressions = {
+        r.get("alert") or r["record"]: r["expr"] for g in shipped_groups() for r in g["rules"]
+    }
+    per_target = {
+        "SessionTargetDown": "max by (provider, target) (sessions_target_up)",
+        "SessionStuck": "min by (provider, target, status, phase) (",
+        "SessionsOverdue": "max by (provider, target) (sessions_overdue)",
+        "BrowserSessionsUnleased": "max by (provider, target) (sessions_unleased)",
+        rules.FAILED: 'max by (provider, target, status, phase) (sessions{phase="failed"})',
+    }
+    for name, aggregation in per_target.items():
+        assert aggregation in expressions[name], name
+    stale = expressions["SessionTargetDataStale"]
+    assert 2 == stale.count("max by (provider, target) (")
