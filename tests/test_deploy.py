@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,10 +25,12 @@ import pytest
 import yaml
 
 from deploy import rules
+from exporter.config import shard_from_pod_name
 from tests.tools import ROOT, require, run
 
 DEPLOY = ROOT / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"
+SHARDED = DEPLOY / "kubernetes-sharded"
 KUBERNETES_VERSION = "1.30.0"
 CORE_KINDS = {"ServiceAccount", "ConfigMap", "Secret", "Deployment", "Service"}
 NAME = {"app.kubernetes.io/name": "session-exporter"}
@@ -263,6 +267,126 @@ def test_configmap_config_is_valid_with_the_secrets_keys(tmp_path: Path) -> None
     code, output = check_config(config)
 
     assert 0 == code, output
+
+
+# --- the sharded StatefulSet ---------------------------------------------------------------------
+
+
+def kustomize(directory: Path) -> list[dict[str, Any]]:
+    """The objects ``kubectl kustomize`` builds from ``directory`` (offline, no cluster)."""
+    kubectl = require("kubectl")
+    result = run([kubectl, "kustomize", str(directory)])
+    assert 0 == result.returncode, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def statefulset() -> dict[str, Any]:
+    """The StatefulSet of the sharded kustomization, as kustomize builds it."""
+    (found,) = [o for o in kustomize(SHARDED) if o["kind"] == "StatefulSet"]
+    return found
+
+
+def env_of(main: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in main["env"]}
+
+
+def test_both_kustomizations_build_and_validate() -> None:
+    """deploy/kubernetes builds with its Deployment; deploy/kubernetes-sharded builds with a
+    StatefulSet instead (no Deployment), and every core object validates strictly."""
+    base = kustomize(KUBERNETES)
+    sharded = kustomize(SHARDED)
+
+    assert 1 == sum(o["kind"] == "Deployment" for o in base)
+    assert "StatefulSet" not in {o["kind"] for o in base}
+    kinds = sorted(o["kind"] for o in sharded)
+    assert [
+        "ConfigMap",
+        "PrometheusRule",
+        "Secret",
+        "Service",
+        "Service",
+        "ServiceAccount",
+        "ServiceMonitor",
+        "StatefulSet",
+    ] == kinds
+    for document in sharded:
+        if document["kind"] in CORE_KINDS | {"StatefulSet"}:
+            assert "1.30" == kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+
+
+def test_statefulset_takes_the_shard_from_the_pod_ordinal() -> None:
+    """Each pod gets POD_NAME from the downward API and --shard-from-pod-name; the total is
+    the replica count, and the pod names NAME-0..NAME-(replicas-1) parse to every shard."""
+    sts = statefulset()
+    (main,) = sts["spec"]["template"]["spec"]["containers"]
+    env = env_of(main)
+    replicas = sts["spec"]["replicas"]
+
+    assert "--shard-from-pod-name" in main["args"]
+    assert {"fieldRef": {"fieldPath": "metadata.name"}} == env["POD_NAME"]
+    assert str(replicas) == env["SESSION_EXPORTER_TOTAL_SHARDS"]
+    assert list(range(replicas)) == [
+        shard_from_pod_name(f"{sts['metadata']['name']}-{i}") for i in range(replicas)
+    ]
+    headless = next(
+        o for o in kustomize(SHARDED) if o["metadata"]["name"] == sts["spec"]["serviceName"]
+    )
+    assert "None" == headless["spec"]["clusterIP"]
+    monitor = manifests()["ServiceMonitor"]["spec"]["selector"]["matchLabels"]
+    assert not monitor.items() <= headless["metadata"]["labels"].items()  # not scraped twice
+
+
+def test_statefulset_pod_template_is_the_deployments() -> None:
+    """Apart from the shard flag and its environment, the pods are the Deployment's pods."""
+    deployment = copy.deepcopy(manifests()["Deployment"]["spec"]["template"])
+    template = copy.deepcopy(statefulset()["spec"]["template"])
+    (ours,) = template["spec"]["containers"]
+    (theirs,) = deployment["spec"]["containers"]
+
+    assert [*theirs.pop("args"), "--shard-from-pod-name"] == ours.pop("args")
+    assert theirs.pop("env") == [
+        e for e in ours.pop("env") if e["name"] not in {"POD_NAME", "SESSION_EXPORTER_TOTAL_SHARDS"}
+    ]
+    assert deployment == template
+
+
+def test_every_statefulset_pod_runs_its_own_shard(tmp_path: Path) -> None:
+    """check-config as pod NAME-i of the StatefulSet reports shard i of replicas, and the pods'
+    targets partition the ConfigMap's targets."""
+    objects = manifests()
+    for key, value in objects["Secret"]["stringData"].items():
+        (tmp_path / key).write_text(value + "\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        objects["ConfigMap"]["data"]["config.yaml"].replace(
+            "/run/secrets/session-exporter/", f"{tmp_path}/"
+        )
+    )
+    sts = statefulset()
+    (main,) = sts["spec"]["template"]["spec"]["containers"]
+    total = env_of(main)["SESSION_EXPORTER_TOTAL_SHARDS"]
+    flags = [a for a in main["args"] if a.startswith("--shard")]
+    owned: list[str] = []
+    for ordinal in range(sts["spec"]["replicas"]):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SESSION_EXPORTER_")}
+        env |= {"POD_NAME": f"session-exporter-{ordinal}", "SESSION_EXPORTER_TOTAL_SHARDS": total}
+        result = subprocess.run(
+            [sys.executable, "-m", "exporter", "check-config", "--config", str(config), *flags],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=60,
+        )
+        assert 0 == result.returncode, result.stderr
+        lines = result.stdout.splitlines()
+        (header,) = [i for i, line in enumerate(lines) if line.startswith("shard ")]
+        assert lines[header].startswith(f"shard {ordinal} of {total}: ")
+        owned += [line.strip() for line in lines[header + 1 :]]
+    names = [
+        t["name"] for t in yaml.safe_load(objects["ConfigMap"]["data"]["config.yaml"])["targets"]
+    ]
+    assert sorted(names) == sorted(owned)
 
 
 # --- docker compose and Dockerfile ----------------------------------------------------------------

@@ -244,3 +244,20 @@ def test_per_target_alerts_collapse_replicas() -> None:
         assert aggregation in expressions[name], name
     stale = expressions["SessionTargetDataStale"]
     assert 2 == stale.count("max by (provider, target) (")
+
+
+def test_hashmod_probe_example_is_valid_and_scrapes_probe() -> None:
+    """probe-hashmod.yml passes `promtool check config`, scrapes /probe with ?target= from the
+    target name, keeps only its hashmod share, and points every scrape at the exporter."""
+    promtool = require("promtool")
+    config = yaml.safe_load((PROMETHEUS / "probe-hashmod.yml").read_text())
+
+    result = run([promtool, "check", "config", "probe-hashmod.yml"], cwd=PROMETHEUS)
+
+    assert 0 == result.returncode, result.stdout + result.stderr
+    (job,) = config["scrape_configs"]
+    relabel = job["relabel_configs"]
+    assert "/probe" == job["metrics_path"]
+    assert "__param_target" == relabel[0]["target_label"]
+    assert ("hashmod", "keep") == (relabel[1]["action"], relabel[2]["action"])
+    assert "session-exporter:9864" == relabel[-1]["replacement"]
