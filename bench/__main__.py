@@ -1,8 +1,9 @@
 """``python -m bench [--quick] [--json FILE] [--only PART...]``: run, print, write JSON.
 
 Starts the simulated accounts (``bench.upstream``) in a process of their own, then takes each
-measurement of the goals table with its baseline in the same run, then the growth figures.
-Prints both tables as Markdown and writes everything to ``bench/results/`` as JSON.
+measurement of the goals table with its baseline in the same run, then the growth figures,
+then the scaling figures (poll cycle and memory by number of targets and shards). Prints the
+tables as Markdown and writes everything to ``bench/results/`` as JSON.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import structlog
 from bench import load, measure, report
 from bench.upstream import Spec
 
-PARTS = ("scrape", "poll", "memory", "growth")
+PARTS = ("scrape", "poll", "memory", "growth", "scaling")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -50,9 +51,11 @@ async def run(profile: measure.Profile, parts: Sequence[str]) -> dict[str, Any]:
         Spec("notte", "notte", n),
         Spec("empty", "chaser", 0),
         *(Spec(name, "chaser", s) for s, name in growth_specs.items()),
+        Spec("scaling", "chaser", measure.SCALING_SESSIONS),
     ]
     rows: list[report.Row] = []
     growth: list[measure.GrowthFigures] = []
+    scaling: list[measure.ScalingFigures] = []
     details: dict[str, Any] = {"profile": asdict(profile), "load_tool": load.tool()}
     _say(f"starting the simulated accounts ({n:,} sessions each) ...")
     async with measure.upstream(specs) as up:
@@ -99,7 +102,13 @@ async def run(profile: measure.Profile, parts: Sequence[str]) -> dict[str, Any]:
                 growth.append(
                     await measure.growth(up, growth_specs[sessions], sessions, targets, profile)
                 )
-    return report.as_json(rows, growth, details)
+        if "scaling" in parts:
+            for targets in profile.scaling_targets:
+                for shards in profile.scaling_shards:
+                    _say(f"scaling: {targets:,} targets in {shards} shard(s) ...")
+                    gc.collect()
+                    scaling.append(await measure.scaling(up, "scaling", targets, shards))
+    return report.as_json(rows, growth, details, scaling)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,12 +127,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for g in document["growth"]
     ]
     command = "python -m bench" + (" --quick" if args.quick else "")
+    if tuple(args.only) != PARTS:
+        command += " --only " + " ".join(args.only)
     print(f"session-exporter benchmark: `{command}` on {document['machine']}")
     print(f"load generator: {document['details']['load_tool']}\n")
     if rows:
         print(report.goals_table(rows) + "\n")
     if growth:
         print(report.growth_table(growth) + "\n")
+    scaling = [measure.ScalingFigures(**f) for f in document["scaling"]]
+    if scaling:
+        print(report.scaling_table(scaling) + "\n")
     path = args.json or RESULTS / time.strftime("bench-%Y%m%d-%H%M%S.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")

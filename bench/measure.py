@@ -47,6 +47,8 @@ class Profile:
     growth_sessions: tuple[int, ...]
     growth_targets: tuple[int, ...]
     latency_seconds: float
+    scaling_targets: tuple[int, ...] = (10, 100, 1_000)
+    scaling_shards: tuple[int, ...] = (1, 2, 3)
 
 
 FULL = Profile(
@@ -70,9 +72,13 @@ QUICK = Profile(
     growth_sessions=(100, 1_000),
     growth_targets=(1, 3),
     latency_seconds=1,
+    scaling_targets=(10, 30),
+    scaling_shards=(1, 2),
 )
 SCRAPE_SESSIONS = 1_000
 """Sessions of each target behind the /metrics measurements."""
+SCALING_SESSIONS = 100
+"""Sessions of each target in the scaling measurements (one page each)."""
 
 
 # --- the simulated upstream -------------------------------------------------------------------
@@ -546,4 +552,56 @@ async def growth(
         poll_seconds=poll_seconds,
         render_ms=render_seconds * 1e3,
         scrape=scraped,
+    )
+
+
+# --- scaling: targets and shards -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScalingFigures:
+    """One config of ``targets`` targets split into ``shards`` shards: the slowest shard's poll
+    cycle and the largest shard's peak RSS (each shard measured alone, as on its own core)."""
+
+    targets: int
+    shards: int
+    largest_shard: int
+    cycle_seconds: float
+    peak_bytes: int
+    requests_per_cycle: int
+
+
+async def scaling(up: Upstream, name: str, targets: int, shards: int) -> ScalingFigures:
+    """``targets`` targets on population ``name``, split into ``shards`` shards.
+
+    For each shard: one poll cycle of its own targets in this process (after a warm-up), and
+    the peak RSS of ``once --shard i --total-shards shards`` in a process of its own.
+    """
+    entries = [target(f"acct-{i:04d}", "chaser", up.url(name)) for i in range(targets)]
+    loop = asyncio.get_running_loop()
+    cycles: list[float] = []
+    peaks: list[int] = []
+    sizes: list[int] = []
+    before = await up.requests(name)
+    for shard in range(shards):
+        config = Settings(targets=entries, poll_interval="1h", shard=shard, total_shards=shards)
+        sizes.append(len(config.own_targets()))
+        await fill(new_store(config), config)  # warm-up
+        cycles.append(await fill(new_store(config), config))
+        document = {
+            "poll_interval": "1h",
+            "log_level": "error",
+            "shard": shard,
+            "total_shards": shards,
+            "targets": entries,
+        }
+        peaks.append(await loop.run_in_executor(None, once_peak_rss, document))
+    requests = await up.requests(name) - before
+    return ScalingFigures(
+        targets=targets,
+        shards=shards,
+        largest_shard=max(sizes),
+        cycle_seconds=max(cycles),
+        peak_bytes=max(peaks),
+        requests_per_cycle=requests // 3,  # warm-up, measured cycle and `once` of every shard
     )

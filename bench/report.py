@@ -10,7 +10,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.measure import MIB, GrowthFigures, MemoryFigures, PollFigures, ScrapeFigures
+from bench.measure import (
+    MIB,
+    GrowthFigures,
+    MemoryFigures,
+    PollFigures,
+    ScalingFigures,
+    ScrapeFigures,
+)
 
 P99_GOAL_MS = 10.0
 
@@ -166,6 +173,21 @@ def growth_table(figures: Sequence[GrowthFigures]) -> str:
     return "\n".join(lines)
 
 
+def scaling_table(figures: Sequence[ScalingFigures]) -> str:
+    """Poll-cycle time and memory by targets and shards, as Markdown."""
+    lines = [
+        "| targets | shards | targets in the largest shard | upstream requests per cycle "
+        "(all shards) | poll cycle (slowest shard) | peak RSS of `once` (largest shard) |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {f.targets:,} | {f.shards} | {f.largest_shard:,} | {f.requests_per_cycle:,} "
+        f"| {f.cycle_seconds * 1e3:,.0f} ms | {f.peak_bytes / MIB:.1f} MiB |"
+        for f in figures
+    ]
+    return "\n".join(lines)
+
+
 def machine() -> str:
     """CPU, cores, memory, OS and Python of this machine, in one line."""
     cpu = platform.processor() or platform.machine()
@@ -186,12 +208,16 @@ def machine() -> str:
 
 
 def as_json(
-    rows: Sequence[Row], growth: Sequence[GrowthFigures], details: dict[str, Any]
+    rows: Sequence[Row],
+    growth: Sequence[GrowthFigures],
+    details: dict[str, Any],
+    scaling: Sequence[ScalingFigures] = (),
 ) -> dict[str, Any]:
     """Everything measured, for ``bench/results/*.json``."""
     return {
         "machine": machine(),
         "goals": [asdict(r) for r in rows],
         "growth": [asdict(g) for g in growth],
+        "scaling": [asdict(f) for f in scaling],
         "details": details,
     }

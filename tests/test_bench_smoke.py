@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.slow
 def test_quick_benchmark_prints_every_row_with_its_ratio(tmp_path: Path) -> None:
-    """A quick run exits 0, prints both tables, and its JSON holds each goal with a ratio."""
+    """A quick run exits 0, prints every table, and its JSON holds each goal with a ratio and
+    the scaling rows (each target polled once per cycle whatever the number of shards)."""
     out = tmp_path / "bench.json"
 
     done = subprocess.run(
@@ -46,4 +47,9 @@ def test_quick_benchmark_prints_every_row_with_its_ratio(tmp_path: Path) -> None
     for row in document["goals"]:
         assert f"| {row['ratio']} | {row['goal']} |" in done.stdout
     assert "| sessions | targets | series | poll (all targets) |" in done.stdout
+    assert [(10, 1), (10, 2), (30, 1), (30, 2)] == [
+        (f["targets"], f["shards"]) for f in document["scaling"]
+    ]
+    assert [10, 10, 30, 30] == [f["requests_per_cycle"] for f in document["scaling"]]
+    assert "| targets | shards | targets in the largest shard |" in done.stdout
     assert str(out) in done.stdout
