@@ -240,6 +240,7 @@ async def test_many_failing_polls_leave_no_task_behind(served: Serve) -> None:
             await poller.poll()
         sim.fault = None
         await poller.poll()
+        await asyncio.sleep(0.5)  # the simulator's own 0.3 s delays, which outlive our timeouts
         after = _own_tasks()
 
     snap = store.snapshots["c"]
