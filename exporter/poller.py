@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
 import time
 from collections.abc import Callable
@@ -27,7 +28,15 @@ JITTER = 0.05
 BACKOFF_CAP = 300.0
 """The longest wait between polls of a failing target (never shorter than its interval)."""
 
-_LOOPBACK = ("localhost", "127.", "[::1]", "::1")
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a URL's host name or address) is this machine's loopback."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # any other name, e.g. localhost.example.com, may be anywhere
 
 
 class TargetPoller:
@@ -51,10 +60,11 @@ class TargetPoller:
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._url = target.url + self._provider.path
+        self._last_crash: str | None = None
         self._limiter = RateLimiter(target.rate_limit)
         self._retry = RetryPolicy(attempts=target.retries + 1)
         host = urlsplit(target.url).hostname or ""
-        if target.url.startswith("http://") and not host.startswith(_LOOPBACK):
+        if target.url.startswith("http://") and not is_loopback(host):
             log.warning(
                 "config.plain_http",
                 target=target.name,
@@ -105,8 +115,12 @@ class TargetPoller:
             error = f"poll did not finish within {self._deadline():g}s"
         except Exception as exc:
             reason, error = Reason.UNEXPECTED, f"{type(exc).__name__}: {exc}"
-            log.exception("poll.crashed", target=self.target.name, error=error)
+            if error != self._last_crash:  # the traceback once per distinct error in a row
+                log.exception("poll.crashed", target=self.target.name, error=error)
+            self._last_crash = error
         duration = time.monotonic() - started
+        if reason is not Reason.UNEXPECTED:
+            self._last_crash = None
         if error is not None:
             error = REDACTOR.scrub(error)  # a provider may echo the key in its error body
         snapshot = previous.after_poll(

@@ -124,7 +124,10 @@ async def probe(request: web.Request) -> web.Response:
     same negotiation and gzip, from bytes cached per target until its snapshot changes or its
     data goes stale. 400 without ``target``; 404 for a target this replica does not serve.
     """
-    name = request.query.get("target", "")
+    names = request.query.getall("target", [])
+    if len(names) > 1:
+        return web.Response(status=400, text="give one target: /probe?target=NAME\n")
+    name = names[0] if names else ""
     if not name:
         return web.Response(status=400, text="missing the target parameter: /probe?target=NAME\n")
     app = request.app

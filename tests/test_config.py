@@ -473,8 +473,8 @@ def test_every_problem_is_reported_with_file_line_column_and_path(tmp_path: Path
         "(found: none)",
         f"{path}:22:11: targets[5].name: String should match pattern "
         "'^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$'",
-        f"{path}:25:15: targets[5].base_url: base_url must be an http:// or https:// URL, "
-        "got 'ftp://example.com'",
+        f"{path}:25:15: targets[5].base_url: base_url must be an http:// or https:// URL "
+        "with a host, got 'ftp://example.com'",
         f"{path}:26:5: targets[6].name: required key is missing",
         f"{path}:28:5: targets[7].provider: required key is missing (one of {PROVIDERS})",
     ] == problems(path)
@@ -851,4 +851,24 @@ def test_durations_are_bounded(tmp_path: Path) -> None:
 
     assert [
         f"{path}:1:16: poll_interval: Input should be less than or equal to 31622400"
+    ] == problems(path)
+
+
+@pytest.mark.parametrize("url", ["http:///sessions", "ftp://example.com", "https://"])
+def test_base_url_needs_http_and_a_host(tmp_path: Path, url: str) -> None:
+    """A base_url that is not http(s) with a host is refused at its location."""
+    path = write(
+        tmp_path,
+        f"""
+        targets:
+          - name: c1
+            provider: chaser
+            api_key: "{KEY}"
+            base_url: "{url}"
+        """,
+    )
+
+    assert [
+        f"{path}:5:15: targets[0].base_url: base_url must be an http:// or https:// URL with a "
+        f"host, got {url!r}"
     ] == problems(path)

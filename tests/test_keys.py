@@ -63,7 +63,15 @@ async def test_plain_http_to_a_remote_host_warns_once() -> None:
     settings = settings_for(
         {"name": "remote", "provider": "chaser", "base_url": "http://sessions.example.com"},
         {"name": "local", "provider": "chaser", "base_url": "http://127.0.0.1:9"},
+        {"name": "local6", "provider": "chaser", "base_url": "http://[::1]:9"},
+        {"name": "localname", "provider": "chaser", "base_url": "http://localhost:9"},
         {"name": "tls", "provider": "chaser", "base_url": "https://sessions.example.com"},
+        {
+            "name": "lookalike",
+            "provider": "chaser",
+            "base_url": "http://localhost.attacker.example",
+        },
+        {"name": "lookalike2", "provider": "chaser", "base_url": "http://127.attacker.example"},
     )
     async with new_client_session() as session:
         with capture_logs() as logs:
@@ -71,4 +79,8 @@ async def test_plain_http_to_a_remote_host_warns_once() -> None:
                 TargetPoller(target=target, interval=30, session=session, store=new_store(settings))
 
     warned = [e for e in logs if e["event"] == "config.plain_http"]
-    assert [("remote", "sessions.example.com")] == [(e["target"], e["host"]) for e in warned]
+    assert [
+        ("remote", "sessions.example.com"),
+        ("lookalike", "localhost.attacker.example"),
+        ("lookalike2", "127.attacker.example"),
+    ] == [(e["target"], e["host"]) for e in warned]

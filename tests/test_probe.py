@@ -123,13 +123,17 @@ async def test_probe_openmetrics_and_gzip(aiohttp_client: AiohttpClient, served:
 
 
 async def test_probe_without_target_is_400(aiohttp_client: AiohttpClient, served: Serve) -> None:
-    """No target parameter (or an empty one) is a client error, saying how to ask."""
+    """No target parameter (or an empty one, or two) is a client error, saying how to ask."""
     client, _, _ = await start(aiohttp_client, served)
 
     for query in ("/probe", "/probe?target="):
         response = await client.get(query)
         assert 400 == response.status
         assert "missing the target parameter: /probe?target=NAME\n" == await response.text()
+
+    twice = await client.get("/probe?target=ch&target=nt")
+    assert 400 == twice.status
+    assert "give one target: /probe?target=NAME\n" == await twice.text()
 
 
 async def test_probe_of_unknown_or_other_shards_target_is_404(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from email.utils import formatdate
 
 import pytest
 
-from exporter.fetch import retry_after
+from exporter.fetch import RetryPolicy, retry_after
 from exporter.poller import BACKOFF_CAP, TargetPoller
 from exporter.runtime import new_client_session, new_store
 from exporter.simulators import ChaserSimulator, Fault, chaser_row, iso
@@ -255,3 +256,32 @@ def _own_tasks() -> int:
     return sum(
         "RequestHandler" not in repr(t.get_coro()) and not t.done() for t in asyncio.all_tasks()
     )
+
+
+def test_backoff_is_full_jitter_within_its_cap() -> None:
+    """Attempt n waits uniformly in [0, min(cap, base * 2**(n-1))], spread over that range."""
+    policy = RetryPolicy(attempts=6, base=0.5, cap=8.0)
+    rng = random.Random(7)  # noqa: S311 - a seeded sample of jitter, not cryptography
+
+    for attempt, ceiling in ((1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (5, 8.0), (9, 8.0)):
+        waits = [policy.backoff(attempt, rng) for _ in range(2000)]
+        assert 0.0 <= min(waits)
+        assert max(waits) <= ceiling
+        assert ceiling * 0.9 <= max(waits)  # full jitter reaches near the ceiling
+        assert min(waits) <= ceiling * 0.1  # and near zero
+
+
+async def test_backoff_never_outlasts_the_poll_deadline(served: Serve) -> None:
+    """Without Retry-After, 5xx retries stop when the next backoff would pass poll_timeout."""
+    sim = ChaserSimulator(sessions=ROWS, api_key=KEY)
+    sim.fault = Fault(status=502)
+    url = await served(sim)
+
+    started = time.monotonic()
+    store = await poll_all(settings_for(chaser(url, retries=10, poll_timeout="1s")))
+    elapsed = time.monotonic() - started
+
+    snap = store.snapshots["c"]
+    assert "http_5xx" == (snap.error_reason and snap.error_reason.value)
+    assert elapsed < 1.0
+    assert 1 <= snap.retries < 10

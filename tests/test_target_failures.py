@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+from structlog.testing import capture_logs
 
 from exporter.errors import Reason
 from exporter.poller import TargetPoller
@@ -289,3 +290,28 @@ async def test_deeply_nested_error_body_is_summarized(served: Serve) -> None:
     store = await poll_all(settings_for({"name": "t", "provider": "chaser", "base_url": url}))
 
     assert "HTTP 400: [[[[…]]]]" == store.snapshots["t"].error
+
+
+async def test_crash_traceback_logged_once_per_distinct_error(
+    served: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug that repeats logs its traceback once; a different one logs again; polls go on."""
+    url = await served(ChaserSimulator(sessions=GOOD_ROWS, api_key=KEY))
+    settings = settings_for({"name": "good", "provider": "chaser", "base_url": url})
+    messages = iter(["first bug"] * 3 + ["second bug"] * 2)
+
+    def broken(value: object) -> SessionRecord | None:
+        raise RuntimeError(next(messages))
+
+    monkeypatch.setattr(chaser, "_fast", broken)
+    store = new_store(settings)
+    async with new_client_session() as session:
+        poller = TargetPoller(target=settings.targets[0], interval=30, session=session, store=store)
+        with capture_logs() as logs:
+            for _ in range(5):
+                await poller.poll()
+
+    crashed = [e for e in logs if e["event"] == "poll.crashed"]
+    assert ["RuntimeError: first bug", "RuntimeError: second bug"] == [e["error"] for e in crashed]
+    assert all(e.get("exc_info") for e in crashed)
+    assert 5 == store.snapshots["good"].errors[Reason.UNEXPECTED]
