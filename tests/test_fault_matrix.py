@@ -153,7 +153,9 @@ def target_yaml(case: Case, url: str) -> str:
     return (
         f"  - name: {case.name}\n    provider: {case.provider}\n    base_url: {url}\n"
         f'    api_key: "{KEY}"\n    timeout: 500ms\n    retries: 1\n    rate_limit: 0\n'
-        f"{case.options}"
+        # a whole poll may take 3 s: a retry never races the poll's own deadline here (which
+        # would add a `timeout` to a fault's reason on a loaded machine)
+        f"    poll_timeout: 3s\n{case.options}"
     )
 
 
