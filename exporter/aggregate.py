@@ -16,7 +16,7 @@ from exporter.records import Phase, SessionRecord
 AGE_BUCKETS: tuple[float, ...] = (60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400, 259200)
 """Upper bounds (seconds) of the live-session age distribution; +Inf is implied."""
 
-_LIVE, _PENDING = Phase.LIVE, Phase.PENDING  # Phase.still_live, as identity tests
+_LIVE, _PENDING = Phase.LIVE, Phase.PENDING  # "still reported live", as identity tests
 _bucket = bisect.bisect_left
 
 

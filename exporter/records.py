@@ -15,11 +15,6 @@ class Phase(StrEnum):
     FAILED = "failed"
     UNKNOWN = "unknown"
 
-    @property
-    def still_live(self) -> bool:
-        """Whether the provider still reports the session as running (pending or live)."""
-        return self in (Phase.PENDING, Phase.LIVE)
-
 
 class SessionRecord(NamedTuple):
     """One session as the exporter sees it, whatever the provider.

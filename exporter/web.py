@@ -12,18 +12,16 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import CollectorRegistry
 
 from exporter import __version__
 from exporter.config import Settings, shard_of
 from exporter.exposition import ExpositionCache
-from exporter.runtime import new_client_session, new_registry, new_store
+from exporter.runtime import new_client_session, new_store
 from exporter.state import Store, TargetSnapshot
 from exporter.supervisor import Supervisor
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
-REGISTRY = web.AppKey("registry", CollectorRegistry)
 CLIENT = web.AppKey("client", aiohttp.ClientSession)
 SUPERVISOR = web.AppKey("supervisor", Supervisor)
 CONFIG_PATH = web.AppKey("config_path", Path)
@@ -54,7 +52,6 @@ def create_app(
     store = new_store(settings)
     app[SETTINGS] = settings
     app[STORE] = store
-    app[REGISTRY] = new_registry(store)
     app[EXPOSITION] = ExpositionCache(store)
     app[PROBES] = {}
     app[COMMAND_LINE] = dict(command_line or {})
