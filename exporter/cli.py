@@ -113,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
         help="serve the exporter over five simulated providers (no key, no network)",
     )
     demo.add_argument(
-        "--listen", metavar="HOST:PORT", default=f"0.0.0.0:{DEFAULT_PORT}", help="where to serve"
+        "--listen", metavar="HOST:PORT", default=f"127.0.0.1:{DEFAULT_PORT}", help="where to serve"
     )
     return parser
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from types import ModuleType
@@ -200,3 +201,35 @@ async def test_demo_command_serves_all_five_providers() -> None:
     assert 1.0 <= (metrics.get("sessions_unleased", provider="chaser") or 0)
     assert metrics.select("session_info", session_id="chs-stuck")
     assert b'"event": "demo.started"' in err
+
+
+async def test_demo_listens_on_loopback_by_default() -> None:
+    """Without --listen the demo serves 127.0.0.1:9864 (loopback only), not every interface.
+
+    The `demo.started` line names the URL before the port is bound, so the test holds whether
+    the port is free (the demo starts) or taken by someone else (the demo exits 1).
+    """
+    proc = await asyncio.create_subprocess_exec(
+        console_script(),
+        "demo",
+        "--log-format",
+        "json",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "SESSION_EXPORTER_CONFIG": ""},
+    )
+    assert proc.stderr is not None
+    started: dict[str, object] = {}
+    try:
+        async with asyncio.timeout(30):
+            while not started:
+                line = await proc.stderr.readline()
+                assert line, "the demo ended without logging demo.started"
+                if b'"demo.started"' in line:
+                    started = json.loads(line)
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), 10)
+
+    assert "http://127.0.0.1:9864/metrics" == started["metrics"]
