@@ -99,10 +99,11 @@ class PageFetcher:
         limiter: RateLimiter | None = None,
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self._session = session
         self._url = url
-        self._headers = {"Authorization": f"Bearer {key.get_secret_value()}"}
+        self._headers = {**(headers or {}), "Authorization": f"Bearer {key.get_secret_value()}"}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_pages = max_pages
         self._max_bytes = max_bytes
@@ -123,6 +124,14 @@ class PageFetcher:
 
     async def get_json(self, params: Mapping[str, str] | None = None) -> Any:
         """GET the endpoint with ``params`` and return the decoded JSON body."""
+        body = await self.get_body(params)
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise PollError(Reason.DECODE, f"response is not valid JSON: {exc}") from None
+
+    async def get_body(self, params: Mapping[str, str] | None = None) -> bytes:
+        """GET the endpoint with ``params`` and return the body of its successful answer."""
         if self._started >= self._max_pages:
             raise PollError(
                 Reason.TOO_MANY_PAGES,
@@ -152,10 +161,7 @@ class PageFetcher:
                 attempt += 1
                 continue
             self.pages += 1
-            try:
-                return orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
-                raise PollError(Reason.DECODE, f"response is not valid JSON: {exc}") from None
+            return body
 
     def _retry_delay(self, exc: PollError, attempt: int) -> float | None:
         """How long to wait before retrying, or None when the error is final."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
 from exporter.fetch import PageFetcher
-from exporter.records import Phase, SessionRecord
+from exporter.providers.rows import Page
+from exporter.records import Phase
 from exporter.schema import TargetBase
 
 
@@ -26,7 +27,7 @@ TargetT = TypeVar("TargetT", bound=TargetBase)
 
 
 class Provider(ABC, Generic[TargetT]):
-    """Adapter from one provider's list API to normalized :class:`SessionRecord` pages."""
+    """Adapter from one provider's list API to pages of rows the aggregate counts."""
 
     id: ClassVar[str]
     path: ClassVar[str]
@@ -39,6 +40,14 @@ class Provider(ABC, Generic[TargetT]):
     def statuses(self) -> Mapping[str, Phase]:
         """The documented statuses this target counts; each is exported, with 0 when empty."""
 
+    def counts_only_listed(self) -> bool:
+        """Whether a row in a status outside :meth:`statuses` is dropped (and counted so)."""
+        return False
+
+    def request_headers(self) -> Mapping[str, str]:
+        """Headers sent on every request besides ``Authorization`` (none by default)."""
+        return {}
+
     @abstractmethod
-    def pages(self, fetcher: PageFetcher) -> AsyncIterator[Sequence[SessionRecord]]:
-        """Walk the list endpoint, yielding each page's sessions as records."""
+    def pages(self, fetcher: PageFetcher) -> AsyncIterator[Page]:
+        """Walk the list endpoint, yielding its rows a page (or a chunk of one) at a time."""

@@ -114,6 +114,8 @@ class Simulator:
         self.fault: Fault | None = None
         self.requests: list[RequestLog] = []
         self.on_request: Callable[[Simulator, int], None] | None = None
+        self.last_headers: CIMultiDict[str] = CIMultiDict()
+        """The latest request's headers, without ``Authorization``."""
         self._authorized_count = 0
 
     def payload(self, query: MultiMapping[str]) -> Any:
@@ -172,6 +174,8 @@ class Simulator:
 
     def _log(self, request: web.Request) -> bool:
         authorized = request.headers.get("Authorization") == f"Bearer {self.api_key}"
+        self.last_headers = CIMultiDict(request.headers)
+        self.last_headers.popall("Authorization", None)
         self.requests.append(RequestLog(request.path, MultiDict(request.query), authorized))
         return authorized
 

@@ -71,7 +71,7 @@ class NotteSimulator(Simulator):
     """
 
     provider: ClassVar[str] = "notte"
-    path: ClassVar[str] = "/sessions"
+    path: ClassVar[str] = "/sessions/"
 
     def __init__(
         self,
