@@ -265,7 +265,7 @@ class AggregateBuilder:
         return Aggregate(
             statuses=MappingProxyType(statuses),
             folded_label_values=folded,
-            sessions=len(self._seen),
+            sessions=len(self._seen) - self._dropped,
             duplicates=self._duplicates,
             overdue=self._overdue if caps.deadlines else None,
             next_deadline=self._next_deadline if caps.deadlines else None,

@@ -28,6 +28,13 @@ def decode_object(body: bytes, where: str) -> dict[str, msgspec.Raw]:
         raise SchemaError(f"{where}: expected an object, got {raw_kind(body)}") from None
     except msgspec.DecodeError as exc:
         raise PollError(Reason.DECODE, f"response is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise too_deep() from None
+
+
+def too_deep() -> PollError:
+    """The error of an answer nested deeper than the decoder follows."""
+    return PollError(Reason.DECODE, "response is not valid JSON: nested too deeply")
 
 
 def decode_any(body: bytes) -> dict[str, msgspec.Raw] | bytes:
@@ -37,6 +44,8 @@ def decode_any(body: bytes) -> dict[str, msgspec.Raw] | bytes:
             msgspec.json.decode(body, type=msgspec.Raw)
         except msgspec.DecodeError as exc:
             raise PollError(Reason.DECODE, f"response is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise too_deep() from None
         return body
     return decode_object(body, "response")
 

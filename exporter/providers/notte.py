@@ -53,17 +53,24 @@ def deadline(
     max_minutes: int | None,
     idle_minutes: int | None,
 ) -> datetime | None:
-    """The earlier of ``created + max_duration`` (15 min when absent) and ``accessed + idle``."""
+    """The earlier of ``created + max_duration`` (15 min when absent) and ``accessed + idle``.
+
+    A limit beyond the calendar's range (minutes of any size are valid JSON) is no limit.
+    """
+    idle = None if accessed is None or idle_minutes is None else _later(accessed, idle_minutes)
     if created is None:
-        return (
-            None if accessed is None or idle_minutes is None else accessed + idle_minutes * _MINUTE
-        )
-    limit = (
-        created + (DEFAULT_MAX_DURATION_MINUTES if max_minutes is None else max_minutes) * _MINUTE
-    )
-    if accessed is not None and idle_minutes is not None:
-        return min(limit, accessed + idle_minutes * _MINUTE)
-    return limit
+        return idle
+    limit = _later(created, DEFAULT_MAX_DURATION_MINUTES if max_minutes is None else max_minutes)
+    if limit is None or idle is None:
+        return idle if limit is None else limit
+    return min(limit, idle)
+
+
+def _later(moment: datetime, minutes: int) -> datetime | None:
+    try:
+        return moment + minutes * _MINUTE
+    except OverflowError:
+        return None
 
 
 class NotteRow(RowStruct, gc=False):
