@@ -1,4 +1,9 @@
-"""What a provider module implements: its target options, statuses and page walk."""
+"""What a provider module implements: its target options, statuses and page walk.
+
+Wire details that differ per provider are hooks with defaults here, which a provider
+overrides (usually with a function of :mod:`exporter.providers.wire`): how its error
+bodies read, what unit its rate-limit reset has, and extra headers for every request.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
-from exporter.fetch import PageFetcher
+from exporter.fetch import PageFetcher, default_rate_limit_reset
+from exporter.providers import wire
 from exporter.records import Phase, SessionRecord
 from exporter.schema import TargetBase
 
@@ -42,3 +48,21 @@ class Provider(ABC, Generic[TargetT]):
     @abstractmethod
     def pages(self, fetcher: PageFetcher) -> AsyncIterator[Sequence[SessionRecord]]:
         """Walk the list endpoint, yielding each page's sessions as records."""
+
+    @staticmethod
+    def error_detail(body: bytes) -> str:
+        """The human part of an error body, for ``HTTP <status>: <detail>`` (may be ``""``)."""
+        return wire.generic_error_detail(body)
+
+    @staticmethod
+    def rate_limit_reset(headers: Mapping[str, str], now: float) -> float | None:
+        """The rate-limit reset of an answer as a unix time in seconds, or None.
+
+        The default: ``X-RateLimit-Reset``/``RateLimit-Reset`` above 1e9 is a unix time,
+        else seconds from ``now``.
+        """
+        return default_rate_limit_reset(headers, now)
+
+    def request_headers(self) -> Mapping[str, str]:
+        """Extra headers for every request of this target (never ``Authorization``)."""
+        return {}
