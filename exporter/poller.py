@@ -14,7 +14,7 @@ import structlog
 
 from exporter.aggregate import Aggregate, AggregateBuilder
 from exporter.errors import PollError, Reason
-from exporter.fetch import PageFetcher, RateLimiter, RetryPolicy
+from exporter.fetch import Exchange, PageFetcher, RateLimiter, RetryPolicy
 from exporter.logs import REDACTOR
 from exporter.providers import provider_for
 from exporter.schema import KeyUnavailableError, TargetBase
@@ -54,6 +54,7 @@ class TargetPoller:
         store: Store,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        on_response: Callable[[Exchange], None] | None = None,
     ) -> None:
         self.target = target
         self.interval = interval
@@ -62,6 +63,7 @@ class TargetPoller:
         self._store = store
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._on_response = on_response
         self._url = target.url + self._provider.path
         self._last_crash: str | None = None
         self._limiter = RateLimiter(target.rate_limit)
@@ -176,6 +178,10 @@ class TargetPoller:
             retry=self._retry,
             rng=self._rng,
             headers=self._provider.request_headers(),
+            error_detail=self._provider.error_detail,
+            rate_limit_reset=self._provider.rate_limit_reset,
+            on_response=self._on_response,
+            clock=self._clock,
         )
 
     def _deadline(self) -> float:

@@ -226,8 +226,8 @@ async def test_no_health_series_before_the_first_poll(served: Serve) -> None:
     assert 0.0 == metrics.get("sessions_exporter_polls_total")
 
 
-async def test_redirect_is_not_followed(served: Serve) -> None:
-    """A 3xx is a failed poll whose error says where it pointed (the key is never forwarded)."""
+async def test_redirect_to_another_origin_is_not_followed(served: Serve) -> None:
+    """A 3xx to another origin is a failed poll whose error says where it pointed and why."""
     sim = ChaserSimulator(sessions=GOOD_ROWS, api_key=KEY)
     sim.fault = Fault(status=301, headers={"Location": "https://elsewhere.example/v1/sessions"})
     url = await served(sim)
@@ -236,7 +236,8 @@ async def test_redirect_is_not_followed(served: Serve) -> None:
 
     snap = store.snapshots["t"]
     assert (
-        "HTTP 301: redirect to https://elsewhere.example/v1/sessions not followed (check base_url)"
+        "HTTP 301: redirect to https://elsewhere.example/v1/sessions not followed: it leaves "
+        f"the origin {url} (the key is only sent to the configured origin; check base_url)"
         == snap.error
     )
     assert 1 == len(sim.requests)

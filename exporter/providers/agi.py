@@ -21,7 +21,7 @@ import msgspec
 
 from exporter.errors import SchemaError
 from exporter.fetch import PageFetcher
-from exporter.providers import envelope
+from exporter.providers import envelope, wire
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.fields import Reader
 from exporter.providers.rows import Aware, CheckedRow, Page, RowCodec, RowStruct, Text
@@ -86,6 +86,7 @@ class AgiProvider(Provider[AgiTarget]):
     id = "agi"
     path = "/v1/sessions"
     capabilities = Capabilities()
+    error_detail = staticmethod(wire.agi_error_detail)
 
     def statuses(self) -> Mapping[str, Phase]:
         return STATUS_PHASES

@@ -1,4 +1,9 @@
-"""What a provider module implements: its target options, statuses and page walk."""
+"""What a provider module implements: its target options, statuses and page walk.
+
+Wire details that differ per provider are hooks with defaults here, which a provider
+overrides (usually with a function of :mod:`exporter.providers.wire`): how its error
+bodies read, what unit its rate-limit reset has, and extra headers for every request.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
-from exporter.fetch import PageFetcher
+from exporter.fetch import PageFetcher, default_rate_limit_reset
+from exporter.providers import wire
 from exporter.providers.rows import Page
 from exporter.records import Phase
 from exporter.schema import TargetBase
@@ -45,9 +51,23 @@ class Provider(ABC, Generic[TargetT]):
         return False
 
     def request_headers(self) -> Mapping[str, str]:
-        """Headers sent on every request besides ``Authorization`` (none by default)."""
+        """Extra headers for every request of this target (never ``Authorization``)."""
         return {}
 
     @abstractmethod
     def pages(self, fetcher: PageFetcher) -> AsyncIterator[Page]:
         """Walk the list endpoint, yielding its rows a page (or a chunk of one) at a time."""
+
+    @staticmethod
+    def error_detail(body: bytes) -> str:
+        """The human part of an error body, for ``HTTP <status>: <detail>`` (may be ``""``)."""
+        return wire.generic_error_detail(body)
+
+    @staticmethod
+    def rate_limit_reset(headers: Mapping[str, str], now: float) -> float | None:
+        """The rate-limit reset of an answer as a unix time in seconds, or None.
+
+        The default: ``X-RateLimit-Reset``/``RateLimit-Reset`` above 1e9 is a unix time,
+        else seconds from ``now``.
+        """
+        return default_rate_limit_reset(headers, now)

@@ -15,7 +15,7 @@ import msgspec
 from pydantic import Field
 
 from exporter.fetch import PageFetcher
-from exporter.providers import envelope, fields
+from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.fields import Reader
 from exporter.providers.paging import RepeatGuard, Window
@@ -109,6 +109,7 @@ class ChaserProvider(Provider[ChaserTarget]):
     id = "chaser"
     path = "/v1/sessions"
     capabilities = Capabilities(leases=True)
+    error_detail = staticmethod(wire.chaser_error_detail)
 
     def statuses(self) -> Mapping[str, Phase]:
         return STATUS_PHASES

@@ -15,7 +15,7 @@ import msgspec
 from pydantic import Field
 
 from exporter.fetch import PageFetcher
-from exporter.providers import envelope, fields
+from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.fields import Reader
 from exporter.providers.paging import RepeatGuard, Window
@@ -141,6 +141,7 @@ class NotteProvider(Provider[NotteTarget]):
     id = "notte"
     path = "/sessions/"
     capabilities = Capabilities(deadlines=True, activity=True)
+    error_detail = staticmethod(wire.notte_error_detail)
 
     def __init__(self, target: NotteTarget) -> None:
         super().__init__(target)

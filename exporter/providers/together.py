@@ -25,7 +25,7 @@ import msgspec
 
 from exporter.errors import SchemaError, brief
 from exporter.fetch import PageFetcher
-from exporter.providers import envelope, fields
+from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.fields import Reader
 from exporter.providers.rows import Aware, CheckedRow, Page, RowCodec, RowStruct, Text
@@ -82,6 +82,7 @@ class TogetherProvider(Provider[TogetherTarget]):
     id = "together"
     path = "/tci/sessions"
     capabilities = Capabilities(deadlines=True, activity=True, executions=True)
+    error_detail = staticmethod(wire.together_error_detail)
 
     def statuses(self) -> Mapping[str, Phase]:
         return STATUS_PHASES

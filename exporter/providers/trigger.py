@@ -33,7 +33,7 @@ from pydantic import Field, field_validator
 
 from exporter.errors import SchemaError
 from exporter.fetch import PageFetcher
-from exporter.providers import envelope, fields
+from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.fields import Reader
 from exporter.providers.rows import Aware, CheckedRow, Page, RowCodec, RowStruct, Text
@@ -112,6 +112,8 @@ class TriggerProvider(Provider[TriggerTarget]):
     id = "trigger"
     path = "/api/v1/sessions"
     capabilities = Capabilities(deadlines=True, activity=True)
+    error_detail = staticmethod(wire.trigger_error_detail)
+    rate_limit_reset = staticmethod(wire.trigger_rate_limit_reset)
 
     def statuses(self) -> Mapping[str, Phase]:
         return STATUS_PHASES if self.target.ended_window > 0 else ACTIVE_ONLY
