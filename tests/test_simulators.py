@@ -106,7 +106,7 @@ def test_registry_maps_each_provider_id_to_its_simulator() -> None:
         "agi": (AgiSimulator, "/v1/sessions"),
         "trigger": (TriggerSimulator, "/api/v1/sessions"),
         "chaser": (ChaserSimulator, "/v1/sessions"),
-        "notte": (NotteSimulator, "/sessions"),
+        "notte": (NotteSimulator, "/sessions/"),
     }
     assert expected == {key: (cls, cls.path) for key, cls in SIMULATORS.items()}
     assert all(key == cls.provider for key, cls in SIMULATORS.items())
