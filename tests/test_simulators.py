@@ -100,13 +100,13 @@ def test_iso_rejects_other_precisions() -> None:
 
 
 def test_registry_maps_each_provider_id_to_its_simulator() -> None:
-    """SIMULATORS is keyed by the provider id each class declares, with the spec's paths."""
+    """SIMULATORS is keyed by the provider id each class declares, with the SDKs' paths."""
     expected = {
         "together": (TogetherSimulator, "/v1/tci/sessions"),
         "agi": (AgiSimulator, "/v1/sessions"),
         "trigger": (TriggerSimulator, "/api/v1/sessions"),
         "chaser": (ChaserSimulator, "/v1/sessions"),
-        "notte": (NotteSimulator, "/sessions"),
+        "notte": (NotteSimulator, "/sessions/"),  # the SDK's route (the spec: /sessions)
     }
     assert expected == {key: (cls, cls.path) for key, cls in SIMULATORS.items()}
     assert all(key == cls.provider for key, cls in SIMULATORS.items())
@@ -174,14 +174,17 @@ async def test_serve_exit_cuts_pending_delays_short() -> None:
 async def test_requests_without_the_bearer_key_get_401(
     aiohttp_client: AiohttpClient, provider: str, headers: dict[str, str]
 ) -> None:
-    """Without `Authorization: Bearer <api_key>` every provider answers 401 in its error shape."""
+    """Without `Authorization: Bearer <api_key>` every provider answers 401 in its error shape.
+
+    The shapes are those the SDKs read: AGI's FastAPI `detail`, Chaser's `code`/`message`.
+    """
     sim = sample(provider)
     client = await start(aiohttp_client, sim)
     expected = {
         "together": {"errors": ["Unauthorized"]},
-        "agi": {"error": "Unauthorized"},
+        "agi": {"detail": "Unauthorized"},
         "trigger": {"error": "Unauthorized"},
-        "chaser": {"detail": "Unauthorized"},
+        "chaser": {"code": "unauthorized", "message": "Unauthorized"},
         "notte": {"detail": "Unauthorized"},
     }
     assert (401, expected[provider]) == await get_json(client, sim.path, headers=headers)
@@ -211,9 +214,9 @@ async def test_status_fault_without_body_sends_provider_error_then_clears(
     client = await start(aiohttp_client, sim)
     expected = {
         "together": {"errors": ["Service Unavailable"]},
-        "agi": {"error": "Service Unavailable"},
+        "agi": {"detail": "Service Unavailable"},
         "trigger": {"error": "Service Unavailable"},
-        "chaser": {"detail": "Service Unavailable"},
+        "chaser": {"code": "error", "message": "Service Unavailable"},
         "notte": {"detail": "Service Unavailable"},
     }
     assert (503, expected[provider]) == await get_json(client, sim.path)
@@ -607,10 +610,11 @@ async def test_chaser_empty_dataset(aiohttp_client: AiohttpClient) -> None:
 async def test_chaser_rejects_bad_limit_or_offset_with_422(
     aiohttp_client: AiohttpClient, params: dict[str, str], detail: str
 ) -> None:
-    """Non-integer or negative limit/offset is a 422 with a string `detail`."""
+    """Non-integer or negative limit/offset is a 422 in the SDK's `code`/`message` shape."""
     sim = ChaserSimulator(sessions=chaser_sessions(2))
     client = await start(aiohttp_client, sim)
-    assert (422, {"detail": detail}) == await get_json(client, sim.path, params=params)
+    expected = {"code": "invalid_request", "message": detail}
+    assert (422, expected) == await get_json(client, sim.path, params=params)
 
 
 async def test_chaser_offsets_shift_when_a_session_is_inserted_mid_walk(
@@ -1034,6 +1038,9 @@ async def test_trigger_empty_dataset(aiohttp_client: AiohttpClient) -> None:
     assert (200, {"data": [], "pagination": {}}) == await get_json(client, sim.path)
 
 
+NOT_A_NUMBER = "Invalid input: expected number, received NaN"
+
+
 def query_error(path: str, message: str, code: str = "custom") -> dict[str, Any]:
     return {"error": "Query Error", "details": [{"code": code, "message": message, "path": [path]}]}
 
@@ -1071,7 +1078,9 @@ def query_error(path: str, message: str, code: str = "custom") -> dict[str, Any]
         ),
         (
             {"page[after]": "session_001", "page[before]": "session_000"},
-            query_error("page", "Use either page[after] or page[before], not both"),
+            query_error(
+                "page[before]", "Cannot pass both page[after] and page[before] on the same request"
+            ),
         ),
         (
             {"filter[createdAt][period]": "abc"},
@@ -1091,11 +1100,15 @@ def query_error(path: str, message: str, code: str = "custom") -> dict[str, Any]
         ),
         (
             {"filter[createdAt][from]": "monday"},
-            query_error("filter[createdAt][from]", "Invalid date: monday"),
+            query_error("filter[createdAt][from]", NOT_A_NUMBER, "invalid_type"),
+        ),
+        (  # the SDK sends unix milliseconds: a date-time, as the spec has it, is refused
+            {"filter[createdAt][to]": "2024-01-01T00:00:00Z"},
+            query_error("filter[createdAt][to]", NOT_A_NUMBER, "invalid_type"),
         ),
         (
-            {"filter[createdAt][to]": "2024-13-01"},
-            query_error("filter[createdAt][to]", "Invalid date: 2024-13-01"),
+            {"filter[createdAt][to]": "1" + "0" * 30},
+            query_error("filter[createdAt][to]", NOT_A_NUMBER, "invalid_type"),
         ),
     ],
 )
@@ -1167,9 +1180,12 @@ def filterable_sessions() -> list[dict[str, Any]]:
             {"filter[status]": "ACTIVE", "filter[type]": "batch", "filter[tags]": "vip"},
             ["session_d"],
         ),
-        ({"filter[createdAt][from]": iso(T0 + 3)}, ["session_a", "session_b", "session_c"]),
+        (  # unix milliseconds, as the SDK sends `Date#getTime()`
+            {"filter[createdAt][from]": str(int((T0 + 3) * 1000))},
+            ["session_a", "session_b", "session_c"],
+        ),
         (
-            {"filter[createdAt][to]": iso(T0 + 4, zulu=False)},
+            {"filter[createdAt][to]": str(int((T0 + 4) * 1000))},
             ["session_b", "session_c", "session_d"],
         ),
     ],
@@ -1177,7 +1193,10 @@ def filterable_sessions() -> list[dict[str, Any]]:
 async def test_trigger_filters(
     aiohttp_client: AiohttpClient, params: Params, expected: list[str]
 ) -> None:
-    """Array filters match any listed value (tags: any shared tag); filters combine with AND."""
+    """Array filters match any listed value (tags: any shared tag); filters combine with AND.
+
+    The creation bounds are unix milliseconds, inclusive.
+    """
     sim = TriggerSimulator(sessions=filterable_sessions())
     client = await start(aiohttp_client, sim)
     _, body = await get_json(client, sim.path, params=params)
