@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from multidict import MultiDict
 from pytest_aiohttp import AiohttpClient
 
+from exporter.demo import DemoWorld
 from exporter.simulators import (
     OMIT,
     SIMULATORS,
@@ -1437,3 +1438,22 @@ async def test_trigger_reset_header_yields_to_the_fault_and_can_be_switched_off(
     sim.fault = Fault(status=429)
     response = await client.get(sim.path, headers=AUTH)
     assert (429, None) == (response.status, response.headers.get("x-ratelimit-reset"))
+
+
+# --- the demo's populations ------------------------------------------------------------
+
+
+def test_demo_populations_show_every_status_the_sdks_know() -> None:
+    """Within the demo's first half hour, each SDK status beyond the specs shows up."""
+    start = 1_800_000_000.0
+    world = DemoWorld(now=start)
+    seen: dict[str, set[str]] = {"agi": set(), "chaser": set(), "notte": set()}
+    for second in range(1, 1801):
+        world.tick(start + second)
+        for name in seen:
+            population = getattr(world, name)
+            seen[name] |= {row["status"] for row in population.sim.sessions}
+    assert {"waiting_for_input", "finished"} <= seen["agi"]
+    assert {"ready", "running", "active", "terminated", "failed"} <= seen["chaser"]
+    assert {"authenticating", "active", "closed", "error"} <= seen["notte"]
+    assert {"browser", "sandbox"} == {row["session_type"] for row in world.chaser.sim.sessions}
