@@ -242,16 +242,10 @@ async def test_account_is_sent_as_x_chaser_account(served: Serve) -> None:
     """The ``account`` option is sent as ``X-Chaser-Account`` on every page's request."""
     rows = [chaser_row(f"r{i}", "running", iso(T - i)) for i in range(4)]
     sim = ChaserSimulator(sessions=rows, api_key=KEY)
-    seen: list[str | None] = []
-
-    def note(simulator: Simulator, index: int) -> None:
-        seen.append(simulator.last_headers.get("X-Chaser-Account"))
-
-    sim.on_request = note
     url = await served(sim)
     await poll_all(settings_for(target(url, page_size=2, account=" team-a ")), clock=clock)
 
-    assert ["team-a", "team-a"] == seen
+    assert ["team-a", "team-a"] == [r.headers.get("X-Chaser-Account") for r in sim.requests]
 
 
 async def test_a_bad_row_is_counted_and_the_rest_exact(served: Serve) -> None:
