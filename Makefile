@@ -3,13 +3,31 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The providers' official SDKs, for the SDK contract tests (tests/sdk/): never the project's deps.
+SDK_VENV := .sdk/python
+SDK_STAMP := $(SDK_VENV)/.installed
+SDK_NODE := tests/sdk/trigger
+SDK_NODE_STAMP := $(SDK_NODE)/node_modules/.installed
 
-.PHONY: run demo serve test lint fmt clean bench
+.PHONY: run demo serve test lint fmt clean bench sdk
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+sdk: $(SDK_STAMP) $(SDK_NODE_STAMP) ## the official SDKs the SDK contract tests drive
+
+$(SDK_STAMP): tests/sdk/requirements.txt
+	rm -rf $(SDK_VENV)
+	$(PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r $<
+	$(SDK_VENV)/bin/python -m pip check
+	touch $@
+
+$(SDK_NODE_STAMP): $(SDK_NODE)/package.json $(SDK_NODE)/package-lock.json
+	npm ci --prefix $(SDK_NODE) --no-audit --no-fund
 	touch $@
 
 run demo: $(STAMP) ## the exporter over five simulated providers on :9864
@@ -34,4 +52,4 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .sdk $(SDK_NODE)/node_modules .pytest_cache .mypy_cache .ruff_cache *.egg-info

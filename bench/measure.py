@@ -362,7 +362,7 @@ def _page_params(provider: str, listed: int, page_size: int) -> list[tuple[str, 
             for i in range(pages)
         ]
     return [
-        ("/sessions", {"page": str(i + 1), "page_size": str(page_size), "only_active": "true"})
+        ("/sessions/", {"page": str(i + 1), "page_size": str(page_size), "only_active": "true"})
         for i in range(pages)
     ]
 

@@ -8,7 +8,10 @@ Per-provider stuck thresholds are series, not copies of the alert: one recording
 provider (``provider:sessions_stuck_threshold_seconds:config``) holds that provider's limit, and
 ``SessionStuck`` compares each target's oldest pending/live session with it, joined on
 ``provider``. One alert definition serves every provider, and the dashboard draws the same
-threshold next to the ages it applies to.
+threshold next to the ages it applies to. ``SessionIdle`` does the same with
+``provider:sessions_idle_threshold_seconds:config`` and the least recent activity of a live
+session. ``SessionStuck`` is one alert per stuck session (with ``session_id``) where per-session
+series exist, and one per (target, status) elsewhere.
 
 Several replicas may export the same target (high availability: two replicas of one shard),
 so every per-target rule first collapses them with ``max``/``min by`` the target's own labels:
@@ -40,6 +43,7 @@ PROVIDERS = ("together", "agi", "trigger", "chaser", "notte")
 
 LIVE = 'phase=~"pending|live"'
 STUCK_THRESHOLD = "provider:sessions_stuck_threshold_seconds:config"
+IDLE_THRESHOLD = "provider:sessions_idle_threshold_seconds:config"
 FAILED = "provider_target:sessions_failed:sum"
 OLDEST_AGE = "provider_target:sessions_oldest_live_age_seconds:max"
 BY_TARGET = "by (provider, target)"
@@ -87,7 +91,9 @@ class MaxAge(AlertSettings):
         return _duration(value)
 
 
-class Stuck(MaxAge):
+class PerProvider(AlertSettings):
+    """A limit with a default and overrides by provider id, exported as one series each."""
+
     per_provider: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("per_provider", mode="before")
@@ -100,9 +106,40 @@ class Stuck(MaxAge):
             raise ValueError(f"unknown provider(s) {unknown}; known: {list(PROVIDERS)}")
         return {str(p): _duration(d) for p, d in value.items()}
 
+    @property
+    def default(self) -> str:
+        """The limit of every provider without an override."""
+        raise NotImplementedError
+
     def threshold(self, provider: str) -> str:
-        """The stuck threshold of ``provider`` (its override, else the default)."""
-        return self.per_provider.get(provider, self.max_age)
+        """The limit of ``provider`` (its override, else the default)."""
+        return self.per_provider.get(provider, self.default)
+
+
+class Stuck(PerProvider):
+    max_age: str
+
+    @field_validator("max_age", mode="before")
+    @classmethod
+    def _age(cls, value: object) -> str:
+        return _duration(value)
+
+    @property
+    def default(self) -> str:
+        return self.max_age
+
+
+class Idle(PerProvider):
+    max_idle: str
+
+    @field_validator("max_idle", mode="before")
+    @classmethod
+    def _idle(cls, value: object) -> str:
+        return _duration(value)
+
+    @property
+    def default(self) -> str:
+        return self.max_idle
 
 
 class MinCount(AlertSettings):
@@ -134,6 +171,8 @@ class Alerts(_Strict):
     SessionTargetDown: AlertSettings
     SessionTargetDataStale: MaxAge
     SessionStuck: Stuck
+    SessionIdle: Idle
+    SessionRowsInvalid: AlertSettings
     SessionsOverdue: MinCount
     BrowserSessionsUnleased: MinCount
     FailedSessionsRising: Rising
@@ -162,14 +201,17 @@ def error_ratio_rule(window: str) -> str:
 
 def recording_rules(config: Thresholds) -> list[dict[str, Any]]:
     """Series the alerts and the dashboard share."""
-    stuck = config.alerts.SessionStuck
     window = config.alerts.SessionPollErrorsRising.window
     thresholds = [
         {
-            "record": STUCK_THRESHOLD,
-            "expr": f"vector({seconds(stuck.threshold(provider))})",
+            "record": record,
+            "expr": f"vector({seconds(limits.threshold(provider))})",
             "labels": {"provider": provider},
         }
+        for record, limits in (
+            (STUCK_THRESHOLD, config.alerts.SessionStuck),
+            (IDLE_THRESHOLD, config.alerts.SessionIdle),
+        )
         for provider in PROVIDERS
     ]
     return [
@@ -276,18 +318,51 @@ def alerting_rules(config: Thresholds) -> list[dict[str, Any]]:
         _alert(
             "SessionStuck",
             stuck,
+            stuck_expr(),
             (
-                f"(\n  time()\n  - min {BY_STATUS} (sessions_oldest_created_timestamp_seconds"
-                f"{{{LIVE}}})\n)\n> on (provider) group_left ()\n  {STUCK_THRESHOLD}"
+                "{{ if $labels.session_id }}Session {{ $labels.session_id }} of "
+                f"{target} is stuck{{{{ else }}}}A session of {target} is stuck in "
+                "{{ $labels.status }}{{ end }}"
             ),
-            f"A session of {target} is stuck in {{{{ $labels.status }}}}",
             (
-                "The oldest {{ $labels.status }} session of "
-                f"{target} is {{{{ $value | humanizeDuration }}}} old, over the "
-                f"{{{{ $labels.provider }}}} threshold of {_threshold_template()}. "
-                "With per_session enabled, "
-                'session_info{target="{{ $labels.target }}", status="{{ $labels.status }}"} '
-                "names it."
+                "{{ if $labels.session_id }}Session {{ $labels.session_id }} of "
+                f"{target}{{{{ else }}}}The oldest {{{{ $labels.status }}}} session of "
+                f"{target}{{{{ end }}}} is {{{{ $value | humanizeDuration }}}} old, over the "
+                f"{{{{ $labels.provider }}}} threshold of {_threshold_template(STUCK_THRESHOLD)}."
+                '{{ if $labels.session_id }} session_info{target="{{ $labels.target }}", '
+                'session_id="{{ $labels.session_id }}"} has its status and kind.{{ else }} '
+                "Enable per_session on the target to have one alert per stuck session, "
+                "naming it.{{ end }}"
+            ),
+            config=config,
+        ),
+        _alert(
+            "SessionIdle",
+            a.SessionIdle,
+            (
+                "time() - min by (provider, target) "
+                "(sessions_oldest_activity_timestamp_seconds)\n"
+                f"> on (provider) group_left ()\n  {IDLE_THRESHOLD}"
+            ),
+            f"A live session of {target} is idle",
+            (
+                f"A live session of {target} has had no activity for "
+                "{{ $value | humanizeDuration }}, over the {{ $labels.provider }} idle "
+                f"threshold of {_threshold_template(IDLE_THRESHOLD)}: it may be forgotten "
+                "but still billed."
+            ),
+            config=config,
+        ),
+        _alert(
+            "SessionRowsInvalid",
+            a.SessionRowsInvalid,
+            "max by (provider, target, field) (sessions_exporter_invalid_rows) > 0",
+            f"Rows of {target} have an unreadable {{{{ $labels.field }}}}",
+            (
+                f"{{{{ $value }}}} session row(s) in the last poll of {target} had a "
+                "{{ $labels.field }} the exporter could not read: such rows are counted with "
+                "that field unknown, or left out when it is the id or the status. The "
+                "provider's answers no longer match what the exporter expects."
             ),
             config=config,
         ),
@@ -367,9 +442,32 @@ def alerting_rules(config: Thresholds) -> list[dict[str, Any]]:
     ]
 
 
-def _threshold_template() -> str:
-    """Template text rendering the stuck threshold of the alert's provider."""
-    query = f"{STUCK_THRESHOLD}{{provider='%s'}}"
+def stuck_expr() -> str:
+    """SessionStuck: one alert per stuck session where per-session series name it, else one per
+    (target, status).
+
+    A target's sessions of a phase are named by ``session_info`` when per_session covers that
+    phase; the aggregate side skips exactly those (target, phase) pairs, so no session alerts
+    twice. Replicas are collapsed first: ``min by`` the session (or status) on the left, and
+    ``and``/``unless`` on the right, which never need unique matches.
+    """
+    session = "provider, target, session_id"
+    per_session = (
+        f"(\n  time()\n  - min by ({session}) (session_created_timestamp_seconds)\n"
+        f"  and on ({session})\n  session_info{{{LIVE}}}\n)\n"
+        f"> on (provider) group_left ()\n  {STUCK_THRESHOLD}"
+    )
+    per_status = (
+        f"(\n  time()\n  - min {BY_STATUS} (sessions_oldest_created_timestamp_seconds"
+        f"{{{LIVE}}})\n  unless on (provider, target, phase)\n  session_info\n)\n"
+        f"> on (provider) group_left ()\n  {STUCK_THRESHOLD}"
+    )
+    return f"{per_session}\nor\n{per_status}"
+
+
+def _threshold_template(record: str) -> str:
+    """Template text rendering the ``record`` threshold of the alert's provider."""
+    query = f"{record}{{provider='%s'}}"
     return (
         f'{{{{ with printf "{query}" $labels.provider | query }}}}'
         "{{ . | first | value | humanizeDuration }}{{ end }}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,6 +12,8 @@ from types import MappingProxyType
 
 from exporter import labels
 from exporter.providers.base import Capabilities
+from exporter.providers.fields import StatusLabels
+from exporter.providers.rows import Page, Row
 from exporter.records import Phase, SessionRecord
 
 AGE_BUCKETS: tuple[float, ...] = (60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400, 259200)
@@ -51,6 +54,10 @@ class Aggregate:
     age_sum: float = 0.0
     detail: tuple[SessionRecord, ...] | None = None
     detail_left_out: int = 0
+    dropped: int = 0
+    invalid: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    invalid_example: str | None = None
+    live_seconds: float = 0.0
 
     @property
     def age_buckets(self) -> list[tuple[str, int]]:
@@ -78,23 +85,32 @@ class _Tally:
 
 @dataclass(slots=True, kw_only=True)
 class AggregateBuilder:
-    """Streams records in page by page and builds the :class:`Aggregate`.
+    """Folds pages of rows straight into the counts and builds the :class:`Aggregate`.
 
-    Sessions are counted once by id, so a list that shifts while it is paged
-    (and so serves a session on two pages) does not count it twice.
+    No object is made per row: a :class:`SessionRecord` is built only for a row that enters
+    the ``per_session`` top-N. Sessions are counted once by id, so a list that shifts while
+    it is paged (and so serves a session on two pages) does not count it twice. ``since``
+    is the previous successful poll's time: each session still reported live adds the time
+    since then (or since its creation, if later) to ``live_seconds``; ``None`` adds nothing.
     """
 
     statuses: Mapping[str, Phase]
     capabilities: Capabilities
     now: float
+    only_listed: bool = False
+    since: float | None = None
     detail_phases: frozenset[Phase] | None = None
     detail_max: int = 0
     max_label_values: int = 20
+    _labels: StatusLabels = field(init=False)
     _detail: list[tuple[float, str, SessionRecord]] = field(init=False, default_factory=list)
     _detail_seen: int = 0
     _tallies: dict[str, _Tally] = field(init=False)
     _seen: set[str] = field(init=False, default_factory=set)
     _duplicates: int = 0
+    _dropped: int = 0
+    _invalid: Counter[str] = field(init=False, default_factory=Counter)
+    _invalid_example: str | None = None
     _overdue: int = 0
     _next_deadline: float | None = None
     _leases: int = 0
@@ -103,74 +119,114 @@ class AggregateBuilder:
     _executions: int = 0
     _ages: list[int] = field(init=False, default_factory=lambda: [0] * (len(AGE_BUCKETS) + 1))
     _age_sum: float = 0.0
+    _live_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         self._tallies = {status: _Tally(phase) for status, phase in self.statuses.items()}
+        self._labels = StatusLabels(self.statuses)
 
-    def add(self, record: SessionRecord) -> None:  # noqa: PLR0912 - inlined on purpose
-        """Count one session (ignored when its id was already counted).
+    def add_page(self, page: Page) -> None:  # noqa: PLR0912, PLR0915 - inlined on purpose
+        """Count one page's rows (a row whose id was already counted is a duplicate).
 
         The per-session hot path of a poll: attribute reads are hoisted into locals and
-        the live-session part is inlined (a profile of a 100k-session poll put this
-        method at a quarter of the poll's time).
+        the live-session part is inlined.
         """
+        for problem in page.invalid:
+            self._invalid[problem.field] += 1
+            if self._invalid_example is None:
+                self._invalid_example = problem.message
         seen = self._seen
-        before = len(seen)
-        seen.add(record.id)
-        if len(seen) == before:
-            self._duplicates += 1
-            return
-        status = record.status
-        tally = self._tallies.get(status)
-        if tally is None:
-            tally = self._tallies[status] = _Tally(record.phase)
-        created = record.created
-        tally.count += 1
-        oldest = tally.oldest
-        if oldest is None or created < oldest:
-            tally.oldest = created
-        phase = record.phase
+        tallies = self._tallies
+        status_of = self._labels
+        listed = self.statuses
+        only_listed = self.only_listed
         detail = self.detail_phases
-        if detail is not None and phase in detail:
-            self._keep_detail(record)
-        if phase is not _LIVE and phase is not _PENDING:
-            return
-        # Deadlines, leases, executions, age and activity of a session still reported live.
+        ages = self._ages
         now = self.now
-        age = now - created
-        if age < 0.0:  # noqa: PLR1730 - a comparison is cheaper than calling max()
-            age = 0.0
-        self._ages[_bucket(AGE_BUCKETS, age)] += 1
-        self._age_sum += age
-        deadline = record.deadline
-        if deadline is not None:
-            if deadline < now:
-                self._overdue += 1
-            if self._next_deadline is None or deadline < self._next_deadline:
-                self._next_deadline = deadline
-        leases = record.leases
-        if leases is not None:
-            self._leases += leases
-        if record.executions is not None:
-            self._executions += record.executions
-        if phase is not _LIVE:
-            return
-        if leases == 0:
-            self._unleased += 1
-        activity = record.last_activity
-        if activity is not None and (
-            self._oldest_activity is None or activity < self._oldest_activity
-        ):
-            self._oldest_activity = activity
+        since = self.since
+        fixed = page.status
+        for row in page.rows:
+            row_id = row.id
+            before = len(seen)
+            seen.add(row_id)
+            if len(seen) == before:
+                self._duplicates += 1
+                continue
+            status, phase = status_of(row.status if fixed is None else fixed)
+            if only_listed and status not in listed:
+                self._dropped += 1
+                continue
+            tally = tallies.get(status)
+            if tally is None:
+                tally = tallies[status] = _Tally(phase)
+            tally.count += 1
+            created_at = row.created
+            created = None if created_at is None else created_at.timestamp()
+            if created is not None:
+                oldest = tally.oldest
+                if oldest is None or created < oldest:
+                    tally.oldest = created
+            if detail is not None and phase in detail:
+                self._keep_detail(row, status, phase, created)
+            if phase is not _LIVE and phase is not _PENDING:
+                continue
+            # Deadlines, leases, executions, age, time and activity of a session still live.
+            if created is not None:
+                age = now - created
+                if age < 0.0:  # noqa: PLR1730 - a comparison is cheaper than calling max()
+                    age = 0.0
+                ages[_bucket(AGE_BUCKETS, age)] += 1
+                self._age_sum += age
+            if since is not None:
+                start = since if created is None or created < since else created
+                if start < now:
+                    self._live_seconds += now - start
+            deadline_at = row.deadline
+            if deadline_at is not None:
+                deadline = deadline_at.timestamp()
+                if deadline < now:
+                    self._overdue += 1
+                if self._next_deadline is None or deadline < self._next_deadline:
+                    self._next_deadline = deadline
+            leases = row.leases
+            if leases is not None:
+                self._leases += leases
+            executions = row.executions
+            if executions is not None:
+                self._executions += executions
+            if phase is not _LIVE:
+                continue
+            if leases == 0:
+                self._unleased += 1
+            activity_at = row.last_activity
+            if activity_at is not None:
+                activity = activity_at.timestamp()
+                if self._oldest_activity is None or activity < self._oldest_activity:
+                    self._oldest_activity = activity
 
-    def _keep_detail(self, record: SessionRecord) -> None:
+    def _keep_detail(self, row: Row, status: str, phase: Phase, created: float | None) -> None:
         """Keep the ``detail_max`` oldest sessions (a max-heap on creation time)."""
         self._detail_seen += 1
-        entry = (-record.created, record.id, record)
-        if len(self._detail) < self.detail_max:
-            heapq.heappush(self._detail, entry)
-        elif entry > self._detail[0]:
-            heapq.heapreplace(self._detail, entry)
+        key = -math.inf if created is None else -created
+        heap = self._detail
+        if len(heap) >= self.detail_max and (key, row.id) <= heap[0][:2]:
+            return
+        deadline_at, activity_at = row.deadline, row.last_activity
+        record = SessionRecord(
+            row.id,
+            status,
+            phase,
+            created,
+            None if deadline_at is None else deadline_at.timestamp(),
+            None if activity_at is None else activity_at.timestamp(),
+            row.leases,
+            row.executions,
+            row.kind,
+        )
+        if len(heap) < self.detail_max:
+            heapq.heappush(heap, (key, row.id, record))
+        else:
+            heapq.heapreplace(heap, (key, row.id, record))
 
     def _final_statuses(self) -> tuple[dict[str, StatusCount], int]:
         """Tallies under safe label values, undocumented ones capped; and how many folded."""
@@ -209,7 +265,7 @@ class AggregateBuilder:
         return Aggregate(
             statuses=MappingProxyType(statuses),
             folded_label_values=folded,
-            sessions=len(self._seen),
+            sessions=len(self._seen) - self._dropped,
             duplicates=self._duplicates,
             overdue=self._overdue if caps.deadlines else None,
             next_deadline=self._next_deadline if caps.deadlines else None,
@@ -221,4 +277,8 @@ class AggregateBuilder:
             age_sum=self._age_sum,
             detail=detail,
             detail_left_out=self._detail_seen - len(self._detail),
+            dropped=self._dropped,
+            invalid=MappingProxyType(dict(self._invalid)),
+            invalid_example=self._invalid_example,
+            live_seconds=self._live_seconds,
         )

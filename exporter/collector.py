@@ -135,6 +135,24 @@ class _Families:
             "Connection leases of each session shown by session_info, where known" + _LAST + ".",
             labels=SESSION,
         )
+        self.live_seconds = c(
+            "sessions_live_seconds",
+            "Session-seconds spent in phase pending or live, as observed by the successful "
+            "polls since the target started (increase()/3600 is session-hours).",
+            labels=TARGET,
+        )
+        self.invalid_rows = g(
+            "sessions_exporter_invalid_rows",
+            "Rows of the last successful poll with a field that could not be read (counted "
+            "with that field unknown), or left out for an unreadable id or status.",
+            labels=[*TARGET, "field"],
+        )
+        self.rows_dropped = g(
+            "sessions_exporter_rows_dropped",
+            "Rows of the last successful poll in a status the target does not count "
+            "(Notte's only_active), left out of every count.",
+            labels=TARGET,
+        )
         self.left_out = g(
             "sessions_per_session_left_out",
             "Sessions in the per_session phases left out by max_series" + _LAST + ".",
@@ -254,6 +272,9 @@ class _Families:
             self.deadline,
             self.session_leases,
             self.left_out,
+            self.live_seconds,
+            self.invalid_rows,
+            self.rows_dropped,
             self.up,
             self.last_success,
             self.last_poll,
@@ -311,6 +332,9 @@ class _Families:
             if value is not None:
                 family.add_metric(target, value)
         self.ages.add_metric(target, data.age_buckets, gsum_value=data.age_sum)
+        for name, count in sorted(data.invalid.items()):
+            self.invalid_rows.add_metric([*target, name], count)
+        self.rows_dropped.add_metric(target, data.dropped)
         if data.detail is not None:
             self._detail(data.detail, target)
             self.left_out.add_metric(target, data.detail_left_out)
@@ -319,7 +343,8 @@ class _Families:
         for record in records:
             labels = [*target, record.id]
             self.info.add_metric([*labels, record.status, record.phase.value, record.kind or ""], 1)
-            self.created.add_metric(labels, record.created)
+            if record.created is not None:
+                self.created.add_metric(labels, record.created)
             if record.deadline is not None:
                 self.deadline.add_metric(labels, record.deadline)
             if record.leases is not None:
@@ -335,6 +360,7 @@ class _Families:
         if snap.poll_duration is not None:
             self.duration.add_metric(target, snap.poll_duration)
         self.polls.add_metric(target, snap.polls)
+        self.live_seconds.add_metric(target, snap.live_seconds)
         for reason, count in snap.errors.items():
             self.errors.add_metric([*target, reason.value], count)
         for code, count in sorted(snap.requests.items()):

@@ -67,6 +67,9 @@ class Outage:
         return elapsed >= self.start and (elapsed - self.start) % self.period < self.length
 
 
+AGI_ENDED = frozenset({"completed", "finished", "terminated", "error"})
+"""AGI statuses a session never leaves."""
+
 FAILURE_WAVE = Outage(start=120.0, length=180.0, period=30 * 60.0)
 """When Chaser browsers fail ten times as often (so failed sessions rise, then settle)."""
 
@@ -114,7 +117,11 @@ class Population:
 
 
 class ChaserPopulation(Population):
-    """Browsers: pending -> starting -> running <-> idle -> stopping -> stopped; leases vary."""
+    """Browsers: pending, starting, ready, running <-> idle, stopping, stopped; leases vary.
+
+    Some sessions are sandboxes that report `active` instead of `running`, and some end as
+    `terminated`: with `ready` and `failed` these are the statuses the official SDK knows.
+    """
 
     def seed(self, now: float) -> None:
         # fixture: live for six hours with nobody connected (stuck and unleased)
@@ -123,15 +130,19 @@ class ChaserPopulation(Population):
             self.sim.sessions.append(
                 chaser_row(
                     self.new_id("chs-"),
-                    self.rng.choice(["running", "running", "idle", "starting"]),
+                    self.rng.choice(["running", "running", "idle", "starting", "ready", "active"]),
                     iso(now - self.rng.uniform(60, 3000)),
                     leases=self.rng.choice([0, 1, 1, 2, 3, None]),
+                    session_type=self.rng.choice(["browser", "browser", "sandbox"]),
                 )
             )
 
     def tick(self, now: float) -> None:
         if self.chance(0.25) and self.live("id") < 25:
-            self.sim.sessions.append(chaser_row(self.new_id("chs-"), "pending", iso(now), leases=0))
+            kind = "sandbox" if self.chance(0.3) else "browser"
+            self.sim.sessions.append(
+                chaser_row(self.new_id("chs-"), "pending", iso(now), leases=0, session_type=kind)
+            )
         for row in self.sim.sessions:
             if row["id"] == "chs-stuck":
                 continue
@@ -139,11 +150,15 @@ class ChaserPopulation(Population):
             if status == "pending" and self.chance(0.4):
                 row["status"] = "starting"
             elif status == "starting" and self.chance(0.4):
-                row.update(status="running", active_connection_leases=self.rng.randint(1, 3))
-            elif status in ("running", "idle"):
+                row["status"] = "ready"
+            elif status == "ready" and self.chance(0.4):
+                busy = "active" if row["session_type"] == "sandbox" else "running"
+                row.update(status=busy, active_connection_leases=self.rng.randint(1, 3))
+            elif status in ("running", "active", "idle"):
                 self._live(row, now)
             elif status == "stopping" and self.chance(0.5):
-                row.update(status="stopped", active_connection_leases=0)
+                ended = "terminated" if self.chance(0.3) else "stopped"
+                row.update(status=ended, active_connection_leases=0)
                 self.end(row, "id", now)
         self.prune("id", now)
 
@@ -155,13 +170,14 @@ class ChaserPopulation(Population):
         elif self.chance(0.012):
             row["status"] = "stopping"
         elif self.chance(0.15):
-            row["status"] = "idle" if row["status"] == "running" else "running"
+            busy = "active" if row["session_type"] == "sandbox" else "running"
+            row["status"] = "idle" if row["status"] == busy else busy
         if self.chance(0.2):
             row["active_connection_leases"] = self.rng.choice([0, 0, 1, 1, 2, 3, None])
 
 
 class NottePopulation(Population):
-    """Browsers with deadlines: active sessions are accessed, idle out, close or error."""
+    """Browsers with deadlines: authenticating, then active, accessed, idle out, close or error."""
 
     def seed(self, now: float) -> None:
         # fixture: still reported active two hours after its 15 minute limit (overdue, stuck)
@@ -176,26 +192,50 @@ class NottePopulation(Population):
 
     def tick(self, now: float) -> None:
         if self.chance(0.2) and self.live("session_id") < 20:
+            status = "authenticating" if self.chance(0.5) else "active"
             self.sim.sessions.append(
-                notte_row(self.new_id("ntt-"), "active", now, now, idle_timeout_minutes=5)
+                notte_row(self.new_id("ntt-"), status, now, now, idle_timeout_minutes=5)
             )
         for row in self.sim.sessions:
+            if row["status"] == "authenticating":
+                self._authenticate(row, now)
+                continue
             if row["status"] != "active":
                 continue
             if row["session_id"] == "ntt-overdue":
                 row["last_accessed_at"] = iso(now, fraction=6)
             elif self.chance(0.002):
-                row.update(status="error", error="browser crashed", closed_at=iso(now, fraction=6))
+                row.update(
+                    status="error",
+                    error="browser crashed",
+                    close_reason="error",
+                    closed_at=iso(now, fraction=6),
+                )
                 self.end(row, "session_id", now, keep=KEEP_FAILED)
             elif self.chance(0.01):
-                row.update(status="closed", closed_at=iso(now, fraction=6))
+                row.update(status="closed", close_reason="manual", closed_at=iso(now, fraction=6))
                 self.end(row, "session_id", now)
             elif self.chance(0.004):
-                row.update(status="timed_out", closed_at=iso(now, fraction=6))
+                row.update(
+                    status="timed_out", close_reason="idle_timeout", closed_at=iso(now, fraction=6)
+                )
                 self.end(row, "session_id", now)
             elif self.chance(0.3):
                 row["last_accessed_at"] = iso(now, fraction=6)
         self.prune("session_id", now)
+
+    def _authenticate(self, row: dict[str, Any], now: float) -> None:
+        """A managed login finishes (active), or fails (error) now and then."""
+        if self.chance(0.02):
+            row.update(
+                status="error",
+                error="login failed",
+                close_reason="error",
+                closed_at=iso(now, fraction=6),
+            )
+            self.end(row, "session_id", now, keep=KEEP_FAILED)
+        elif self.chance(0.3):
+            row.update(status="active", last_accessed_at=iso(now, fraction=6))
 
 
 class TogetherPopulation(Population):
@@ -238,7 +278,11 @@ class TogetherPopulation(Population):
 
 
 class AgiPopulation(Population):
-    """Agents: initializing -> ready -> running <-> paused -> completed/terminated, or error."""
+    """Agents: initializing -> ready -> running <-> paused / waiting_for_input -> ended, or error.
+
+    An agent ends completed, finished or terminated (`finished` and `waiting_for_input` are
+    the official SDK's statuses beside the spec's).
+    """
 
     def seed(self, now: float) -> None:
         # fixture: an agent running for five hours (stuck)
@@ -247,7 +291,7 @@ class AgiPopulation(Population):
             self.sim.sessions.append(
                 agi_row(
                     self.new_id("agi-"),
-                    self.rng.choice(["ready", "running", "running", "paused"]),
+                    self.rng.choice(["ready", "running", "running", "paused", "waiting_for_input"]),
                     now - self.rng.uniform(60, 1800),
                     agent_name=self.rng.choice(["agi-0", "agi-0-fast"]),
                 )
@@ -259,19 +303,21 @@ class AgiPopulation(Population):
         step = {"initializing": "ready", "ready": "running"}
         for row in self.sim.sessions:
             status = row["status"]
-            if row["session_id"] == "agi-stuck" or status in ("completed", "terminated", "error"):
+            if row["session_id"] == "agi-stuck" or status in AGI_ENDED:
                 continue
             if status in step and self.chance(0.3):
                 row["status"] = step[status]
-            elif status in ("running", "paused"):
+            elif status in ("running", "paused", "waiting_for_input"):
                 if self.chance(0.01):
-                    row["status"] = self.rng.choice(["completed", "completed", "terminated"])
+                    row["status"] = self.rng.choice(["completed", "finished", "terminated"])
                     self.end(row, "session_id", now)
                 elif self.chance(0.003):
                     row["status"] = "error"
                     self.end(row, "session_id", now, keep=KEEP_FAILED)
+                elif status != "running" and self.chance(0.1):
+                    row["status"] = "running"
                 elif self.chance(0.1):
-                    row["status"] = "paused" if status == "running" else "running"
+                    row["status"] = self.rng.choice(["paused", "waiting_for_input"])
         self.prune("session_id", now)
 
 
@@ -341,7 +387,9 @@ class DemoWorld:
         self.agi = AgiPopulation(AgiSimulator(api_key=DEMO_KEY), rng, start)
         self.trigger = TriggerPopulation(TriggerSimulator(api_key=DEMO_KEY), rng, start)
         self.chaser = ChaserPopulation(ChaserSimulator(api_key=DEMO_KEY), rng, start)
-        self.notte = NottePopulation(NotteSimulator(api_key=DEMO_KEY), rng, start)
+        # both spellings of Notte's route are served, so the demo's exporter needs no redirect
+        notte = NotteSimulator(api_key=DEMO_KEY, redirect_slashless=False)
+        self.notte = NottePopulation(notte, rng, start)
         self.populations: list[Population] = [
             self.together,
             self.agi,

@@ -1,19 +1,25 @@
-"""A target's HTTP access to its provider: auth, timeouts, retries, rate limit, size limit.
+"""A target's HTTP access to its provider: auth, timeouts, redirects, retries, rate limit, size.
 
-Transient failures (timeouts, refused connections, HTTP 5xx and 429, cut-off
-bodies) are retried within the poll with exponential backoff and full jitter,
-honouring ``Retry-After``, and never past the poll's own deadline. Every
-failure that remains becomes a :class:`PollError` with its reason; nothing
-raised here carries the API key.
+Transient failures (timeouts, refused connections, cut-off bodies, HTTP 408, 409, 429
+and 5xx, or any status the server marks ``x-should-retry: true``) are retried within the
+poll with exponential backoff and full jitter, honouring ``retry-after-ms``, then
+``Retry-After``, then (on a 429) the provider's rate-limit reset, and never past the
+poll's own deadline. Redirects are followed by hand, only within the target's origin
+(see :func:`redirect_refusal`), so the key never leaves it. Every failure that remains
+becomes a :class:`PollError` with its reason; nothing raised here carries the API key.
+
+What differs per provider comes in as callables (the provider module's hooks): how an
+error body reads, what unit a rate-limit reset has, and extra request headers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -22,12 +28,38 @@ import aiohttp
 import orjson
 import structlog
 from pydantic import SecretStr
+from yarl import URL
 
 from exporter.errors import PollError, Reason, brief
 
 _SNIPPET = 300
 _EPOCH_THRESHOLD = 1e9
 """A rate-limit reset value above this is a unix time; below, seconds from now."""
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+"""The statuses that are followed (within the origin); 301/302/303 become a GET, as we GET."""
+MAX_REDIRECTS = 5
+"""Redirect hops followed per request; one more fails the poll."""
+RETRIED_STATUSES = frozenset({408, 409, 429})
+"""4xx statuses retried like a 5xx (request timeout, lock timeout, rate limit)."""
+TRACE_HEADERS = (
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
+    "retry-after",
+    "retry-after-ms",
+    "x-should-retry",
+)
+"""The answer headers a request trace shows (rate limit and retry only)."""
+_TRACE_VALUE = 100
+
+ErrorDetail = Callable[[bytes], str]
+"""A provider's reading of an error body: the human part, or ``""``."""
+ResetRule = Callable[[Mapping[str, str], float], float | None]
+"""A provider's rate-limit reset as a unix time in seconds, from the headers and now."""
 
 log = structlog.get_logger("exporter.fetch")
 
@@ -80,10 +112,57 @@ class RateLimitInfo:
         return self.remaining is not None or self.reset is not None
 
 
-class PageFetcher:
-    """Fetches JSON pages of one list endpoint for one poll, counting requests and pages.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Exchange:
+    """One HTTP answer, as a request trace shows it; nothing in it can hold the API key."""
 
-    Safe to call concurrently (e.g. several pages with ``asyncio.gather``).
+    method: str
+    url: str
+    """The URL requested, with its query string, without user info or the key."""
+    status: int
+    elapsed: float
+    """Seconds from sending the request to the end of its body."""
+    body_bytes: int
+    """Bytes of body received (up to the size limit)."""
+    rate_limit: tuple[tuple[str, str], ...]
+    """The rate-limit and retry headers of the answer (``TRACE_HEADERS``), lower-cased."""
+    redirects: int
+    """Redirect hops followed before this request (0: the target's own URL)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    url: URL
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class _StatusError(PollError):
+    """A failed status, with what the server said about waiting (for the deadline message)."""
+
+    def __init__(
+        self,
+        reason: Reason,
+        message: str,
+        *,
+        retryable: bool = False,
+        wait: tuple[float, str] | None = None,
+    ) -> None:
+        super().__init__(
+            reason, message, retryable=retryable, retry_after=wait[0] if wait else None
+        )
+        self.wait_source = wait[1] if wait else None
+
+
+class PageFetcher:
+    """Fetches pages of one list endpoint for one poll, counting requests and pages.
+
+    Safe to call concurrently (e.g. several pages with ``asyncio.gather``). ``headers``
+    are sent on every request under ``Authorization`` (which they cannot replace);
+    ``error_detail`` and ``rate_limit_reset`` are the provider's readings of error bodies
+    and of the reset header; ``on_response`` sees every HTTP answer (a request trace);
+    ``clock`` is the wall clock for reset arithmetic.
     """
 
     def __init__(
@@ -99,10 +178,17 @@ class PageFetcher:
         limiter: RateLimiter | None = None,
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
+        headers: Mapping[str, str] | None = None,
+        error_detail: ErrorDetail | None = None,
+        rate_limit_reset: ResetRule | None = None,
+        on_response: Callable[[Exchange], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._session = session
-        self._url = url
-        self._headers = {"Authorization": f"Bearer {key.get_secret_value()}"}
+        self._url = URL(url)
+        self._key = key.get_secret_value()
+        extra = {k: v for k, v in (headers or {}).items() if k.lower() != "authorization"}
+        self._headers = extra | {"Authorization": f"Bearer {self._key}"}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_pages = max_pages
         self._max_bytes = max_bytes
@@ -110,6 +196,10 @@ class PageFetcher:
         self._limiter = limiter or RateLimiter(0)
         self._retry = retry or RetryPolicy()
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._error_detail = error_detail or plain_error_detail
+        self._reset_rule = rate_limit_reset or default_rate_limit_reset
+        self._on_response = on_response
+        self._clock = clock
         self._started = 0
         self.requests: Counter[str] = Counter()
         self.pages = 0
@@ -123,6 +213,18 @@ class PageFetcher:
 
     async def get_json(self, params: Mapping[str, str] | None = None) -> Any:
         """GET the endpoint with ``params`` and return the decoded JSON body."""
+        body = await self.get_body(params)
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise PollError(Reason.DECODE, f"response is not valid JSON: {exc}") from None
+
+    async def get_body(self, params: Mapping[str, str] | None = None) -> bytes:
+        """GET the endpoint with ``params`` and return the raw body of its 2xx answer.
+
+        Redirects are followed (within the origin), failures retried; the body is within
+        ``max_bytes``. Counts one page.
+        """
         if self._started >= self._max_pages:
             raise PollError(
                 Reason.TOO_MANY_PAGES,
@@ -142,7 +244,7 @@ class PageFetcher:
                 self.retries += 1
                 log.debug(
                     "request.retry",
-                    url=self._url,
+                    url=str(self._url),
                     attempt=attempt,
                     reason=exc.reason.value,
                     error=exc.message,
@@ -152,10 +254,7 @@ class PageFetcher:
                 attempt += 1
                 continue
             self.pages += 1
-            try:
-                return orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
-                raise PollError(Reason.DECODE, f"response is not valid JSON: {exc}") from None
+            return body
 
     def _retry_delay(self, exc: PollError, attempt: int) -> float | None:
         """How long to wait before retrying, or None when the error is final."""
@@ -165,26 +264,16 @@ class PageFetcher:
         if exc.retry_after is not None:
             delay = exc.retry_after
         if self._deadline is not None and time.monotonic() + delay >= self._deadline:
-            if exc.retry_after is not None:
-                exc.message += f" (Retry-After {exc.retry_after:g}s is past the poll's deadline)"
+            source = exc.wait_source if isinstance(exc, _StatusError) else None
+            if source is not None:
+                exc.message += f" ({source} is past the poll's deadline)"
             return None
         return delay
 
     async def _get_once(self, query: dict[str, str]) -> bytes:
+        """One attempt: the request and the redirects it is answered with, to a 2xx body."""
         try:
-            async with self._session.get(
-                self._url,
-                params=query,
-                headers=self._headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as response:
-                self.requests[str(response.status)] += 1
-                self._note_rate_limit(response.headers)
-                body = await self._read(response)
-                if response.status >= 300:
-                    raise _status_error(response.status, body, response.headers)
-                return body
+            answer = await self._follow(query)
         except TimeoutError:
             raise PollError(
                 Reason.TIMEOUT,
@@ -199,18 +288,144 @@ class PageFetcher:
             raise PollError(Reason.DECODE, f"invalid HTTP response: {exc.message}") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise PollError(
-                Reason.CONNECT, f"cannot reach {self._url}: {exc}", retryable=True
+                Reason.CONNECT, f"cannot reach {_shown(self._url)}: {exc}", retryable=True
             ) from None
+        if answer.status >= 300:
+            raise self._status_error(answer)
+        return answer.body
 
-    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+    async def _follow(self, query: dict[str, str]) -> _Answer:
+        """The request, then each redirect it is answered with (within the rules)."""
+        answer = await self._exchange(self._url, query, 0)
+        requested = {str(answer.url)}
+        hops = 0
+        while answer.status in REDIRECTS:
+            target = self._redirect(answer, hops, requested)
+            hops += 1
+            requested.add(str(target))
+            answer = await self._exchange(target, None, hops)
+        return answer
+
+    async def _exchange(self, url: URL, query: dict[str, str] | None, hops: int) -> _Answer:
+        """One HTTP request and its whole (bounded) body; every answer is counted and traced."""
+        started = time.monotonic()
+        async with self._session.get(
+            url,
+            params=query,
+            headers=self._headers,
+            timeout=self._timeout,
+            allow_redirects=False,
+        ) as response:
+            self.requests[str(response.status)] += 1
+            self._note_rate_limit(response.headers)
+            received = [0]
+            try:
+                body = await self._read(response, received)
+            finally:
+                self._trace(response, hops, received[0], time.monotonic() - started)
+            return _Answer(response.url, response.status, response.headers, body)
+
+    def _trace(
+        self, response: aiohttp.ClientResponse, hops: int, size: int, elapsed: float
+    ) -> None:
+        if self._on_response is None:
+            return
+        shown = [
+            (name, self._scrub(value)[:_TRACE_VALUE])
+            for name in TRACE_HEADERS
+            if (value := response.headers.get(name)) is not None
+        ]
+        self._on_response(
+            Exchange(
+                method="GET",
+                url=self._scrub(str(response.url.with_user(None))),
+                status=response.status,
+                elapsed=elapsed,
+                body_bytes=size,
+                rate_limit=tuple(shown),
+                redirects=hops,
+            )
+        )
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the key (a server could echo it into a header or a Location)."""
+        return text.replace(self._key, "[redacted]") if self._key else text
+
+    def _redirect(self, answer: _Answer, hops: int, requested: set[str]) -> URL:
+        """Where a redirect answer leads, or the PollError saying why it is not followed."""
+        status = answer.status
+        location = answer.headers.get("Location")
+        if not location:
+            raise PollError(Reason.HTTP_4XX, f"HTTP {status}: redirect without a Location header")
+        try:
+            target = answer.url.join(URL(location.strip())).with_fragment(None)
+        except ValueError:
+            raise PollError(
+                Reason.HTTP_4XX, f"HTTP {status}: redirect to an invalid Location, not followed"
+            ) from None
+        shown = _shown(target)
+        refusal = redirect_refusal(self._url, target)
+        if refusal is not None:
+            raise PollError(
+                Reason.HTTP_4XX,
+                f"HTTP {status}: redirect to {shown} not followed: {refusal} "
+                "(the key is only sent to the configured origin; check base_url)",
+            )
+        if str(target) in requested:
+            raise PollError(
+                Reason.HTTP_4XX,
+                f"HTTP {status}: redirect loop: {shown} was already requested (check base_url)",
+            )
+        if hops >= MAX_REDIRECTS:
+            raise PollError(
+                Reason.HTTP_4XX,
+                f"HTTP {status}: more than {MAX_REDIRECTS} redirects, the last to {shown} "
+                "(check base_url)",
+            )
+        return target
+
+    def _status_error(self, answer: _Answer) -> PollError:
+        status, headers = answer.status, answer.headers
+        if 300 <= status < 400:
+            return PollError(
+                Reason.HTTP_4XX,
+                f"HTTP {status}: not a redirect the exporter follows (check base_url)",
+            )
+        detail = self._error_detail(answer.body)
+        message = f"HTTP {status}" + (f": {detail}" if detail else "")
+        if status in (401, 403):
+            return PollError(Reason.AUTH, message + " (check the target's API key)")
+        reason = Reason.HTTP_5XX if status >= 500 else Reason.HTTP_4XX
+        if not should_retry(status, headers):
+            return PollError(reason, message)
+        return _StatusError(reason, message, retryable=True, wait=self._server_wait(answer))
+
+    def _server_wait(self, answer: _Answer) -> tuple[float, str] | None:
+        """The wait the server asks for, and its source: ``retry-after-ms``, ``Retry-After``,
+        then, on a 429, the rate-limit reset; None when it says nothing usable."""
+        headers = answer.headers
+        millis = _number(headers, "retry-after-ms")
+        if millis is not None and math.isfinite(millis) and millis >= 0:
+            return millis / 1000.0, f"retry-after-ms {millis:g}"
+        now = self._clock()
+        seconds = retry_after(headers.get("Retry-After"), now=now)
+        if seconds is not None:
+            return seconds, f"Retry-After {seconds:g}s"
+        if answer.status == 429:
+            reset = self._reset_rule(headers, now)
+            if reset is not None and reset > now:
+                wait = reset - now
+                return wait, f"the rate-limit reset in {round(wait, 3):g}s"
+        return None
+
+    async def _read(self, response: aiohttp.ClientResponse, received: list[int]) -> bytes:
         length = response.content_length
         if length is not None and length > self._max_bytes:
             raise PollError(Reason.TOO_LARGE, self._too_large())
         chunks: list[bytes] = []
-        size = 0
         async for chunk in response.content.iter_chunked(256 * 1024):
-            size += len(chunk)
-            if size > self._max_bytes:
+            received[0] += len(chunk)
+            if received[0] > self._max_bytes:
                 raise PollError(Reason.TOO_LARGE, self._too_large())
             chunks.append(chunk)
         return b"".join(chunks)
@@ -220,12 +435,65 @@ class PageFetcher:
 
     def _note_rate_limit(self, headers: Mapping[str, str]) -> None:
         remaining = _number(headers, "X-RateLimit-Remaining", "RateLimit-Remaining")
-        reset = _number(headers, "X-RateLimit-Reset", "RateLimit-Reset")
+        reset = self._reset_rule(headers, self._clock())
         if remaining is None and reset is None:
             return
-        if reset is not None and reset < _EPOCH_THRESHOLD:
-            reset += time.time()
         self.rate_limit = RateLimitInfo(remaining=remaining, reset=reset)
+
+
+def should_retry(status: int, headers: Mapping[str, str]) -> bool:
+    """Whether a failed status is worth another attempt (not for 401/403: see the caller).
+
+    ``x-should-retry: true|false`` decides when present; else 408, 409, 429 and 5xx are
+    retried. 409 is safe to retry because we only GET: nothing is written twice.
+    """
+    flag = (headers.get("x-should-retry") or "").strip().lower()
+    if flag in ("true", "false"):
+        return flag == "true"
+    return status in RETRIED_STATUSES or status >= 500
+
+
+def redirect_refusal(origin: URL, target: URL) -> str | None:
+    """Why a redirect from a target at ``origin`` to ``target`` is not followed, or None.
+
+    Only the same origin (scheme, host and port) is followed: the key goes nowhere else.
+    """
+    if origin.scheme == "https" and target.scheme == "http":
+        return "it downgrades https to http"
+    if _origin(target) != _origin(origin):
+        return f"it leaves the origin {origin.origin()}"
+    return None
+
+
+def _origin(url: URL) -> tuple[str, str, int | None]:
+    return (url.scheme.lower(), (url.host or "").lower(), url.port)
+
+
+def _shown(url: URL) -> str:
+    """A URL for a message: without user info, query string or fragment."""
+    return str(url.with_user(None).with_query(None).with_fragment(None))
+
+
+def header_number(headers: Mapping[str, str], *names: str) -> float | None:
+    """The first of ``names`` present in ``headers`` as a number; None when absent or not one."""
+    return _number(headers, *names)
+
+
+def default_rate_limit_reset(headers: Mapping[str, str], now: float) -> float | None:
+    """``X-RateLimit-Reset``/``RateLimit-Reset``: above 1e9 a unix time, else seconds from now."""
+    reset = _number(headers, "X-RateLimit-Reset", "RateLimit-Reset")
+    if reset is None or not math.isfinite(reset):
+        return None
+    return reset if reset >= _EPOCH_THRESHOLD else now + reset
+
+
+def plain_error_detail(body: bytes) -> str:
+    """An error body shown as it is: compact JSON or text, cut short (no provider shapes)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return brief(body[:_SNIPPET].decode("utf-8", "replace"), limit=_SNIPPET)
+    return "" if data is None else brief(data, limit=_SNIPPET)
 
 
 def _number(headers: Mapping[str, str], *names: str) -> float | None:
@@ -251,49 +519,3 @@ def retry_after(value: str | None, *, now: float | None = None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def _status_error(status: int, body: bytes, headers: Mapping[str, str]) -> PollError:
-    if 300 <= status < 400:
-        where = headers.get("Location", "nowhere")
-        return PollError(
-            Reason.HTTP_4XX, f"HTTP {status}: redirect to {where} not followed (check base_url)"
-        )
-    detail = _error_detail(body)
-    message = f"HTTP {status}" + (f": {detail}" if detail else "")
-    if status in (401, 403):
-        return PollError(Reason.AUTH, message + " (check the target's API key)")
-    wait = retry_after(headers.get("Retry-After"))
-    if status >= 500:
-        return PollError(Reason.HTTP_5XX, message, retryable=True, retry_after=wait)
-    if status == 429:
-        return PollError(Reason.HTTP_4XX, message, retryable=True, retry_after=wait)
-    return PollError(Reason.HTTP_4XX, message)
-
-
-def _error_detail(body: bytes) -> str:
-    """The human part of an error body: ``details[].message``, ``detail``, ``error`` or text."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body[:_SNIPPET].decode("utf-8", "replace").strip()
-    parts: list[str] = []
-    if isinstance(data, dict):
-        details = data.get("details")
-        if isinstance(details, list):
-            parts = [brief(d.get("message")) for d in details if isinstance(d, dict)]
-        detail = data.get("detail")
-        if not parts and isinstance(detail, list):
-            parts = [brief(d.get("msg")) for d in detail if isinstance(d, dict)]
-        elif not parts and detail is not None:
-            parts = [brief(detail)]
-        errors = data.get("errors")
-        if not parts and isinstance(errors, list):
-            parts = [
-                brief(e.get("message", e)) if isinstance(e, dict) else brief(e) for e in errors
-            ]
-        if not parts and data.get("error") is not None:
-            parts = [brief(data["error"])]
-        elif isinstance(data.get("error"), str) and parts:
-            parts.insert(0, data["error"] + ":")
-    return " ".join(parts)[:_SNIPPET]

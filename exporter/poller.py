@@ -14,7 +14,7 @@ import structlog
 
 from exporter.aggregate import Aggregate, AggregateBuilder
 from exporter.errors import PollError, Reason
-from exporter.fetch import PageFetcher, RateLimiter, RetryPolicy
+from exporter.fetch import Exchange, PageFetcher, RateLimiter, RetryPolicy
 from exporter.logs import REDACTOR
 from exporter.providers import provider_for
 from exporter.schema import KeyUnavailableError, TargetBase
@@ -24,6 +24,9 @@ log = structlog.get_logger("exporter.poller")
 
 JITTER = 0.05
 """Each wait is the poll interval +/- this fraction, so targets do not poll in lockstep."""
+
+INVALID_EXAMPLE_LIMIT = 200
+"""The example of an invalid row in the log is cut to this many characters (after masking)."""
 
 BACKOFF_CAP = 300.0
 """The longest wait between polls of a failing target (never shorter than its interval)."""
@@ -51,6 +54,7 @@ class TargetPoller:
         store: Store,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        on_response: Callable[[Exchange], None] | None = None,
     ) -> None:
         self.target = target
         self.interval = interval
@@ -59,6 +63,7 @@ class TargetPoller:
         self._store = store
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._on_response = on_response
         self._url = target.url + self._provider.path
         self._last_crash: str | None = None
         self._limiter = RateLimiter(target.rate_limit)
@@ -107,7 +112,7 @@ class TargetPoller:
         error: str | None = None
         try:
             fetcher = self._fetcher()
-            aggregate = await self._walk(fetcher)
+            aggregate = await self._walk(fetcher, previous.last_success)
         except PollError as exc:
             reason, error = exc.reason, exc.message
         except TimeoutError:
@@ -137,6 +142,14 @@ class TargetPoller:
         )
         self._store.publish(snapshot)
         self._log(previous, snapshot)
+        if aggregate is not None and aggregate.invalid:
+            log.warning(
+                "poll.invalid_rows",
+                target=self.target.name,
+                provider=snapshot.provider,
+                fields=dict(aggregate.invalid),
+                example=REDACTOR.scrub(aggregate.invalid_example or "")[:INVALID_EXAMPLE_LIMIT],
+            )
         if fetcher and fetcher.upstream_errors:
             log.warning(
                 "poll.upstream_errors",
@@ -164,26 +177,33 @@ class TargetPoller:
             limiter=self._limiter,
             retry=self._retry,
             rng=self._rng,
+            headers=self._provider.request_headers(),
+            error_detail=self._provider.error_detail,
+            rate_limit_reset=self._provider.rate_limit_reset,
+            on_response=self._on_response,
+            clock=self._clock,
         )
 
     def _deadline(self) -> float:
         """How long a whole poll may take: ``poll_timeout``, else the interval (or timeout)."""
         return self.target.poll_timeout or max(self.interval, self.target.timeout)
 
-    async def _walk(self, fetcher: PageFetcher) -> Aggregate:
+    async def _walk(self, fetcher: PageFetcher, since: float | None) -> Aggregate:
         per_session = self.target.per_session
+        provider = self._provider
         builder = AggregateBuilder(
-            statuses=self._provider.statuses(),
-            capabilities=self._provider.capabilities,
+            statuses=provider.statuses(),
+            capabilities=provider.capabilities,
             now=self._clock(),
+            only_listed=provider.counts_only_listed(),
+            since=since,
             detail_phases=per_session.phases if per_session.enabled else None,
             detail_max=per_session.max_series,
             max_label_values=self.target.max_label_values,
         )
         async with asyncio.timeout(self._deadline()):
-            async for page in self._provider.pages(fetcher):
-                for record in page:
-                    builder.add(record)
+            async for page in provider.pages(fetcher):
+                builder.add_page(page)
         return builder.build()
 
     def _log(self, previous: TargetSnapshot, snapshot: TargetSnapshot) -> None:

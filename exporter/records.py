@@ -22,7 +22,8 @@ class SessionRecord(NamedTuple):
     A named tuple, not a frozen dataclass: immutable all the same, and built in
     less than half the time, which counts at one record per session per poll.
 
-    Times are unix seconds; ``None`` means the provider does not report it.
+    Times are unix seconds; ``None`` means the provider does not report it (or the row's
+    value could not be read).
     ``leases`` is ``None`` when the lease count is unknown (not zero);
     ``executions`` is the provider's count of work done in the session, where it has one.
     """
@@ -30,7 +31,7 @@ class SessionRecord(NamedTuple):
     id: str
     status: str
     phase: Phase
-    created: float
+    created: float | None
     deadline: float | None = None
     last_activity: float | None = None
     leases: int | None = None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import aiohttp
 from prometheus_client import CollectorRegistry
 
@@ -49,10 +52,16 @@ def new_client_session() -> aiohttp.ClientSession:
 
 
 def new_pollers(
-    settings: Settings, session: aiohttp.ClientSession, store: Store
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    store: Store,
+    *,
+    clock: Callable[[], float] = time.time,
 ) -> list[TargetPoller]:
     """One poller per target of this replica's shard."""
     return [
-        TargetPoller(target=t, interval=settings.interval(t), session=session, store=store)
+        TargetPoller(
+            target=t, interval=settings.interval(t), session=session, store=store, clock=clock
+        )
         for t in settings.own_targets()
     ]

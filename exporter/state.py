@@ -40,6 +40,8 @@ class TargetSnapshot:
     folded_label_values: int = 0
     retries: int = 0
     rate_limit: RateLimitInfo = field(default_factory=RateLimitInfo)
+    live_seconds: float = 0.0
+    """Session-seconds in phase pending or live, summed over the successful polls."""
 
     @property
     def polled(self) -> bool:
@@ -93,6 +95,7 @@ class TargetSnapshot:
             folded_label_values=self.folded_label_values
             + (aggregate.folded_label_values if aggregate else 0),
             retries=self.retries + retries,
+            live_seconds=self.live_seconds + (aggregate.live_seconds if aggregate else 0.0),
             rate_limit=rate_limit
             if rate_limit is not None and rate_limit.seen
             else self.rate_limit,

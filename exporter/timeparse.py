@@ -13,6 +13,11 @@ def parse_timestamp(value: object) -> float:
     A timestamp without an offset is taken as UTC, never as local time.
     Raises ``ValueError`` for anything else.
     """
+    return parse_datetime(value).timestamp()
+
+
+def parse_datetime(value: object) -> datetime:
+    """:func:`parse_timestamp` as a timezone-aware datetime."""
     if not isinstance(value, str):
         raise ValueError(f"expected a timestamp string, got {type(value).__name__}")
     try:  # the common case first: one C call parses `...Z` and offsets alike
@@ -23,7 +28,7 @@ def parse_timestamp(value: object) -> float:
         parsed = _fromisoformat(value[:-1] + "Z")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    return parsed
 
 
 def parse_aware(value: str) -> float | None:

@@ -1,9 +1,18 @@
 """Build the session-exporter Grafana dashboard: ``python -m grafana.dashboard``.
 
 The committed ``grafana/dashboards/session-exporter.json`` is this module's output (``--check``
-exits 1 when it is stale, and a test keeps the two equal). Generating it keeps every panel's
-query, unit and thresholds in one reviewable place, and takes the alert thresholds the panels
-draw from ``deploy/prometheus/thresholds.yml``, the same file the alert rules come from.
+exits 1 when it is stale, and a test keeps the two equal). It is built with Grafana's own
+Python library, ``grafana-foundation-sdk``, whose types are generated from Grafana's dashboard
+schema; the alert thresholds the panels draw come from ``deploy/prometheus/thresholds.yml``,
+the same file the alert rules come from.
+
+Replicas: several exporters may export the same target (an HA pair of a shard), differing only
+in ``instance``. Every query collapses them first, with ``max``/``min by`` the series' own labels
+(or ``topk by`` for the sessions table), and only then aggregates, so no number doubles. Two
+panels draw a threshold that only the shipped recording rules provide, and say so.
+
+A row is a function returning a :class:`Row`; :data:`ROWS` lists them in order, so a new row is
+one more function in that tuple.
 """
 
 from __future__ import annotations
@@ -11,175 +20,196 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from grafana_foundation_sdk.builders import bargauge, heatmap, prometheus, stat, statetimeline
+from grafana_foundation_sdk.builders import common as common_b
+from grafana_foundation_sdk.builders import dashboard as dashboard_b
+from grafana_foundation_sdk.builders import table as table_b
+from grafana_foundation_sdk.builders import timeseries as timeseries_b
+from grafana_foundation_sdk.cog import builder as cog
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models import heatmap as heatmap_m
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat, QueryEditorMode
 
 from deploy import rules
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "grafana" / "dashboards" / "session-exporter.json"
 UID = "session-exporter"
-DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-WIDTH = 24
+GRAFANA_VERSION = "11.6.0"
+"""The Grafana line grafana-foundation-sdk (as pinned in pyproject.toml) generates for."""
+INPUT = "DS_PROMETHEUS"
+"""The data source input of the import dialog (``__inputs``)."""
+DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 
 SEL = 'provider=~"$provider", target=~"$target"'
 """Label matchers every per-target query applies (the provider and target variables)."""
 STATUS = f'{SEL}, status=~"$status"'
 """The same, plus the status variable, for series that have a status."""
 LIVE = f'{STATUS}, phase=~"pending|live"'
+BY_TARGET = "by (provider, target)"
+BY_STATUS = "by (provider, target, status, phase)"
+NEEDS_RULES = (
+    " The dashed line needs the shipped recording rules (deploy/prometheus/rules.yml) loaded "
+    "in Prometheus; the ages are drawn without them."
+)
 
-GREEN, YELLOW, ORANGE, RED, BLUE = "green", "yellow", "orange", "red", "blue"
+GREEN, YELLOW, ORANGE, RED = "green", "yellow", "orange", "red"
+
+Panel = cog.Builder[model.Panel]
 
 
-def steps(*pairs: tuple[float | None, str]) -> dict[str, Any]:
+def steps(*pairs: tuple[float | None, str]) -> dashboard_b.ThresholdsConfig:
     """Absolute thresholds: ``(None, base colour)`` first, then ``(value, colour)`` steps."""
-    return {"mode": "absolute", "steps": [{"color": c, "value": v} for v, c in pairs]}
+    return (
+        dashboard_b.ThresholdsConfig()
+        .mode(model.ThresholdsMode.ABSOLUTE)
+        .steps([model.Threshold(value=v, color=c) for v, c in pairs])
+    )
 
 
-NEUTRAL = steps((None, GREEN))
-HIDE_COLUMNS = {
-    "id": "organize",
-    "options": {"excludeByName": {"Time": True, "__name__": True, "job": True}},
-}
+def neutral() -> dashboard_b.ThresholdsConfig:
+    return steps((None, GREEN))
+
+
+def colours(mode: model.FieldColorModeId) -> dashboard_b.FieldColor:
+    return dashboard_b.FieldColor().mode(mode)
+
+
+HIDE_COLUMNS = model.DataTransformerConfig(
+    id_val="organize",
+    options={"excludeByName": {"Time": True, "__name__": True, "job": True}},
+)
 """Table transformation dropping the columns that say nothing about a session or a build."""
 
 
-@dataclass(frozen=True)
-class Query:
-    """One PromQL target of a panel."""
-
-    expr: str
-    legend: str = ""
-    instant: bool = False
-    table: bool = False
-    heatmap: bool = False
-
-    def render(self, ref: str) -> dict[str, Any]:
-        fmt = "heatmap" if self.heatmap else "table" if self.table else "time_series"
-        return {
-            "datasource": DATASOURCE,
-            "editorMode": "code",
-            "expr": self.expr,
-            "format": fmt,
-            "instant": self.instant,
-            "legendFormat": self.legend or "__auto",
-            "range": not self.instant,
-            "refId": ref,
-        }
+def query(
+    expr: str, legend: str = "", *, ref: str = "A", fmt: PromQueryFormat | None = None
+) -> prometheus.Dataquery:
+    """One PromQL target; ``fmt`` TABLE makes it an instant table query."""
+    built = (
+        prometheus.Dataquery()
+        .datasource(DATASOURCE)
+        .editor_mode(QueryEditorMode.CODE)
+        .expr(expr)
+        .legend_format(legend or "__auto")
+        .ref_id(ref)
+        .format(fmt or PromQueryFormat.TIME_SERIES)
+    )
+    return built.instant() if fmt == PromQueryFormat.TABLE else built.range()
 
 
-@dataclass(frozen=True)
-class Panel:
-    """A panel: its kind, queries, size, unit and thresholds; ``extra`` merges into the JSON."""
-
-    type: str
-    title: str
-    description: str
-    queries: tuple[Query, ...]
-    width: int
-    height: int
-    unit: str
-    thresholds: dict[str, Any] = field(default_factory=lambda: NEUTRAL)
-    options: dict[str, Any] = field(default_factory=dict)
-    custom: dict[str, Any] = field(default_factory=dict)
-    defaults: dict[str, Any] = field(default_factory=dict)
-    overrides: tuple[dict[str, Any], ...] = ()
-    transformations: tuple[dict[str, Any], ...] = ()
-
-    def render(self, panel_id: int, x: int, y: int) -> dict[str, Any]:
-        return {
-            "datasource": DATASOURCE,
-            "description": self.description,
-            "fieldConfig": {
-                "defaults": {
-                    "color": {"mode": "thresholds" if self.type == "stat" else "palette-classic"},
-                    "custom": self.custom,
-                    "mappings": [],
-                    "thresholds": self.thresholds,
-                    "unit": self.unit,
-                    **self.defaults,
-                },
-                "overrides": list(self.overrides),
-            },
-            "gridPos": {"h": self.height, "w": self.width, "x": x, "y": y},
-            "id": panel_id,
-            "options": self.options,
-            "targets": [q.render(chr(ord("A") + i)) for i, q in enumerate(self.queries)],
-            "title": self.title,
-            "transformations": list(self.transformations),
-            "type": self.type,
-        }
+def reduce_last() -> common_b.ReduceDataOptions:
+    return common_b.ReduceDataOptions().calcs(["lastNotNull"]).fields("").values(False)
 
 
-def stat(title: str, description: str, expr: str, unit: str, thresholds: dict[str, Any]) -> Panel:
-    """A single number, coloured by its thresholds."""
-    return Panel(
-        "stat",
-        title,
-        description,
-        (Query(expr, instant=False),),
-        width=4,
-        height=4,
-        unit=unit,
-        thresholds=thresholds,
-        options={
-            "colorMode": "background",
-            "graphMode": "area",
-            "justifyMode": "auto",
-            "orientation": "auto",
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "textMode": "auto",
-        },
+def stat_panel(
+    title: str,
+    description: str,
+    expr: str,
+    unit: str,
+    thresholds: dashboard_b.ThresholdsConfig,
+    *,
+    width: int = 4,
+    height: int = 4,
+    legend: str = "",
+    by_name: bool = False,
+) -> stat.Panel:
+    """A single number (or one per series with ``by_name``), coloured by its thresholds."""
+    return (
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .with_target(query(expr, legend))
+        .span(width)
+        .height(height)
+        .unit(unit)
+        .thresholds(thresholds)
+        .color_scheme(colours(model.FieldColorModeId.THRESHOLDS))
+        .color_mode(common.BigValueColorMode.BACKGROUND)
+        .graph_mode(common.BigValueGraphMode.NONE if by_name else common.BigValueGraphMode.AREA)
+        .justify_mode(common.BigValueJustifyMode.AUTO)
+        .orientation(common.VizOrientation.HORIZONTAL if by_name else common.VizOrientation.AUTO)
+        .text_mode(
+            common.BigValueTextMode.VALUE_AND_NAME if by_name else common.BigValueTextMode.AUTO
+        )
+        .reduce_options(reduce_last())
     )
 
 
 def timeseries(
     title: str,
     description: str,
-    *queries: Query,
+    *queries: prometheus.Dataquery,
     unit: str,
     width: int = 12,
-    thresholds: dict[str, Any] = NEUTRAL,
+    thresholds: dashboard_b.ThresholdsConfig | None = None,
     stack: bool = False,
-    threshold_style: str = "off",
-    overrides: tuple[dict[str, Any], ...] = (),
-) -> Panel:
-    """Lines over time; ``stack`` stacks them, ``threshold_style`` draws the thresholds."""
-    return Panel(
-        "timeseries",
-        title,
-        description,
-        queries,
-        width=width,
-        height=8,
-        unit=unit,
-        thresholds=thresholds,
-        custom={
-            "drawStyle": "line",
-            "fillOpacity": 20 if stack else 0,
-            "lineWidth": 1,
-            "showPoints": "never",
-            "spanNulls": False,
-            "stacking": {"group": "A", "mode": "normal" if stack else "none"},
-            "thresholdsStyle": {"mode": threshold_style},
-        },
-        options={
-            "legend": {
-                "calcs": ["lastNotNull", "max"],
-                "displayMode": "table",
-                "placement": "bottom",
-            },
-            "tooltip": {"mode": "multi", "sort": "desc"},
-        },
-        overrides=overrides,
+    threshold_line: bool = False,
+) -> timeseries_b.Panel:
+    """Lines over time; ``stack`` stacks them, ``threshold_line`` draws the thresholds."""
+    panel = (
+        timeseries_b.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .span(width)
+        .height(8)
+        .unit(unit)
+        .thresholds(thresholds or neutral())
+        .color_scheme(colours(model.FieldColorModeId.PALETTE_CLASSIC))
+        .draw_style(common.GraphDrawStyle.LINE)
+        .line_width(1)
+        .fill_opacity(20 if stack else 0)
+        .show_points(common.VisibilityMode.NEVER)
+        .span_nulls(False)
+        .stacking(
+            common_b.StackingConfig()
+            .group("A")
+            .mode(common.StackingMode.NORMAL if stack else common.StackingMode.NONE)
+        )
+        .thresholds_style(
+            common_b.GraphThresholdsStyleConfig().mode(
+                common.GraphThresholdsStyleMode.LINE
+                if threshold_line
+                else common.GraphThresholdsStyleMode.OFF
+            )
+        )
+        .legend(
+            common_b.VizLegendOptions()
+            .calcs(["lastNotNull", "max"])
+            .display_mode(common.LegendDisplayMode.TABLE)
+            .placement(common.LegendPlacement.BOTTOM)
+            .show_legend(True)
+        )
+        .tooltip(
+            common_b.VizTooltipOptions()
+            .mode(common.TooltipDisplayMode.MULTI)
+            .sort(common.SortOrder.DESCENDING)
+        )
     )
+    for i, q in enumerate(queries):
+        panel = panel.with_target(q.ref_id(chr(ord("A") + i)))
+    return panel
+
+
+DASHED_RED = [
+    model.DynamicConfigValue(id_val="custom.lineStyle", value={"dash": [10, 10], "fill": "dash"}),
+    model.DynamicConfigValue(id_val="color", value={"fixedColor": RED, "mode": "fixed"}),
+]
+"""Override properties drawing a threshold series as a dashed red line."""
 
 
 @dataclass(frozen=True)
 class Row:
-    """A collapsible row title and the panels under it, laid out left to right."""
+    """A row title and the panels under it, laid out left to right (widths add up to 24)."""
 
     title: str
     panels: tuple[Panel, ...]
@@ -190,46 +220,47 @@ def overview() -> tuple[Panel, ...]:
     config = rules.load().alerts
     stuck = rules.seconds(config.SessionStuck.max_age)
     return (
-        stat(
+        stat_panel(
             "Live sessions",
-            "Sessions in phase live, summed over the selected targets and statuses.",
-            f'sum(sessions{{{STATUS}, phase="live"}})',
+            "Sessions in phase live, summed over the selected targets and statuses (replicas "
+            "exporting the same target are counted once).",
+            f'sum(max {BY_STATUS} (sessions{{{STATUS}, phase="live"}}))',
             "short",
-            NEUTRAL,
+            neutral(),
         ),
-        stat(
+        stat_panel(
             "Pending sessions",
             "Sessions still starting (phase pending).",
-            f'sum(sessions{{{STATUS}, phase="pending"}})',
+            f'sum(max {BY_STATUS} (sessions{{{STATUS}, phase="pending"}}))',
             "short",
             steps((None, GREEN), (10, YELLOW)),
         ),
-        stat(
+        stat_panel(
             "Overdue sessions",
             "Sessions still reported live past their deadline (together, trigger, notte).",
-            f"sum(sessions_overdue{{{SEL}}})",
+            f"sum(max {BY_TARGET} (sessions_overdue{{{SEL}}}))",
             "short",
             steps((None, GREEN), (1, RED)),
         ),
-        stat(
+        stat_panel(
             "Unleased browsers",
             "Live browser sessions with 0 connection leases (chaser).",
-            f"sum(sessions_unleased{{{SEL}}})",
+            f"sum(max {BY_TARGET} (sessions_unleased{{{SEL}}}))",
             "short",
             steps((None, GREEN), (1, YELLOW)),
         ),
-        stat(
+        stat_panel(
             "Oldest live session",
             "Age of the oldest pending or live session over the selected targets; red past the "
             "default stuck threshold of the SessionStuck alert.",
-            f"max({rules.OLDEST_AGE}{{{SEL}}})",
+            f"time() - min(sessions_oldest_created_timestamp_seconds{{{LIVE}}})",
             "s",
             steps((None, GREEN), (stuck / 2, YELLOW), (stuck, RED)),
         ),
-        stat(
+        stat_panel(
             "Targets down",
-            "Targets whose last poll failed.",
-            f"sum(1 - sessions_target_up{{{SEL}}})",
+            "Targets whose last poll failed on every replica that exports them.",
+            f"sum(1 - max {BY_TARGET} (sessions_target_up{{{SEL}}}))",
             "short",
             steps((None, GREEN), (1, RED)),
         ),
@@ -237,123 +268,138 @@ def overview() -> tuple[Panel, ...]:
 
 
 def sessions_row() -> Row:
-    """Session counts, statuses and ages."""
-    threshold_line = {
-        "matcher": {"id": "byFrameRefID", "options": "B"},
-        "properties": [
-            {"id": "custom.lineStyle", "value": {"dash": [10, 10], "fill": "dash"}},
-            {"id": "color", "value": {"fixedColor": RED, "mode": "fixed"}},
-        ],
-    }
+    """Session counts, statuses, ages, idleness and the sessions themselves."""
     return Row(
         "Sessions",
         (
             timeseries(
                 "Live sessions by provider and phase",
                 "Pending and live sessions over time, stacked by provider and phase.",
-                Query(
-                    f"sum by (provider, phase) (sessions{{{LIVE}}})",
+                query(
+                    f"sum by (provider, phase) (max {BY_STATUS} (sessions{{{LIVE}}}))",
                     "{{provider}} {{phase}}",
                 ),
                 unit="short",
                 stack=True,
             ),
-            Panel(
-                "bargauge",
-                "Status breakdown",
+            bargauge.Panel()
+            .title("Status breakdown")
+            .description(
                 "Current sessions in every status the targets count, by provider and status "
-                "(the provider's own status names).",
-                (
-                    Query(
-                        f"sum by (provider, status) (sessions{{{STATUS}}})",
-                        "{{provider}} {{status}}",
-                        instant=True,
-                    ),
-                ),
-                width=12,
-                height=8,
-                unit="short",
-                options={
-                    "displayMode": "gradient",
-                    "orientation": "horizontal",
-                    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                    "showUnfilled": True,
-                },
-            ),
+                "(the provider's own status names)."
+            )
+            .datasource(DATASOURCE)
+            .with_target(
+                query(
+                    f"sum by (provider, status) (max {BY_STATUS} (sessions{{{STATUS}}}))",
+                    "{{provider}} {{status}}",
+                ).instant()
+            )
+            .span(12)
+            .height(8)
+            .unit("short")
+            .thresholds(neutral())
+            .color_scheme(colours(model.FieldColorModeId.PALETTE_CLASSIC))
+            .display_mode(common.BarGaugeDisplayMode.GRADIENT)
+            .orientation(common.VizOrientation.HORIZONTAL)
+            .reduce_options(reduce_last())
+            .show_unfilled(True),
             timeseries(
                 "Age of the oldest live session",
                 "Per target, the age of its oldest pending or live session (exact at query "
-                "time); dashed: the SessionStuck threshold of each provider.",
-                Query(
+                "time); dashed: the SessionStuck threshold of each provider." + NEEDS_RULES,
+                query(
                     "time() - min by (provider, target) "
                     f"(sessions_oldest_created_timestamp_seconds{{{LIVE}}})",
                     "{{target}}",
                 ),
-                Query(
+                query(
                     f'{rules.STUCK_THRESHOLD}{{provider=~"$provider"}}',
                     "stuck threshold {{provider}}",
                 ),
                 unit="s",
-                overrides=(threshold_line,),
-            ),
-            Panel(
-                "heatmap",
-                "Ages of live sessions",
-                "How many pending and live sessions fall in each age bucket, measured at poll "
-                "time (sessions_age_seconds, an OpenMetrics gauge histogram).",
-                (
-                    Query(
-                        f"sum by (le) (sessions_age_seconds_bucket{{{SEL}}})",
-                        "{{le}}",
-                        heatmap=True,
-                    ),
+            ).override_by_query("B", DASHED_RED),
+            timeseries(
+                "Time since the least recent activity",
+                "Per target, how long its least recently active live session has been idle "
+                "(together, trigger, notte); dashed: the SessionIdle threshold of each provider."
+                + NEEDS_RULES,
+                query(
+                    "time() - min by (provider, target) "
+                    f"(sessions_oldest_activity_timestamp_seconds{{{SEL}}})",
+                    "{{target}}",
                 ),
-                width=12,
-                height=8,
-                unit="short",
-                options={
-                    "calculate": False,
-                    "cellGap": 1,
-                    "color": {"mode": "scheme", "scheme": "Oranges", "steps": 64},
-                    "legend": {"show": True},
-                    "rowsFrame": {"layout": "auto"},
-                    "tooltip": {"show": True, "yHistogram": False},
-                    "yAxis": {"axisPlacement": "left", "unit": "s"},
-                },
-                custom={"scaleDistribution": {"type": "linear"}},
-            ),
-            Panel(
-                "table",
-                "Oldest sessions",
+                query(
+                    f'{rules.IDLE_THRESHOLD}{{provider=~"$provider"}}',
+                    "idle threshold {{provider}}",
+                ),
+                unit="s",
+            ).override_by_query("B", DASHED_RED),
+            heatmap.Panel()
+            .title("Ages of live sessions")
+            .description(
+                "How many pending and live sessions fall in each age bucket, measured at poll "
+                "time (sessions_age_seconds, an OpenMetrics gauge histogram)."
+            )
+            .datasource(DATASOURCE)
+            .with_target(
+                query(
+                    f"sum by (le) (max by (provider, target, le) "
+                    f"(sessions_age_seconds_bucket{{{SEL}}}))",
+                    "{{le}}",
+                    fmt=PromQueryFormat.HEATMAP,
+                )
+            )
+            .span(24)
+            .height(8)
+            .unit("short")
+            .thresholds(neutral())
+            .calculate(False)
+            .cell_gap(1)
+            .color(
+                heatmap.HeatmapColorOptions()
+                .mode(heatmap_m.HeatmapColorMode.SCHEME)
+                .scheme("Oranges")
+                .steps(64)
+            )
+            .show_legend()
+            .rows_frame(heatmap.RowsHeatmapOptions().layout(common.HeatmapCellLayout.AUTO))
+            .y_axis(heatmap.YAxisConfig().axis_placement(common.AxisPlacement.LEFT).unit("s")),
+            table_b.Panel()
+            .title("Oldest sessions")
+            .description(
                 "The sessions themselves, oldest first, with their status and kind. Needs "
                 "per_session enabled on the target (the exporter then exports the oldest "
-                "max_series sessions).",
-                (
-                    Query(
-                        f"(time() - session_created_timestamp_seconds{{{SEL}}})\n"
-                        "* on (provider, target, session_id) group_left (status, phase, kind)\n"
-                        f"session_info{{{STATUS}}}",
-                        instant=True,
-                        table=True,
+                "max_series sessions); replicas are collapsed to one row per session."
+            )
+            .datasource(DATASOURCE)
+            .with_target(
+                query(
+                    "(\n  time()\n  - min by (provider, target, session_id) "
+                    f"(session_created_timestamp_seconds{{{SEL}}})\n)\n"
+                    "* on (provider, target, session_id) group_left (status, phase, kind)\n"
+                    f"topk by (provider, target, session_id) (1, session_info{{{STATUS}}})",
+                    fmt=PromQueryFormat.TABLE,
+                )
+            )
+            .span(24)
+            .height(8)
+            .unit("s")
+            .thresholds(steps((None, GREEN), (3600, YELLOW)))
+            .color_scheme(colours(model.FieldColorModeId.THRESHOLDS))
+            .show_header(True)
+            .filterable(True)
+            .sort_by([common_b.TableSortByFieldState().display_name("Value").desc(True)])
+            .override_by_name(
+                "Value",
+                [
+                    model.DynamicConfigValue(id_val="displayName", value="age"),
+                    model.DynamicConfigValue(
+                        id_val="custom.cellOptions", value={"type": "color-text"}
                     ),
-                ),
-                width=24,
-                height=8,
-                unit="s",
-                thresholds=steps((None, GREEN), (3600, YELLOW)),
-                options={"showHeader": True, "sortBy": [{"desc": True, "displayName": "Value"}]},
-                custom={"filterable": True},
-                overrides=(
-                    {
-                        "matcher": {"id": "byName", "options": "Value"},
-                        "properties": [
-                            {"id": "displayName", "value": "age"},
-                            {"id": "custom.cellOptions", "value": {"type": "color-text"}},
-                        ],
-                    },
-                ),
-                transformations=(HIDE_COLUMNS,),
-            ),
+                ],
+            )
+            .with_transformation(HIDE_COLUMNS),
         ),
     )
 
@@ -366,39 +412,28 @@ def deadlines_row() -> Row:
             timeseries(
                 "Overdue sessions",
                 "Sessions still reported live past their deadline, per target.",
-                Query(f"sessions_overdue{{{SEL}}}", "{{target}}"),
+                query(f"max {BY_TARGET} (sessions_overdue{{{SEL}}})", "{{target}}"),
                 unit="short",
                 width=6,
                 thresholds=steps((None, GREEN), (1, RED)),
-                threshold_style="line",
+                threshold_line=True,
             ),
-            Panel(
-                "stat",
+            stat_panel(
                 "Time to the next deadline",
                 "Per target, time left until the earliest deadline among its live sessions; "
                 "negative once it has passed.",
-                (
-                    Query(
-                        f"sessions_next_deadline_timestamp_seconds{{{SEL}}} - time()", "{{target}}"
-                    ),
-                ),
+                f"min {BY_TARGET} (sessions_next_deadline_timestamp_seconds{{{SEL}}}) - time()",
+                "s",
+                steps((None, RED), (0, ORANGE), (300, GREEN)),
                 width=6,
                 height=8,
-                unit="s",
-                thresholds=steps((None, RED), (0, ORANGE), (300, GREEN)),
-                options={
-                    "colorMode": "background",
-                    "graphMode": "none",
-                    "justifyMode": "auto",
-                    "orientation": "horizontal",
-                    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                    "textMode": "value_and_name",
-                },
+                legend="{{target}}",
+                by_name=True,
             ),
             timeseries(
                 "Unleased browser sessions",
                 "Live browser sessions reporting exactly 0 connection leases (chaser).",
-                Query(f"sessions_unleased{{{SEL}}}", "{{target}}"),
+                query(f"max {BY_TARGET} (sessions_unleased{{{SEL}}})", "{{target}}"),
                 unit="short",
                 width=6,
                 thresholds=steps((None, GREEN), (1, YELLOW)),
@@ -406,7 +441,7 @@ def deadlines_row() -> Row:
             timeseries(
                 "Connection leases",
                 "Active connection leases summed over pending and live sessions (chaser).",
-                Query(f"sessions_connection_leases{{{SEL}}}", "{{target}}"),
+                query(f"max {BY_TARGET} (sessions_connection_leases{{{SEL}}})", "{{target}}"),
                 unit="short",
                 width=6,
             ),
@@ -415,60 +450,66 @@ def deadlines_row() -> Row:
 
 
 def exporter_row() -> Row:
-    """Health of the targets' polls and of the exporter itself."""
+    """Health of the targets' polls and of the exporters themselves."""
     config = rules.load().alerts
     stale = rules.seconds(config.SessionTargetDataStale.max_age)
     ratio = config.SessionPollErrorsRising
     return Row(
         "Targets and exporter",
         (
-            Panel(
-                "state-timeline",
-                "Target health",
-                "Whether each target's last poll succeeded.",
-                (Query(f"sessions_target_up{{{SEL}}}", "{{target}}"),),
-                width=12,
-                height=8,
-                unit="short",
-                thresholds=steps((None, RED), (1, GREEN)),
-                options={"mergeValues": True, "showValue": "never", "rowHeight": 0.8},
-                defaults={
-                    "mappings": [
-                        {
-                            "type": "value",
-                            "options": {
-                                "0": {"color": RED, "index": 0, "text": "down"},
-                                "1": {"color": GREEN, "index": 1, "text": "up"},
-                            },
+            statetimeline.Panel()
+            .title("Target health")
+            .description("Whether each target's last poll succeeded (on any replica).")
+            .datasource(DATASOURCE)
+            .with_target(query(f"max {BY_TARGET} (sessions_target_up{{{SEL}}})", "{{target}}"))
+            .span(12)
+            .height(8)
+            .unit("short")
+            .thresholds(steps((None, RED), (1, GREEN)))
+            .color_scheme(colours(model.FieldColorModeId.THRESHOLDS))
+            .mappings(
+                [
+                    model.ValueMap(
+                        options={
+                            "0": model.ValueMappingResult(color=RED, index=0, text="down"),
+                            "1": model.ValueMappingResult(color=GREEN, index=1, text="up"),
                         }
-                    ],
-                    "color": {"mode": "thresholds"},
-                },
-            ),
+                    )
+                ]
+            )
+            .merge_values(True)
+            .show_value(common.VisibilityMode.NEVER)
+            .row_height(0.8),
             timeseries(
                 "Time since the last successful poll",
-                "Age of each target's last successful poll; the line is the "
-                "SessionTargetDataStale limit.",
-                Query(
-                    f"time() - sessions_target_last_success_timestamp_seconds{{{SEL}}}",
+                "Age of each target's last successful poll (the freshest replica's); the line "
+                "is the SessionTargetDataStale limit.",
+                query(
+                    "time() - max by (provider, target) "
+                    f"(sessions_target_last_success_timestamp_seconds{{{SEL}}})",
                     "{{target}}",
                 ),
                 unit="s",
                 thresholds=steps((None, GREEN), (stale, RED)),
-                threshold_style="line",
+                threshold_line=True,
             ),
             timeseries(
                 "Poll duration",
-                "How long each target's last poll took (all pages of every query).",
-                Query(f"sessions_exporter_poll_duration_seconds{{{SEL}}}", "{{target}}"),
+                "How long each target's last poll took (all pages of every query; the slowest "
+                "replica's).",
+                query(
+                    f"max {BY_TARGET} (sessions_exporter_poll_duration_seconds{{{SEL}}})",
+                    "{{target}}",
+                ),
                 unit="s",
                 width=8,
             ),
             timeseries(
                 "Poll errors by reason",
-                "Failed polls per second, by target and reason (timeout, connect, auth, ...).",
-                Query(
-                    "sum by (target, reason) "
+                "Failed polls per second, by target and reason (timeout, connect, auth, ...), "
+                "of one exporter: each replica polls on its own, the busiest one is shown.",
+                query(
+                    "max by (provider, target, reason) "
                     f"(rate(sessions_exporter_poll_errors_total{{{SEL}}}[$__rate_interval]))",
                     "{{target}} {{reason}}",
                 ),
@@ -478,79 +519,82 @@ def exporter_row() -> Row:
             ),
             timeseries(
                 "Share of failed polls",
-                f"Failed polls over the last {ratio.window}, as a share of all polls; the line "
-                "is the SessionPollErrorsRising limit.",
-                Query(f"{rules.error_ratio_rule(ratio.window)}{{{SEL}}}", "{{target}}"),
+                f"Failed polls over the last {ratio.window}, as a share of all polls (over every "
+                "replica); the line is the SessionPollErrorsRising limit.",
+                query(
+                    f"sum {BY_TARGET} (rate(sessions_exporter_poll_errors_total{{{SEL}}}"
+                    f"[{ratio.window}]))\n/\n"
+                    f"sum {BY_TARGET} (rate(sessions_exporter_polls_total{{{SEL}}}"
+                    f"[{ratio.window}]))",
+                    "{{target}}",
+                ),
                 unit="percentunit",
                 width=8,
                 thresholds=steps((None, GREEN), (ratio.max_ratio, RED)),
-                threshold_style="line",
+                threshold_line=True,
             ),
             timeseries(
                 "Provider API requests by status code",
-                "Requests to the providers' APIs per second, by target and HTTP status code.",
-                Query(
-                    "sum by (target, code) "
+                "Requests to the providers' APIs per second, by target and HTTP status code, of "
+                "one exporter (the busiest replica).",
+                query(
+                    "max by (provider, target, code) "
                     f"(rate(sessions_exporter_api_requests_total{{{SEL}}}[$__rate_interval]))",
                     "{{target}} {{code}}",
                 ),
                 unit="reqps",
             ),
-            Panel(
-                "table",
-                "Exporter build",
-                "Version of every scraped exporter and the Python it runs on.",
-                (Query("sessions_exporter_build_info", instant=True, table=True),),
-                width=12,
-                height=8,
-                unit="short",
-                options={"showHeader": True},
-                transformations=(HIDE_COLUMNS,),
-            ),
+            table_b.Panel()
+            .title("Exporter build")
+            .description(
+                "Version of every scraped exporter and the Python it runs on: one row per "
+                "exporter process (each replica is listed)."
+            )
+            .datasource(DATASOURCE)
+            .with_target(query("sessions_exporter_build_info", fmt=PromQueryFormat.TABLE))
+            .span(12)
+            .height(8)
+            .unit("short")
+            .thresholds(neutral())
+            .show_header(True)
+            .with_transformation(HIDE_COLUMNS),
         ),
     )
 
 
-def variables() -> list[dict[str, Any]]:
+ROWS: tuple[Callable[[], Row], ...] = (sessions_row, deadlines_row, exporter_row)
+"""The rows under the overview, top to bottom."""
+
+
+def variables() -> list[cog.Builder[model.VariableModel]]:
     """Template variables: data source, provider, target and status, each narrowing the next."""
 
-    def query(name: str, label: str, expr: str) -> dict[str, Any]:
-        return {
-            "allValue": ".*",
-            "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-            "datasource": DATASOURCE,
-            "definition": expr,
-            "includeAll": True,
-            "label": label,
-            "multi": True,
-            "name": name,
-            "options": [],
-            "query": {"qryType": 1, "query": expr, "refId": f"{name}-variable"},
-            "refresh": 2,
-            "regex": "",
-            "sort": 1,
-            "type": "query",
-        }
+    def labels(name: str, label: str, expr: str) -> dashboard_b.QueryVariable:
+        return (
+            dashboard_b.QueryVariable(name)
+            .label(label)
+            .datasource(DATASOURCE)
+            .query({"qryType": 1, "query": expr, "refId": f"{name}-variable"})
+            .current(model.VariableOption(selected=True, text=["All"], value=["$__all"]))
+            .multi(True)
+            .include_all(True)
+            .all_value(".*")
+            .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(model.VariableSort.ALPHABETICAL_ASC)
+        )
 
     return [
-        {
-            "current": {},
-            "hide": 0,
-            "includeAll": False,
-            "label": "Data source",
-            "multi": False,
-            "name": "datasource",
-            "options": [],
-            "query": "prometheus",
-            "refresh": 1,
-            "regex": "",
-            "type": "datasource",
-        },
-        query("provider", "Provider", "label_values(sessions_target_up, provider)"),
-        query(
+        dashboard_b.DatasourceVariable("datasource")
+        .label("Data source")
+        .type("prometheus")
+        .current(model.VariableOption(text=f"${{{INPUT}}}", value=f"${{{INPUT}}}"))
+        .multi(False)
+        .include_all(False),
+        labels("provider", "Provider", "label_values(sessions_target_up, provider)"),
+        labels(
             "target", "Target", 'label_values(sessions_target_up{provider=~"$provider"}, target)'
         ),
-        query(
+        labels(
             "status",
             "Status",
             'label_values(sessions{provider=~"$provider", target=~"$target"}, status)',
@@ -558,61 +602,57 @@ def variables() -> list[dict[str, Any]]:
     ]
 
 
-def layout(top: Sequence[Panel], rows: Sequence[Row]) -> list[dict[str, Any]]:
-    """Place the panels on Grafana's 24-column grid, wrapping to a new line when full."""
-    placed: list[dict[str, Any]] = []
-    y = 0
+def builder(rows: Sequence[Callable[[], Row]] = ROWS) -> dashboard_b.Dashboard:
+    """The dashboard as a grafana-foundation-sdk builder (laid out by the SDK's grid)."""
+    board = (
+        dashboard_b.Dashboard("Sessions")
+        .uid(UID)
+        .description("AI agent, sandbox and browser sessions, from session-exporter.")
+        .tags(["session-exporter", "sessions"])
+        .editable()
+        .tooltip(model.DashboardCursorSync.CROSSHAIR)
+        .refresh("30s")
+        .time("now-3h", "now")
+        .timezone("browser")
+        .version(1)
+        .variables(variables())
+    )
+    for panel in overview():
+        board = board.with_panel(panel)
+    for make in rows:
+        row = make()
+        board = board.with_row(dashboard_b.Row(row.title))
+        for panel in row.panels:
+            board = board.with_panel(panel)
+    return board
 
-    def place(panels: Sequence[Panel]) -> None:
-        nonlocal y
-        x, line = 0, 0
-        for panel in panels:
-            if x + panel.width > WIDTH:
-                x, y, line = 0, y + line, 0
-            placed.append(panel.render(len(placed) + 1, x, y))
-            x += panel.width
-            line = max(line, panel.height)
-        y += line
 
-    place(top)
-    for row in rows:
-        placed.append(
-            {
-                "collapsed": False,
-                "gridPos": {"h": 1, "w": WIDTH, "x": 0, "y": y},
-                "id": len(placed) + 1,
-                "panels": [],
-                "title": row.title,
-                "type": "row",
-            }
-        )
-        y += 1
-        place(row.panels)
-    return placed
+def _requires(panels: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """``__requires``: the Grafana version, the data source and every panel plugin used."""
+    kinds = sorted({p["type"] for p in panels if p["type"] != "row"})
+    return [
+        {"type": "grafana", "id": "grafana", "name": "Grafana", "version": GRAFANA_VERSION},
+        {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
+        *({"type": "panel", "id": kind, "name": kind, "version": ""} for kind in kinds),
+    ]
 
 
 def dashboard() -> dict[str, Any]:
-    """The whole dashboard document, importable or provisioned as is."""
-    return {
-        "annotations": {"list": []},
-        "description": "AI agent, sandbox and browser sessions, from session-exporter.",
-        "editable": True,
-        "fiscalYearStartMonth": 0,
-        "graphTooltip": 1,
-        "links": [],
-        "panels": layout(overview(), [sessions_row(), deadlines_row(), exporter_row()]),
-        "refresh": "30s",
-        "schemaVersion": 39,
-        "tags": ["session-exporter", "sessions"],
-        "templating": {"list": variables()},
-        "time": {"from": "now-3h", "to": "now"},
-        "timepicker": {},
-        "timezone": "browser",
-        "title": "Sessions",
-        "uid": UID,
-        "version": 1,
-        "weekStart": "",
-    }
+    """The whole dashboard document: importable on its own (``__inputs``) or provisioned."""
+    built: dict[str, Any] = json.loads(json.dumps(builder().build(), cls=JSONEncoder))
+    for number, panel in enumerate(built["panels"], start=1):
+        panel["id"] = number
+    inputs = [
+        {
+            "name": INPUT,
+            "label": "Prometheus",
+            "description": "The Prometheus that scrapes session-exporter",
+            "type": "datasource",
+            "pluginId": "prometheus",
+            "pluginName": "Prometheus",
+        }
+    ]
+    return {"__inputs": inputs, "__requires": _requires(built["panels"]), **built}
 
 
 def render() -> str:

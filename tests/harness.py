@@ -48,11 +48,17 @@ def settings_for(*targets: Mapping[str, Any], **top: Any) -> Settings:
     return Settings(targets=full, **top)
 
 
-async def poll_all(settings: Settings, *, store: Store | None = None, rounds: int = 1) -> Store:
+async def poll_all(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    rounds: int = 1,
+    clock: Callable[[], float] = time.time,
+) -> Store:
     """Poll every target ``rounds`` times through the real pollers and HTTP client."""
     store = store or new_store(settings)
     async with new_client_session() as session:
-        pollers = new_pollers(settings, session, store)
+        pollers = new_pollers(settings, session, store, clock=clock)
         for _ in range(rounds):
             await asyncio.gather(*(p.poll() for p in pollers))
     return store
@@ -119,3 +125,18 @@ __all__ = [
     "scrape",
     "settings_for",
 ]
+
+
+def invalid_rows(
+    store: Store, name: str, *, clock: Callable[[], float] = time.time
+) -> dict[str, float]:
+    """The target's ``sessions_exporter_invalid_rows`` by field, from a scrape of ``store``."""
+    return scrape(store, clock=clock).by("sessions_exporter_invalid_rows", "field", target=name)
+
+
+def invalid_example(store: Store, name: str) -> str:
+    """The example message of the target's invalid rows in its last successful poll."""
+    aggregate = store.snapshots[name].aggregate
+    assert aggregate is not None
+    assert aggregate.invalid_example is not None
+    return aggregate.invalid_example

@@ -42,6 +42,7 @@ STATUS_LABELS = {"provider", "target", "status", "phase"}
 CHASER_STATUSES = {
     "pending": "pending",
     "starting": "pending",
+    "ready": "live",
     "running": "live",
     "active": "live",
     "idle": "live",
@@ -53,7 +54,13 @@ CHASER_STATUSES = {
     "failed": "failed",
     "error": "failed",
 }
-NOTTE_STATUSES = {"active": "live", "closed": "ended", "timed_out": "ended", "error": "failed"}
+NOTTE_STATUSES = {
+    "authenticating": "pending",
+    "active": "live",
+    "closed": "ended",
+    "timed_out": "ended",
+    "error": "failed",
+}
 
 
 # --- running the console script --------------------------------------------------------
@@ -282,6 +289,7 @@ def assert_notte_data(exp: Exposition, base: int) -> None:
         for lbl, v in exp.select("sessions", **who).items()
     }
     assert {
+        ("authenticating", "pending"): 0.0,
         ("active", "live"): 3.0,
         ("closed", "ended"): 2.0,
         ("timed_out", "ended"): 0.0,

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from exporter.config import Settings
 from exporter.demo import DemoWorld
 from grafana import dashboard
-from tests.dashboards import exporter_metrics, metric_names, panels, queries, substitute
+from tests.dashboards import (
+    exporter_metrics,
+    metric_names,
+    panels,
+    queries,
+    recorded,
+    substitute,
+)
 from tests.harness import poll_all, scrape
 from tests.tools import ROOT, require, run
 
@@ -25,12 +35,35 @@ def test_committed_json_is_the_builders_output() -> None:
 
 
 def test_json_is_importable_shape() -> None:
-    """The file is JSON with a fixed uid, a title, a schema version and a panel list."""
+    """The file is JSON with a fixed uid, a title, Grafana 11.6+'s schema version, a panel list,
+    and a data source input that the import dialog asks for and the datasource variable uses."""
     document = json.loads(dashboard.OUTPUT.read_text())
 
     assert ("session-exporter", "Sessions") == (document["uid"], document["title"])
-    assert isinstance(document["schemaVersion"], int)
+    assert 41 == document["schemaVersion"]
     assert document["panels"]
+    (source,) = document["__inputs"]
+    assert ("DS_PROMETHEUS", "datasource", "prometheus") == (
+        source["name"],
+        source["type"],
+        source["pluginId"],
+    )
+    variable = document["templating"]["list"][0]
+    assert {"text": "${DS_PROMETHEUS}", "value": "${DS_PROMETHEUS}"} == variable["current"]
+    requires = {(r["type"], r["id"]) for r in document["__requires"]}
+    assert {("grafana", "grafana"), ("datasource", "prometheus")} <= requires
+    assert {("panel", p["type"]) for p in panels()} <= requires
+
+
+def test_every_field_is_one_grafanas_schema_knows() -> None:
+    """Read back through grafana-foundation-sdk's models (generated from Grafana's dashboard
+    schema), the document is unchanged: no key the schema does not have, none lost."""
+    document = dashboard.dashboard()
+    body = {k: v for k, v in document.items() if not k.startswith("__")}
+
+    back = json.loads(json.dumps(Dashboard.from_json(body), cls=JSONEncoder))
+
+    assert body == back
 
 
 def test_template_variables() -> None:
@@ -51,8 +84,8 @@ def test_template_variables() -> None:
             variable["allValue"],
         )
         assert "${datasource}" == variable["datasource"]["uid"]
-    assert '{provider=~"$provider"}' in variables["target"]["definition"]
-    assert 'target=~"$target"' in variables["status"]["definition"]
+    assert '{provider=~"$provider"}' in variables["target"]["query"]["query"]
+    assert 'target=~"$target"' in variables["status"]["query"]["query"]
 
 
 def test_every_panel_has_datasource_unit_thresholds_and_description() -> None:
@@ -87,6 +120,8 @@ def test_issue_panels_are_present() -> None:
         "Poll errors by reason",
         "Exporter build",
         "Ages of live sessions",
+        "Oldest sessions",
+        "Time since the least recent activity",
     } <= titles
     heatmap = next(p for p in panels() if p["type"] == "heatmap")
     assert "heatmap" == heatmap["targets"][0]["format"]
@@ -116,8 +151,35 @@ def test_session_queries_follow_the_provider_and_target_variables() -> None:
         if metric_names(expr) <= unfiltered:
             continue
         assert "$provider" in expr, title
-        if "stuck_threshold" not in expr:
+        if ":config" not in expr:  # the per-provider threshold series have no target
             assert "$target" in expr, title
+
+
+def test_panels_that_need_recording_rules_say_so() -> None:
+    """A panel reading a series only rules.yml records says in its description that it needs
+    the shipped rules; every other panel works on the exporter's own series alone."""
+    records = set(recorded())
+    for panel in panels():
+        uses = {n for t in panel["targets"] for n in metric_names(t["expr"])} & records
+        says = "recording rules" in panel["description"]
+        assert bool(uses) == says, panel["title"]
+
+
+UNCOLLAPSED = {"sessions_exporter_build_info"}
+"""Series shown per exporter process on purpose (the build table lists every replica)."""
+
+
+def test_every_exporter_series_is_collapsed_over_replicas() -> None:
+    """Each exporter series a query selects sits directly inside a max/min/topk (or, in the
+    failed-poll share where replicas cancel out, a sum) by its own target labels, or an
+    overall min: replicas exporting the same target never double a number."""
+    for title, expr in queries():
+        for name in metric_names(expr) - set(recorded()) - UNCOLLAPSED:
+            collapsed = re.compile(
+                r"(?:(?:max|min|topk|sum) by \(provider, target[^)]*\) \(|min\()"
+                rf"(?:1, |rate\()?{name}\{{"
+            )
+            assert collapsed.search(expr), (title, name)
 
 
 def test_every_query_is_valid_promql(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import signal
 from types import ModuleType
 
 import aiohttp
+import orjson
 
 from exporter.aggregate import Aggregate, AggregateBuilder
 from exporter.demo import DemoWorld, Outage
@@ -58,14 +59,12 @@ def aggregates(world: DemoWorld, now: float) -> dict[str, Aggregate]:
             statuses=module.STATUS_PHASES, capabilities=CAPABILITIES[name], now=now
         )
         for i, row in enumerate(population.sim.sessions):
-            if name == "trigger":
-                status = row["status"].lower()
-                record = trigger.parse_row(
-                    row, f"[{i}]", status=status, phase=trigger.STATUS_PHASES[status]
-                )
-            else:
-                record = module.parse_row(row, f"[{i}]")
-            builder.add(record)
+            status = row["status"].lower() if name == "trigger" else None
+            page = module.CODEC.decode(
+                orjson.dumps([row]), first=i, where=lambda j: f"[{j}]", status=status
+            )
+            assert not page.invalid, page.invalid
+            builder.add_page(page)
         out[name] = builder.build()
     return out
 

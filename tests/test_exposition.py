@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -12,7 +13,7 @@ from exporter.aggregate import AggregateBuilder
 from exporter.collector import SessionCollector
 from exporter.exposition import ExpositionCache
 from exporter.providers.chaser import STATUS_PHASES, ChaserProvider
-from exporter.records import Phase, SessionRecord
+from exporter.providers.rows import CheckedRow, Page
 from exporter.state import Store, TargetSnapshot
 
 T = 1_700_000_000.0
@@ -42,10 +43,11 @@ def polled(name: str, *, sessions: int, at: float, stale_after: float = 30.0) ->
     builder = AggregateBuilder(
         statuses=STATUS_PHASES, capabilities=ChaserProvider.capabilities, now=at
     )
-    for i in range(sessions):
-        builder.add(
-            SessionRecord(id=f"{name}-{i}", status="running", phase=Phase.LIVE, created=at - i)
-        )
+    rows = [
+        CheckedRow(id=f"{name}-{i}", status="running", created=datetime.fromtimestamp(at - i, UTC))
+        for i in range(sessions)
+    ]
+    builder.add_page(Page(rows, len(rows)))
     snapshot = TargetSnapshot(name=name, provider="chaser", stale_after=stale_after)
     return snapshot.after_poll(
         finished=at,

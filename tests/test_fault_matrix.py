@@ -117,7 +117,7 @@ def cases() -> list[Case]:
         chaser_fault("truncated", "decode", Fault(truncate=True)),
         chaser_fault("dropped", "connect", Fault(drop=True)),
         chaser_fault("malformed", "decode", Fault(body=b'{"sessions": [{"id": ')),
-        chaser_fault("wrong-shape", "schema", Fault(body=b'[{"sessions": []}]')),
+        chaser_fault("wrong-shape", "schema", Fault(body=b'{"sessions": {}, "total": 1}')),
         Case(
             "too-large",
             "chaser",

@@ -14,7 +14,15 @@ import pytest
 
 from exporter.simulators import AgiSimulator, Fault, agi_row, iso
 from tests.conftest import Serve
-from tests.harness import KEY, Exposition, poll_all, scrape, settings_for
+from tests.harness import (
+    KEY,
+    Exposition,
+    invalid_example,
+    invalid_rows,
+    poll_all,
+    scrape,
+    settings_for,
+)
 
 NAME = "agi-1"
 DOCUMENTED = {
@@ -22,8 +30,10 @@ DOCUMENTED = {
     "ready": "live",
     "running": "live",
     "paused": "live",
+    "waiting_for_input": "live",
     "completed": "ended",
     "terminated": "ended",
+    "finished": "ended",
     "error": "failed",
 }
 
@@ -52,7 +62,8 @@ def oldest(exp: Exposition, name: str = NAME) -> dict[str, float]:
 
 
 async def test_all_statuses_with_phases_and_oldest_created(served: Serve) -> None:
-    """Every documented status maps to its contract phase, case-insensitively.
+    """Every documented status (the SDK's two more included) maps to its contract phase,
+    case-insensitively.
 
     An undocumented status keeps its lower-cased name with phase ``unknown``; the
     oldest creation time per status is exact across ``Z``/``+00:00`` and 0/3/6 digits.
@@ -74,6 +85,8 @@ async def test_all_statuses_with_phases_and_oldest_created(served: Serve) -> Non
             agi_row("s-err", "ERROR", iso(t - 600 + 0.75, fraction=6, zulu=False)),
             agi_row("s-odd-1", "Hibernating", iso(t - 900, fraction=3)),
             agi_row("s-odd-2", "hibernating", iso(t - 950 + 0.125, fraction=3)),
+            agi_row("s-wait", "Waiting_For_Input", iso(t - 70 + 0.25, fraction=3)),
+            agi_row("s-fin", "finished", iso(t - 80, fraction=0)),
         ],
     )
     exp = scrape(await poll_all(settings_for(target(await served(sim)))))
@@ -83,8 +96,10 @@ async def test_all_statuses_with_phases_and_oldest_created(served: Serve) -> Non
         ("ready", "live"): 2,
         ("running", "live"): 3,
         ("paused", "live"): 1,
+        ("waiting_for_input", "live"): 1,
         ("completed", "ended"): 2,
         ("terminated", "ended"): 1,
+        ("finished", "ended"): 1,
         ("error", "failed"): 1,
         ("hibernating", "unknown"): 2,
     } == sessions(exp)
@@ -93,8 +108,10 @@ async def test_all_statuses_with_phases_and_oldest_created(served: Serve) -> Non
         "ready": t - 200 + 0.015625,
         "running": t - 400 + 0.25,
         "paused": t - 3600,
+        "waiting_for_input": t - 70 + 0.25,
         "completed": t - 86_400,
         "terminated": t - 5000 + 0.5,
+        "finished": t - 80,
         "error": t - 600 + 0.75,
         "hibernating": t - 950 + 0.125,
     } == oldest(exp)
@@ -213,48 +230,68 @@ async def test_oversized_answer_keeps_the_last_good_data(served: Serve) -> None:
     assert 1 == exp.get("sessions", target=NAME, status="running")
 
 
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        ({"sessions": []}, "response: expected an array, got dict"),
-        ([None], "response[0]: expected an object, got null"),
-        (
-            [{"session_id": "s", "agent_name": "a", "created_at": "2025-01-01T00:00:00Z"}],
-            "response[0].status: expected a non-empty string, got null",
-        ),
-        (
-            [{"agent_name": "a", "status": "ready", "created_at": "2025-01-01T00:00:00Z"}],
-            "response[0].session_id: expected a non-empty string, got null",
-        ),
-        (
-            [{"session_id": "s", "status": "ready", "created_at": "last week"}],
-            "response[0].created_at: expected an ISO-8601 timestamp",
-        ),
-        (
-            [
-                {
-                    "session_id": "s",
-                    "status": "ready",
-                    "created_at": "2025-01-01T00:00:00Z",
-                    "agent_name": 3,
-                }
-            ],
-            "response[0].agent_name: expected a string, got int",
-        ),
-    ],
-)
-async def test_wrong_shapes_are_schema_errors_with_location(
-    served: Serve, body: Any, message: str
-) -> None:
-    """A body or row of a shape the spec rules out fails as ``schema``, naming where."""
+async def test_an_envelope_of_the_wrong_shape_fails_as_schema(served: Serve) -> None:
+    """An object where the bare array belongs fails the poll as ``schema``, naming where."""
     sim = AgiSimulator(api_key=KEY)
-    sim.fault = Fault(body=orjson.dumps(body))
+    sim.fault = Fault(body=orjson.dumps({"sessions": []}))
     store = await poll_all(settings_for(target(await served(sim))))
 
     snapshot = store.snapshots[NAME]
     assert not snapshot.up
-    assert snapshot.error is not None
-    assert snapshot.error.startswith(message)
+    assert "response: expected an array, got dict" == snapshot.error
     assert 1 == scrape(store).get(
         "sessions_exporter_poll_errors_total", target=NAME, reason="schema"
+    )
+
+
+GOOD = {"session_id": "s-good", "status": "ready", "created_at": "2025-01-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "message", "counted"),
+    [
+        (None, "id", "response[1]: expected an object, got null", None),
+        (
+            {"session_id": "s", "agent_name": "a", "created_at": "2025-01-01T00:00:00Z"},
+            "status",
+            "response[1].status: expected a non-empty string, got null",
+            None,
+        ),
+        (
+            {"agent_name": "a", "status": "ready", "created_at": "2025-01-01T00:00:00Z"},
+            "id",
+            "response[1].session_id: expected a non-empty string, got null",
+            None,
+        ),
+        (
+            {"session_id": "s", "status": "ready", "created_at": "last week"},
+            "created_at",
+            "response[1].created_at: expected an ISO-8601 timestamp, got 'last week'",
+            "ready",
+        ),
+        (
+            {**GOOD, "session_id": "s", "agent_name": 3},
+            "agent_name",
+            "response[1].agent_name: expected a string, got int",
+            "ready",
+        ),
+    ],
+)
+async def test_one_bad_row_is_counted_and_never_blinds_the_target(
+    served: Serve, row: Any, field: str, message: str, counted: str | None
+) -> None:
+    """A row with an unreadable field counts in its status with that field unknown; a row
+    without a readable id or status is left out. Either way the poll succeeds, the good
+    row beside it is exact, and the row is counted in ``sessions_exporter_invalid_rows``."""
+    sim = AgiSimulator(api_key=KEY)
+    sim.fault = Fault(body=orjson.dumps([GOOD, row]))
+    store = await poll_all(settings_for(target(await served(sim))))
+
+    exp = scrape(store)
+    assert 1 == exp.get("sessions_target_up", target=NAME)
+    assert {field: 1.0} == invalid_rows(store, NAME)
+    assert message == invalid_example(store, NAME)
+    assert (2.0 if counted == "ready" else 1.0) == exp.get("sessions", target=NAME, status="ready")
+    assert 1735689600.0 == exp.get(
+        "sessions_oldest_created_timestamp_seconds", target=NAME, status="ready"
     )

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import time
+import orjson
 
-from exporter.simulators import ChaserSimulator, Simulator, chaser_row, iso
+from exporter.simulators import ChaserSimulator, Fault, Simulator, chaser_row, iso
 from tests.conftest import Serve
-from tests.harness import KEY, poll_all, scrape, settings_for
+from tests.harness import KEY, invalid_example, invalid_rows, poll_all, scrape, settings_for
 
-T = float(int(time.time()))
+T = 1_767_312_000.0
+"""The tests' fixed "now" (2026-01-02T00:00:00Z): the pollers are given this clock."""
+
+
+def clock() -> float:
+    """The fixed clock of every poll in this module."""
+    return T
+
 
 DATASET = [
     chaser_row("c1", "Running", "2026-01-01T00:00:00.123Z", leases=2),
@@ -23,6 +30,7 @@ DATASET = [
 KNOWN = {
     "pending": "pending",
     "starting": "pending",
+    "ready": "live",
     "running": "live",
     "active": "live",
     "idle": "live",
@@ -47,7 +55,7 @@ async def test_every_metric_exact_over_three_pages(served: Serve) -> None:
     url = await served(sim)
 
     store = await poll_all(settings_for(target(url, page_size=3)))
-    metrics = scrape(store)
+    metrics = scrape(store, clock=clock)
 
     counts = metrics.by("sessions", "status", target="browsers")
     assert {
@@ -125,7 +133,7 @@ async def test_list_shifting_while_paged_counts_each_session_once(served: Serve)
 
     store = await poll_all(settings_for(target(url, page_size=3)))
 
-    assert 6.0 == scrape(store).get("sessions", status="running")
+    assert 6.0 == scrape(store, clock=clock).get("sessions", status="running")
     aggregate = store.snapshots["browsers"].aggregate
     assert aggregate is not None
     assert 1 == aggregate.duplicates
@@ -166,7 +174,7 @@ async def test_total_larger_than_served_rows_ends_on_empty_page(served: Serve) -
 
 async def test_live_age_distribution(served: Serve) -> None:
     """sessions_age_seconds buckets the ages (at poll time) of pending and live sessions only."""
-    now = time.time()
+    now = T
     rows = [
         chaser_row("a", "running", iso(now - 10)),
         chaser_row("b", "starting", iso(now - 200)),
@@ -177,7 +185,7 @@ async def test_live_age_distribution(served: Serve) -> None:
     ]
     url = await served(ChaserSimulator(sessions=rows, api_key=KEY))
 
-    metrics = scrape(await poll_all(settings_for(target(url))))
+    metrics = scrape(await poll_all(settings_for(target(url)), clock=clock), clock=clock)
 
     buckets = metrics.by("sessions_age_seconds_bucket", "le", target="browsers")
     assert {
@@ -196,4 +204,71 @@ async def test_live_age_distribution(served: Serve) -> None:
     assert 4.0 == metrics.get("sessions_age_seconds_gcount", target="browsers")
     gsum = metrics.get("sessions_age_seconds_gsum", target="browsers")
     assert gsum is not None
-    assert 10 + 200 + 10_000 + 864_000 <= gsum < 10 + 200 + 10_000 + 864_000 + 60
+    assert 10 + 200 + 10_000 + 864_000 == gsum
+
+
+async def test_ready_is_live_as_in_the_sdk(served: Serve) -> None:
+    """``ready`` (the SDK's ready set) is live: it counts in leases, unleased and ages."""
+    rows = [
+        chaser_row("r1", "Ready", iso(T - 30), leases=0),
+        chaser_row("r2", "ready", iso(T - 40), leases=2),
+        chaser_row("t1", "terminated", iso(T - 50), leases=0),
+    ]
+    url = await served(ChaserSimulator(sessions=rows, api_key=KEY))
+    metrics = scrape(await poll_all(settings_for(target(url)), clock=clock), clock=clock)
+
+    assert {"live": 2.0} == metrics.by("sessions", "phase", status="ready")
+    assert 2.0 == metrics.get("sessions_connection_leases")
+    assert 1.0 == metrics.get("sessions_unleased")
+    assert 2.0 == metrics.get("sessions_age_seconds_gcount")
+
+
+async def test_a_bare_array_is_the_whole_list(served: Serve) -> None:
+    """An answer that is a bare array (as the SDK accepts) is the whole list: one request."""
+    rows = [chaser_row("a", "running", iso(T - 5), leases=1), chaser_row("b", "idle", iso(T - 9))]
+    sim = ChaserSimulator(sessions=[], api_key=KEY)
+    sim.fault = Fault(body=orjson.dumps(rows))
+    metrics = scrape(
+        await poll_all(settings_for(target(await served(sim))), clock=clock), clock=clock
+    )
+
+    assert 1.0 == metrics.get("sessions_target_up")
+    assert 1.0 == metrics.get("sessions", status="running")
+    assert 1.0 == metrics.get("sessions", status="idle")
+    assert 1 == len(sim.requests)
+
+
+async def test_account_is_sent_as_x_chaser_account(served: Serve) -> None:
+    """The ``account`` option is sent as ``X-Chaser-Account`` on every page's request."""
+    rows = [chaser_row(f"r{i}", "running", iso(T - i)) for i in range(4)]
+    sim = ChaserSimulator(sessions=rows, api_key=KEY)
+    url = await served(sim)
+    await poll_all(settings_for(target(url, page_size=2, account=" team-a ")), clock=clock)
+
+    assert ["team-a", "team-a"] == [r.headers.get("X-Chaser-Account") for r in sim.requests]
+
+
+async def test_a_bad_row_is_counted_and_the_rest_exact(served: Serve) -> None:
+    """Bad rows on page two (a lease count that is a string, a row without status) do not
+    fail the poll: one counts with leases unknown, one is left out, both are counted by field
+    with their place in the listing, and the other rows stay exact."""
+    rows = [
+        chaser_row("a", "running", iso(T - 5), leases=1),
+        chaser_row("b", "running", iso(T - 6), leases=0),
+        chaser_row("c", "running", iso(T - 7)) | {"active_connection_leases": "3"},
+        {"id": "d", "created_at": iso(T - 8)},
+    ]
+    url = await served(ChaserSimulator(sessions=rows, api_key=KEY))
+    store = await poll_all(settings_for(target(url, page_size=2)), clock=clock)
+    metrics = scrape(store, clock=clock)
+
+    assert 1.0 == metrics.get("sessions_target_up")
+    assert {"active_connection_leases": 1.0, "status": 1.0} == invalid_rows(
+        store, "browsers", clock=clock
+    )
+    assert "sessions[2].active_connection_leases: expected an integer, got str" == (
+        invalid_example(store, "browsers")
+    )
+    assert 3.0 == metrics.get("sessions", status="running")
+    assert 1.0 == metrics.get("sessions_connection_leases")
+    assert 1.0 == metrics.get("sessions_unleased")

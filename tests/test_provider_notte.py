@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
-from exporter.simulators import NotteSimulator, notte_row
+import orjson
+import pytest
+
+from exporter.simulators import Fault, NotteSimulator, notte_row
 from tests.conftest import Serve
-from tests.harness import KEY, poll_all, scrape, settings_for
+from tests.harness import KEY, invalid_example, invalid_rows, poll_all, scrape, settings_for
 
-T = float(int(time.time()))
+T = 1_767_225_600.0
+"""The tests' fixed "now" (2026-01-01T00:00:00Z): the pollers are given this clock."""
 M = 60.0
+
+
+def clock() -> float:
+    """The fixed clock of every poll in this module."""
+    return T
 
 
 def target(url: str, **options: object) -> dict[str, object]:
@@ -35,6 +44,10 @@ DEADLINES = [
     notte_row("f", "timed_out", T - 50 * M, T - 50 * M),
     notte_row("g", "error", T - 40 * M, T - 40 * M, error="boom"),
     notte_row("h", "PAUSED", T - 30 * M, T - 30 * M),
+    # the SDK's fifth status is pending, so its deadline counts: created + 15 min = T - 5 min
+    notte_row(
+        "i", "Authenticating", T - 20 * M, T - M, idle_timeout_minutes=60, max_duration_minutes=None
+    ),
 ]
 
 
@@ -42,24 +55,34 @@ async def test_deadline_rule_overdue_and_next_deadline(served: Serve) -> None:
     """Deadline = min(created + max_duration (15 if absent), accessed + idle); live only."""
     url = await served(NotteSimulator(sessions=DEADLINES, api_key=KEY))
 
-    metrics = scrape(await poll_all(settings_for(target(url, only_active=False))))
+    metrics = scrape(
+        await poll_all(settings_for(target(url, only_active=False)), clock=clock), clock=clock
+    )
 
-    assert 3.0 == metrics.get("sessions_overdue", target="notte-prod")
+    assert 4.0 == metrics.get("sessions_overdue", target="notte-prod")
     assert T - 300 == metrics.get("sessions_next_deadline_timestamp_seconds")
     assert T - 10 * M == metrics.get("sessions_oldest_activity_timestamp_seconds")
 
 
 async def test_all_statuses_with_only_active_false(served: Serve) -> None:
-    """With only_active false all four documented statuses are present and unknown ones kept."""
+    """With only_active false all five documented statuses are present and unknown ones kept."""
     sim = NotteSimulator(sessions=DEADLINES, api_key=KEY)
     url = await served(sim)
 
-    metrics = scrape(await poll_all(settings_for(target(url, only_active=False))))
-
-    assert {"active": 4.0, "closed": 1.0, "timed_out": 1.0, "error": 1.0, "paused": 1.0} == (
-        metrics.by("sessions", "status")
+    metrics = scrape(
+        await poll_all(settings_for(target(url, only_active=False)), clock=clock), clock=clock
     )
+
     assert {
+        "authenticating": 1.0,
+        "active": 4.0,
+        "closed": 1.0,
+        "timed_out": 1.0,
+        "error": 1.0,
+        "paused": 1.0,
+    } == (metrics.by("sessions", "status"))
+    assert {
+        "authenticating": "pending",
         "active": "live",
         "closed": "ended",
         "timed_out": "ended",
@@ -77,7 +100,7 @@ async def test_only_active_default_counts_active_alone(served: Serve) -> None:
     sim = NotteSimulator(sessions=rows, api_key=KEY)
     url = await served(sim)
 
-    metrics = scrape(await poll_all(settings_for(target(url))))
+    metrics = scrape(await poll_all(settings_for(target(url)), clock=clock), clock=clock)
 
     assert {"active": 250.0} == metrics.by("sessions", "status")
     assert [("1", "100", "true"), ("2", "100", "true"), ("3", "100", "true")] == [
@@ -91,7 +114,7 @@ async def test_empty_account(served: Serve) -> None:
     """No sessions: active is 0, overdue 0, and no deadline, activity or oldest series."""
     url = await served(NotteSimulator(sessions=[], api_key=KEY))
 
-    metrics = scrape(await poll_all(settings_for(target(url))))
+    metrics = scrape(await poll_all(settings_for(target(url)), clock=clock), clock=clock)
 
     assert {"active": 0.0} == metrics.by("sessions", "status")
     assert 0.0 == metrics.get("sessions_overdue")
@@ -110,7 +133,7 @@ async def test_timestamp_formats(served: Serve) -> None:
     ]
     url = await served(NotteSimulator(sessions=rows, api_key=KEY))
 
-    metrics = scrape(await poll_all(settings_for(target(url))))
+    metrics = scrape(await poll_all(settings_for(target(url)), clock=clock), clock=clock)
 
     assert 1772355600.000001 == metrics.get("sessions_oldest_created_timestamp_seconds")
     assert 1772359200.25 == metrics.get("sessions_oldest_activity_timestamp_seconds")
@@ -128,9 +151,97 @@ async def test_page_repeated_by_shifting_list_counts_once(served: Serve) -> None
     sim.on_request = arrive
     url = await served(sim)
 
-    store = await poll_all(settings_for(target(url)))
+    store = await poll_all(settings_for(target(url)), clock=clock)
 
-    assert 150.0 == scrape(store).get("sessions", status="active")
+    assert 150.0 == scrape(store, clock=clock).get("sessions", status="active")
     aggregate = store.snapshots["notte-prod"].aggregate
     assert aggregate is not None
     assert 1 == aggregate.duplicates
+
+
+async def test_only_active_counts_active_alone_whatever_the_server_sends(served: Serve) -> None:
+    """A server that ignores ``only_active=true`` (a mock, say) still gets only ``active``
+    counted; the other rows are dropped from every count and counted as dropped."""
+    rows = [
+        notte_row("a1", "active", T - 100, T - 50),
+        notte_row("c1", "closed", T - 200, T - 150),
+        notte_row("e1", "error", T - 300, T - 250),
+    ]
+    sim = NotteSimulator(sessions=rows, api_key=KEY)
+    page = {"items": rows, "page": 1, "page_size": 100, "has_next": False}
+    sim.fault = Fault(body=orjson.dumps(page))
+    metrics = scrape(
+        await poll_all(settings_for(target(await served(sim))), clock=clock), clock=clock
+    )
+
+    assert {"active": 1.0} == metrics.by("sessions", "status")
+    assert 2.0 == metrics.get("sessions_exporter_rows_dropped", target="notte-prod")
+    assert T - 100 == metrics.get("sessions_oldest_created_timestamp_seconds")
+
+
+async def test_a_page_repeated_forever_ends_as_too_many_pages(served: Serve) -> None:
+    """A server answering ``has_next: true`` forever with the same page (as a mock in dynamic
+    mode does) fails the poll as ``too_many_pages`` on the first repeat, not at the deadline."""
+    rows = [notte_row(f"s{i}", "active", T - i, T - i) for i in range(3)]
+    sim = NotteSimulator(sessions=rows, api_key=KEY, endless=True)
+    store = await poll_all(settings_for(target(await served(sim), page_concurrency=1)))
+    snapshot = store.snapshots["notte-prod"]
+
+    assert not snapshot.up
+    assert "too_many_pages" == (snapshot.error_reason and snapshot.error_reason.value)
+    assert "page 2 repeats the previous page row for row; the API does not advance" == (
+        snapshot.error
+    )
+    assert 2 == len(sim.requests)
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "message", "kept"),
+    [
+        (
+            {"status": "active", "created_at": "2026-01-01T00:00:00Z"},
+            "id",
+            "page[1].items[1].session_id: expected a non-empty string, got null",
+            False,
+        ),
+        (
+            {"session_id": "x", "created_at": "2026-01-01T00:00:00Z"},
+            "status",
+            "page[1].items[1].status: expected a non-empty string, got null",
+            False,
+        ),
+        (
+            {
+                "session_id": "x",
+                "status": "active",
+                "created_at": "2026-01-01T00:00:00Z",
+                "idle_timeout_minutes": "5",
+            },
+            "idle_timeout_minutes",
+            "page[1].items[1].idle_timeout_minutes: expected an integer, got str",
+            True,
+        ),
+        (
+            {"session_id": "x", "status": "active", "created_at": {"at": 1}},
+            "created_at",
+            "page[1].items[1].created_at: expected an ISO-8601 timestamp, got {…}",
+            True,
+        ),
+    ],
+)
+async def test_a_bad_row_is_counted_beside_exact_good_ones(
+    served: Serve, row: dict[str, Any], field: str, message: str, kept: bool
+) -> None:
+    """A Notte row with an unreadable field counts with that field unknown, one without an
+    id or status is left out, and the good row beside it keeps its exact deadline."""
+    good = notte_row("g", "active", T - 10 * M, T - M, idle_timeout_minutes=3)
+    sim = NotteSimulator(sessions=[], api_key=KEY)
+    page = {"items": [good, row], "page": 1, "page_size": 100, "has_next": False}
+    sim.fault = Fault(body=orjson.dumps(page))
+    store = await poll_all(settings_for(target(await served(sim))), clock=clock)
+    metrics = scrape(store, clock=clock)
+
+    assert {field: 1.0} == invalid_rows(store, "notte-prod", clock=clock)
+    assert message == invalid_example(store, "notte-prod")
+    assert (2.0 if kept else 1.0) == metrics.get("sessions", status="active")
+    assert T + 2 * M == metrics.get("sessions_next_deadline_timestamp_seconds")

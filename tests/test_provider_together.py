@@ -15,7 +15,15 @@ from structlog.testing import capture_logs
 
 from exporter.simulators import Fault, TogetherSimulator, iso, together_row
 from tests.conftest import Serve
-from tests.harness import KEY, Exposition, poll_all, scrape, settings_for
+from tests.harness import (
+    KEY,
+    Exposition,
+    invalid_example,
+    invalid_rows,
+    poll_all,
+    scrape,
+    settings_for,
+)
 
 DAY = 86_400.0
 NAME = "together-1"
@@ -163,41 +171,43 @@ async def test_missing_secondary_fields_make_those_facts_unknown(served: Serve) 
 
 
 @pytest.mark.parametrize(
-    ("override", "location"),
+    ("override", "field", "kept"),
     [
-        ({"id": None}, "data.sessions[1].id"),
-        ({"id": 17}, "data.sessions[1].id"),
-        ({"started_at": None}, "data.sessions[1].started_at"),
-        ({"started_at": "yesterday"}, "data.sessions[1].started_at"),
-        ({"expires_at": "soon"}, "data.sessions[1].expires_at"),
-        ({"expires_at": 1700000000}, "data.sessions[1].expires_at"),
-        ({"last_execute_at": "never"}, "data.sessions[1].last_execute_at"),
-        ({"execute_count": "3"}, "data.sessions[1].execute_count"),
-        ({"execute_count": True}, "data.sessions[1].execute_count"),
+        ({"id": None}, "id", False),
+        ({"id": 17}, "id", False),
+        ({"started_at": None}, "started_at", True),
+        ({"started_at": "yesterday"}, "started_at", True),
+        ({"expires_at": "soon"}, "expires_at", True),
+        ({"expires_at": 1700000000}, "expires_at", True),
+        ({"last_execute_at": "never"}, "last_execute_at", True),
+        ({"execute_count": "3"}, "execute_count", True),
+        ({"execute_count": True}, "execute_count", True),
     ],
 )
-async def test_wrong_field_types_fail_the_poll_with_their_location(
-    served: Serve, override: dict[str, Any], location: str
+async def test_a_field_of_the_wrong_type_is_counted_not_fatal(
+    served: Serve, override: dict[str, Any], field: str, kept: bool
 ) -> None:
-    """A field of a type the spec rules out fails the poll as ``schema``, naming the field."""
+    """A field of a type the spec rules out makes that fact unknown for its row (a bad id
+    leaves the row out); the poll succeeds and the row is counted by field, its message
+    naming the row's place in the listing."""
     t = now()
     sim = TogetherSimulator(
         api_key=KEY,
         sessions=[
-            together_row("ses_ok", t - 60, t + DAY),
-            together_row("ses_bad", t - 60, t + DAY) | override,
+            together_row("ses_ok", t - 60, t + DAY, execute_count=2),
+            together_row("ses_bad", t - 30, t + DAY, execute_count=3) | override,
         ],
     )
-    settings = settings_for(target(await served(sim)))
-    store = await poll_all(settings)
+    store = await poll_all(settings_for(target(await served(sim))))
     exp = scrape(store)
 
-    assert 0 == exp.get("sessions_target_up", target=NAME)
-    assert 1 == exp.get("sessions_exporter_poll_errors_total", target=NAME, reason="schema")
-    error = store.snapshots[NAME].error
-    assert error is not None
-    assert error.startswith(location + ":")
-    assert {} == sessions(exp)
+    assert 1 == exp.get("sessions_target_up", target=NAME)
+    assert {field: 1.0} == invalid_rows(store, NAME)
+    assert invalid_example(store, NAME).startswith(f"data.sessions[1].{field}: expected")
+    assert {("active", "live"): 2.0 if kept else 1.0} == sessions(exp)
+    assert t - 60 == exp.get("sessions_oldest_created_timestamp_seconds", target=NAME)
+    executions = 2 + (3 if kept and field != "execute_count" else 0)
+    assert executions == exp.get("sessions_executions", target=NAME)
 
 
 async def test_upstream_errors_are_counted_logged_and_data_still_exported(

@@ -18,7 +18,15 @@ from pydantic import ValidationError
 
 from exporter.simulators import Fault, Simulator, TriggerSimulator, iso, trigger_row
 from tests.conftest import Serve
-from tests.harness import KEY, Exposition, poll_all, scrape, settings_for
+from tests.harness import (
+    KEY,
+    Exposition,
+    invalid_example,
+    invalid_rows,
+    poll_all,
+    scrape,
+    settings_for,
+)
 
 DAY = 86_400.0
 NAME = "trigger-1"
@@ -460,19 +468,6 @@ async def test_session_closing_between_walks_is_counted_once(served: Serve) -> N
     [
         ([], "ACTIVE.page[1]: expected an object, got list"),
         ({"data": None}, "ACTIVE.page[1].data: expected an array, got null"),
-        ({"data": [None]}, "ACTIVE.page[1].data[0]: expected an object, got null"),
-        (
-            {"data": [{"id": "session_1", "updatedAt": "2025-01-01T00:00:00Z"}]},
-            "ACTIVE.page[1].data[0].createdAt: expected an ISO-8601 timestamp",
-        ),
-        (
-            {"data": [{"createdAt": "2025-01-01T00:00:00Z"}]},
-            "ACTIVE.page[1].data[0].id: expected a non-empty string",
-        ),
-        (
-            {"data": [{"id": "s", "createdAt": "2025-01-01T00:00:00Z", "expiresAt": "never"}]},
-            "ACTIVE.page[1].data[0].expiresAt: expected an ISO-8601 timestamp",
-        ),
         ({"data": [], "pagination": []}, "ACTIVE.page[1].pagination: expected an object"),
         (
             {"data": [], "pagination": {"next": 5}},
@@ -495,6 +490,47 @@ async def test_wrong_shapes_are_schema_errors_with_location(
     assert 1 == scrape(store).get(
         "sessions_exporter_poll_errors_total", target=NAME, reason="schema"
     )
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "message", "kept"),
+    [
+        (None, "id", "ACTIVE.page[1].data[0]: expected an object, got null", False),
+        (
+            {"id": "session_1", "updatedAt": "2025-01-01T00:00:00Z"},
+            "createdAt",
+            "ACTIVE.page[1].data[0].createdAt: expected an ISO-8601 timestamp, got null",
+            True,
+        ),
+        (
+            {"createdAt": "2025-01-01T00:00:00Z"},
+            "id",
+            "ACTIVE.page[1].data[0].id: expected a non-empty string, got null",
+            False,
+        ),
+        (
+            {"id": "s", "createdAt": "2025-01-01T00:00:00Z", "expiresAt": "never"},
+            "expiresAt",
+            "ACTIVE.page[1].data[0].expiresAt: expected an ISO-8601 timestamp, got 'never'",
+            True,
+        ),
+    ],
+)
+async def test_a_bad_row_is_counted_and_the_walk_goes_on(
+    served: Serve, row: Any, field: str, message: str, kept: bool
+) -> None:
+    """A row with an unreadable field still counts in its query's status (the field
+    unknown); one without a readable id is left out; the poll succeeds either way and the
+    row is counted in ``sessions_exporter_invalid_rows`` with its place in the walk."""
+    sim = TriggerSimulator(api_key=KEY)
+    sim.fault = Fault(body=orjson.dumps({"data": [row], "pagination": {}}), times=1)
+    store = await poll_all(settings_for(target(await served(sim), ended_window=0)))
+    exp = scrape(store)
+
+    assert 1 == exp.get("sessions_target_up", target=NAME)
+    assert {field: 1.0} == invalid_rows(store, NAME)
+    assert message == invalid_example(store, NAME)
+    assert (1.0 if kept else 0.0) == exp.get("sessions", target=NAME, status="active")
 
 
 async def test_last_page_without_pagination_object_ends_the_walk(served: Serve) -> None:

@@ -5,18 +5,34 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from email.utils import formatdate
 
 import pytest
+from aiohttp import web
 
-from exporter.fetch import RetryPolicy, retry_after
+from exporter.config import Settings
+from exporter.errors import PollError, Reason
+from exporter.fetch import (
+    RateLimitInfo,
+    RetryPolicy,
+    default_rate_limit_reset,
+    retry_after,
+    should_retry,
+)
 from exporter.poller import BACKOFF_CAP, TargetPoller
+from exporter.providers import wire
+from exporter.providers.base import Provider
+from exporter.providers.trigger import TriggerProvider
 from exporter.runtime import new_client_session, new_store
-from exporter.simulators import ChaserSimulator, Fault, chaser_row, iso
+from exporter.simulators import ChaserSimulator, Fault, TriggerSimulator, chaser_row, iso
+from exporter.state import Store
 from tests.conftest import Serve
 from tests.harness import KEY, poll_all, scrape, settings_for
+from tests.origin import json_response, new_fetcher, origin_server
 
-T = float(int(time.time()))
+T = 1_767_225_600.0
+"""A fixed wall time (2026-01-01T00:00:00Z) for the rows and the clocks given to the code."""
 ROWS = [chaser_row("a", "running", iso(T - 60)), chaser_row("b", "idle", iso(T - 30))]
 
 
@@ -103,7 +119,7 @@ async def test_retry_after_past_the_deadline_fails_at_once(served: Serve) -> Non
         (Fault(status=401), "auth"),
         (Fault(status=404), "http_4xx"),
         (Fault(body=b"{not json"), "decode"),
-        (Fault(body=b"[]"), "schema"),
+        (Fault(body=b'"sessions"'), "schema"),
     ],
 )
 async def test_final_errors_are_not_retried(served: Serve, fault: Fault, reason: str) -> None:
@@ -146,19 +162,78 @@ async def test_rate_limit_spaces_requests(served: Serve) -> None:
     assert unlimited_time < 0.5
 
 
+async def poll_at(settings: Settings, now: float) -> Store:
+    """One poll of the first target through the real poller, its wall clock fixed at ``now``."""
+    store = new_store(settings)
+    async with new_client_session() as session:
+        poller = TargetPoller(
+            target=settings.targets[0],
+            interval=settings.interval(settings.targets[0]),
+            session=session,
+            store=store,
+            clock=lambda: now,
+        )
+        await poller.poll()
+    return store
+
+
 async def test_rate_limit_headers_become_gauges(served: Serve) -> None:
     """X-RateLimit-Remaining/Reset (delta seconds) are exported as remaining and reset time."""
     sim = ChaserSimulator(sessions=ROWS, api_key=KEY)
     sim.fault = Fault(headers={"X-RateLimit-Remaining": "42", "X-RateLimit-Reset": "30"})
     url = await served(sim)
 
-    before = time.time()
-    metrics = scrape(await poll_all(settings_for(chaser(url))))
+    metrics = scrape(await poll_at(settings_for(chaser(url)), T), clock=lambda: T)
 
     assert 42.0 == metrics.get("sessions_exporter_rate_limit_remaining")
-    reset = metrics.get("sessions_exporter_rate_limit_reset_timestamp_seconds")
-    assert reset is not None
-    assert before + 30 <= reset <= time.time() + 30
+    assert T + 30 == metrics.get("sessions_exporter_rate_limit_reset_timestamp_seconds")
+
+
+async def test_unix_time_reset_is_kept_by_the_default_rule(served: Serve) -> None:
+    """A reset above 1e9 is already a unix time in seconds (the default rule)."""
+    sim = ChaserSimulator(sessions=ROWS, api_key=KEY)
+    sim.fault = Fault(headers={"RateLimit-Reset": str(int(T) + 90)})
+    url = await served(sim)
+
+    metrics = scrape(await poll_at(settings_for(chaser(url)), T), clock=lambda: T)
+
+    assert T + 90 == metrics.get("sessions_exporter_rate_limit_reset_timestamp_seconds")
+    assert {} == metrics.select("sessions_exporter_rate_limit_remaining")
+
+
+async def test_trigger_reset_is_milliseconds_and_exported_in_seconds(
+    served: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trigger.dev's x-ratelimit-reset (unix ms) becomes a reset gauge in unix seconds."""
+    monkeypatch.setattr(
+        TriggerProvider, "rate_limit_reset", staticmethod(wire.trigger_rate_limit_reset)
+    )
+    sim = TriggerSimulator(api_key=KEY)
+    sim.fault = Fault(
+        headers={"x-ratelimit-remaining": "7", "x-ratelimit-reset": str(int(T) * 1000 + 60_500)}
+    )
+    url = await served(sim)
+    settings = settings_for({"name": "t", "provider": "trigger", "base_url": url})
+
+    metrics = scrape(await poll_at(settings, T), clock=lambda: T)
+
+    assert T + 60.5 == metrics.get("sessions_exporter_rate_limit_reset_timestamp_seconds")
+    assert 7.0 == metrics.get("sessions_exporter_rate_limit_remaining")
+
+
+def test_reset_rules() -> None:
+    """The default rule (seconds or unix time) and Trigger.dev's (unix milliseconds)."""
+    assert T + 30 == default_rate_limit_reset({"X-RateLimit-Reset": "30"}, T)
+    assert T == default_rate_limit_reset({"RateLimit-Reset": str(int(T))}, 5.0)
+    assert default_rate_limit_reset({"X-RateLimit-Reset": "nan"}, T) is None
+    assert default_rate_limit_reset({"X-RateLimit-Reset": "soon"}, T) is None
+    assert default_rate_limit_reset({}, T) is None
+    assert T + 1.5 == wire.trigger_rate_limit_reset(
+        {"X-RateLimit-Reset": str(int(T) * 1000 + 1500)}, 0.0
+    )
+    assert wire.trigger_rate_limit_reset({"X-RateLimit-Reset": "-1"}, T) is None
+    assert wire.trigger_rate_limit_reset({}, T) is None
+    assert T + 30 == Provider.rate_limit_reset({"X-RateLimit-Reset": "30"}, T)
 
 
 async def test_no_rate_limit_headers_no_gauges(served: Serve) -> None:
@@ -285,3 +360,163 @@ async def test_backoff_never_outlasts_the_poll_deadline(served: Serve) -> None:
     assert "http_5xx" == (snap.error_reason and snap.error_reason.value)
     assert elapsed < 1.0
     assert 1 <= snap.retries < 10
+
+
+@pytest.mark.parametrize("status", [408, 409])
+async def test_request_and_lock_timeouts_are_retried(served: Serve, status: int) -> None:
+    """408 and 409 are retried as the SDKs do (safe for a GET: nothing is written twice)."""
+    sim = ChaserSimulator(sessions=ROWS, api_key=KEY)
+    sim.fault = Fault(status=status, headers={"Retry-After": "0"}, times=1)
+    url = await served(sim)
+
+    store = await poll_all(settings_for(chaser(url)))
+
+    snap = store.snapshots["c"]
+    assert snap.up
+    assert 1 == snap.retries
+    assert {str(status): 1, "200": 1} == dict(snap.requests)
+
+
+@pytest.mark.parametrize(
+    ("fault", "requests", "reason"),
+    [
+        (Fault(status=503, headers={"x-should-retry": "false"}), {"503": 1}, "http_5xx"),
+        (Fault(status=429, headers={"X-Should-Retry": "False"}), {"429": 1}, "http_4xx"),
+        (Fault(status=400, headers={"x-should-retry": "true", "Retry-After": "0"}),
+         {"400": 3}, "http_4xx"),
+        (Fault(status=401, headers={"x-should-retry": "true"}), {"401": 1}, "auth"),
+        (Fault(status=400, headers={"x-should-retry": "maybe"}), {"400": 1}, "http_4xx"),
+    ],
+)  # fmt: skip
+async def test_x_should_retry_overrides_the_status_rule(
+    served: Serve, fault: Fault, requests: dict[str, int], reason: str
+) -> None:
+    """``x-should-retry: true|false`` decides (any case); a bad key is still never retried."""
+    sim = ChaserSimulator(sessions=ROWS, api_key=KEY)
+    sim.fault = fault
+    url = await served(sim)
+
+    store = await poll_all(settings_for(chaser(url)))
+
+    snap = store.snapshots["c"]
+    assert requests == dict(snap.requests)
+    assert reason == (snap.error_reason and snap.error_reason.value)
+
+
+def test_should_retry_rule() -> None:
+    """408, 409, 429 and 5xx are retried, other statuses not, unless the server says."""
+    retried = [s for s in (400, 404, 408, 409, 410, 422, 429, 500, 502, 503, 599)
+               if should_retry(s, {})]  # fmt: skip
+    assert [408, 409, 429, 500, 502, 503, 599] == retried
+    assert should_retry(404, {"x-should-retry": " TRUE "})
+    assert not should_retry(503, {"x-should-retry": "false"})
+    assert should_retry(503, {"x-should-retry": ""})
+
+
+async def test_retry_after_ms_comes_before_retry_after(served: Serve) -> None:
+    """``retry-after-ms: 300`` is waited for, not the ``Retry-After: 3600`` beside it."""
+    sim = ChaserSimulator(sessions=ROWS, api_key=KEY)
+    sim.fault = Fault(status=429, headers={"retry-after-ms": "300", "Retry-After": "3600"}, times=1)
+    url = await served(sim)
+
+    started = time.monotonic()
+    store = await poll_all(settings_for(chaser(url)))
+    elapsed = time.monotonic() - started
+
+    assert store.snapshots["c"].up
+    assert 0.3 <= elapsed < 3.0
+    assert {"429": 1, "200": 1} == dict(store.snapshots["c"].requests)
+
+
+async def test_retry_after_ms_past_the_deadline_fails_at_once(served: Serve) -> None:
+    """A ``retry-after-ms`` longer than the poll may last ends the poll now, saying so."""
+    sim = ChaserSimulator(sessions=ROWS, api_key=KEY)
+    sim.fault = Fault(status=503, headers={"retry-after-ms": "60000"})
+    url = await served(sim)
+
+    started = time.monotonic()
+    store = await poll_all(settings_for(chaser(url), poll_interval="5s"))
+
+    assert time.monotonic() - started < 1.0
+    snap = store.snapshots["c"]
+    assert "http_5xx" == (snap.error_reason and snap.error_reason.value)
+    assert "(retry-after-ms 60000 is past the poll's deadline)" in (snap.error or "")
+    assert {"503": 1} == dict(snap.requests)
+
+
+async def test_429_without_retry_after_waits_until_the_reset(served: Serve) -> None:
+    """A 429 with only ``X-RateLimit-Reset: 1`` (seconds) retries after that second."""
+    sim = ChaserSimulator(sessions=ROWS, api_key=KEY)
+    sim.fault = Fault(status=429, headers={"X-RateLimit-Reset": "1"}, times=1)
+    url = await served(sim)
+
+    started = time.monotonic()
+    store = await poll_all(settings_for(chaser(url)))
+    elapsed = time.monotonic() - started
+
+    assert store.snapshots["c"].up
+    assert 1.0 <= elapsed < 3.0
+
+
+def trigger_origin(reset_ms: int) -> Callable[[web.Request], web.Response]:
+    """A Trigger.dev-like origin: a 429 with only ``x-ratelimit-reset`` (ms), then a page."""
+    answers = iter([429])
+
+    def handler(_: web.Request) -> web.Response:
+        if next(answers, 200) == 429:
+            return json_response(
+                {"error": "Too Many Requests"},
+                status=429,
+                headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset_ms)},
+            )
+        return json_response(
+            {"data": []}, headers={"x-ratelimit-remaining": "99", "x-ratelimit-reset": "0"}
+        )
+
+    return handler
+
+
+async def test_trigger_429_waits_until_the_millisecond_reset() -> None:
+    """With the clock at T and the reset at T+0.3 s (in ms), the retry comes 0.3 s later."""
+    handler = trigger_origin(int(T) * 1000 + 300)
+    async with origin_server(handler) as api, new_client_session() as session:
+        fetcher = new_fetcher(
+            session,
+            api.url + "/api/v1/sessions",
+            retry=RetryPolicy(attempts=3),
+            deadline=time.monotonic() + 10,
+            rate_limit_reset=wire.trigger_rate_limit_reset,
+            clock=lambda: T,
+        )
+        started = time.monotonic()
+        assert b'{"data":[]}' == await fetcher.get_body()
+        elapsed = time.monotonic() - started
+
+    assert 0.29 <= elapsed < 3.0
+    assert {"429": 1, "200": 1} == dict(fetcher.requests)
+    assert RateLimitInfo(remaining=99.0, reset=0.0) == fetcher.rate_limit
+
+
+async def test_trigger_reset_past_the_deadline_fails_at_once() -> None:
+    """A reset an hour away is not waited for: the 429 fails now, saying why."""
+    handler = trigger_origin(int(T + 3600) * 1000)
+    async with origin_server(handler) as api, new_client_session() as session:
+        fetcher = new_fetcher(
+            session,
+            api.url + "/api/v1/sessions",
+            retry=RetryPolicy(attempts=3),
+            deadline=time.monotonic() + 10,
+            rate_limit_reset=wire.trigger_rate_limit_reset,
+            error_detail=wire.trigger_error_detail,
+            clock=lambda: T,
+        )
+        with pytest.raises(PollError) as caught:
+            await fetcher.get_body()
+
+    assert (
+        "HTTP 429: Too Many Requests (the rate-limit reset in 3600s is past the poll's deadline)"
+        == caught.value.message
+    )
+    assert Reason.HTTP_4XX == caught.value.reason
+    assert 1 == len(api.seen)
+    assert RateLimitInfo(remaining=0.0, reset=T + 3600) == fetcher.rate_limit

@@ -19,6 +19,8 @@ ALERTS = {
     "SessionTargetDown",
     "SessionTargetDataStale",
     "SessionStuck",
+    "SessionIdle",
+    "SessionRowsInvalid",
     "SessionsOverdue",
     "BrowserSessionsUnleased",
     "FailedSessionsRising",
@@ -112,7 +114,35 @@ def test_stuck_thresholds_are_series_per_provider_with_overrides() -> None:
     } == recorded
     stuck = next(a for a in rules.alerting_rules(config) if a["alert"] == "SessionStuck")
     assert "for" not in stuck  # `for: 0s` is left out, as Prometheus's own default
-    assert f"group_left ()\n  {rules.STUCK_THRESHOLD}" in stuck["expr"]
+    assert 2 == stuck["expr"].count(f"group_left ()\n  {rules.STUCK_THRESHOLD}")
+
+
+def test_idle_thresholds_are_series_per_provider_with_overrides() -> None:
+    """SessionIdle's limits are series like the stuck ones: the default, or the override."""
+    config = thresholds(
+        SessionIdle={
+            "severity": "warning",
+            "for": "10m",
+            "max_idle": "1h",
+            "per_provider": {"notte": "15m"},
+        }
+    )
+
+    recorded = {
+        r["labels"]["provider"]: r["expr"]
+        for r in rules.recording_rules(config)
+        if r["record"] == rules.IDLE_THRESHOLD
+    }
+    assert {
+        "together": "vector(3600)",
+        "agi": "vector(3600)",
+        "trigger": "vector(3600)",
+        "chaser": "vector(3600)",
+        "notte": "vector(900)",
+    } == recorded
+    idle = next(a for a in rules.alerting_rules(config) if a["alert"] == "SessionIdle")
+    assert "sessions_oldest_activity_timestamp_seconds" in idle["expr"]
+    assert f"group_left ()\n  {rules.IDLE_THRESHOLD}" in idle["expr"]
 
 
 @pytest.mark.parametrize(
@@ -152,7 +182,7 @@ def test_promtool_accepts_the_rules() -> None:
     result = run([promtool, "check", "rules", str(rules.RULES)])
 
     assert 0 == result.returncode, result.stdout + result.stderr
-    assert "SUCCESS: 18 rules found" in result.stdout
+    assert "SUCCESS: 25 rules found" in result.stdout
 
 
 def test_promtool_unit_tests_pass() -> None:
@@ -236,6 +266,8 @@ def test_per_target_alerts_collapse_replicas() -> None:
     per_target = {
         "SessionTargetDown": "max by (provider, target) (sessions_target_up)",
         "SessionStuck": "min by (provider, target, status, phase) (",
+        "SessionIdle": "min by (provider, target) (sessions_oldest_activity_timestamp_seconds)",
+        "SessionRowsInvalid": "max by (provider, target, field) (sessions_exporter_invalid_rows)",
         "SessionsOverdue": "max by (provider, target) (sessions_overdue)",
         "BrowserSessionsUnleased": "max by (provider, target) (sessions_unleased)",
         rules.FAILED: 'max by (provider, target, status, phase) (sessions{phase="failed"})',
@@ -244,6 +276,20 @@ def test_per_target_alerts_collapse_replicas() -> None:
         assert aggregation in expressions[name], name
     stale = expressions["SessionTargetDataStale"]
     assert 2 == stale.count("max by (provider, target) (")
+    stuck = expressions["SessionStuck"]
+    assert "min by (provider, target, session_id) (session_created_timestamp_seconds)" in stuck
+
+
+def test_stuck_alert_is_per_session_where_session_info_covers_the_phase() -> None:
+    """SessionStuck names sessions from session_info and leaves exactly those (target, phase)
+    pairs out of its per-status half, so no session alerts twice."""
+    expr = rules.stuck_expr()
+
+    per_session, per_status = expr.split("\nor\n")
+    assert 'and on (provider, target, session_id)\n  session_info{phase=~"pending|live"}' in (
+        per_session
+    )
+    assert "unless on (provider, target, phase)\n  session_info\n" in per_status
 
 
 def test_hashmod_probe_example_is_valid_and_scrapes_probe() -> None:
@@ -261,3 +307,28 @@ def test_hashmod_probe_example_is_valid_and_scrapes_probe() -> None:
     assert "__param_target" == relabel[0]["target_label"]
     assert ("hashmod", "keep") == (relabel[1]["action"], relabel[2]["action"])
     assert "session-exporter:9864" == relabel[-1]["replacement"]
+
+
+def test_unit_tests_fire_once_for_two_replicas() -> None:
+    """The per-session and per-field alerts have a firing promtool case whose input has the
+    same series from two replicas (two `instance` values), and expect one alert per subject."""
+    tests = yaml.safe_load((PROMETHEUS / "rules_test.yml").read_text())["tests"]
+    for name in ("SessionStuck", "SessionIdle", "SessionRowsInvalid"):
+        replicated = []
+        for test in tests:
+            instances = {
+                s["series"].split('instance="')[1].split('"')[0]
+                for s in test["input_series"]
+                if 'instance="' in s["series"]
+            }
+            firing = [
+                c
+                for c in test.get("alert_rule_test", [])
+                if c["alertname"] == name and c["exp_alerts"]
+            ]
+            if len(instances) >= 2 and firing:
+                replicated.append(firing)
+        assert replicated, name
+        for cases in replicated:
+            for case in cases:
+                assert all("instance" not in a["exp_labels"] for a in case["exp_alerts"]), name

@@ -18,7 +18,9 @@ from aiohttp.test_utils import TestClient
 from multidict import MultiDict
 from pytest_aiohttp import AiohttpClient
 
+from exporter.demo import DemoWorld
 from exporter.simulators import (
+    OMIT,
     SIMULATORS,
     AgiSimulator,
     ChaserSimulator,
@@ -100,13 +102,13 @@ def test_iso_rejects_other_precisions() -> None:
 
 
 def test_registry_maps_each_provider_id_to_its_simulator() -> None:
-    """SIMULATORS is keyed by the provider id each class declares, with the spec's paths."""
+    """SIMULATORS is keyed by the provider id each class declares, with the SDKs' paths."""
     expected = {
         "together": (TogetherSimulator, "/v1/tci/sessions"),
         "agi": (AgiSimulator, "/v1/sessions"),
         "trigger": (TriggerSimulator, "/api/v1/sessions"),
         "chaser": (ChaserSimulator, "/v1/sessions"),
-        "notte": (NotteSimulator, "/sessions"),
+        "notte": (NotteSimulator, "/sessions/"),  # the SDK's route (the spec: /sessions)
     }
     assert expected == {key: (cls, cls.path) for key, cls in SIMULATORS.items()}
     assert all(key == cls.provider for key, cls in SIMULATORS.items())
@@ -174,14 +176,17 @@ async def test_serve_exit_cuts_pending_delays_short() -> None:
 async def test_requests_without_the_bearer_key_get_401(
     aiohttp_client: AiohttpClient, provider: str, headers: dict[str, str]
 ) -> None:
-    """Without `Authorization: Bearer <api_key>` every provider answers 401 in its error shape."""
+    """Without `Authorization: Bearer <api_key>` every provider answers 401 in its error shape.
+
+    The shapes are those the SDKs read: AGI's FastAPI `detail`, Chaser's `code`/`message`.
+    """
     sim = sample(provider)
     client = await start(aiohttp_client, sim)
     expected = {
         "together": {"errors": ["Unauthorized"]},
-        "agi": {"error": "Unauthorized"},
+        "agi": {"detail": "Unauthorized"},
         "trigger": {"error": "Unauthorized"},
-        "chaser": {"detail": "Unauthorized"},
+        "chaser": {"code": "unauthorized", "message": "Unauthorized"},
         "notte": {"detail": "Unauthorized"},
     }
     assert (401, expected[provider]) == await get_json(client, sim.path, headers=headers)
@@ -211,9 +216,9 @@ async def test_status_fault_without_body_sends_provider_error_then_clears(
     client = await start(aiohttp_client, sim)
     expected = {
         "together": {"errors": ["Service Unavailable"]},
-        "agi": {"error": "Service Unavailable"},
+        "agi": {"detail": "Service Unavailable"},
         "trigger": {"error": "Service Unavailable"},
-        "chaser": {"detail": "Service Unavailable"},
+        "chaser": {"code": "error", "message": "Service Unavailable"},
         "notte": {"detail": "Service Unavailable"},
     }
     assert (503, expected[provider]) == await get_json(client, sim.path)
@@ -607,10 +612,11 @@ async def test_chaser_empty_dataset(aiohttp_client: AiohttpClient) -> None:
 async def test_chaser_rejects_bad_limit_or_offset_with_422(
     aiohttp_client: AiohttpClient, params: dict[str, str], detail: str
 ) -> None:
-    """Non-integer or negative limit/offset is a 422 with a string `detail`."""
+    """Non-integer or negative limit/offset is a 422 in the SDK's `code`/`message` shape."""
     sim = ChaserSimulator(sessions=chaser_sessions(2))
     client = await start(aiohttp_client, sim)
-    assert (422, {"detail": detail}) == await get_json(client, sim.path, params=params)
+    expected = {"code": "invalid_request", "message": detail}
+    assert (422, expected) == await get_json(client, sim.path, params=params)
 
 
 async def test_chaser_offsets_shift_when_a_session_is_inserted_mid_walk(
@@ -1034,6 +1040,9 @@ async def test_trigger_empty_dataset(aiohttp_client: AiohttpClient) -> None:
     assert (200, {"data": [], "pagination": {}}) == await get_json(client, sim.path)
 
 
+NOT_A_NUMBER = "Invalid input: expected number, received NaN"
+
+
 def query_error(path: str, message: str, code: str = "custom") -> dict[str, Any]:
     return {"error": "Query Error", "details": [{"code": code, "message": message, "path": [path]}]}
 
@@ -1071,7 +1080,9 @@ def query_error(path: str, message: str, code: str = "custom") -> dict[str, Any]
         ),
         (
             {"page[after]": "session_001", "page[before]": "session_000"},
-            query_error("page", "Use either page[after] or page[before], not both"),
+            query_error(
+                "page[before]", "Cannot pass both page[after] and page[before] on the same request"
+            ),
         ),
         (
             {"filter[createdAt][period]": "abc"},
@@ -1091,11 +1102,15 @@ def query_error(path: str, message: str, code: str = "custom") -> dict[str, Any]
         ),
         (
             {"filter[createdAt][from]": "monday"},
-            query_error("filter[createdAt][from]", "Invalid date: monday"),
+            query_error("filter[createdAt][from]", NOT_A_NUMBER, "invalid_type"),
+        ),
+        (  # the SDK sends unix milliseconds: a date-time, as the spec has it, is refused
+            {"filter[createdAt][to]": "2024-01-01T00:00:00Z"},
+            query_error("filter[createdAt][to]", NOT_A_NUMBER, "invalid_type"),
         ),
         (
-            {"filter[createdAt][to]": "2024-13-01"},
-            query_error("filter[createdAt][to]", "Invalid date: 2024-13-01"),
+            {"filter[createdAt][to]": "1" + "0" * 30},
+            query_error("filter[createdAt][to]", NOT_A_NUMBER, "invalid_type"),
         ),
     ],
 )
@@ -1167,9 +1182,12 @@ def filterable_sessions() -> list[dict[str, Any]]:
             {"filter[status]": "ACTIVE", "filter[type]": "batch", "filter[tags]": "vip"},
             ["session_d"],
         ),
-        ({"filter[createdAt][from]": iso(T0 + 3)}, ["session_a", "session_b", "session_c"]),
+        (  # unix milliseconds, as the SDK sends `Date#getTime()`
+            {"filter[createdAt][from]": str(int((T0 + 3) * 1000))},
+            ["session_a", "session_b", "session_c"],
+        ),
         (
-            {"filter[createdAt][to]": iso(T0 + 4, zulu=False)},
+            {"filter[createdAt][to]": str(int((T0 + 4) * 1000))},
             ["session_b", "session_c", "session_d"],
         ),
     ],
@@ -1177,7 +1195,10 @@ def filterable_sessions() -> list[dict[str, Any]]:
 async def test_trigger_filters(
     aiohttp_client: AiohttpClient, params: Params, expected: list[str]
 ) -> None:
-    """Array filters match any listed value (tags: any shared tag); filters combine with AND."""
+    """Array filters match any listed value (tags: any shared tag); filters combine with AND.
+
+    The creation bounds are unix milliseconds, inclusive.
+    """
     sim = TriggerSimulator(sessions=filterable_sessions())
     client = await start(aiohttp_client, sim)
     _, body = await get_json(client, sim.path, params=params)
@@ -1246,3 +1267,193 @@ async def test_trigger_cursor_may_name_a_row_the_filter_excludes(
     params = {"filter[status]": "ACTIVE", "page[after]": "session_b"}
     _, body = await get_json(client, sim.path, params=params)
     assert (["session_d"], {"previous": "session_d"}) == (ids(body["data"]), body["pagination"])
+
+
+# --- what the official SDKs show beyond the specs ----------------------------------------
+
+
+async def test_request_log_keeps_the_headers_but_never_the_credentials(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """Headers beside the key are recorded (e.g. the account); Authorization and Cookie never."""
+    sim = sample("chaser")
+    client = await start(aiohttp_client, sim)
+    sent = AUTH | {"X-Chaser-Account": "acme", "Cookie": "sid=1", "Accept": "application/json"}
+    await client.get(sim.path, headers=sent)
+    (log,) = sim.requests
+    assert ("acme", "application/json") == (log.headers["x-chaser-account"], log.headers["Accept"])
+    assert set() == {"authorization", "cookie"} & {name.lower() for name in log.headers}
+    assert log.authorized
+
+
+async def test_notte_redirects_the_slashless_route_keeping_the_query(served: Serve) -> None:
+    """`/sessions?...` answers 307 to the absolute `/sessions/?...`, before any auth check."""
+    sim = NotteSimulator(sessions=notte_sessions(1))
+    base = await served(sim)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{base}/sessions?page=2&only_active=False", allow_redirects=False) as response,
+    ):
+        assert (307, f"{base}/sessions/?page=2&only_active=False") == (
+            response.status,
+            response.headers["Location"],
+        )
+    assert [("/sessions", False)] == [(log.path, log.authorized) for log in sim.requests]
+
+
+async def test_notte_redirect_is_followed_to_the_page(served: Serve) -> None:
+    """A client that follows the 307 with its key gets the page the query asked for."""
+    sim = NotteSimulator(sessions=notte_sessions(3))
+    base = await served(sim)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{base}/sessions", params={"page_size": "2"}, headers=AUTH) as response,
+    ):
+        body = await response.json()
+    assert (200, ["n0", "n1"]) == (response.status, ids(body["items"], "session_id"))
+    assert [("/sessions", {"page_size": "2"}), ("/sessions/", {"page_size": "2"})] == [
+        (log.path, dict(log.query)) for log in sim.requests
+    ]
+
+
+async def test_notte_can_serve_the_slashless_route_too(aiohttp_client: AiohttpClient) -> None:
+    """With `redirect_slashless=False` both spellings serve the page, without a redirect."""
+    sim = NotteSimulator(sessions=notte_sessions(1), redirect_slashless=False)
+    client = await start(aiohttp_client, sim)
+    for path in ("/sessions", "/sessions/"):
+        status, body = await get_json(client, path)
+        assert (200, ["n0"]) == (status, ids(body["items"], "session_id"))
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, ["n0", "n1"]),
+        ({"include_system": "true"}, ["n0", "n1"]),
+        ({"include_system": "False"}, ["n0"]),
+    ],
+)
+async def test_notte_include_system_false_leaves_out_system_hidden_rows(
+    aiohttp_client: AiohttpClient, params: dict[str, str], expected: list[str]
+) -> None:
+    """System runs are listed by default (the server model's default) unless asked not to."""
+    rows = [
+        notte_row("n0", "active", T0, T0),
+        notte_row("n1", "active", T0, T0, system_hidden=True),
+    ]
+    sim = NotteSimulator(sessions=rows)
+    client = await start(aiohttp_client, sim)
+    _, body = await get_json(client, sim.path, params=params)
+    assert expected == ids(body["items"], "session_id")
+
+
+async def test_notte_rejects_a_bad_include_system(aiohttp_client: AiohttpClient) -> None:
+    """`include_system` is validated like the other booleans: 422 `bool_parsing`."""
+    sim = NotteSimulator()
+    client = await start(aiohttp_client, sim)
+    status, body = await get_json(client, sim.path, params={"include_system": "maybe"})
+    assert (422, ["bool_parsing"]) == (status, [error["type"] for error in body["detail"]])
+
+
+async def test_chaser_bare_array_serves_every_row_and_ignores_paging(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """`envelope="array"` answers the rows themselves, whatever limit and offset say."""
+    sim = ChaserSimulator(sessions=chaser_sessions(3), envelope="array")
+    client = await start(aiohttp_client, sim)
+    status, body = await get_json(client, sim.path, params={"limit": "1", "offset": "1"})
+    assert (200, ["c0", "c1", "c2"]) == (status, ids(body))
+
+
+async def test_chaser_account_is_required_when_set(aiohttp_client: AiohttpClient) -> None:
+    """With `account`, only a request naming it in X-Chaser-Account is served; others get 403."""
+    sim = ChaserSimulator(sessions=chaser_sessions(1), account="acme")
+    client = await start(aiohttp_client, sim)
+    assert (
+        403,
+        {"code": "forbidden", "message": "not a member of account acme"},
+    ) == await get_json(client, sim.path, headers=AUTH | {"X-Chaser-Account": "other"})
+    status, body = await get_json(client, sim.path, headers={"X-Chaser-Account": "acme"})
+    assert (401, "unauthorized") == (status, body["code"])  # the key is checked first
+    status, body = await get_json(client, sim.path, headers=AUTH | {"X-Chaser-Account": "acme"})
+    assert (200, ["c0"]) == (status, ids(body["sessions"]))
+    assert ["other", "acme", "acme"] == [
+        log.headers.get("X-Chaser-Account") for log in sim.requests
+    ]
+
+
+def test_chaser_row_leaves_out_the_keys_given_omit() -> None:
+    """OMIT drops a key the SDK types not-required, `endpoints.video` included; None keeps it."""
+    row = chaser_row("c1", "ready", T0, leases=OMIT, video=OMIT, workspace_id=OMIT)
+    assert {"id", "status", "session_type", "created_at", "endpoints", "persistence"} == set(row)
+    assert {"control"} == set(row["endpoints"])
+    assert None is chaser_row("c1", "ready", T0, leases=None)["active_connection_leases"]
+
+
+def test_agi_row_carries_the_sdk_fields() -> None:
+    """An AGI row has the SDK's optional fields, null or defaulted, and takes values for them."""
+    assert {
+        "vnc_url": None,
+        "agent_url": None,
+        "environment_id": None,
+        "goal": None,
+        "agent_session_type": "managed-cdp",
+    } == {
+        key: value
+        for key, value in agi_row("a1", "waiting_for_input", T0).items()
+        if key not in {"session_id", "agent_name", "status", "created_at"}
+    }
+    assert (
+        "desktop" == agi_row("a1", "ready", T0, agent_session_type="desktop")["agent_session_type"]
+    )
+
+
+async def test_trigger_429_carries_the_reset_in_milliseconds(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """A 429 says when the limit resets as unix milliseconds on the simulator's clock."""
+    sim = TriggerSimulator(sessions=trigger_sessions(1))
+    sim.now = lambda: T0
+    sim.fault = Fault(status=429, times=1)
+    client = await start(aiohttp_client, sim)
+    response = await client.get(sim.path, headers=AUTH)
+    assert (429, str(int((T0 + 1) * 1000))) == (
+        response.status,
+        response.headers["x-ratelimit-reset"],
+    )
+    response = await client.get(sim.path, headers=AUTH)
+    assert (200, None) == (response.status, response.headers.get("x-ratelimit-reset"))
+
+
+async def test_trigger_reset_header_yields_to_the_fault_and_can_be_switched_off(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """A fault's own x-ratelimit-reset wins; `rate_limit_reset = None` sends none at all."""
+    sim = TriggerSimulator()
+    sim.fault = Fault(status=429, headers={"X-RateLimit-Reset": "42"})
+    client = await start(aiohttp_client, sim)
+    response = await client.get(sim.path, headers=AUTH)
+    assert ["42"] == response.headers.getall("x-ratelimit-reset")
+    sim.rate_limit_reset = None
+    sim.fault = Fault(status=429)
+    response = await client.get(sim.path, headers=AUTH)
+    assert (429, None) == (response.status, response.headers.get("x-ratelimit-reset"))
+
+
+# --- the demo's populations ------------------------------------------------------------
+
+
+def test_demo_populations_show_every_status_the_sdks_know() -> None:
+    """Within the demo's first half hour, each SDK status beyond the specs shows up."""
+    start = 1_800_000_000.0
+    world = DemoWorld(now=start)
+    seen: dict[str, set[str]] = {"agi": set(), "chaser": set(), "notte": set()}
+    for second in range(1, 1801):
+        world.tick(start + second)
+        for name in seen:
+            population = getattr(world, name)
+            seen[name] |= {row["status"] for row in population.sim.sessions}
+    assert {"waiting_for_input", "finished"} <= seen["agi"]
+    assert {"ready", "running", "active", "terminated", "failed"} <= seen["chaser"]
+    assert {"authenticating", "active", "closed", "error"} <= seen["notte"]
+    assert {"browser", "sandbox"} == {row["session_type"] for row in world.chaser.sim.sessions}

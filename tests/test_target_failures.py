@@ -6,13 +6,13 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import msgspec
 import pytest
 from structlog.testing import capture_logs
 
 from exporter.errors import Reason
 from exporter.poller import TargetPoller
-from exporter.providers import chaser
-from exporter.records import SessionRecord
+from exporter.providers import envelope
 from exporter.runtime import new_client_session, new_store
 from exporter.simulators import ChaserSimulator, Fault, NotteSimulator, chaser_row, iso, notte_row
 from tests.conftest import Serve
@@ -46,8 +46,8 @@ def assert_good_intact(metrics: Exposition) -> None:
         (Fault(status=403), "auth"),
         (Fault(body=b'{"items": [{"session_id": '), "decode"),
         (Fault(body=b"<html>gateway</html>"), "decode"),
-        (Fault(body=b"[]"), "schema"),
-        (Fault(body=b'{"items": [{"session_id": 7}], "has_next": false}'), "schema"),
+        (Fault(body=b'"sessions"'), "schema"),
+        (Fault(body=b'{"items": {"session_id": 7}, "has_next": false}'), "schema"),
         (Fault(body=b'{"items": [], "has_next": "no"}'), "schema"),
         (Fault(delay=2.0), "timeout"),
     ],
@@ -176,16 +176,16 @@ async def test_unexpected_exception_is_counted_and_loop_goes_on(
     settings = settings_for(
         {"name": "good", "provider": "chaser", "base_url": url}, poll_interval="20ms"
     )
-    real = chaser._fast
+    real = envelope.decode_any
     calls = {"n": 0}
 
-    def flaky(value: object) -> SessionRecord | None:
+    def flaky(body: bytes) -> dict[str, msgspec.Raw] | bytes:
         calls["n"] += 1
         if calls["n"] <= 3:
             raise RuntimeError("provider bug")
-        return real(value)
+        return real(body)
 
-    monkeypatch.setattr(chaser, "_fast", flaky)
+    monkeypatch.setattr(envelope, "decode_any", flaky)
     store = new_store(settings)
     tasks_before = own_tasks()
     async with new_client_session() as session:
@@ -226,8 +226,8 @@ async def test_no_health_series_before_the_first_poll(served: Serve) -> None:
     assert 0.0 == metrics.get("sessions_exporter_polls_total")
 
 
-async def test_redirect_is_not_followed(served: Serve) -> None:
-    """A 3xx is a failed poll whose error says where it pointed (the key is never forwarded)."""
+async def test_redirect_to_another_origin_is_not_followed(served: Serve) -> None:
+    """A 3xx to another origin is a failed poll whose error says where it pointed and why."""
     sim = ChaserSimulator(sessions=GOOD_ROWS, api_key=KEY)
     sim.fault = Fault(status=301, headers={"Location": "https://elsewhere.example/v1/sessions"})
     url = await served(sim)
@@ -236,7 +236,8 @@ async def test_redirect_is_not_followed(served: Serve) -> None:
 
     snap = store.snapshots["t"]
     assert (
-        "HTTP 301: redirect to https://elsewhere.example/v1/sessions not followed (check base_url)"
+        "HTTP 301: redirect to https://elsewhere.example/v1/sessions not followed: it leaves "
+        f"the origin {url} (the key is only sent to the configured origin; check base_url)"
         == snap.error
     )
     assert 1 == len(sim.requests)
@@ -300,10 +301,10 @@ async def test_crash_traceback_logged_once_per_distinct_error(
     settings = settings_for({"name": "good", "provider": "chaser", "base_url": url})
     messages = iter(["first bug"] * 3 + ["second bug"] * 2)
 
-    def broken(value: object) -> SessionRecord | None:
+    def broken(body: bytes) -> dict[str, msgspec.Raw] | bytes:
         raise RuntimeError(next(messages))
 
-    monkeypatch.setattr(chaser, "_fast", broken)
+    monkeypatch.setattr(envelope, "decode_any", broken)
     store = new_store(settings)
     async with new_client_session() as session:
         poller = TargetPoller(target=settings.targets[0], interval=30, session=session, store=store)

@@ -1,9 +1,10 @@
 """AGI agent sessions: one ``GET /v1/sessions`` answering a bare JSON array, no paging.
 
 The list holds every session, live and finished. ``status`` is matched
-case-insensitively against the seven documented values (see ``STATUS_PHASES``):
-``initializing`` is ``pending``; ``ready``, ``running`` and ``paused`` are ``live``;
-``completed`` and ``terminated`` are ``ended``; ``error`` is ``failed``. Any other value
+case-insensitively against the spec's seven values and the SDK's two more (see
+``STATUS_PHASES``): ``initializing`` is ``pending``; ``ready``, ``running``, ``paused``
+and ``waiting_for_input`` are ``live``; ``completed``, ``terminated`` and ``finished`` are
+``ended``; ``error`` is ``failed``. Any other value
 keeps its lower-cased name with phase ``unknown``. ``created_at`` is the creation time
 and ``agent_name`` the session's kind; the API reports no deadline, activity or leases.
 
@@ -13,13 +14,18 @@ answer fails the poll with reason ``too_large``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from typing import ClassVar, Literal
 
+import msgspec
+
+from exporter.errors import SchemaError
 from exporter.fetch import PageFetcher
-from exporter.providers import fields
+from exporter.providers import envelope, wire
 from exporter.providers.base import Capabilities, Provider
-from exporter.records import Phase, SessionRecord
+from exporter.providers.fields import Reader
+from exporter.providers.rows import Aware, CheckedRow, Page, RowCodec, RowStruct, Text
+from exporter.records import Phase
 from exporter.schema import TargetBase
 
 STATUS_PHASES: Mapping[str, Phase] = {
@@ -27,10 +33,14 @@ STATUS_PHASES: Mapping[str, Phase] = {
     "ready": Phase.LIVE,
     "running": Phase.LIVE,
     "paused": Phase.LIVE,
+    "waiting_for_input": Phase.LIVE,
     "completed": Phase.ENDED,
     "terminated": Phase.ENDED,
+    "finished": Phase.ENDED,
     "error": Phase.FAILED,
 }
+"""The spec's seven statuses and the SDK's ``waiting_for_input`` and ``finished``
+(agi/types/shared.py)."""
 
 
 class AgiTarget(TargetBase):
@@ -41,29 +51,49 @@ class AgiTarget(TargetBase):
     provider: Literal["agi"]
 
 
+class AgiRow(RowStruct, gc=False):
+    """One ``Session``, the fields the exporter reads."""
+
+    id: Text = msgspec.field(name="session_id")
+    status: Text
+    created: Aware = msgspec.field(name="created_at")
+    kind: str | None = msgspec.field(name="agent_name", default=None)
+    deadline: ClassVar[None] = None
+    last_activity: ClassVar[None] = None
+    leases: ClassVar[None] = None
+    executions: ClassVar[None] = None
+
+
+def _checked(row: Reader) -> CheckedRow | None:
+    row_id = row.text("session_id", label="id")
+    status = row.text("status")
+    if row_id is None or status is None:
+        return None
+    return CheckedRow(
+        id=row_id,
+        status=status,
+        created=row.timestamp("created_at"),
+        kind=row.optional_text("agent_name"),
+    )
+
+
+CODEC = RowCodec(AgiRow, _checked)
+
+
 class AgiProvider(Provider[AgiTarget]):
     """One request: the answer is the whole list as a bare array."""
 
     id = "agi"
     path = "/v1/sessions"
     capabilities = Capabilities()
+    error_detail = staticmethod(wire.agi_error_detail)
 
     def statuses(self) -> Mapping[str, Phase]:
         return STATUS_PHASES
 
-    async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Sequence[SessionRecord]]:
-        rows = fields.as_list(await fetcher.get_json(), "response")
-        yield [parse_row(row, f"response[{i}]") for i, row in enumerate(rows)]
-
-
-def parse_row(value: object, where: str) -> SessionRecord:
-    """One AGI ``Session`` as a record."""
-    row = fields.as_object(value, where)
-    status = fields.text(row, "status", where).strip().lower()
-    return SessionRecord(
-        id=fields.text(row, "session_id", where),
-        status=status,
-        phase=STATUS_PHASES.get(status, Phase.UNKNOWN),
-        created=fields.timestamp(row, "created_at", where),
-        kind=fields.optional_text(row, "agent_name", where),
-    )
+    async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Page]:
+        top = envelope.decode_any(await fetcher.get_body())
+        if not isinstance(top, bytes):
+            raise SchemaError("response: expected an array, got dict")
+        async for page in CODEC.pages(top, where=lambda i: f"response[{i}]"):
+            yield page

@@ -1,14 +1,21 @@
-"""What a provider module implements: its target options, statuses and page walk."""
+"""What a provider module implements: its target options, statuses and page walk.
+
+Wire details that differ per provider are hooks with defaults here, which a provider
+overrides (usually with a function of :mod:`exporter.providers.wire`): how its error
+bodies read, what unit its rate-limit reset has, and extra headers for every request.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
-from exporter.fetch import PageFetcher
-from exporter.records import Phase, SessionRecord
+from exporter.fetch import PageFetcher, default_rate_limit_reset
+from exporter.providers import wire
+from exporter.providers.rows import Page
+from exporter.records import Phase
 from exporter.schema import TargetBase
 
 
@@ -26,7 +33,7 @@ TargetT = TypeVar("TargetT", bound=TargetBase)
 
 
 class Provider(ABC, Generic[TargetT]):
-    """Adapter from one provider's list API to normalized :class:`SessionRecord` pages."""
+    """Adapter from one provider's list API to pages of rows the aggregate counts."""
 
     id: ClassVar[str]
     path: ClassVar[str]
@@ -39,6 +46,28 @@ class Provider(ABC, Generic[TargetT]):
     def statuses(self) -> Mapping[str, Phase]:
         """The documented statuses this target counts; each is exported, with 0 when empty."""
 
+    def counts_only_listed(self) -> bool:
+        """Whether a row in a status outside :meth:`statuses` is dropped (and counted so)."""
+        return False
+
+    def request_headers(self) -> Mapping[str, str]:
+        """Extra headers for every request of this target (never ``Authorization``)."""
+        return {}
+
     @abstractmethod
-    def pages(self, fetcher: PageFetcher) -> AsyncIterator[Sequence[SessionRecord]]:
-        """Walk the list endpoint, yielding each page's sessions as records."""
+    def pages(self, fetcher: PageFetcher) -> AsyncIterator[Page]:
+        """Walk the list endpoint, yielding its rows a page (or a chunk of one) at a time."""
+
+    @staticmethod
+    def error_detail(body: bytes) -> str:
+        """The human part of an error body, for ``HTTP <status>: <detail>`` (may be ``""``)."""
+        return wire.generic_error_detail(body)
+
+    @staticmethod
+    def rate_limit_reset(headers: Mapping[str, str], now: float) -> float | None:
+        """The rate-limit reset of an answer as a unix time in seconds, or None.
+
+        The default: ``X-RateLimit-Reset``/``RateLimit-Reset`` above 1e9 is a unix time,
+        else seconds from ``now``.
+        """
+        return default_rate_limit_reset(headers, now)

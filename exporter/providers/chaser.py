@@ -7,23 +7,26 @@ lower-cased name with phase ``unknown``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
+import msgspec
 from pydantic import Field
 
 from exporter.fetch import PageFetcher
-from exporter.providers import fields
+from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
-from exporter.providers.paging import Window
-from exporter.records import Phase, SessionRecord
+from exporter.providers.fields import Reader
+from exporter.providers.paging import RepeatGuard, Window
+from exporter.providers.rows import Aware, CheckedRow, Page, RowCodec, RowStruct, Text
+from exporter.records import Phase
 from exporter.schema import TargetBase
-from exporter.timeparse import parse_aware
 
 STATUS_PHASES: Mapping[str, Phase] = {
     "pending": Phase.PENDING,
     "starting": Phase.PENDING,
+    "ready": Phase.LIVE,
     "running": Phase.LIVE,
     "active": Phase.LIVE,
     "idle": Phase.LIVE,
@@ -35,6 +38,11 @@ STATUS_PHASES: Mapping[str, Phase] = {
     "failed": Phase.FAILED,
     "error": Phase.FAILED,
 }
+"""The SDK's ready set (``ready``, ``running``, ``active``) is live, its terminal set
+(``terminated``, ``failed``) ended and failed; the rest is the project's reading of the
+free-form status (docs/providers.md)."""
+
+AccountName = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\r\n\x00]+$")]
 
 
 class ChaserTarget(TargetBase):
@@ -45,13 +53,46 @@ class ChaserTarget(TargetBase):
     provider: Literal["chaser"]
     page_size: Annotated[int, Field(ge=1, le=1000)] = 100
     page_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
+    account: AccountName | None = None
+    """Sent as ``X-Chaser-Account`` on every request, as the SDK's ``account`` option does."""
+
+
+class ChaserRow(RowStruct, gc=False):
+    """One ``SessionInfo``, the fields the exporter reads."""
+
+    id: Text
+    status: Text
+    created: Aware = msgspec.field(name="created_at")
+    leases: int | None = msgspec.field(name="active_connection_leases", default=None)
+    kind: str | None = msgspec.field(name="session_type", default=None)
+    deadline: ClassVar[None] = None
+    last_activity: ClassVar[None] = None
+    executions: ClassVar[None] = None
+
+
+def _checked(row: Reader) -> CheckedRow | None:
+    row_id = row.text("id")
+    status = row.text("status")
+    if row_id is None or status is None:
+        return None
+    return CheckedRow(
+        id=row_id,
+        status=status,
+        created=row.timestamp("created_at"),
+        leases=row.optional_integer("active_connection_leases"),
+        kind=row.optional_text("session_type"),
+    )
+
+
+CODEC = RowCodec(ChaserRow, _checked)
 
 
 @dataclass(frozen=True, slots=True)
 class _Page:
-    records: list[SessionRecord]
+    pages: list[Page]
     rows: int
     total: int
+    body: bytes
 
 
 class ChaserProvider(Provider[ChaserTarget]):
@@ -68,13 +109,21 @@ class ChaserProvider(Provider[ChaserTarget]):
     id = "chaser"
     path = "/v1/sessions"
     capabilities = Capabilities(leases=True)
+    error_detail = staticmethod(wire.chaser_error_detail)
 
     def statuses(self) -> Mapping[str, Phase]:
         return STATUS_PHASES
 
-    async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Sequence[SessionRecord]]:
+    def request_headers(self) -> Mapping[str, str]:
+        account = self.target.account
+        return {"X-Chaser-Account": account.strip()} if account and account.strip() else {}
+
+    async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Page]:
+        guard = RepeatGuard()
         first = await self._page(fetcher, 0)
-        yield first.records
+        guard.check(first.body, "sessions at offset 0")
+        for part in first.pages:
+            yield part
         offset, total = first.rows, first.total
         if not first.rows or offset >= total:
             return
@@ -87,7 +136,9 @@ class ChaserProvider(Provider[ChaserTarget]):
                     window.start(ahead, self._page(fetcher, ahead))
                     ahead += step
                 at, page = await window.next()
-                yield page.records
+                guard.check(page.body, f"sessions at offset {at}")
+                for part in page.pages:
+                    yield part
                 offset, total = at + page.rows, page.total
                 if not page.rows or offset >= total:
                     return
@@ -99,65 +150,15 @@ class ChaserProvider(Provider[ChaserTarget]):
             await window.drop()
 
     async def _page(self, fetcher: PageFetcher, offset: int) -> _Page:
-        body = fields.as_object(
-            await fetcher.get_json({"limit": str(self.target.page_size), "offset": str(offset)}),
-            "response",
-        )
-        rows = fields.as_list(body.get("sessions"), "response.sessions")
-        total = fields.integer(body, "total", "response")
-        # the fast path first: the location string is only built for the checked reads
-        records = [
-            _fast(row) or parse_row(row, f"sessions[{offset + i}]") for i, row in enumerate(rows)
+        body = await fetcher.get_body({"limit": str(self.target.page_size), "offset": str(offset)})
+        top = envelope.decode_any(body)
+        if isinstance(top, bytes):  # a bare array is the whole list, as the SDK takes it
+            rows, total = top, None
+        else:
+            rows = envelope.array(top.get("sessions"), "response.sessions")
+            total = fields.integer(envelope.scalars(top, "total"), "total", "response")
+        pages = [
+            page async for page in CODEC.pages(rows, where=lambda i: f"sessions[{offset + i}]")
         ]
-        return _Page(records, len(rows), total)
-
-
-def parse_row(value: object, where: str) -> SessionRecord:
-    """One Chaser ``SessionInfo`` as a record."""
-    record = _fast(value)
-    if record is not None:
-        return record
-    row = fields.as_object(value, where)
-    status = fields.text(row, "status", where).strip().lower()
-    return SessionRecord(
-        id=fields.text(row, "id", where),
-        status=status,
-        phase=STATUS_PHASES.get(status, Phase.UNKNOWN),
-        created=fields.timestamp(row, "created_at", where),
-        leases=fields.optional_integer(row, "active_connection_leases", where),
-        kind=fields.optional_text(row, "session_type", where),
-    )
-
-
-def _fast(value: object) -> SessionRecord | None:
-    """The record of a plain row (exact JSON types, a zoned timestamp), else ``None``.
-
-    The hot path; anything unusual goes to the checked reads and their messages.
-    """
-    if type(value) is not dict:
-        return None
-    row_id = value.get("id")
-    raw = value.get("status")
-    created_at = value.get("created_at")
-    leases = value.get("active_connection_leases")
-    kind = value.get("session_type")
-    if not (
-        type(row_id) is str
-        and row_id
-        and type(raw) is str
-        and raw
-        and type(created_at) is str
-        and (leases is None or type(leases) is int)
-        and (kind is None or type(kind) is str)
-    ):
-        return None
-    created = parse_aware(created_at)
-    if created is None:
-        return None
-    status, phase = _status(raw)
-    # positional, in field order: half the cost of keywords (id, status, phase, created,
-    # deadline, last_activity, leases, executions, kind)
-    return SessionRecord(row_id, status, phase, created, None, None, leases, None, kind)
-
-
-_status = fields.StatusLabels(STATUS_PHASES)
+        count = sum(page.read for page in pages)
+        return _Page(pages, count, offset + count if total is None else total, rows)

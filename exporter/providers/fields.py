@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+import msgspec
 
 from exporter.errors import SchemaError, brief
 from exporter.records import Phase
-from exporter.timeparse import parse_timestamp
+from exporter.timeparse import parse_datetime
+
+T = TypeVar("T")
 
 
 class StatusLabels:
@@ -31,8 +36,67 @@ class StatusLabels:
         return known
 
 
+class Shape:
+    """A nested JSON value (object or array) that a checked read never needs to build."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
 def _describe(value: object) -> str:
+    if isinstance(value, Shape):
+        return value.name
     return "null" if value is None else type(value).__name__
+
+
+def scalar(raw: msgspec.Raw) -> object:
+    """A raw JSON value decoded, unless it is an object or array (then its :class:`Shape`)."""
+    text = bytes(raw).lstrip()
+    if text[:1] == b"{":
+        return Shape("dict")
+    if text[:1] == b"[":
+        return Shape("list")
+    return msgspec.json.decode(text)
+
+
+class Reader:
+    """Tolerant reads of one row's raw fields, by wire name: a field that cannot be read
+    is ``None`` and noted in :attr:`problems` as ``(label, message)``, the message as the
+    strict reads below word it."""
+
+    def __init__(self, values: Mapping[str, msgspec.Raw], where: str) -> None:
+        self.where = where
+        self.problems: list[tuple[str, str]] = []
+        self._row = {key: scalar(raw) for key, raw in values.items()}
+
+    def _read(
+        self, read: Callable[[Mapping[str, Any], str, str], T], key: str, label: str | None
+    ) -> T | None:
+        try:
+            return read(self._row, key, self.where)
+        except SchemaError as exc:
+            self.problems.append((label or key, exc.message))
+            return None
+
+    def text(self, key: str, *, label: str | None = None) -> str | None:
+        """A required non-empty string (``None`` and a problem when it is not one)."""
+        return self._read(text, key, label)
+
+    def optional_text(self, key: str) -> str | None:
+        """A string that may be absent or null."""
+        return self._read(optional_text, key, None)
+
+    def optional_integer(self, key: str) -> int | None:
+        """An integer that may be absent or null."""
+        return self._read(optional_integer, key, None)
+
+    def timestamp(self, key: str) -> datetime | None:
+        """A required timestamp."""
+        return self._read(aware, key, None)
+
+    def optional_timestamp(self, key: str) -> datetime | None:
+        """A timestamp that may be absent or null."""
+        return self._read(optional_aware, key, None)
 
 
 def as_object(value: Any, where: str) -> Mapping[str, Any]:
@@ -92,12 +156,7 @@ def boolean(row: Mapping[str, Any], key: str, where: str) -> bool:
 
 def timestamp(row: Mapping[str, Any], key: str, where: str) -> float:
     """A required ISO-8601 timestamp field, as unix seconds."""
-    value = row.get(key)
-    try:
-        return parse_timestamp(value)
-    except (ValueError, TypeError):
-        shown = repr(value[:60]) if isinstance(value, str) else brief(value, limit=60)
-        raise SchemaError(f"{where}.{key}: expected an ISO-8601 timestamp, got {shown}") from None
+    return aware(row, key, where).timestamp()
 
 
 def optional_timestamp(row: Mapping[str, Any], key: str, where: str) -> float | None:
@@ -105,3 +164,25 @@ def optional_timestamp(row: Mapping[str, Any], key: str, where: str) -> float | 
     if row.get(key) is None:
         return None
     return timestamp(row, key, where)
+
+
+def aware(row: Mapping[str, Any], key: str, where: str) -> datetime:
+    """A required ISO-8601 timestamp field, as a timezone-aware datetime."""
+    value = row.get(key)
+    try:
+        return parse_datetime(value)
+    except (ValueError, TypeError):
+        if isinstance(value, str):
+            shown = repr(value[:60])
+        elif isinstance(value, Shape):
+            shown = "{…}" if value.name == "dict" else "[…]"
+        else:
+            shown = brief(value, limit=60)
+        raise SchemaError(f"{where}.{key}: expected an ISO-8601 timestamp, got {shown}") from None
+
+
+def optional_aware(row: Mapping[str, Any], key: str, where: str) -> datetime | None:
+    """A timestamp field that may be absent or null, as a timezone-aware datetime."""
+    if row.get(key) is None:
+        return None
+    return aware(row, key, where)

@@ -6,29 +6,35 @@ absent, the API's default) and ``last_accessed_at + idle_timeout_minutes``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, ClassVar, Literal
 
+import msgspec
 from pydantic import Field
 
 from exporter.fetch import PageFetcher
-from exporter.providers import fields
+from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
-from exporter.providers.paging import Window
-from exporter.records import Phase, SessionRecord
+from exporter.providers.fields import Reader
+from exporter.providers.paging import RepeatGuard, Window
+from exporter.providers.rows import Aware, CheckedRow, Page, RowCodec, RowStruct, Text
+from exporter.records import Phase
 from exporter.schema import TargetBase
-from exporter.timeparse import parse_aware
 
 STATUS_PHASES: Mapping[str, Phase] = {
+    "authenticating": Phase.PENDING,
     "active": Phase.LIVE,
     "closed": Phase.ENDED,
     "timed_out": Phase.ENDED,
     "error": Phase.FAILED,
 }
+"""The spec's four statuses and the SDK's fifth, ``authenticating`` (notte_core/types.py)."""
 ACTIVE_ONLY: Mapping[str, Phase] = {"active": Phase.LIVE}
 DEFAULT_MAX_DURATION_MINUTES = 15
 PAGE_SIZE = 100
+_MINUTE = timedelta(minutes=1)
 
 
 class NotteTarget(TargetBase):
@@ -41,10 +47,82 @@ class NotteTarget(TargetBase):
     page_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
 
 
+def deadline(
+    created: datetime | None,
+    accessed: datetime | None,
+    max_minutes: int | None,
+    idle_minutes: int | None,
+) -> datetime | None:
+    """The earlier of ``created + max_duration`` (15 min when absent) and ``accessed + idle``.
+
+    A limit beyond the calendar's range (minutes of any size are valid JSON) is no limit.
+    """
+    idle = None if accessed is None or idle_minutes is None else _later(accessed, idle_minutes)
+    if created is None:
+        return idle
+    limit = _later(created, DEFAULT_MAX_DURATION_MINUTES if max_minutes is None else max_minutes)
+    if limit is None or idle is None:
+        return idle if limit is None else limit
+    return min(limit, idle)
+
+
+def _later(moment: datetime, minutes: int) -> datetime | None:
+    try:
+        return moment + minutes * _MINUTE
+    except OverflowError:
+        return None
+
+
+class NotteRow(RowStruct, gc=False):
+    """One ``SessionResponse``, the fields the exporter reads."""
+
+    id: Text = msgspec.field(name="session_id")
+    status: Text
+    created: Aware = msgspec.field(name="created_at")
+    last_activity: Aware | None = msgspec.field(name="last_accessed_at", default=None)
+    max_minutes: int | None = msgspec.field(name="max_duration_minutes", default=None)
+    idle_minutes: int | None = msgspec.field(name="idle_timeout_minutes", default=None)
+    old_idle_minutes: int | None = msgspec.field(name="timeout_minutes", default=None)
+    kind: str | None = msgspec.field(name="browser_type", default=None)
+    leases: ClassVar[None] = None
+    executions: ClassVar[None] = None
+
+    @property
+    def deadline(self) -> datetime | None:
+        """See :func:`deadline`; the SDK's older ``timeout_minutes`` stands in for the idle one."""
+        idle = self.idle_minutes if self.idle_minutes is not None else self.old_idle_minutes
+        return deadline(self.created, self.last_activity, self.max_minutes, idle)
+
+
+def _checked(row: Reader) -> CheckedRow | None:
+    row_id = row.text("session_id", label="id")
+    status = row.text("status")
+    if row_id is None or status is None:
+        return None
+    created = row.timestamp("created_at")
+    accessed = row.optional_timestamp("last_accessed_at")
+    max_minutes = row.optional_integer("max_duration_minutes")
+    idle = row.optional_integer("idle_timeout_minutes")
+    if idle is None:
+        idle = row.optional_integer("timeout_minutes")
+    return CheckedRow(
+        id=row_id,
+        status=status,
+        created=created,
+        deadline=deadline(created, accessed, max_minutes, idle),
+        last_activity=accessed,
+        kind=row.optional_text("browser_type"),
+    )
+
+
+CODEC = RowCodec(NotteRow, _checked)
+
+
 @dataclass(frozen=True, slots=True)
 class _Page:
-    records: list[SessionRecord]
+    pages: list[Page]
     has_next: bool
+    rows: bytes
 
 
 class NotteProvider(Provider[NotteTarget]):
@@ -54,12 +132,16 @@ class NotteProvider(Provider[NotteTarget]):
     time) only as far as the previous poll of this target went: in a steady state a poll
     requests exactly the pages it needs. Beyond that, one page at a time, each started
     once the one before said ``has_next``; if the list shrank since the previous poll, at
-    most ``page_concurrency - 1`` pages past its end are requested and dropped.
+    most ``page_concurrency - 1`` pages past its end are requested and dropped. A page that
+    repeats the previous one row for row ends the walk (``too_many_pages``).
+
+    The list route is ``/sessions/`` (a FastAPI route; the SDK asks for it with the slash).
     """
 
     id = "notte"
-    path = "/sessions"
+    path = "/sessions/"
     capabilities = Capabilities(deadlines=True, activity=True)
+    error_detail = staticmethod(wire.notte_error_detail)
 
     def __init__(self, target: NotteTarget) -> None:
         super().__init__(target)
@@ -69,8 +151,12 @@ class NotteProvider(Provider[NotteTarget]):
     def statuses(self) -> Mapping[str, Phase]:
         return ACTIVE_ONLY if self.target.only_active else STATUS_PHASES
 
-    async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Sequence[SessionRecord]]:
+    def counts_only_listed(self) -> bool:
+        return self.target.only_active
+
+    async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Page]:
         window: Window[_Page] = Window(self.target.page_concurrency)
+        guard = RepeatGuard()
         ahead = 1  # the next page number to start
         done = 0  # pages consumed, each with has_next true
         try:
@@ -79,7 +165,10 @@ class NotteProvider(Provider[NotteTarget]):
                     window.start(ahead, self._page(fetcher, ahead))
                     ahead += 1
                 number, page = await window.next()
-                yield page.records
+                if page.has_next:
+                    guard.check(page.rows, f"page {number}")
+                for part in page.pages:
+                    yield part
                 if not page.has_next:
                     self.known_pages = number
                     return
@@ -90,87 +179,13 @@ class NotteProvider(Provider[NotteTarget]):
     async def _page(self, fetcher: PageFetcher, page: int) -> _Page:
         only_active = "true" if self.target.only_active else "false"
         params = {"page": str(page), "page_size": str(PAGE_SIZE), "only_active": only_active}
-        body = fields.as_object(await fetcher.get_json(params), "response")
-        rows = fields.as_list(body.get("items"), "response.items")
-        has_next = fields.boolean(body, "has_next", "response")
-        # the fast path first: the location string is only built for the checked reads
-        records = [
-            _fast(row) or parse_row(row, f"page[{page}].items[{i}]") for i, row in enumerate(rows)
+        top = envelope.decode_any(await fetcher.get_body(params))
+        if isinstance(top, bytes):  # a bare array is the whole list, as the SDK takes it
+            rows, has_next = top, False
+        else:
+            rows = envelope.array(top.get("items"), "response.items")
+            has_next = fields.boolean(envelope.scalars(top, "has_next"), "has_next", "response")
+        pages = [
+            part async for part in CODEC.pages(rows, where=lambda i: f"page[{page}].items[{i}]")
         ]
-        return _Page(records, has_next)
-
-
-def parse_row(value: object, where: str) -> SessionRecord:
-    """One Notte ``SessionResponse`` as a record, with its deadline computed."""
-    if type(value) is dict:  # the hot path: exact JSON types only, else the checked reads
-        record = _parse_plain(value)
-        if record is not None:
-            return record
-    row = fields.as_object(value, where)
-    status = fields.text(row, "status", where).strip().lower()
-    created = fields.timestamp(row, "created_at", where)
-    accessed = fields.optional_timestamp(row, "last_accessed_at", where)
-    max_minutes = fields.optional_integer(row, "max_duration_minutes", where)
-    idle_minutes = fields.optional_integer(row, "idle_timeout_minutes", where)
-    deadline = created + 60.0 * (
-        DEFAULT_MAX_DURATION_MINUTES if max_minutes is None else max_minutes
-    )
-    if accessed is not None and idle_minutes is not None:
-        deadline = min(deadline, accessed + 60.0 * idle_minutes)
-    return SessionRecord(
-        id=fields.text(row, "session_id", where),
-        status=status,
-        phase=STATUS_PHASES.get(status, Phase.UNKNOWN),
-        created=created,
-        deadline=deadline,
-        last_activity=accessed,
-        kind=fields.optional_text(row, "browser_type", where),
-    )
-
-
-def _fast(value: object) -> SessionRecord | None:
-    """The record of a plain row (every field of its usual type), else ``None``."""
-    return _parse_plain(value) if type(value) is dict else None
-
-
-def _parse_plain(row: dict[str, object]) -> SessionRecord | None:
-    """``parse_row`` of a row whose fields all have their plain types, else ``None``."""
-    row_id = row.get("session_id")
-    raw = row.get("status")
-    created_at = row.get("created_at")
-    accessed_at = row.get("last_accessed_at")
-    max_minutes = row.get("max_duration_minutes")
-    idle_minutes = row.get("idle_timeout_minutes")
-    kind = row.get("browser_type")
-    if not (
-        type(row_id) is str
-        and row_id
-        and type(raw) is str
-        and raw
-        and type(created_at) is str
-        and (accessed_at is None or type(accessed_at) is str)
-        and (max_minutes is None or type(max_minutes) is int)
-        and (idle_minutes is None or type(idle_minutes) is int)
-        and (kind is None or type(kind) is str)
-    ):
-        return None
-    created = parse_aware(created_at)
-    if created is None:
-        return None
-    accessed = None
-    if accessed_at is not None:
-        accessed = parse_aware(accessed_at)
-        if accessed is None:
-            return None
-    deadline = created + 60.0 * (
-        DEFAULT_MAX_DURATION_MINUTES if max_minutes is None else max_minutes
-    )
-    if accessed is not None and idle_minutes is not None:
-        deadline = min(deadline, accessed + 60.0 * idle_minutes)
-    status, phase = _status(raw)
-    # positional, in field order: half the cost of keywords (id, status, phase, created,
-    # deadline, last_activity, leases, executions, kind)
-    return SessionRecord(row_id, status, phase, created, deadline, accessed, None, None, kind)
-
-
-_status = fields.StatusLabels(STATUS_PHASES)
+        return _Page(pages, has_next, rows)

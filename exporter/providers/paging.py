@@ -7,7 +7,29 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any, Generic, TypeVar
 
+from exporter.errors import PollError, Reason
+
 T = TypeVar("T")
+
+
+class RepeatGuard:
+    """Fails a walk whose next page is the previous page again (a server that never advances).
+
+    A mock server, or a broken one, may answer ``has_next: true`` forever with the same
+    page: without this the walk would run into the poll's deadline or ``max_pages``.
+    """
+
+    def __init__(self) -> None:
+        self._last: bytes | None = None
+
+    def check(self, rows: bytes, where: str) -> None:
+        """Remember this page's rows; raise when they repeat the previous page's."""
+        if rows == self._last and rows.strip() not in (b"[]", b""):
+            raise PollError(
+                Reason.TOO_MANY_PAGES,
+                f"{where} repeats the previous page row for row; the API does not advance",
+            )
+        self._last = rows
 
 
 class Window(Generic[T]):

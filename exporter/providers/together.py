@@ -18,14 +18,18 @@ message quotes the first upstream error.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from collections.abc import AsyncIterator, Mapping
+from typing import ClassVar, Literal
+
+import msgspec
 
 from exporter.errors import SchemaError, brief
 from exporter.fetch import PageFetcher
-from exporter.providers import fields
+from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
-from exporter.records import Phase, SessionRecord
+from exporter.providers.fields import Reader
+from exporter.providers.rows import Aware, CheckedRow, Page, RowCodec, RowStruct, Text
+from exporter.records import Phase
 from exporter.schema import TargetBase
 
 STATUS = "active"
@@ -42,36 +46,71 @@ class TogetherTarget(TargetBase):
     provider: Literal["together"]
 
 
+class TogetherRow(RowStruct, gc=False):
+    """One Code Interpreter session; every listed session is ``active``."""
+
+    id: Text
+    created: Aware = msgspec.field(name="started_at")
+    deadline: Aware | None = msgspec.field(name="expires_at", default=None)
+    last_activity: Aware | None = msgspec.field(name="last_execute_at", default=None)
+    executions: int | None = msgspec.field(name="execute_count", default=None)
+    status: ClassVar[str] = STATUS
+    leases: ClassVar[None] = None
+    kind: ClassVar[None] = None
+
+
+def _checked(row: Reader) -> CheckedRow | None:
+    row_id = row.text("id")
+    if row_id is None:
+        return None
+    return CheckedRow(
+        id=row_id,
+        status=STATUS,
+        created=row.timestamp("started_at"),
+        deadline=row.optional_timestamp("expires_at"),
+        last_activity=row.optional_timestamp("last_execute_at"),
+        executions=row.optional_integer("execute_count"),
+    )
+
+
+CODEC = RowCodec(TogetherRow, _checked)
+
+
 class TogetherProvider(Provider[TogetherTarget]):
     """One request: the whole list comes in a single answer."""
 
     id = "together"
     path = "/tci/sessions"
     capabilities = Capabilities(deadlines=True, activity=True, executions=True)
+    error_detail = staticmethod(wire.together_error_detail)
 
     def statuses(self) -> Mapping[str, Phase]:
         return STATUS_PHASES
 
-    async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Sequence[SessionRecord]]:
-        body = fields.as_object(await fetcher.get_json(), "response")
+    async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Page]:
+        body = envelope.decode_object(await fetcher.get_body(), "response")
         messages = error_messages(body.get("errors"))
         if messages:
             fetcher.report_upstream_errors(messages)
         try:
-            data = fields.as_object(body.get("data"), "response.data")
-            rows = fields.as_list(data.get("sessions"), "response.data.sessions")
+            data = envelope.obj(body.get("data"), "response.data")
+            rows = envelope.array(data.get("sessions"), "response.data.sessions")
         except SchemaError as exc:
             if not messages:
                 raise
             raise SchemaError(f"{exc.message} (the response's errors[0]: {messages[0]})") from None
-        yield [parse_row(row, f"data.sessions[{i}]") for i, row in enumerate(rows)]
+        async for page in CODEC.pages(rows, where=lambda i: f"data.sessions[{i}]", status=STATUS):
+            yield page
 
 
-def error_messages(value: object) -> list[str]:
+def error_messages(value: msgspec.Raw | None) -> list[str]:
     """The response's ``errors`` as short strings (an absent or null array is no errors)."""
     if value is None:
         return []
-    return [_error_text(item) for item in fields.as_list(value, "response.errors")]
+    decoded = msgspec.json.decode(bytes(value))
+    if decoded is None:
+        return []
+    return [_error_text(item) for item in fields.as_list(decoded, "response.errors")]
 
 
 def _error_text(item: object) -> str:
@@ -80,17 +119,3 @@ def _error_text(item: object) -> str:
         if isinstance(message, str) and message:
             item = message
     return brief(item, limit=ERROR_TEXT_LIMIT)
-
-
-def parse_row(value: object, where: str) -> SessionRecord:
-    """One Together session as a record (always status ``active``, phase ``live``)."""
-    row: Mapping[str, Any] = fields.as_object(value, where)
-    return SessionRecord(
-        id=fields.text(row, "id", where),
-        status=STATUS,
-        phase=Phase.LIVE,
-        created=fields.timestamp(row, "started_at", where),
-        deadline=fields.optional_timestamp(row, "expires_at", where),
-        last_activity=fields.optional_timestamp(row, "last_execute_at", where),
-        executions=fields.optional_integer(row, "execute_count", where),
-    )

@@ -25,16 +25,19 @@ the total number of pages over all queries of a poll.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Annotated, ClassVar, Literal
 
+import msgspec
 from pydantic import Field, field_validator
 
 from exporter.errors import SchemaError
 from exporter.fetch import PageFetcher
-from exporter.providers import fields
+from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
-from exporter.records import Phase, SessionRecord
+from exporter.providers.fields import Reader
+from exporter.providers.rows import Aware, CheckedRow, Page, RowCodec, RowStruct, Text
+from exporter.records import Phase
 from exporter.schema import Duration, TargetBase
 
 STATUS_PHASES: Mapping[str, Phase] = {
@@ -74,17 +77,48 @@ class TriggerTarget(TargetBase):
         return value
 
 
+class TriggerRow(RowStruct, gc=False):
+    """One ``SessionObject``, the fields the exporter reads; its status is the query's."""
+
+    id: Text
+    created: Aware = msgspec.field(name="createdAt")
+    deadline: Aware | None = msgspec.field(name="expiresAt", default=None)
+    last_activity: Aware | None = msgspec.field(name="updatedAt", default=None)
+    kind: str | None = msgspec.field(name="type", default=None)
+    status: ClassVar[str] = ""
+    leases: ClassVar[None] = None
+    executions: ClassVar[None] = None
+
+
+def _checked(row: Reader) -> CheckedRow | None:
+    row_id = row.text("id")
+    if row_id is None:
+        return None
+    return CheckedRow(
+        id=row_id,
+        created=row.timestamp("createdAt"),
+        deadline=row.optional_timestamp("expiresAt"),
+        last_activity=row.optional_timestamp("updatedAt"),
+        kind=row.optional_text("type"),
+    )
+
+
+CODEC = RowCodec(TriggerRow, _checked)
+
+
 class TriggerProvider(Provider[TriggerTarget]):
     """Walks ``ACTIVE``, then ``CLOSED`` and ``EXPIRED`` (when counted), each to its end."""
 
     id = "trigger"
     path = "/api/v1/sessions"
     capabilities = Capabilities(deadlines=True, activity=True)
+    error_detail = staticmethod(wire.trigger_error_detail)
+    rate_limit_reset = staticmethod(wire.trigger_rate_limit_reset)
 
     def statuses(self) -> Mapping[str, Phase]:
         return STATUS_PHASES if self.target.ended_window > 0 else ACTIVE_ONLY
 
-    async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Sequence[SessionRecord]]:
+    async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Page]:
         common = self._filters()
         queries: list[tuple[str, dict[str, str]]] = [("ACTIVE", common)]
         if self.target.ended_window > 0:
@@ -106,21 +140,18 @@ class TriggerProvider(Provider[TriggerTarget]):
 
     async def _walk(
         self, fetcher: PageFetcher, status: str, filters: Mapping[str, str]
-    ) -> AsyncIterator[Sequence[SessionRecord]]:
-        """One status query paged to its end, every row recorded with that status."""
+    ) -> AsyncIterator[Page]:
+        """One status query paged to its end, every row counted in that status."""
         params = {**filters, "filter[status]": status, "page[size]": str(PAGE_SIZE)}
         label = status.lower()
-        phase = STATUS_PHASES[label]
         used: set[str] = set()
         page = 1
         while True:
             where = f"{status}.page[{page}]"
-            body = fields.as_object(await fetcher.get_json(params), where)
-            rows = fields.as_list(body.get("data"), f"{where}.data")
-            yield [
-                parse_row(row, f"{where}.data[{i}]", status=label, phase=phase)
-                for i, row in enumerate(rows)
-            ]
+            body = envelope.decode_object(await fetcher.get_body(params), where)
+            rows = envelope.array(body.get("data"), f"{where}.data")
+            async for part in CODEC.pages(rows, where=_where(where), status=label):
+                yield part
             cursor = _next_cursor(body, where)
             if cursor is None:
                 return
@@ -134,12 +165,19 @@ class TriggerProvider(Provider[TriggerTarget]):
             page += 1
 
 
-def _next_cursor(body: Mapping[str, object], where: str) -> str | None:
+def _where(page: str) -> Callable[[int], str]:
+    """Names row ``i`` of ``page``."""
+    return lambda i: f"{page}.data[{i}]"
+
+
+def _next_cursor(body: Mapping[str, msgspec.Raw], where: str) -> str | None:
     """``pagination.next``, or None at the last page (no pagination, no or empty next)."""
-    if body.get("pagination") is None:
+    raw = body.get("pagination")
+    if raw is None or bytes(raw).strip() == b"null":
         return None
-    pagination = fields.as_object(body["pagination"], f"{where}.pagination")
-    return fields.optional_text(pagination, "next", f"{where}.pagination") or None
+    pagination = envelope.obj(raw, f"{where}.pagination")
+    values = envelope.scalars(pagination, "next")
+    return fields.optional_text(values, "next", f"{where}.pagination") or None
 
 
 def render_period(seconds: float) -> str:
@@ -149,17 +187,3 @@ def render_period(seconds: float) -> str:
         if whole % size == 0:
             return f"{whole // size}{unit}"
     raise AssertionError("unreachable: every whole number of seconds divides by 1")
-
-
-def parse_row(value: object, where: str, *, status: str, phase: Phase) -> SessionRecord:
-    """One Trigger.dev ``SessionObject`` as a record, in the status its query filtered on."""
-    row = fields.as_object(value, where)
-    return SessionRecord(
-        id=fields.text(row, "id", where),
-        status=status,
-        phase=phase,
-        created=fields.timestamp(row, "createdAt", where),
-        deadline=fields.optional_timestamp(row, "expiresAt", where),
-        last_activity=fields.optional_timestamp(row, "updatedAt", where),
-        kind=fields.optional_text(row, "type", where),
-    )

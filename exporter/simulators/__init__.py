@@ -1,15 +1,20 @@
-"""In-process fakes of the providers' "list sessions" APIs, faithful to their OpenAPI specs."""
+"""In-process fakes of the providers' "list sessions" APIs.
+
+Faithful to their OpenAPI specs, and to the official SDKs where those show the real API
+doing more (each module's docstring says what).
+"""
 
 from __future__ import annotations
 
 from .agi import AgiSimulator, agi_row
-from .base import Fault, QueryError, RequestLog, Simulator, iso, serve
+from .base import OMIT, Fault, QueryError, RequestLog, Simulator, iso, serve
 from .chaser import ChaserSimulator, chaser_row
 from .notte import NotteSimulator, notte_row
 from .together import TogetherSimulator, together_row
 from .trigger import TriggerSimulator, trigger_row
 
 __all__ = [
+    "OMIT",
     "SIMULATORS",
     "AgiSimulator",
     "ChaserSimulator",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +16,7 @@ from aiohttp import web
 from multidict import CIMultiDict, MultiDict, MultiMapping
 
 __all__ = [
+    "OMIT",
     "Fault",
     "QueryError",
     "RequestLog",
@@ -31,6 +32,19 @@ _INT = re.compile(r"[+-]?[0-9]+")
 _STOPPING = web.AppKey("stopping", asyncio.Event)
 TRICKLE_CHUNK = 16
 """Bytes per piece of a trickled body (`Fault.trickle`)."""
+UNRECORDED_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+"""Request headers `RequestLog.headers` never keeps: the credentials' values stay out of logs."""
+
+
+class _Omit:
+    """The type of `OMIT`."""
+
+    def __repr__(self) -> str:
+        return "OMIT"
+
+
+OMIT: Any = _Omit()
+"""A row factory argument that leaves its key out of the row (the SDKs type it not-required)."""
 
 
 def iso(ts: float, *, fraction: int = 3, zulu: bool = True) -> str:
@@ -78,11 +92,17 @@ class Fault:
 
 @dataclass(frozen=True)
 class RequestLog:
-    """One received request: its path, a copy of its query, and whether its key was right."""
+    """One received request: its path, a copy of its query, and whether its key was right.
+
+    `headers` copies the request's headers except the credentials (`UNRECORDED_HEADERS`):
+    what a client sends beside the key (`X-Chaser-Account`, `Accept`, an API version) can be
+    asserted, the key itself is only ever judged by `authorized`.
+    """
 
     path: str
     query: MultiDict[str]
     authorized: bool
+    headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
 
 
 class QueryError(Exception):
@@ -124,12 +144,34 @@ class Simulator:
         """The JSON body of an error response with this status."""
         return {"error": message}
 
+    def answer_headers(self, status: int) -> dict[str, str]:
+        """Headers the provider adds to every answer of the served path with this status.
+
+        A fault's own headers win over these; the default adds none.
+        """
+        return {}
+
+    def refusal(self, headers: Mapping[str, str]) -> str | None:
+        """Why an authorized request is forbidden (answered 403), or None to serve it."""
+        return None
+
+    def aliases(self) -> tuple[str, ...]:
+        """Other paths served exactly like `path` (faults and the request count included)."""
+        return ()
+
+    def redirects(self) -> dict[str, str]:
+        """Other paths that answer 307 to a served one (`{from: to}`), the query kept."""
+        return {}
+
     def app(self) -> web.Application:
         """A fresh application serving GET `path` and answering 404 elsewhere."""
         app = web.Application()
         app[_STOPPING] = asyncio.Event()
         app.on_shutdown.append(_set_stopping)
-        app.router.add_get(self.path, self._handle)
+        for path in (self.path, *self.aliases()):
+            app.router.add_get(path, self._handle)
+        for source, target in self.redirects().items():
+            app.router.add_get(source, self._redirect_to(target))
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
 
@@ -139,7 +181,7 @@ class Simulator:
         if authorized:
             self._authorized_count += 1
         fault = self._take_fault()
-        headers = dict(fault.headers) if fault else {}
+        headers = CIMultiDict(fault.headers) if fault else CIMultiDict[str]()
         if fault is not None and fault.delay > 0:
             await _pause(request, fault.delay)
         if fault is not None and fault.drop:
@@ -149,6 +191,8 @@ class Simulator:
         elif not authorized:
             headers.setdefault("WWW-Authenticate", "Bearer")
             response = self._json(self.error_body(401, "Unauthorized"), 401, headers)
+        elif (refusal := self.refusal(request.headers)) is not None:
+            response = self._json(self.error_body(403, refusal), 403, headers)
         else:
             if self.on_request is not None:
                 self.on_request(self, index)
@@ -156,15 +200,35 @@ class Simulator:
                 response = self._json(self.payload(request.query), HTTPStatus.OK, headers)
             except QueryError as error:
                 response = self._json(error.body, error.status, headers)
+        for name, value in self.answer_headers(response.status).items():
+            response.headers.setdefault(name, value)  # a fault's own header wins
         if fault is not None and (fault.trickle > 0 or fault.truncate):
             return await _stream(request, response, fault)
         return response
 
-    def _fault_response(self, fault: Fault, headers: dict[str, str]) -> web.Response:
+    def _fault_response(self, fault: Fault, headers: CIMultiDict[str]) -> web.Response:
         status = fault.status or HTTPStatus.OK
         if fault.body is not None:
             return _response(fault.body, status=status, headers=headers)
         return self._json(self.error_body(status, _phrase(status)), status, headers)
+
+    def _redirect_to(self, target: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """A handler answering 307 to `target` on this server, the query string kept.
+
+        This is what a FastAPI app (Starlette's `redirect_slashes`) does for the other spelling
+        of a route: before any authentication or fault, with the absolute URL in `Location`.
+        """
+
+        async def handle(request: web.Request) -> web.Response:
+            self._log(request)
+            query = request.rel_url.raw_query_string
+            location = str(request.url.with_path(target).with_query(None))
+            location += f"?{query}" if query else ""
+            return web.Response(
+                status=HTTPStatus.TEMPORARY_REDIRECT, headers={"Location": location}
+            )
+
+        return handle
 
     async def _not_found(self, request: web.Request) -> web.Response:
         self._log(request)
@@ -172,7 +236,14 @@ class Simulator:
 
     def _log(self, request: web.Request) -> bool:
         authorized = request.headers.get("Authorization") == f"Bearer {self.api_key}"
-        self.requests.append(RequestLog(request.path, MultiDict(request.query), authorized))
+        headers = CIMultiDict(
+            (name, value)
+            for name, value in request.headers.items()
+            if name.lower() not in UNRECORDED_HEADERS
+        )
+        self.requests.append(
+            RequestLog(request.path, MultiDict(request.query), authorized, headers)
+        )
         return authorized
 
     def _take_fault(self) -> Fault | None:
@@ -185,11 +256,11 @@ class Simulator:
         return fault if fault.times >= 0 else None
 
     @staticmethod
-    def _json(document: Any, status: int, headers: dict[str, str]) -> web.Response:
+    def _json(document: Any, status: int, headers: Mapping[str, str]) -> web.Response:
         return _response(json.dumps(document).encode(), status=status, headers=headers)
 
 
-def _response(body: bytes, *, status: int, headers: dict[str, str]) -> web.Response:
+def _response(body: bytes, *, status: int, headers: Mapping[str, str]) -> web.Response:
     all_headers = CIMultiDict(headers)
     all_headers.setdefault("Content-Type", "application/json")
     return web.Response(body=body, status=status, headers=all_headers)

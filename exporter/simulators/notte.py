@@ -1,4 +1,11 @@
-"""Notte: `GET /sessions`, page/page_size paging, `only_active` filter, FastAPI-style 422s."""
+"""Notte: `GET /sessions/`, page/page_size paging, `only_active` filter, FastAPI-style 422s.
+
+Beyond the spec (which says `/sessions`), the official SDK (`notte-sdk` with `notte-core`)
+lists at `/sessions/`, a FastAPI route: the simulator serves that and, as FastAPI's
+`redirect_slashes` does, answers `/sessions` with a 307 to it, the query string kept. The
+SDK also knows the status `authenticating` (a session still starting), the query parameter
+`include_system` and the row fields `close_reason`, `auth_ids` and `system_hidden`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,12 @@ from multidict import MultiMapping
 
 from .base import QueryError, Simulator, parse_int, timestamp
 
-__all__ = ["NotteSimulator", "notte_row"]
+__all__ = ["STATUSES", "NotteSimulator", "notte_row"]
+
+STATUSES = ("authenticating", "active", "closed", "timed_out", "error")
+"""The spec's four statuses and the SDK's `authenticating`."""
+SLASHLESS = "/sessions"
+"""The spec's spelling of the route, redirected to the SDK's (`NotteSimulator.path`)."""
 
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
@@ -26,12 +38,15 @@ def notte_row(
     closed_at: str | float | None = None,
     error: str | None = None,
     browser_type: str = "chromium",
+    close_reason: str | None = None,
+    system_hidden: bool = False,
     **extra: Any,
 ) -> dict[str, Any]:
     """A `SessionResponse` row as the API serializes it; timestamps may be unix seconds.
 
     `max_duration_minutes=None` omits the key (the spec gives it a default, not `null`);
-    `extra` adds or overrides keys.
+    `close_reason` is one of the SDK's `manual`, `idle_timeout`, `max_duration`, `error`,
+    `unknown` or None. `extra` adds or overrides keys.
     """
     row: dict[str, Any] = {
         "session_id": id,
@@ -41,6 +56,7 @@ def notte_row(
         "closed_at": None if closed_at is None else timestamp(closed_at, fraction=6),
         "last_accessed_at": timestamp(last_accessed_at, fraction=6),
         "status": status,
+        "close_reason": close_reason,
         "steps": [],
         "error": error,
         "proxies": False,
@@ -56,6 +72,8 @@ def notte_row(
         "cdp_url": None,
         "viewer_url": None,
         "web_bot_auth": False,
+        "auth_ids": [],
+        "system_hidden": system_hidden,
         "timeout_minutes": idle_timeout_minutes,
     }
     if max_duration_minutes is None:
@@ -67,11 +85,14 @@ class NotteSimulator(Simulator):
     """Serves a `PaginatedResponse[SessionResponse]` page of (by default only active) rows.
 
     With `endless` the API never ends: every page says `has_next: true`, and a page past
-    the data serves the last page's rows again.
+    the data serves the last page's rows again. `redirect_slashless=False` serves the spec's
+    `/sessions` directly too, instead of redirecting it. `include_system=false` leaves out
+    the rows whose `system_hidden` is true; the server's default is to include them (the
+    SDK's generated server model says so; its docstring for the field says otherwise).
     """
 
     provider: ClassVar[str] = "notte"
-    path: ClassVar[str] = "/sessions"
+    path: ClassVar[str] = "/sessions/"
 
     def __init__(
         self,
@@ -79,9 +100,17 @@ class NotteSimulator(Simulator):
         sessions: Iterable[dict[str, Any]] = (),
         api_key: str = "test-key",
         endless: bool = False,
+        redirect_slashless: bool = True,
     ) -> None:
         super().__init__(sessions=sessions, api_key=api_key)
         self.endless = endless
+        self.redirect_slashless = redirect_slashless
+
+    def redirects(self) -> dict[str, str]:
+        return {SLASHLESS: self.path} if self.redirect_slashless else {}
+
+    def aliases(self) -> tuple[str, ...]:
+        return () if self.redirect_slashless else (SLASHLESS,)
 
     def payload(self, query: MultiMapping[str]) -> Any:
         errors: list[dict[str, Any]] = []
@@ -91,13 +120,15 @@ class NotteSimulator(Simulator):
         _boolean(
             query, "only_current_token", default=False, errors=errors
         )  # validated, then ignored
+        include_system = _boolean(query, "include_system", default=True, errors=errors)
         if errors:
             raise QueryError({"detail": errors}, status=422)
-        rows = (
-            [s for s in self.sessions if s.get("status") == "active"]
-            if only_active
-            else self.sessions
-        )
+        rows = [
+            row
+            for row in self.sessions
+            if (not only_active or row.get("status") == "active")
+            and (include_system or not row.get("system_hidden"))
+        ]
         start = (page - 1) * size
         if self.endless and start >= len(rows):
             start = max(0, (len(rows) - 1) // size * size)  # the last page again

@@ -1,11 +1,20 @@
-"""Trigger.dev: `GET /api/v1/sessions`, newest first, cursor paging, status as a filter only."""
+"""Trigger.dev: `GET /api/v1/sessions`, newest first, cursor paging, status as a filter only.
+
+Beyond the spec, the official SDK (`@trigger.dev/sdk` with `@trigger.dev/core`) shows:
+`filter[createdAt][from]`/`[to]` as unix **milliseconds** (the SDK sends `Date#getTime()`,
+and the query schema it ships coerces them to integers; an ISO string is a 400), the
+message of the both-cursors refinement, and `x-ratelimit-reset` on a 429 as a unix time in
+milliseconds (the only rate-limit header the SDK reads).
+"""
 
 from __future__ import annotations
 
 import re
 import time
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any, ClassVar
 
 from multidict import MultiMapping
@@ -66,7 +75,9 @@ def trigger_row(
 class TriggerSimulator(Simulator):
     """Serves `{"data": rows, "pagination": {...}}`, rows newest first without `status`.
 
-    `now` is the clock the `filter[createdAt][period]` window is measured from.
+    `now` is the clock the `filter[createdAt][period]` window is measured from, and the one
+    a 429's `x-ratelimit-reset` counts from: `rate_limit_reset` seconds later (None: no such
+    header).
     """
 
     provider: ClassVar[str] = "trigger"
@@ -77,6 +88,13 @@ class TriggerSimulator(Simulator):
     ) -> None:
         super().__init__(sessions=sessions, api_key=api_key)
         self.now: Callable[[], float] = time.time
+        self.rate_limit_reset: float | None = 1.0
+
+    def answer_headers(self, status: int) -> dict[str, str]:
+        if status != HTTPStatus.TOO_MANY_REQUESTS or self.rate_limit_reset is None:
+            return {}
+        reset_ms = round((self.now() + self.rate_limit_reset) * 1000)
+        return {"x-ratelimit-reset": str(reset_ms)}
 
     def payload(self, query: MultiMapping[str]) -> Any:
         details: list[dict[str, Any]] = []
@@ -101,7 +119,8 @@ class TriggerSimulator(Simulator):
         """The sort key of the `page[after]`/`page[before]` row and whether paging is forward."""
         after, before = query.get("page[after]"), query.get("page[before]")
         if after is not None and before is not None:
-            details.append(_detail("page", "Use either page[after] or page[before], not both"))
+            message = "Cannot pass both page[after] and page[before] on the same request"
+            details.append(_detail("page[before]", message))
             return None
         name, cursor = ("page[after]", after) if before is None else ("page[before]", before)
         if not cursor:
@@ -197,14 +216,16 @@ def _values(query: MultiMapping[str], name: str) -> tuple[str, ...]:
 
 
 def _instant(query: MultiMapping[str], name: str, details: list[dict[str, Any]]) -> datetime | None:
+    """A `filter[createdAt][from|to]` bound: an integer of unix milliseconds, as the SDK sends."""
     raw = query.get(name)
     if raw is None:
         return None
-    try:
-        return _aware(datetime.fromisoformat(raw))
-    except ValueError:
-        details.append(_detail(name, f"Invalid date: {raw}"))
-        return None
+    milliseconds = parse_int(raw)
+    if milliseconds is not None:
+        with suppress(OverflowError, OSError, ValueError):  # out of datetime's range
+            return datetime.fromtimestamp(milliseconds / 1000, UTC)
+    details.append(_detail(name, "Invalid input: expected number, received NaN", "invalid_type"))
+    return None
 
 
 def _aware(moment: datetime) -> datetime:
