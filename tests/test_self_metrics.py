@@ -1,7 +1,8 @@
 """The exporter's series about itself, from the real console script over real sockets.
 
 ``serve`` and ``demo`` export the standard process, platform and GC series of
-prometheus_client.
+prometheus_client; ``once`` does not (a process that exits at once has nothing to watch), but
+it shows the same config hash as ``serve``.
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ import gzip
 import os
 import platform
 import signal
+import sys
 import time
 from pathlib import Path
 
 import aiohttp
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+from exporter.config import load_settings
 from exporter.simulators import ChaserSimulator, chaser_row
+from exporter.supervisor import config_hash
 from tests.conftest import Serve
 from tests.harness import Exposition, console_script, free_port
-from tests.test_cli import KEY, get_text, serving, wait_ready, write_config
+from tests.test_cli import KEY, get_text, run, serving, wait_ready, write_config
 
 PROCESS_FAMILIES = {
     "process_resident_memory_bytes",
@@ -137,3 +141,43 @@ async def test_demo_exports_sane_process_series() -> None:
     assert 0 == proc.returncode, err.decode()[-2000:]
     assert 200 == status
     assert_sane_process_series(Exposition.parse(text), started=started, now=now)
+
+
+async def test_once_shows_the_config_hash_serve_shows(tmp_path: Path, served: Serve) -> None:
+    """`once` prints the config's real hash, the one `serve` exports for the same file (not
+    0), and no process series."""
+    chaser = ChaserSimulator(sessions=[chaser_row("c1", "running", time.time() - 60)], api_key=KEY)
+    path = config(tmp_path, await served(chaser))
+    expected = config_hash(load_settings(path))
+
+    once = await run("once", "--config", str(path))
+    async with serving(tmp_path, path) as server, aiohttp.ClientSession() as http:
+        await wait_ready(http, server)
+        _, text = await get_text(http, f"{server.base}/metrics")
+
+    assert 0 == once.returncode, once.stderr
+    printed = Exposition.parse(once.stdout)
+    assert 0 < expected
+    assert expected == printed.get("sessions_exporter_config_hash")
+    assert expected == Exposition.parse(text).get("sessions_exporter_config_hash")
+    assert "process_" not in once.stdout
+
+
+async def test_the_same_file_gives_the_same_hash_in_every_process(tmp_path: Path) -> None:
+    """The config hash does not depend on the process's string-hash seed (per_session's phases
+    are a set, iterated in another order under another seed)."""
+    path = config(tmp_path, "http://127.0.0.1:9")
+    script = (
+        "import sys; from pathlib import Path; from exporter.config import load_settings; "
+        "from exporter.supervisor import config_hash; "
+        "print(config_hash(load_settings(Path(sys.argv[1]))))"
+    )
+    hashes = set()
+    for seed in ("0", "1", "2"):
+        done = await run(
+            "-c", script, str(path), program=(sys.executable,), env={"PYTHONHASHSEED": seed}
+        )
+        assert 0 == done.returncode, done.stderr
+        hashes.add(float(done.stdout))
+
+    assert {config_hash(load_settings(path))} == hashes
