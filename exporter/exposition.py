@@ -63,6 +63,8 @@ _FORMATS_MAX = 8
 _HEADER = re.compile(rb"^# HELP [^\n]*\n(?:#(?! HELP )[^\n]*\n)*", re.MULTILINE)
 """A family's header lines: HELP (both encoders write one first, for every family), then
 TYPE and UNIT. Sample lines never start with ``#``."""
+_WINDOW = 32 * 1024
+"""How far back deflate refers: the most of the previous piece a piece is primed with."""
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 """gzip member header: deflate, no flags, no modification time, unknown OS (RFC 1952)."""
 
@@ -99,10 +101,18 @@ class _Entry:
     fragment: _Fragment
 
 
-def _deflate(parts: Sequence[bytes]) -> bytes:
-    """``parts`` as raw deflate blocks, ended by a sync flush: they refer to nothing before
-    them and end on a byte boundary, so they can be followed by any other such piece."""
-    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+def _compressor(before: bytes) -> zlib._Compress:
+    """A raw deflate compressor whose output may refer back into ``before``: the bytes that
+    come right before it in the body, so the decompressor has them in its window."""
+    if before:
+        return zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS, zdict=before)
+    return zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+
+
+def _deflate(parts: Sequence[bytes], before: bytes) -> bytes:
+    """``parts`` as raw deflate blocks ended by a sync flush, so they end on a byte boundary
+    and the next piece can follow them in the same deflate stream."""
+    compressor = _compressor(before)
     return compressor.compress(b"".join(parts)) + compressor.flush(zlib.Z_SYNC_FLUSH)
 
 
@@ -144,7 +154,7 @@ class _Format:
         self._is_main = frozenset(self._main)
         self._family: dict[bytes, bytes] = {}  # a suffix section's header -> its family's
         self._targets: dict[str, _Entry] = {}
-        self._pieces: dict[tuple[bytes, int], tuple[tuple[bytes, ...], bytes]] = {}
+        self._pieces: dict[tuple[bytes, int], _Piece] = {}
         self.body: _Body | None = None
         self.runtime = b""
         self.runtime_at = -math.inf
@@ -210,26 +220,31 @@ class _Format:
         assert self.body is not None
         crc, size = self.body.checksum()
         end = self.runtime + self._tail
-        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+        compressor = _compressor(_last((self.body.exporter,), _WINDOW))
         last = compressor.compress(end) + compressor.flush()
         trailer = struct.pack("<II", zlib.crc32(end, crc), (size + len(end)) & 0xFFFFFFFF)
         return b"".join((_GZIP_HEADER, self._deflated(self.body), last, trailer))
 
     def _deflated(self, body: _Body) -> bytes:
-        """The body as sync-flushed deflate pieces, reusing each piece whose bytes are the
-        same as at the previous change."""
+        """The body as sync-flushed deflate pieces, each primed with the end of the piece
+        before it; a piece is reused when its bytes and those of the piece before it are
+        the same as at the previous change."""
         if body.deflated is not None:
             return body.deflated
-        previous: dict[tuple[bytes, int], tuple[tuple[bytes, ...], bytes]] = self._pieces
-        pieces: dict[tuple[bytes, int], tuple[tuple[bytes, ...], bytes]] = {}
+        previous = self._pieces
+        pieces: dict[tuple[bytes, int], _Piece] = {}
         out: list[bytes] = []
+        before: tuple[bytes, ...] = ()
 
         def piece(key: tuple[bytes, int], parts: tuple[bytes, ...]) -> None:
+            nonlocal before
             cached = previous.get(key)
-            if cached is None or cached[0] != parts:  # identical blocks compare by identity
-                cached = (parts, _deflate(parts))
+            # equal tuples of the very same blocks compare by identity, without reading them
+            if cached is None or cached.parts != parts or cached.before != before:
+                cached = _Piece(before, parts, _deflate(parts, _last(before, _WINDOW)))
             pieces[key] = cached
-            out.append(cached[1])
+            out.append(cached.deflated)
+            before = parts
 
         for header, blocks in body.sections:
             size = len(header) + sum(map(len, blocks))
@@ -242,6 +257,27 @@ class _Format:
         self._pieces = pieces
         body.deflated = b"".join(out)
         return body.deflated
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """A deflated piece of the body, and the blocks it was made of and primed with."""
+
+    before: tuple[bytes, ...]
+    parts: tuple[bytes, ...]
+    deflated: bytes
+
+
+def _last(parts: Sequence[bytes], size: int) -> bytes:
+    """The last ``size`` bytes (or fewer) of the concatenation of ``parts``."""
+    tail: list[bytes] = []
+    need = size
+    for part in reversed(parts):
+        tail.append(part)
+        need -= len(part)
+        if need <= 0:
+            break
+    return b"".join(reversed(tail))[-size:]
 
 
 class ExpositionCache:
