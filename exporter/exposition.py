@@ -15,8 +15,10 @@ are exactly those of rendering all targets at once with prometheus_client's enco
 gzip is assembled the same way. The body is cut into pieces (a family's header, and blocks of
 runs of consecutive targets of about :data:`PIECE_BYTES` each), each deflated on its own and
 ended with a sync flush, so that the pieces join into one deflate stream; one gzip member
-(header, that stream, CRC-32 and length) holds it, as any gzip reader expects. A change
-recompresses only the pieces holding a changed block.
+(header, that stream, CRC-32 and length) holds it, as any gzip reader expects. Each piece is
+primed with the end of the piece before it, which the decompressor has in its window (as
+pigz does), so the pieces compress as well as the whole. A change recompresses only the
+pieces holding a changed block, and the piece after each.
 
 With ``runtime`` (the process series of ``serve`` and ``demo``, see :mod:`exporter.process`)
 its families follow the exporter's own, rendered at most once per ``runtime_ttl`` seconds:
