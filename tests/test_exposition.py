@@ -451,3 +451,18 @@ def test_gzip_in_pieces_is_about_as_small_as_gzip_of_the_whole() -> None:
         whole = gzip.compress(plain, compresslevel=6)
         assert len(pieces) <= 1.05 * len(whole), (len(pieces), len(whole))
         assert len(plain) > 4 * exposition.PIECE_BYTES  # many pieces
+
+
+def test_many_content_types_stay_bounded() -> None:
+    """Accept headers asking for ever new OpenMetrics versions (each its own content type)
+    keep at most 8 formats rendered, each body still right."""
+    store = mixed_store()
+    clock = Clock(T + 1)
+    cache = ExpositionCache(store, clock=clock)
+
+    for i in range(30):
+        accept = f"application/openmetrics-text;version=1.0.{i}"
+        body, headers = cache.response(accept, "gzip")
+        assert f"version=1.0.{i};" in headers["Content-Type"]
+        assert uncached(store, clock, accept, "") == decompress_one_member(body)
+        assert 8 >= len(cache._formats)
