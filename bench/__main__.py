@@ -1,9 +1,10 @@
 """``python -m bench [--quick] [--json FILE] [--only PART...]``: run, print, write JSON.
 
 Starts the simulated accounts (``bench.upstream``) in a process of their own, then takes each
-measurement of the goals table with its baseline in the same run, then the growth figures,
-then the scaling figures (poll cycle and memory by number of targets and shards). Prints the
-tables as Markdown and writes everything to ``bench/results/`` as JSON.
+measurement of the goals table with its baseline in the same run (render on change among
+them), then the growth figures, then the scaling figures (poll cycle and memory by number of
+targets and shards). Prints the tables as Markdown and writes everything to
+``bench/results/`` as JSON.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import structlog
 from bench import load, measure, report
 from bench.upstream import Spec
 
-PARTS = ("scrape", "poll", "memory", "growth", "scaling")
+PARTS = ("scrape", "poll", "memory", "render", "growth", "scaling")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -93,6 +94,12 @@ async def run(profile: measure.Profile, parts: Sequence[str]) -> dict[str, Any]:
             memory = await measure.memory(up, "chaser", "empty", n)
             rows.append(report.memory_row(memory))
             details["memory"] = asdict(memory)
+        if "render" in parts:
+            _say(f"render on change: {profile.render_targets} targets, per_session ...")
+            gc.collect()
+            rendered = await measure.render(up, profile)
+            rows += report.render_rows(rendered)
+            details["render"] = asdict(rendered)
         if "growth" in parts:
             configs = [(s, 1) for s in profile.growth_sessions]
             configs += [(per_target, t) for t in profile.growth_targets if t != 1]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
+import itertools
 import json
 import math
 import statistics
@@ -12,18 +14,21 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 
 from bench import load
 from bench.upstream import KEY, Spec
+from exporter.collector import SessionCollector
 from exporter.config import Settings
-from exporter.exposition import ExpositionCache
+from exporter.exposition import GZIP_LEVEL, ExpositionCache
 from exporter.runtime import new_client_session, new_pollers, new_store
 from exporter.schema import TargetBase
 from exporter.state import Store
@@ -49,6 +54,9 @@ class Profile:
     latency_seconds: float
     scaling_targets: tuple[int, ...] = (10, 100, 1_000)
     scaling_shards: tuple[int, ...] = (1, 2, 3)
+    render_targets: int = 100
+    render_changes: int = 20
+    render_seconds: float = 10
 
 
 FULL = Profile(
@@ -74,11 +82,16 @@ QUICK = Profile(
     latency_seconds=1,
     scaling_targets=(10, 30),
     scaling_shards=(1, 2),
+    render_targets=4,
+    render_changes=4,
+    render_seconds=2,
 )
 SCRAPE_SESSIONS = 1_000
 """Sessions of each target behind the /metrics measurements."""
 SCALING_SESSIONS = 100
 """Sessions of each target in the scaling measurements (one page each)."""
+RENDER_DETAIL = 100
+"""``per_session.max_series`` of each target in the render-on-change measurements."""
 
 
 # --- the simulated upstream -------------------------------------------------------------------
@@ -605,3 +618,115 @@ async def scaling(up: Upstream, name: str, targets: int, shards: int) -> Scaling
         peak_bytes=max(peaks),
         requests_per_cycle=requests // 3,  # warm-up, measured cycle and `once` of every shard
     )
+
+
+# --- render on change -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderFigures:
+    """One target of many changing: the cost of the next scrape, against rendering every
+    target at once (what each change cost before per-target fragments); and scrape latency
+    with one change a second, against the same scrapes without any change."""
+
+    targets: int
+    sessions: int
+    series: int
+    text_bytes: int
+    gzip_bytes: int
+    whole_gzip_bytes: int
+    full_ms: dict[str, float]
+    change_ms: dict[str, list[float]]
+    changing: load.Load
+    still: load.Load
+
+
+def render_everything(store: Store, accept: str, accept_encoding: str) -> bytes:
+    """The baseline: one rendering of every target with prometheus_client's encoder (and
+    gzip of the whole), as /metrics did on each change before."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(SessionCollector(store))
+    encoder, _ = choose_encoder(accept)
+    body = encoder(registry)
+    return gzip.compress(body, GZIP_LEVEL) if "gzip" in accept_encoding else body
+
+
+def _touch(store: Store, name: str) -> None:
+    """Publish a new snapshot of target ``name`` (a poll's worth of change: a new object)."""
+    snapshot = store.snapshots[name]
+    store.publish(replace(snapshot, polls=snapshot.polls + 1))
+
+
+async def render(up: Upstream, profile: Profile) -> RenderFigures:
+    """``render_targets`` targets of ``SCRAPE_SESSIONS`` sessions each, per_session on.
+
+    For each scrape variant: the median of three full renders, then ``render_changes`` times a
+    change of one target (in turn) followed by the scrape's response, timed. Then
+    ``render_seconds`` of back-to-back scrapes as Prometheus sends them on one connection,
+    with one change a second and without any, in ``rounds`` interleaved rounds.
+    """
+    detail = {"enabled": True, "max_series": RENDER_DETAIL}
+    names = [f"render-{i:03d}" for i in range(profile.render_targets)]
+    config = settings(*(target(n, "chaser", up.url("scrape"), per_session=detail) for n in names))
+    app = create_app(config, poll=False)
+    store = app[STORE]
+    cache = app[EXPOSITION]
+    await fill(store, config)
+    full: dict[str, float] = {}
+    change: dict[str, list[float]] = {}
+    for variant, headers in VARIANTS.items():
+        accept, encoding = headers.get("Accept", ""), headers.get("Accept-Encoding", "")
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            render_everything(store, accept, encoding)
+            times.append(time.perf_counter() - started)
+        full[variant] = statistics.median(times) * 1e3
+        cache.response(accept, encoding)
+        change[variant] = []
+        for i in range(profile.render_changes):
+            _touch(store, names[i % len(names)])
+            started = time.perf_counter()
+            cache.response(accept, encoding)
+            change[variant].append((time.perf_counter() - started) * 1e3)
+    text, _ = cache.response("", "")
+    zipped, _ = cache.response(PROMETHEUS["Accept"], "gzip")
+
+    async def one_change_a_second() -> None:
+        for i in itertools.count():
+            await asyncio.sleep(1)
+            _touch(store, names[i % len(names)])
+
+    runs: dict[str, list[load.Load]] = {"changing": [], "still": []}
+    async with served(app) as url:
+        for _ in range(profile.rounds):  # interleaved, so both see the same machine
+            changer = asyncio.create_task(one_change_a_second())
+            try:
+                runs["changing"].append(await _scrape_one(url, profile.render_seconds))
+            finally:
+                changer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await changer
+            runs["still"].append(await _scrape_one(url, profile.render_seconds))
+    return RenderFigures(
+        targets=len(names),
+        sessions=SCRAPE_SESSIONS,
+        series=series(text),
+        text_bytes=len(text),
+        gzip_bytes=len(zipped),
+        full_ms=full,
+        change_ms=change,
+        whole_gzip_bytes=len(gzip.compress(gzip.decompress(zipped), GZIP_LEVEL)),
+        changing=_median_p99(runs["changing"]),
+        still=_median_p99(runs["still"]),
+    )
+
+
+async def _scrape_one(url: str, seconds: float) -> load.Load:
+    """Back-to-back scrapes of ``url`` on one connection, as Prometheus asks."""
+    return await load.run(f"{url}/metrics", connections=1, duration=seconds, headers=PROMETHEUS)
+
+
+def _median_p99(loads: Sequence[load.Load]) -> load.Load:
+    """The run of median p99 latency."""
+    return sorted(loads, key=lambda x: x.p99_ms)[len(loads) // 2]

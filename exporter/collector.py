@@ -63,6 +63,27 @@ class SessionCollector(Collector):
         return iter(families.all(config=self._target is None))
 
 
+def target_families(snapshot: TargetSnapshot | None, now: float) -> list[Metric]:
+    """The per-target families holding the series of ``snapshot`` alone (none without one).
+
+    What a target shows depends on its snapshot and on whether its data is fresh at ``now``
+    only: :mod:`exporter.exposition` caches this per snapshot and freshness.
+    """
+    families = _Families()
+    if snapshot is not None:
+        families.add(snapshot, now)
+    return families.per_target()
+
+
+def exporter_families(config: ConfigStatus, *, with_config: bool = True) -> list[Metric]:
+    """The exporter's own families: config status (unless not ``with_config``), shard, build."""
+    families = _Families()
+    if with_config:
+        families.add_config(config)
+    families.add_shard(config)
+    return families.exporter(config=with_config)
+
+
 class _Families:
     """One set of metric families being filled for a single collect."""
 
@@ -257,7 +278,11 @@ class _Families:
 
     def all(self, *, config: bool = True) -> list[Metric]:
         """Every family; without ``config`` the config's own families are left out."""
-        families = [
+        return [*self.per_target(), *self.exporter(config=config)]
+
+    def per_target(self) -> list[Metric]:
+        """The families :meth:`add` fills: every series of theirs belongs to one target."""
+        return [
             self.sessions,
             self.oldest,
             self.overdue,
@@ -289,6 +314,10 @@ class _Families:
             self.rate_reset,
             self.pages,
         ]
+
+    def exporter(self, *, config: bool = True) -> list[Metric]:
+        """The exporter's own families (config, shard, build), after the per-target ones."""
+        families: list[Metric] = []
         if config:
             families += [self.config_hash, self.config_ok, self.config_time, self.reloads]
         return [*families, self.shard_ordinal, self.total_shards, self.build_info()]

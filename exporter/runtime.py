@@ -14,12 +14,14 @@ from exporter.config import Settings
 from exporter.poller import TargetPoller
 from exporter.providers import provider_for
 from exporter.state import ConfigStatus, Store, TargetSnapshot
+from exporter.supervisor import config_hash
 
 USER_AGENT = f"session-exporter/{__version__}"
 
 
 def new_store(settings: Settings) -> Store:
-    """A store with an empty (never polled) snapshot per target of this replica's shard."""
+    """A store with an empty (never polled) snapshot per target of this replica's shard, and
+    the config's hash (``once`` shows the same ``sessions_exporter_config_hash`` as ``serve``)."""
     return Store(
         (
             TargetSnapshot(
@@ -29,7 +31,9 @@ def new_store(settings: Settings) -> Store:
             )
             for t in settings.own_targets()
         ),
-        config=ConfigStatus(shard=settings.shard, total_shards=settings.total_shards),
+        config=ConfigStatus(
+            hash=config_hash(settings), shard=settings.shard, total_shards=settings.total_shards
+        ),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -23,9 +24,20 @@ log = structlog.get_logger("exporter.supervisor")
 
 
 def config_hash(settings: Settings) -> float:
-    """A number identifying the config (48 bits of its SHA-256; keys are masked, not hashed)."""
-    digest = hashlib.sha256(settings.model_dump_json().encode()).digest()
+    """A number identifying the config (48 bits of its SHA-256; keys are masked, not hashed).
+
+    Sets (per_session's phases) are dumped sorted: their order changes from one process to
+    the next (string hashes are randomized), and the same file must give the same number.
+    """
+    document = json.dumps(settings.model_dump(), default=_canonical, separators=(",", ":"))
+    digest = hashlib.sha256(document.encode()).digest()
     return float(int.from_bytes(digest[:6], "big"))
+
+
+def _canonical(value: object) -> object:
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    return str(value)  # a masked key, a URL
 
 
 def fresh_snapshot(settings: Settings, target: TargetBase) -> TargetSnapshot:

@@ -16,6 +16,7 @@ from aiohttp.typedefs import Middleware
 from exporter import __version__
 from exporter.config import Settings, shard_of
 from exporter.exposition import ExpositionCache
+from exporter.process import process_registry
 from exporter.runtime import new_client_session, new_store
 from exporter.state import Store, TargetSnapshot
 from exporter.supervisor import Supervisor
@@ -52,7 +53,7 @@ def create_app(
     store = new_store(settings)
     app[SETTINGS] = settings
     app[STORE] = store
-    app[EXPOSITION] = ExpositionCache(store)
+    app[EXPOSITION] = ExpositionCache(store, runtime=process_registry())
     app[PROBES] = {}
     app[COMMAND_LINE] = dict(command_line or {})
     app.cleanup_ctx.append(_client)
@@ -104,8 +105,10 @@ async def reload(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     """The exposition: text, or OpenMetrics when asked for; gzip when accepted.
 
-    Served from bytes rendered once per change of the snapshots or of which targets are
-    fresh (see :mod:`exporter.exposition`), so a scrape costs the same at any size.
+    Served from bytes assembled once per change of the snapshots or of which targets are
+    fresh, re-rendering only the targets that changed, with the process series (rendered at
+    most once a second) at the end (see :mod:`exporter.exposition`): a scrape costs the same
+    at any size.
     """
     headers = request.headers
     body, response_headers = request.app[EXPOSITION].response(

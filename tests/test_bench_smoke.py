@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.slow
 def test_quick_benchmark_prints_every_row_with_its_ratio(tmp_path: Path) -> None:
-    """A quick run exits 0, prints every table, and its JSON holds each goal with a ratio and
-    the scaling rows (each target polled once per cycle whatever the number of shards)."""
+    """A quick run exits 0, prints every table, and its JSON holds each goal with a ratio
+    (render on change among them) and the scaling rows (each target polled once per cycle
+    whatever the number of shards)."""
     out = tmp_path / "bench.json"
 
     done = subprocess.run(
@@ -39,6 +40,9 @@ def test_quick_benchmark_prints_every_row_with_its_ratio(tmp_path: Path) -> None
         "equal",
         "equal",
         "<= +15 MiB",
+        "<= 25 ms",
+        "<= 25 ms",
+        "<= 20 ms",
     ] == goals
     assert all(row["ratio"] for row in document["goals"])
     assert [(100, 1), (1_000, 1), (300, 3)] == [

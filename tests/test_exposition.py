@@ -1,19 +1,28 @@
-"""The cached /metrics body: the bytes of rendering per scrape, re-rendered only on change."""
+"""The cached /metrics body: the bytes of rendering per scrape, re-rendered where it changed."""
 
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
 
+from exporter import exposition
 from exporter.aggregate import AggregateBuilder
 from exporter.collector import SessionCollector
+from exporter.errors import Reason
 from exporter.exposition import ExpositionCache
 from exporter.providers.chaser import STATUS_PHASES, ChaserProvider
 from exporter.providers.rows import CheckedRow, Page
+from exporter.records import Phase
 from exporter.state import Store, TargetSnapshot
 
 T = 1_700_000_000.0
@@ -186,3 +195,276 @@ def test_many_accept_headers_stay_bounded() -> None:
 
     assert 64 >= len(cache._negotiated)
     assert 1 == cache.renders
+
+
+# --- per-target fragments -----------------------------------------------------------------
+
+
+def detailed(name: str, *, sessions: int, at: float, stale_after: float = 30.0) -> TargetSnapshot:
+    """A chaser target after a successful poll with per_session on: sessions in every status,
+    each with a deadline, leases and a kind, the 5 oldest shown one by one."""
+    builder = AggregateBuilder(
+        statuses=STATUS_PHASES,
+        capabilities=ChaserProvider.capabilities,
+        now=at,
+        detail_phases=frozenset({Phase.PENDING, Phase.LIVE}),
+        detail_max=5,
+    )
+    statuses = sorted(STATUS_PHASES)
+    rows = [
+        CheckedRow(
+            id=f"{name}-{i}",
+            status=statuses[i % len(statuses)],
+            created=datetime.fromtimestamp(at - 37 * i, UTC),
+            deadline=datetime.fromtimestamp(at + 600 - 90 * i, UTC),
+            leases=i % 3,
+            kind="browser" if i % 2 else "sandbox",
+        )
+        for i in range(sessions)
+    ]
+    builder.add_page(Page(rows, len(rows)))
+    snapshot = TargetSnapshot(name=name, provider="chaser", stale_after=stale_after)
+    return snapshot.after_poll(
+        finished=at,
+        duration=0.25,
+        aggregate=builder.build(),
+        reason=None,
+        error=None,
+        requests={"200": 2},
+        pages=2,
+        retries=1,
+    )
+
+
+def failed(snapshot: TargetSnapshot, *, at: float) -> TargetSnapshot:
+    """``snapshot`` after a failed poll at ``at`` (its last good data stays)."""
+    return snapshot.after_poll(
+        finished=at,
+        duration=1.5,
+        aggregate=None,
+        reason=Reason.TIMEOUT,
+        error="timed out",
+        requests={"503": 3},
+        pages=0,
+    )
+
+
+def mixed_store() -> Store:
+    """Targets of every kind: per-session detail, plain, never polled, failing, gone stale."""
+    return Store(
+        [
+            detailed("a", sessions=40, at=T),
+            polled("b", sessions=2, at=T),
+            TargetSnapshot(name="c", provider="chaser", stale_after=30),
+            failed(detailed("d", sessions=7, at=T - 5), at=T),
+            detailed("e", sessions=9, at=T - 100),
+            detailed("f", sessions=0, at=T),
+        ]
+    )
+
+
+def decompress_one_member(body: bytes) -> bytes:
+    """``body`` as one gzip member: zlib checks its CRC-32 and length, nothing may follow."""
+    reader = zlib.decompressobj(wbits=31)
+    plain = reader.decompress(body)
+    assert reader.eof
+    assert b"" == reader.unused_data
+    return plain
+
+
+def test_fragments_of_every_kind_of_target_equal_uncached_rendering() -> None:
+    """Joined from per-target fragments, body and gzip equal rendering all at once, for every
+    Accept variant and with targets of every kind; the gzip body is one valid member."""
+    clock = Clock(T + 1)
+    store = mixed_store()
+    cache = ExpositionCache(store, clock=clock)
+
+    for accept in ACCEPTS:
+        expected = uncached(store, clock, accept, "")
+        assert expected == cache.response(accept, "")[0]
+        assert expected == decompress_one_member(cache.response(accept, "gzip")[0])
+    lines = cache.response("", "")[0].splitlines()
+    assert 5 == sum(1 for line in lines if line.startswith(b"session_info{") and b'"a"' in line)
+
+
+def test_after_a_change_the_body_equals_uncached_rendering() -> None:
+    """After one target's change, and after a failed poll, the assembled body (plain and gzip)
+    still equals rendering everything anew."""
+    clock = Clock(T + 1)
+    store = mixed_store()
+    cache = ExpositionCache(store, clock=clock)
+    for accept in ACCEPTS:
+        cache.response(accept, "gzip")
+
+    store.publish(detailed("a", sessions=13, at=T + 1))
+    store.publish(failed(store.snapshots["b"], at=T + 1))
+    clock.now = T + 2
+
+    for accept in ACCEPTS:
+        expected = uncached(store, clock, accept, "")
+        assert expected == cache.response(accept, "")[0]
+        assert expected == decompress_one_member(cache.response(accept, "gzip")[0])
+
+
+def test_one_change_renders_one_fragment_per_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Of 50 targets, a change of one renders that one target's fragment again, once in each
+    format asked for, and recompresses only a few pieces of the gzip body (pieces made small
+    here, so that each holds one target's block: as at a larger scale)."""
+    monkeypatch.setattr(exposition, "PIECE_BYTES", 256)
+    clock = Clock(T + 1)
+    store = Store([detailed(f"t{i:02d}", sessions=20, at=T) for i in range(50)])
+    cache = ExpositionCache(store, clock=clock)
+    for accept in ("", OPENMETRICS):
+        cache.response(accept, "gzip")
+    assert 100 == cache.fragment_renders
+    pieces = []
+    original = exposition._deflate
+
+    def counted(parts: Sequence[bytes], before: bytes) -> bytes:
+        pieces.append(parts)
+        return original(parts, before)
+
+    monkeypatch.setattr(exposition, "_deflate", counted)
+    store.publish(detailed("t17", sessions=21, at=T + 1))
+    for accept in ("", OPENMETRICS):
+        body, _ = cache.response(accept, "gzip")
+        assert uncached(store, clock, accept, "") == decompress_one_member(body)
+
+    assert 102 == cache.fragment_renders
+    assert 4 == cache.renders
+    # recompressed: the pieces with t17's blocks and those right after them (primed with
+    # their end), and the exporter's families
+    total = sum(len(f._pieces) for f in cache._formats.values())
+    changed = sum(1 for parts in pieces if b'target="t17"' in b"".join(parts))
+    assert 0 < changed <= len(pieces) <= 2 * changed + 2 < total / 2
+
+
+def test_a_removed_target_leaves_the_body() -> None:
+    """After a reload removes a target, its series are gone and its fragment is dropped."""
+    clock = Clock(T + 1)
+    store = mixed_store()
+    cache = ExpositionCache(store, clock=clock)
+    cache.response("", "")
+
+    kept = {name: s for name, s in store.snapshots.items() if name != "a"}
+    store.retarget(kept, store.config)
+    body, _ = cache.response("", "")
+
+    assert uncached(store, clock, "", "") == body
+    assert b'target="a"' not in body
+    assert 6 == cache.fragment_renders  # nothing re-rendered: the others did not change
+
+
+class Gauge(Collector):
+    """One gauge whose value the test sets, standing in for the process series."""
+
+    def __init__(self) -> None:
+        self.value = 1.0
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily("process_test_value", "A value the test sets.")
+        family.add_metric([], self.value)
+        yield family
+
+
+def test_process_series_end_the_body_and_are_reused_for_their_ttl() -> None:
+    """The runtime registry's series follow the exporter's own (before OpenMetrics' EOF),
+    exactly as one registry holding both renders them, and are rendered again only once
+    they are runtime_ttl old."""
+    clock, ticks = Clock(T + 1), Clock(100.0)
+    store = mixed_store()
+    gauge = Gauge()
+    cache = ExpositionCache(store, clock=clock, runtime=gauge, runtime_ttl=1.0, monotonic=ticks)
+    both = CollectorRegistry(auto_describe=True)
+    both.register(SessionCollector(store, clock=clock))
+    both.register(gauge)
+
+    for accept in ACCEPTS:
+        encoder, _ = choose_encoder(accept)
+        assert encoder(both) == cache.response(accept, "")[0]
+        assert encoder(both) == decompress_one_member(cache.response(accept, "gzip")[0])
+    first, _ = cache.response(OPENMETRICS, "gzip")
+    assert b"process_test_value 1.0\n# EOF\n" == cache.response(OPENMETRICS, "")[0][-29:]
+
+    gauge.value = 2.0
+    ticks.now = 100.99
+    assert first is cache.response(OPENMETRICS, "gzip")[0]
+    ticks.now = 101.0
+    again = decompress_one_member(cache.response(OPENMETRICS, "gzip")[0])
+
+    assert again.endswith(b"process_test_value 2.0\n# EOF\n")
+    assert choose_encoder(OPENMETRICS)[0](both) == again
+    formats = {choose_encoder(accept)[1] for accept in ACCEPTS}
+    assert len(formats) == cache.renders  # once per format: the targets did not change
+
+
+KINDS = st.sampled_from(["never", "polled", "detailed", "failed", "stale", "empty"])
+
+
+def snapshot_of(kind: str, name: str, at: float, size: int) -> TargetSnapshot:
+    """A target ``name`` in the state ``kind`` as of ``at``."""
+    if kind == "never":
+        return TargetSnapshot(name=name, provider="chaser", stale_after=30)
+    if kind == "polled":
+        return polled(name, sessions=size, at=at)
+    if kind == "failed":
+        return failed(detailed(name, sessions=size, at=at - 1), at=at)
+    if kind == "stale":
+        return detailed(name, sessions=size, at=at - 31)
+    return detailed(name, sessions=0 if kind == "empty" else size, at=at)
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(
+    kinds=st.lists(KINDS, min_size=1, max_size=6),
+    changes=st.lists(
+        st.tuples(st.integers(0, 5), KINDS, st.integers(0, 12), st.floats(0, 40)), max_size=6
+    ),
+    accept=st.sampled_from(ACCEPTS),
+)
+def test_any_sequence_of_changes_equals_uncached_rendering(
+    kinds: list[str], changes: list[tuple[int, str, int, float]], accept: str
+) -> None:
+    """Whatever the targets' states and whatever changes (and time) come, the cached body and
+    its gzip equal rendering everything anew at that moment."""
+    clock = Clock(T)
+    store = Store([snapshot_of(kind, f"t{i}", T, 3 + i) for i, kind in enumerate(kinds)])
+    cache = ExpositionCache(store, clock=clock)
+    assert uncached(store, clock, accept, "") == cache.response(accept, "")[0]
+
+    for index, kind, size, later in changes:
+        clock.now += later
+        name = f"t{index % len(kinds)}"
+        store.publish(snapshot_of(kind, name, clock.now, size))
+        expected = uncached(store, clock, accept, "")
+        assert expected == decompress_one_member(cache.response(accept, "gzip")[0])
+        assert expected == cache.response(accept, "")[0]
+
+
+def test_gzip_in_pieces_is_about_as_small_as_gzip_of_the_whole() -> None:
+    """Each piece is primed with the end of the one before, so cutting the body into pieces
+    costs little: within 5% of gzipping the whole body at once."""
+    store = Store([detailed(f"t{i:02d}", sessions=400, at=T) for i in range(60)])
+    cache = ExpositionCache(store, clock=Clock(T + 1))
+
+    for accept in ("", OPENMETRICS):
+        plain, _ = cache.response(accept, "")
+        pieces, _ = cache.response(accept, "gzip")
+        whole = gzip.compress(plain, compresslevel=6)
+        assert len(pieces) <= 1.05 * len(whole), (len(pieces), len(whole))
+        assert len(plain) > 4 * exposition.PIECE_BYTES  # many pieces
+
+
+def test_many_content_types_stay_bounded() -> None:
+    """Accept headers asking for ever new OpenMetrics versions (each its own content type)
+    keep at most 8 formats rendered, each body still right."""
+    store = mixed_store()
+    clock = Clock(T + 1)
+    cache = ExpositionCache(store, clock=clock)
+
+    for i in range(30):
+        accept = f"application/openmetrics-text;version=1.0.{i}"
+        body, headers = cache.response(accept, "gzip")
+        assert f"version=1.0.{i};" in headers["Content-Type"]
+        assert uncached(store, clock, accept, "") == decompress_one_member(body)
+        assert 8 >= len(cache._formats)
