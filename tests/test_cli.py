@@ -373,11 +373,10 @@ async def test_check_config_invalid_prints_every_problem(tmp_path: Path) -> None
     units = "use a number of seconds or units like 500ms, 30s, 5m, 1h, 1d, 1m30s"
     assert [
         f"{path}:1:16: poll_interval: invalid duration 'often': {units}",
-        f"{path}:6:16: targets[0].page_size: Input should be greater than or equal to 1",
+        f"{path}:6:16: targets[0].page_size: must be at least 1",
         f"{path}:7:11: targets[1].name: duplicate target name 'chaser-a' "
         "(first used by targets[0])",
-        f"{path}:10:18: targets[1].only_active: Input should be a valid boolean, "
-        "unable to interpret input",
+        f"{path}:10:18: targets[1].only_active: must be true or false, not 'maybe'",
         f"{path}:13:18: targets[2].api_key_env: environment variable {KEY_ENV} "
         "named by api_key_env is unset or empty",
     ] == result.stderr.splitlines()
@@ -390,7 +389,7 @@ async def test_check_config_yaml_error_is_one_line(tmp_path: Path) -> None:
     path = write_config(tmp_path, f'targets:\n  - name: a\n    api_key: "{KEY}\n')
     result = await run("check-config", "--config", str(path))
     assert 2 == result.returncode
-    assert [f"{path}:4:1: invalid YAML: found unexpected end of stream"] == (
+    assert [f"{path}:3:14: a quoted value is never closed: add the closing quote on this line"] == (
         result.stderr.splitlines()
     )
     assert KEY not in result.output

@@ -250,7 +250,8 @@ def test_environment_alone_can_supply_targets(
         (
             "SESSION_EXPORTER_TARGETS",
             json.dumps({"name": "x"}),
-            "environment SESSION_EXPORTER_TARGETS: targets: Input should be a valid list",
+            "environment SESSION_EXPORTER_TARGETS: targets: must be a list "
+            "(one `- item` per line, or [a, b]), not a mapping",
         ),
     ],
 )
@@ -295,7 +296,7 @@ def test_env_problem_and_file_problem_are_both_reported(
         """,
     )
     assert [
-        "environment SESSION_EXPORTER_POLL_INTERVAL: poll_interval: Input should be greater than 0",
+        "environment SESSION_EXPORTER_POLL_INTERVAL: poll_interval: must be longer than 0s",
         f"{path}:5:14: targets[0].timeout: invalid duration 'soon': "
         "use a number of seconds or units like 500ms, 30s, 5m, 1h, 1d, 1m30s",
     ] == problems(path)
@@ -461,18 +462,18 @@ def test_every_problem_is_reported_with_file_line_column_and_path(tmp_path: Path
     assert [
         f"{path}:1:16: poll_interval: invalid duration '5x': {units}",
         f"{path}:2:9: listen: listen must be HOST:PORT, got 'nope'",
-        f"{path}:3:8: bogus: unknown key",
+        f"{path}:3:1: bogus: unknown key",
         f"{path}:8:14: targets[0].timeout: invalid duration '-1s': {units}",
-        f"{path}:9:16: targets[0].page_size: Input should be greater than or equal to 1",
+        f"{path}:9:16: targets[0].page_size: must be at least 1",
         f"{path}:10:11: targets[1].name: duplicate target name 'a' (first used by targets[0])",
-        f"{path}:13:12: targets[1].extra: unknown key",
-        f"{path}:14:11: targets[2].name: Input should be a valid string {BOOLEAN_HINT}",
+        f"{path}:13:5: targets[1].extra: unknown key",
+        f"{path}:14:11: targets[2].name: must be text {BOOLEAN_HINT}",
         f"{path}:18:15: targets[3].provider: unknown provider 'browserbase': "
         f"use one of {PROVIDERS}",
         f"{path}:20:5: targets[4]: set exactly one of api_key_env, api_key_file, api_key "
         "(found: none)",
-        f"{path}:22:11: targets[5].name: String should match pattern "
-        "'^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$'",
+        f"{path}:22:11: targets[5].name: must start with a letter or digit and hold only "
+        "letters, digits and _ . : - (at most 128 characters)",
         f"{path}:25:15: targets[5].base_url: base_url must be an http:// or https:// URL "
         "with a host, got 'ftp://example.com'",
         f"{path}:26:5: targets[6].name: required key is missing",
@@ -503,7 +504,7 @@ def test_yaml_boolean_name_is_reported(tmp_path: Path) -> None:
             api_key: "{KEY}"
         """,
     )
-    expected = f"{path}:2:11: targets[0].name: Input should be a valid string {BOOLEAN_HINT}"
+    expected = f"{path}:2:11: targets[0].name: must be text {BOOLEAN_HINT}"
     assert [expected] == problems(path)
 
 
@@ -554,7 +555,8 @@ def test_unknown_provider_lists_the_known_ones(tmp_path: Path) -> None:
         f'targets:\n  - name: t\n    provider: NOTTE\n    api_key: "{KEY}"\n', encoding="utf-8"
     )
     assert [
-        f"{path}:3:15: targets[0].provider: unknown provider 'NOTTE': use one of {PROVIDERS}"
+        f"{path}:3:15: targets[0].provider: unknown provider 'NOTTE': did you mean notte? "
+        f"use one of {PROVIDERS}"
     ] == problems(path)
 
 
@@ -572,8 +574,8 @@ def test_unknown_keys_at_every_level(tmp_path: Path) -> None:
         """,
     )
     assert [
-        f"{path}:1:15: pol_interval: unknown key",
-        f"{path}:6:13: targets[0].timout: unknown key",
+        f"{path}:1:1: pol_interval: unknown key (did you mean poll_interval?)",
+        f"{path}:6:5: targets[0].timout: unknown key (did you mean timeout?)",
     ] == problems(path)
 
 
@@ -582,7 +584,7 @@ def test_unknown_keys_at_every_level(tmp_path: Path) -> None:
     [
         (
             f'targets:\n  - name: c1\n    provider: chaser\n    api_key: "{KEY}\n',
-            "{path}:5:1: invalid YAML: found unexpected end of stream",
+            "{path}:4:14: a quoted value is never closed: add the closing quote on this line",
         ),
         (
             f"targets:\n  - name: c1\n    provider: chaser\n   api_key: {KEY}\n",
@@ -625,7 +627,7 @@ def test_empty_target_list_is_a_problem(tmp_path: Path) -> None:
     """At least one target is required."""
     path = write(tmp_path, "targets: []\n")
     assert [
-        f"{path}:1:10: targets: List should have at least 1 item after validation, not 0"
+        f"{path}:1:10: targets: needs at least 1 entry"
     ] == problems(path)
 
 
@@ -840,7 +842,7 @@ def test_numeric_key_gets_a_quoting_hint(tmp_path: Path) -> None:
     )
 
     assert [
-        f"{path}:4:14: targets[0].api_key: Input should be a valid string "
+        f"{path}:4:14: targets[0].api_key: must be text "
         "(YAML read a number here: quote the value)"
     ] == problems(path)
 
@@ -850,7 +852,7 @@ def test_durations_are_bounded(tmp_path: Path) -> None:
     path = write(tmp_path, "poll_interval: 1.0e+300\n" + ONE_TARGET)
 
     assert [
-        f"{path}:1:16: poll_interval: Input should be less than or equal to 31622400"
+        f"{path}:1:16: poll_interval: must be at most 366d"
     ] == problems(path)
 
 
