@@ -365,6 +365,14 @@ def parse_yaml(text: str, where: str) -> tuple[Any, yaml.Node | None]:
     return data, root
 
 
+_YAML_HINTS = {
+    "found character '\\t'": " (indent with spaces: YAML does not allow tabs)",
+    "expected <block end>": " (this line's indentation does not match the lines above it)",
+    "mapping values are not allowed here": " (quote a value that contains ': ')",
+}
+"""PyYAML's messages for the usual mistakes, and what to do about each."""
+
+
 def yaml_problem(exc: yaml.YAMLError, where: str) -> Problem:
     """A YAML syntax error, located where the mistake is written.
 
@@ -377,8 +385,9 @@ def yaml_problem(exc: yaml.YAMLError, where: str) -> Problem:
         mark = getattr(exc, "context_mark", None) or mark
         reason = "a quoted value is never closed: add the closing quote on this line"
     else:
-        reason = getattr(exc, "problem", None) or str(exc)
-        reason = f"invalid YAML: {reason}"
+        problem = getattr(exc, "problem", None) or str(exc)
+        hint = next((h for start, h in _YAML_HINTS.items() if problem.startswith(start)), "")
+        reason = f"invalid YAML: {problem}{hint}"
     at = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
     return Problem(at, "", reason)
 

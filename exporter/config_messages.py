@@ -156,6 +156,9 @@ def suggest(word: str, choices: Iterable[str]) -> str | None:
     same = folded.get(word.lower().replace("_", "").replace("-", ""))
     if same is not None:
         return same
+    stems = [c for c in choices if len(c) > 3 and word.lower().startswith(c.lower())]
+    if stems:  # CONFIG_FILE means CONFIG (as --config.file), not WEB_CONFIG_FILE
+        return max(stems, key=len)
     found = difflib.get_close_matches(word.lower(), [c.lower() for c in choices], n=1, cutoff=0.7)
     return next((c for c in choices if c.lower() == found[0]), None) if found else None
 
