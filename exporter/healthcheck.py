@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import socket
 import ssl
 import sys
 
@@ -47,7 +48,14 @@ def check_health(args: argparse.Namespace) -> int:
     tls = web_config is not None and web_config.ssl_context is not None
     shown = f"[{host}]" if ":" in host else host
     url = f"{'https' if tls else 'http'}://{shown}:{port}/healthz"
-    healthy, outcome = _ask(host, port, tls=tls, timeout=args.timeout)
+    required = web_config is not None and web_config.file.tls_server_config.client_auth in (
+        "RequireAnyClientCert",
+        "RequireAndVerifyClientCert",
+    )
+    if tls and required:  # no client certificate to present: a finished handshake is the answer
+        healthy, outcome = _handshake(host, port, timeout=args.timeout)
+    else:
+        healthy, outcome = _ask(host, port, tls=tls, timeout=args.timeout)
     print(
         f"{'healthy' if healthy else 'unhealthy'}: {url} {outcome}",
         file=sys.stdout if healthy else sys.stderr,
@@ -60,9 +68,6 @@ def _ask(host: str, port: int, *, tls: bool, timeout: float) -> tuple[bool, str]
     try:
         status = _get(host, port, tls=tls, timeout=timeout)
     except ssl.SSLError as exc:
-        if exc.reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED":
-            # the server completed a handshake and asks for a client certificate: it is alive
-            return True, "is up (it requires a client certificate)"
         return False, f"failed: TLS error {exc.reason or exc}"
     except (OSError, http.client.HTTPException) as exc:
         reason = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else str(exc)
@@ -89,13 +94,37 @@ def listen_setting(explicit_config: str | None) -> str:
     return str(listen)
 
 
+def _handshake(host: str, port: int, *, timeout: float) -> tuple[bool, str]:
+    """Whether the server completes a TLS handshake (it requires a client certificate).
+
+    In TLS 1.3 the server finishes its side of the handshake before it checks the client's
+    certificate, so a completed handshake shows the process is up and serving.
+    """
+    try:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            _client_context().wrap_socket(raw, server_hostname=host),
+        ):
+            pass
+    except ssl.SSLError as exc:
+        return False, f"failed: TLS error {exc.reason or exc}"
+    except OSError as exc:
+        return False, f"failed: {os.strerror(exc.errno) if exc.errno else exc}"
+    return True, "completed a TLS handshake (it requires client certificates, so no request)"
+
+
+def _client_context() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # liveness of our own listener, not a trust decision
+    return context
+
+
 def _get(host: str, port: int, *, tls: bool, timeout: float) -> int:
     """The status of ``GET /healthz``; TLS without verification: it is this server's own port."""
     connection: http.client.HTTPConnection
     if tls:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE  # liveness of our own listener, not a trust decision
+        context = _client_context()
         connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
     else:
         connection = http.client.HTTPConnection(host, port, timeout=timeout)
