@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import AfterValidator, Field, ValidationError
@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     shard: Annotated[int, Field(ge=0)] = 0
     total_shards: Annotated[int, Field(ge=1)] = 1
     targets: Annotated[list[TargetConfig], Field(min_length=1)]
+
+    demo: ClassVar[bool] = False
+    """Whether these settings are the demo's simulated world (the landing page says so)."""
 
     @classmethod
     def settings_customise_sources(
