@@ -1,7 +1,17 @@
-# Every target creates the virtual environment it needs (Python 3.11+ as `python3`).
+# Every target creates the virtual environment it needs (Python 3.11+ as `python3`), with only
+# the packages it needs: the runtime for run/serve, the test extras for test, the dev tools for
+# lint. `make` alone lists the targets.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
+# The interpreter the venv is made with: its version and a hash of its path. A venv made by
+# another Python gets another stamp name, so it is rebuilt instead of staying broken.
+PY_TAG := $(shell $(PYTHON) -c 'import hashlib, os, sys; print("%d.%d.%d-%s" % (*sys.version_info[:3], hashlib.sha256(os.path.realpath(sys.executable).encode()).hexdigest()[:10]))' 2>/dev/null)
+VENV_STAMP := $(VENV)/.python-$(PY_TAG)
+RUNTIME := $(VENV)/.runtime
+TESTS := $(VENV)/.tests
 STAMP := $(VENV)/.installed
 # The providers' official SDKs, for the SDK contract tests (tests/sdk/): never the project's deps.
 SDK_VENV := .sdk/python
@@ -9,12 +19,19 @@ SDK_STAMP := $(SDK_VENV)/.installed
 SDK_NODE := tests/sdk/trigger
 SDK_NODE_STAMP := $(SDK_NODE)/node_modules/.installed
 
-.PHONY: run demo serve test lint fmt clean bench sdk
+.DEFAULT_GOAL := help
+.PHONY: help run demo serve test lint fmt clean bench sdk _config
 
-$(STAMP): pyproject.toml
+help: ## this list
+	@echo "usage: make TARGET [ARGS=...]   (each target builds the $(VENV) it needs on first use)"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z -]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV_STAMP):
+	@test -n "$(PY_TAG)" || { echo "make: $(PYTHON) was not found: install Python 3.11+ or pass PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "make: $(PYTHON) is Python $(firstword $(subst -, ,$(PY_TAG))): session-exporter needs 3.11+ (pass PYTHON=python3.11)" >&2; exit 1; }
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP) --upgrade pip
 	touch $@
 
 sdk: $(SDK_STAMP) $(SDK_NODE_STAMP) ## the official SDKs the SDK contract tests drive
@@ -30,16 +47,31 @@ $(SDK_NODE_STAMP): $(SDK_NODE)/package.json $(SDK_NODE)/package-lock.json
 	npm ci --prefix $(SDK_NODE) --no-audit --no-fund
 	touch $@
 
-run demo: $(STAMP) ## the exporter over five simulated providers on :9864
+$(RUNTIME): $(VENV_STAMP) pyproject.toml
+	$(PIP) -e .
+	touch $@
+
+$(TESTS): $(VENV_STAMP) pyproject.toml
+	$(PIP) -e '.[test]'
+	touch $@
+
+$(STAMP): $(VENV_STAMP) pyproject.toml
+	$(PIP) -e '.[dev]'
+	touch $@
+
+run demo: $(RUNTIME) ## the demo: five simulated providers, the exporter on http://127.0.0.1:9864/
 	$(BIN)/session-exporter demo $(ARGS)
 
-serve: $(STAMP) ## the exporter on a real config: make serve CONFIG=config.yaml
+serve: _config $(RUNTIME) ## the exporter on a real config: make serve CONFIG=config.yaml
 	$(BIN)/session-exporter serve --config $(CONFIG) $(ARGS)
 
-test: $(STAMP) ## the test suite
+_config:
+	@test -n "$(CONFIG)" || { echo "make serve needs a config file: make serve CONFIG=config.yaml (how to write one: docs/configuration.md; no config yet? try make run)" >&2; exit 2; }
+
+test: $(TESTS) ## the test suite (ARGS are pytest's: ARGS="tests/test_cli.py -q")
 	$(BIN)/pytest $(ARGS)
 
-bench: $(STAMP) ## the benchmark: goals table and growth figures (ARGS=--quick for a smoke run)
+bench: $(RUNTIME) ## the benchmark: goals table and growth figures (ARGS=--quick for a smoke run)
 	$(BIN)/python -m bench $(ARGS)
 
 lint: $(STAMP) ## ruff and mypy --strict
@@ -47,9 +79,9 @@ lint: $(STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-fmt: $(STAMP)
+fmt: $(STAMP) ## reformat and fix what ruff can
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-clean:
+clean: ## remove the venvs, the SDK environments and the caches
 	rm -rf $(VENV) .sdk $(SDK_NODE)/node_modules .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,4 +1,8 @@
-"""The command line: ``serve``, ``once``, ``check-config`` (and ``demo``)."""
+"""The commands ``serve``, ``once``, ``check-config``, ``demo`` and ``healthcheck``.
+
+Their arguments are parsed by :mod:`exporter.arguments`, which imports this module only once a
+command is to run (``--version`` and ``--help`` never load the server stack).
+"""
 
 from __future__ import annotations
 
@@ -8,137 +12,63 @@ import contextlib
 import os
 import sys
 from collections.abc import Coroutine, Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 import structlog
 from prometheus_client import generate_latest
 
-from exporter import __version__
+from exporter.arguments import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parser
 from exporter.config import (
-    DEFAULT_PORT,
     ConfigError,
+    Problem,
     Settings,
     config_path,
     load_settings,
+    misspelt_variables,
     parse_listen,
     shard_from_pod_name,
 )
 from exporter.demo import run_demo
 from exporter.durations import format_duration
+from exporter.healthcheck import check_health
 from exporter.logs import REDACTOR, LogFormat, configure_logging
+from exporter.names import POD_NAME_ENV
 from exporter.runtime import new_client_session, new_pollers, new_registry, new_store
 from exporter.schema import KeyUnavailableError
 from exporter.server import ListenError, run_server
-from exporter.webconfig import WEB_CONFIG_ENV, WebConfig, load_web_config, web_config_path
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-POD_NAME_ENV = "POD_NAME"
+from exporter.webconfig import WebConfig, load_web_config, web_config_path
 
 log = structlog.get_logger("exporter")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error on one line and exits 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
-
-
-def _parser() -> argparse.ArgumentParser:
-    common = _Parser(add_help=False)
-    common.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    common.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
-    config = _Parser(add_help=False)
-    config.add_argument(
-        "--config", metavar="FILE", help="YAML config (default: $SESSION_EXPORTER_CONFIG)"
-    )
-    sharding = _Parser(add_help=False)
-    sharding.add_argument(
-        "--shard",
-        type=int,
-        metavar="N",
-        help="poll and export only the targets of shard N (default: the config's, 0)",
-    )
-    sharding.add_argument(
-        "--total-shards",
-        type=int,
-        metavar="M",
-        help="how many shards the targets are split into (default: the config's, 1)",
-    )
-    sharding.add_argument(
-        "--shard-from-pod-name",
-        action="store_true",
-        help=f"take the shard from the trailing ordinal of ${POD_NAME_ENV} "
-        "(a StatefulSet pod's name, given by the downward API)",
-    )
-    webcfg = _Parser(add_help=False)
-    webcfg.add_argument(
-        "--web.config.file",
-        dest="web_config_file",
-        metavar="FILE",
-        help="TLS, basic auth and headers in the exporter-toolkit format "
-        f"(default: ${WEB_CONFIG_ENV})",
-    )
-    parser = _Parser(
-        prog="session-exporter",
-        description="Prometheus exporter for AI agent, sandbox and cloud browser sessions.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    serve = sub.add_parser(
-        "serve",
-        parents=[common, config, sharding, webcfg],
-        help="poll every target and serve /metrics",
-    )
-    serve.add_argument("--listen", metavar="HOST:PORT", help="override the config's listen")
-    serve.add_argument(
-        "--web.enable-lifecycle",
-        dest="enable_lifecycle",
-        action="store_true",
-        help="accept POST /-/reload to reload the config (SIGHUP always does)",
-    )
-    sub.add_parser(
-        "once",
-        parents=[common, config, sharding],
-        help="poll every target once and print the metrics (exit 1 if any failed)",
-    )
-    sub.add_parser(
-        "check-config",
-        parents=[config, sharding, webcfg],
-        help="validate the config and web config (exit 2 with every problem)",
-    )
-    demo = sub.add_parser(
-        "demo",
-        parents=[common, webcfg],
-        help="serve the exporter over five simulated providers (no key, no network)",
-    )
-    demo.add_argument(
-        "--listen", metavar="HOST:PORT", default=f"127.0.0.1:{DEFAULT_PORT}", help="where to serve"
-    )
-    return parser
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``session-exporter`` console script."""
-    args = _parser().parse_args(argv)
-    if args.command == "demo":
-        return _demo(args)
+    """Parse ``argv`` and run the command (the console script parses before importing this)."""
+    return run(parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed command line; usage and config errors are one line each and exit 2."""
+    if args.command in ("demo", "healthcheck"):
+        return _demo(args) if args.command == "demo" else check_health(args)
     try:
         path = config_path(args.config)
         command_line = _sharding(args)
         settings = load_settings(path, command_line=command_line)
         web_config = _web_config(args)
-        if args.command == "check-config":
-            return _check_config(settings, web_config)
         listen = parse_listen(args.listen or settings.listen) if args.command == "serve" else None
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+        _print(exc.problems)
+        _print(misspelt_variables(os.environ), prefix="warning: ")
         return EXIT_USAGE
     except ValueError as exc:  # --listen, --shard-from-pod-name
         print(f"session-exporter: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.command == "check-config":
+        _print(misspelt_variables(os.environ, settings), prefix="warning: ")
+        return _check_config(settings, web_config)
     configure_logging(level=args.log_level or settings.log_level, fmt=_format(args.log_format))
+    for problem in misspelt_variables(os.environ, settings):
+        log.warning("config.unknown_variable", variable=problem.where, problem=problem.message)
     for target in settings.targets:  # every target's key: a reload may change the shard's
         with contextlib.suppress(KeyUnavailableError):  # reported by the poll that needs it
             REDACTOR.add(target.secret().get_secret_value())
@@ -155,6 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             command_line=command_line,
         )
     )
+
+
+def _print(problems: Sequence[Problem], *, prefix: str = "") -> None:
+    for problem in problems:
+        print(f"{prefix}{problem}", file=sys.stderr)
 
 
 def _sharding(args: argparse.Namespace) -> dict[str, int]:
@@ -182,8 +117,7 @@ def _demo(args: argparse.Namespace) -> int:
         host, port = parse_listen(args.listen)
         web_config = _web_config(args)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+        _print(exc.problems)
         return EXIT_USAGE
     except ValueError as exc:
         print(f"session-exporter: {exc}", file=sys.stderr)

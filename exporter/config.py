@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import AfterValidator, Field, ValidationError
@@ -25,14 +25,18 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from exporter import names
+from exporter.config_messages import describe, model_at, suggest, unknown_key
 from exporter.durations import format_duration
-from exporter.providers import PROVIDER_IDS, TargetConfig
+from exporter.providers import PROVIDER_IDS, PROVIDERS, TargetConfig
 from exporter.schema import PositiveDuration, TargetBase
 
-ENV_PREFIX = "SESSION_EXPORTER_"
-CONFIG_ENV = ENV_PREFIX + "CONFIG"
-TARGETS_ENV = ENV_PREFIX + "TARGETS"
-DEFAULT_PORT = 9864
+ENV_PREFIX = names.ENV_PREFIX
+CONFIG_ENV = names.CONFIG_ENV
+TARGETS_ENV = names.TARGETS_ENV
+DEFAULT_PORT = names.DEFAULT_PORT
+TARGET_MODELS = {provider.id: model for model, provider in PROVIDERS.items()}
+"""Each provider id's target model (an unknown key may be another provider's option)."""
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -69,6 +73,9 @@ class Settings(BaseSettings):
     shard: Annotated[int, Field(ge=0)] = 0
     total_shards: Annotated[int, Field(ge=1)] = 1
     targets: Annotated[list[TargetConfig], Field(min_length=1)]
+
+    demo: ClassVar[bool] = False
+    """Whether these settings are the demo's simulated world (the landing page says so)."""
 
     @classmethod
     def settings_customise_sources(
@@ -155,6 +162,35 @@ class ConfigError(Exception):
     def __init__(self, problems: Sequence[Problem]) -> None:
         super().__init__("\n".join(map(str, problems)))
         self.problems = tuple(problems)
+
+
+def misspelt_variables(
+    environ: Mapping[str, str], settings: Settings | None = None
+) -> list[Problem]:
+    """``SESSION_EXPORTER_*`` variables that are no setting but look like one (a typo).
+
+    Such a variable is ignored, so the setting it was meant for silently keeps its value. A
+    variable a target names as its ``api_key_env`` is no typo, whatever it is called.
+    """
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    known |= {CONFIG_ENV, names.WEB_CONFIG_ENV}
+    keys = {t.api_key_env for t in settings.targets} if settings is not None else set()
+    problems = []
+    for var in sorted(environ):
+        if not var.startswith(ENV_PREFIX) or var in known or var in keys:
+            continue
+        if var.startswith(TARGETS_ENV + "__"):
+            continue  # one target's key: checked against that target's options
+        near = suggest(var.removeprefix(ENV_PREFIX), [k.removeprefix(ENV_PREFIX) for k in known])
+        if near is not None:
+            problems.append(
+                Problem(
+                    f"environment {var}",
+                    "",
+                    f"not a setting, so it is ignored (did you mean {ENV_PREFIX}{near}?)",
+                )
+            )
+    return problems
 
 
 def config_path(explicit: str | None) -> Path:
@@ -328,11 +364,35 @@ def parse_yaml(text: str, where: str) -> tuple[Any, yaml.Node | None]:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([Problem(at, "", f"invalid YAML: {reason}")]) from None
+        raise ConfigError([yaml_problem(exc, where)]) from None
     return data, root
+
+
+_YAML_HINTS = {
+    "found character '\\t'": " (indent with spaces: YAML does not allow tabs)",
+    "expected <block end>": " (this line's indentation does not match the lines above it)",
+    "mapping values are not allowed here": " (quote a value that contains ': ')",
+}
+"""PyYAML's messages for the usual mistakes, and what to do about each."""
+
+
+def yaml_problem(exc: yaml.YAMLError, where: str) -> Problem:
+    """A YAML syntax error, located where the mistake is written.
+
+    A quote left open makes PyYAML complain at the end of the file; the problem is the
+    quote, so it is located at the line that opens it.
+    """
+    mark = getattr(exc, "problem_mark", None)
+    context = getattr(exc, "context", None) or ""
+    if context.startswith("while scanning a quoted scalar"):
+        mark = getattr(exc, "context_mark", None) or mark
+        reason = "a quoted value is never closed: add the closing quote on this line"
+    else:
+        problem = getattr(exc, "problem", None) or str(exc)
+        hint = next((h for start, h in _YAML_HINTS.items() if problem.startswith(start)), "")
+        reason = f"invalid YAML: {problem}{hint}"
+    at = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
+    return Problem(at, "", reason)
 
 
 def read_text(path: Path) -> str:
@@ -406,27 +466,31 @@ def _problem(
         # drop the discriminator tag pydantic inserts after a target's index
         if not (i == 2 and error["loc"][0] == "targets" and part in PROVIDER_IDS)
     )
-    message = str(error["msg"]).removeprefix("Value error, ")
+    at: str | None = None
     if error["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif error["type"] == "missing":
-        message = "required key is missing"
-    elif error["type"] == "string_type" and isinstance(error.get("input"), bool):
-        message += " (YAML reads yes/no/on/off/true/false as booleans: quote the value)"
-    elif error["type"] == "string_type" and isinstance(error.get("input"), int | float):
-        message += " (YAML read a number here: quote the value)"
+        model = model_at(Settings, error["loc"])
+        others = TARGET_MODELS if model in TARGET_MODELS.values() else None
+        message = unknown_key(str(loc[-1]), model, others)
+        at = key_place(root, loc, where)
     elif error["type"] == "union_tag_invalid":
         loc = (*loc, "provider")
-        message = f"unknown provider {error['input'].get('provider')!r}: use one of " + ", ".join(
-            PROVIDER_IDS
+        given = error["input"].get("provider")
+        near = suggest(str(given), PROVIDER_IDS)
+        message = (
+            f"unknown provider {given!r}: "
+            + (f"did you mean {near}? " if near else "")
+            + "use one of "
+            + ", ".join(PROVIDER_IDS)
         )
     elif error["type"] == "union_tag_not_found":
         loc = (*loc, "provider")
         message = "required key is missing (one of " + ", ".join(PROVIDER_IDS) + ")"
+    else:
+        message = describe(error, Settings)
     env = next(
         (env_places[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in env_places), None
     ) or _env_source(loc)
-    return Problem(env or place(root, loc, where), dotted(loc), message)
+    return Problem(env or at or place(root, loc, where), dotted(loc), message)
 
 
 def _env_parse_problem(exc: SettingsError) -> Problem:
@@ -471,6 +535,18 @@ def place(root: yaml.Node | None, loc: Sequence[Any], where: str) -> str:
     if node is None:
         return where
     return f"{where}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+
+
+def key_place(root: yaml.Node | None, loc: Sequence[Any], where: str) -> str:
+    """``file:line:column`` of the key at the end of ``loc`` (where an unknown key is written)."""
+    node = root
+    for part in loc[:-1]:
+        node = _child(node, part)
+    if isinstance(node, yaml.MappingNode):
+        for key, _ in node.value:
+            if key.value == str(loc[-1]):
+                return f"{where}:{key.start_mark.line + 1}:{key.start_mark.column + 1}"
+    return place(root, loc, where)
 
 
 def _child(node: yaml.Node | None, part: Any) -> yaml.Node | None:

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
@@ -451,6 +451,8 @@ class DemoWorld:
 
 class DemoSettings(Settings):
     """Settings built from the demo's own values only: no SESSION_EXPORTER_* variable applies."""
+
+    demo: ClassVar[bool] = True
 
     @classmethod
     def settings_customise_sources(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import MutableMapping
@@ -56,6 +57,38 @@ class Redactor:
 REDACTOR = Redactor()
 """The process-wide redactor; keys are registered with it as they are resolved."""
 
+ACCESS_LOGGER = "aiohttp.access"
+"""aiohttp's access log: only the demo's simulated providers write it (``serve`` has none)."""
+
+
+class AccessLines(logging.Filter):
+    """Turns aiohttp's access lines into debug events: ``http.access`` with fields.
+
+    aiohttp logs each request at info with the whole Apache-style line as its message; the
+    demo's simulators answer a few dozen requests per poll round, which buried the warnings.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == ACCESS_LOGGER:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+def _access_fields(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
+    """An access record's fields (method, path, status, bytes) instead of its text line."""
+    record = event.get("_record")
+    if record is None or record.name != ACCESS_LOGGER:
+        return event
+    method, _, rest = str(getattr(record, "first_request_line", "")).partition(" ")
+    event["event"] = "http.access"
+    event["method"] = method
+    event["path"] = rest.rpartition(" ")[0] or rest
+    with contextlib.suppress(TypeError, ValueError):
+        event["status"] = int(getattr(record, "response_status", ""))
+    with contextlib.suppress(TypeError, ValueError):
+        event["bytes"] = int(getattr(record, "response_size", ""))
+    return event
+
 
 def configure_logging(
     *, level: str = "info", fmt: LogFormat = "auto", stream: TextIO | None = None
@@ -82,12 +115,16 @@ def configure_logging(
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(out)
+    handler.addFilter(AccessLines())  # before formatting, so the level shown is debug
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
+            foreign_pre_chain=[_access_fields, *shared],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
         )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(numeric, logging.INFO))
+    # access lines are debug events: above debug aiohttp skips them before formatting a line
+    access_level = logging.NOTSET if numeric <= logging.DEBUG else logging.WARNING
+    logging.getLogger(ACCESS_LOGGER).setLevel(access_level)

@@ -26,6 +26,8 @@ class TargetSnapshot:
     provider: str
     stale_after: float
     polls: int = 0
+    failures: int = 0
+    """Consecutive failed polls (0 after a success): what the poll loop backs off by."""
     up: bool = False
     last_poll: float | None = None
     last_success: float | None = None
@@ -81,6 +83,7 @@ class TargetSnapshot:
         return replace(
             self,
             polls=self.polls + 1,
+            failures=0 if ok else self.failures + 1,
             up=ok,
             last_poll=finished,
             last_success=finished if ok else self.last_success,

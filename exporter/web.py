@@ -3,10 +3,8 @@ page."""
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -17,8 +15,9 @@ from exporter import __version__
 from exporter.config import Settings, shard_of
 from exporter.exposition import ExpositionCache
 from exporter.process import process_registry
+from exporter.landing import Page, render
 from exporter.runtime import new_client_session, new_store
-from exporter.state import Store, TargetSnapshot
+from exporter.state import Store
 from exporter.supervisor import Supervisor
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -29,6 +28,7 @@ CONFIG_PATH = web.AppKey("config_path", Path)
 EXPOSITION = web.AppKey("exposition", ExpositionCache)
 PROBES: web.AppKey[dict[str, ExpositionCache]] = web.AppKey("probes")
 COMMAND_LINE: web.AppKey[dict[str, int]] = web.AppKey("command_line")
+STARTED: web.AppKey[float] = web.AppKey("started")
 
 
 def create_app(
@@ -56,6 +56,7 @@ def create_app(
     app[EXPOSITION] = ExpositionCache(store, runtime=process_registry())
     app[PROBES] = {}
     app[COMMAND_LINE] = dict(command_line or {})
+    app[STARTED] = time.time()
     app.cleanup_ctx.append(_client)
     if poll:
         app.cleanup_ctx.append(_pollers)
@@ -173,56 +174,16 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def landing(request: web.Request) -> web.Response:
-    """A small page: version, targets and their last poll result."""
-    now = time.time()
-    rows = "".join(_row(s, now) for s in request.app[STORE].snapshots.values())
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>session-exporter</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:left}}
-.up{{color:#2a7}}.down{{color:#c33}}</style></head>
-<body><h1>session-exporter {html.escape(__version__)}</h1>
-<p><a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a>
- · <a href="/readyz">/readyz</a> · <code>/probe?target=NAME</code></p>{_shard_line(request.app)}
-<table><tr><th>target</th><th>provider</th><th>last poll</th><th>result</th>
-<th>sessions</th><th>last success</th></tr>{rows}</table></body></html>
-"""
-    return web.Response(text=page, content_type="text/html")
-
-
-def _shard_line(app: web.Application) -> str:
+    """The landing page: each target's last poll, the process and the masked config."""
+    app = request.app
+    supervisor = app.get(SUPERVISOR)
     config = app[STORE].config
-    if config.total_shards == 1:
-        return ""
-    return f"<p>shard {config.shard} of {config.total_shards}</p>\n"
-
-
-def _row(snap: TargetSnapshot, now: float) -> str:
-    if not snap.polled:
-        result = "not polled yet"
-        css = ""
-    elif snap.up:
-        result, css = "ok", "up"
-    else:
-        reason = snap.error_reason.value if snap.error_reason else "error"
-        result, css = f"failed ({reason}): {snap.error or ''}", "down"
-    data = snap.fresh_aggregate(now)
-    sessions = str(data.sessions) if data else "-"
-    cells = [
-        snap.name,
-        snap.provider,
-        _when(snap.last_poll),
-        result,
-        sessions,
-        _when(snap.last_success),
-    ]
-    tds = "".join(
-        f'<td class="{css}">{html.escape(c)}</td>' if i == 3 else f"<td>{html.escape(c)}</td>"
-        for i, c in enumerate(cells)
+    page = Page(
+        version=__version__,
+        started=app[STARTED],
+        now=time.time(),
+        settings=supervisor.settings if supervisor is not None else app[SETTINGS],
+        shard=config.shard,
+        total_shards=config.total_shards,
     )
-    return f"<tr>{tds}</tr>"
-
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "never"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return web.Response(text=render(page, app[STORE].snapshots.values()), content_type="text/html")

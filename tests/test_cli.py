@@ -25,6 +25,7 @@ import aiohttp
 import pytest
 
 from exporter import __version__
+from exporter.arguments import parser
 from exporter.simulators import ChaserSimulator, Fault, NotteSimulator, chaser_row, notte_row
 from tests.conftest import Serve
 from tests.harness import Exposition, console_script, free_port
@@ -381,11 +382,10 @@ async def test_check_config_invalid_prints_every_problem(tmp_path: Path) -> None
     units = "use a number of seconds or units like 500ms, 30s, 5m, 1h, 1d, 1m30s"
     assert [
         f"{path}:1:16: poll_interval: invalid duration 'often': {units}",
-        f"{path}:6:16: targets[0].page_size: Input should be greater than or equal to 1",
+        f"{path}:6:16: targets[0].page_size: must be at least 1",
         f"{path}:7:11: targets[1].name: duplicate target name 'chaser-a' "
         "(first used by targets[0])",
-        f"{path}:10:18: targets[1].only_active: Input should be a valid boolean, "
-        "unable to interpret input",
+        f"{path}:10:18: targets[1].only_active: must be true or false, not 'maybe'",
         f"{path}:13:18: targets[2].api_key_env: environment variable {KEY_ENV} "
         "named by api_key_env is unset or empty",
     ] == result.stderr.splitlines()
@@ -398,7 +398,7 @@ async def test_check_config_yaml_error_is_one_line(tmp_path: Path) -> None:
     path = write_config(tmp_path, f'targets:\n  - name: a\n    api_key: "{KEY}\n')
     result = await run("check-config", "--config", str(path))
     assert 2 == result.returncode
-    assert [f"{path}:4:1: invalid YAML: found unexpected end of stream"] == (
+    assert [f"{path}:3:14: a quoted value is never closed: add the closing quote on this line"] == (
         result.stderr.splitlines()
     )
     assert KEY not in result.output
@@ -676,21 +676,32 @@ async def serving(
     env: Mapping[str, str] | None = None,
     *,
     listen_from_env: bool = False,
+    aliases: bool = False,
+    extra: tuple[str, ...] = (),
 ) -> AsyncIterator[Server]:
     """Start `serve` on a free loopback port; kill it on the way out if still running.
 
-    The port is given with --listen, or with ``listen_from_env`` as SESSION_EXPORTER_LISTEN.
+    The port is given with --listen, or with ``listen_from_env`` as SESSION_EXPORTER_LISTEN;
+    with ``aliases`` the Prometheus spellings (--config.file, --web.listen-address) are used.
     """
     port = free_port()
     listen = f"127.0.0.1:{port}"
-    flags = () if listen_from_env else ("--listen", listen)
+    config_flag, listen_flag = (
+        ("--config.file", "--web.listen-address")
+        if aliases
+        else (
+            "--config",
+            "--listen",
+        )
+    )
+    flags = (() if listen_from_env else (listen_flag, listen)) + extra
     env = {**(env or {}), **({"SESSION_EXPORTER_LISTEN": listen} if listen_from_env else {})}
     out_path, err_path = tmp_path / "serve.out", tmp_path / "serve.err"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(
             console_script(),
             "serve",
-            "--config",
+            config_flag,
             str(config),
             *flags,
             stdin=asyncio.subprocess.DEVNULL,
@@ -935,3 +946,138 @@ async def test_serve_on_a_busy_port_fails_without_traceback(tmp_path: Path) -> N
     ), result.stderr
     assert "address already in use" in result.stderr.splitlines()[-1].lower()
     assert KEY not in result.output
+
+
+# --- the command line an operator expects -----------------------------------------------
+
+
+async def test_prometheus_flag_spellings_run_serve(tmp_path: Path, served: Serve) -> None:
+    """--config.file, --web.listen-address, --log.level and --log.format work like the originals."""
+    data = dataset()
+    path = two_target_config(tmp_path, await served(data.chaser), await served(data.notte))
+    async with (
+        serving(
+            tmp_path,
+            path,
+            env={KEY_ENV: KEY},
+            aliases=True,
+            extra=("--log.level", "debug", "--log.format", "json"),
+        ) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        await wait_ready(http, server)
+        status, body = await get_text(http, f"{server.base}/metrics")
+        took = await stop(server, signal.SIGTERM)
+
+    assert 200 == status
+    assert_chaser_data(Exposition.parse(body), data.base)
+    assert 0 == server.proc.returncode, server.stderr()
+    assert took < STOP_LIMIT
+    events = json_lines(server.stderr())  # --log.format json: every line is a JSON object
+    assert "debug" in {e["level"] for e in events}  # --log.level debug
+
+
+@pytest.mark.parametrize("command", ["once", "check-config"])
+async def test_config_file_alias_for_once_and_check_config(
+    tmp_path: Path, served: Serve, command: str
+) -> None:
+    """`--config.file` is accepted wherever `--config` is."""
+    chaser = ChaserSimulator(sessions=[chaser_row("c1", "running", 1_700_000_000)], api_key=KEY)
+    path = write_config(
+        tmp_path,
+        f"""
+        targets:
+          - name: only
+            provider: chaser
+            base_url: {await served(chaser)}
+            api_key: "{KEY}"
+        """,
+    )
+    result = await run(command, "--config.file", str(path))
+    assert 0 == result.returncode, result.output
+    if command == "once":
+        assert 1.0 == Exposition.parse(result.stdout).get("sessions", status="running")
+    else:
+        assert result.stdout.startswith("config ok: 1 target(s)")
+
+
+@pytest.mark.parametrize("command", ["serve", "once", "check-config", "demo", "healthcheck"])
+async def test_help_shows_defaults_variables_and_exit_codes(command: str) -> None:
+    """Every option has help text; defaults, the environment variables and exit codes are shown."""
+    result = await run(command, "--help")
+    assert 0 == result.returncode
+    text = " ".join(result.stdout.split())  # argparse wraps to the terminal width
+    assert "exit codes:" in text
+    assert "(default:" in text
+    if command in ("serve", "once"):
+        assert "--log-level LEVEL, --log.level LEVEL" in text
+        assert "--log-format FORMAT, --log.format FORMAT" in text
+        assert "SESSION_EXPORTER_CONFIG" in text
+    if command == "serve":
+        assert "--listen HOST:PORT, --web.listen-address HOST:PORT" in text
+        assert "(default: the config's listen, 0.0.0.0:9864)" in text
+        assert "1 cannot listen" in text
+    if command == "demo":
+        assert "(default: 127.0.0.1:9864, this machine only)" in text
+
+
+def test_every_option_has_help_text() -> None:
+    """No option of any command is left without a help string (argparse shows none then)."""
+    top = parser()
+    subcommands = next(
+        a
+        for a in top._actions
+        if a.dest == "command"  # argparse has no API for its actions
+    )
+    missing = [
+        f"{name} {action.option_strings[0]}"
+        for name, sub in subcommands.choices.items()  # type: ignore[union-attr]
+        for action in sub._actions
+        if action.option_strings and not action.help
+    ]
+    assert [] == missing
+
+
+async def test_version_does_not_import_the_server_stack() -> None:
+    """`--version` through the console script loads neither aiohttp, pydantic nor the exporter's
+    own server modules (measured with -X importtime, which lists every module imported)."""
+    result = await run("-X", "importtime", console_script(), "--version", program=(sys.executable,))
+    assert 0 == result.returncode
+    assert f"session-exporter {__version__}" == result.stdout.strip()
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    heavy = {"aiohttp", "pydantic", "prometheus_client", "structlog", "yaml", "exporter.cli"}
+    assert set() == heavy & imported
+    assert "exporter.arguments" in imported
+
+
+async def test_misspelt_variable_is_warned_about(tmp_path: Path) -> None:
+    """check-config names a SESSION_EXPORTER_* variable that is no setting, with a suggestion."""
+    path = write_config(
+        tmp_path,
+        f"""
+        targets:
+          - name: a
+            provider: chaser
+            api_key: "{KEY}"
+        """,
+    )
+    result = await run(
+        "check-config", "--config", str(path), env={"SESSION_EXPORTER_POLL_INTERVALL": "5s"}
+    )
+    assert 0 == result.returncode
+    assert [
+        "warning: environment SESSION_EXPORTER_POLL_INTERVALL: not a setting, so it is ignored "
+        "(did you mean SESSION_EXPORTER_POLL_INTERVAL?)"
+    ] == result.stderr.splitlines()
+    assert "every 30s" in result.stdout  # the misspelt value was not applied
+
+
+async def test_misspelt_config_variable_is_named_when_no_config_is_found() -> None:
+    """Without a config, the error is followed by the likely typo of SESSION_EXPORTER_CONFIG."""
+    result = await run("check-config", env={"SESSION_EXPORTER_CONFG": "/etc/x.yaml"})
+    assert 2 == result.returncode
+    assert [
+        "config: no config file given: pass --config FILE or set SESSION_EXPORTER_CONFIG",
+        "warning: environment SESSION_EXPORTER_CONFG: not a setting, so it is ignored "
+        "(did you mean SESSION_EXPORTER_CONFIG?)",
+    ] == result.stderr.splitlines()

@@ -17,8 +17,10 @@ from exporter.config import (
     Settings,
     config_path,
     load_settings,
+    misspelt_variables,
     parse_listen,
 )
+from exporter.config_messages import describe
 
 KEY = "sk-test-7f3a9c1e5b2d4086"
 OTHER_KEY = "sk-test-other-0d1e2f3a4b"
@@ -250,7 +252,8 @@ def test_environment_alone_can_supply_targets(
         (
             "SESSION_EXPORTER_TARGETS",
             json.dumps({"name": "x"}),
-            "environment SESSION_EXPORTER_TARGETS: targets: Input should be a valid list",
+            "environment SESSION_EXPORTER_TARGETS: targets: must be a list "
+            "(one `- item` per line, or [a, b]), not a mapping",
         ),
     ],
 )
@@ -295,7 +298,7 @@ def test_env_problem_and_file_problem_are_both_reported(
         """,
     )
     assert [
-        "environment SESSION_EXPORTER_POLL_INTERVAL: poll_interval: Input should be greater than 0",
+        "environment SESSION_EXPORTER_POLL_INTERVAL: poll_interval: must be longer than 0s",
         f"{path}:5:14: targets[0].timeout: invalid duration 'soon': "
         "use a number of seconds or units like 500ms, 30s, 5m, 1h, 1d, 1m30s",
     ] == problems(path)
@@ -461,18 +464,18 @@ def test_every_problem_is_reported_with_file_line_column_and_path(tmp_path: Path
     assert [
         f"{path}:1:16: poll_interval: invalid duration '5x': {units}",
         f"{path}:2:9: listen: listen must be HOST:PORT, got 'nope'",
-        f"{path}:3:8: bogus: unknown key",
+        f"{path}:3:1: bogus: unknown key",
         f"{path}:8:14: targets[0].timeout: invalid duration '-1s': {units}",
-        f"{path}:9:16: targets[0].page_size: Input should be greater than or equal to 1",
+        f"{path}:9:16: targets[0].page_size: must be at least 1",
         f"{path}:10:11: targets[1].name: duplicate target name 'a' (first used by targets[0])",
-        f"{path}:13:12: targets[1].extra: unknown key",
-        f"{path}:14:11: targets[2].name: Input should be a valid string {BOOLEAN_HINT}",
+        f"{path}:13:5: targets[1].extra: unknown key",
+        f"{path}:14:11: targets[2].name: must be text {BOOLEAN_HINT}",
         f"{path}:18:15: targets[3].provider: unknown provider 'browserbase': "
         f"use one of {PROVIDERS}",
         f"{path}:20:5: targets[4]: set exactly one of api_key_env, api_key_file, api_key "
         "(found: none)",
-        f"{path}:22:11: targets[5].name: String should match pattern "
-        "'^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$'",
+        f"{path}:22:11: targets[5].name: must start with a letter or digit and hold only "
+        "letters, digits and _ . : - (at most 128 characters)",
         f"{path}:25:15: targets[5].base_url: base_url must be an http:// or https:// URL "
         "with a host, got 'ftp://example.com'",
         f"{path}:26:5: targets[6].name: required key is missing",
@@ -503,7 +506,7 @@ def test_yaml_boolean_name_is_reported(tmp_path: Path) -> None:
             api_key: "{KEY}"
         """,
     )
-    expected = f"{path}:2:11: targets[0].name: Input should be a valid string {BOOLEAN_HINT}"
+    expected = f"{path}:2:11: targets[0].name: must be text {BOOLEAN_HINT}"
     assert [expected] == problems(path)
 
 
@@ -554,7 +557,8 @@ def test_unknown_provider_lists_the_known_ones(tmp_path: Path) -> None:
         f'targets:\n  - name: t\n    provider: NOTTE\n    api_key: "{KEY}"\n', encoding="utf-8"
     )
     assert [
-        f"{path}:3:15: targets[0].provider: unknown provider 'NOTTE': use one of {PROVIDERS}"
+        f"{path}:3:15: targets[0].provider: unknown provider 'NOTTE': did you mean notte? "
+        f"use one of {PROVIDERS}"
     ] == problems(path)
 
 
@@ -572,8 +576,8 @@ def test_unknown_keys_at_every_level(tmp_path: Path) -> None:
         """,
     )
     assert [
-        f"{path}:1:15: pol_interval: unknown key",
-        f"{path}:6:13: targets[0].timout: unknown key",
+        f"{path}:1:1: pol_interval: unknown key (did you mean poll_interval?)",
+        f"{path}:6:5: targets[0].timout: unknown key (did you mean timeout?)",
     ] == problems(path)
 
 
@@ -582,11 +586,12 @@ def test_unknown_keys_at_every_level(tmp_path: Path) -> None:
     [
         (
             f'targets:\n  - name: c1\n    provider: chaser\n    api_key: "{KEY}\n',
-            "{path}:5:1: invalid YAML: found unexpected end of stream",
+            "{path}:4:14: a quoted value is never closed: add the closing quote on this line",
         ),
         (
             f"targets:\n  - name: c1\n    provider: chaser\n   api_key: {KEY}\n",
-            "{path}:4:4: invalid YAML: expected <block end>, but found '<block mapping start>'",
+            "{path}:4:4: invalid YAML: expected <block end>, but found '<block mapping start>' "
+            "(this line's indentation does not match the lines above it)",
         ),
         (
             "poll_interval: [1, 2\ntargets: []\n",
@@ -594,7 +599,8 @@ def test_unknown_keys_at_every_level(tmp_path: Path) -> None:
         ),
         (
             "\ttargets: 1\n",
-            "{path}:1:1: invalid YAML: found character '\\t' that cannot start any token",
+            "{path}:1:1: invalid YAML: found character '\\t' that cannot start any token "
+            "(indent with spaces: YAML does not allow tabs)",
         ),
     ],
 )
@@ -624,9 +630,7 @@ def test_empty_file_reports_missing_targets(tmp_path: Path) -> None:
 def test_empty_target_list_is_a_problem(tmp_path: Path) -> None:
     """At least one target is required."""
     path = write(tmp_path, "targets: []\n")
-    assert [
-        f"{path}:1:10: targets: List should have at least 1 item after validation, not 0"
-    ] == problems(path)
+    assert [f"{path}:1:10: targets: needs at least 1 entry"] == problems(path)
 
 
 def test_unreadable_config_file(tmp_path: Path) -> None:
@@ -840,8 +844,7 @@ def test_numeric_key_gets_a_quoting_hint(tmp_path: Path) -> None:
     )
 
     assert [
-        f"{path}:4:14: targets[0].api_key: Input should be a valid string "
-        "(YAML read a number here: quote the value)"
+        f"{path}:4:14: targets[0].api_key: must be text (YAML read a number here: quote the value)"
     ] == problems(path)
 
 
@@ -849,9 +852,7 @@ def test_durations_are_bounded(tmp_path: Path) -> None:
     """A duration over a year is refused instead of printed as a 300-digit number of days."""
     path = write(tmp_path, "poll_interval: 1.0e+300\n" + ONE_TARGET)
 
-    assert [
-        f"{path}:1:16: poll_interval: Input should be less than or equal to 31622400"
-    ] == problems(path)
+    assert [f"{path}:1:16: poll_interval: must be at most 366d"] == problems(path)
 
 
 @pytest.mark.parametrize("url", ["http:///sessions", "ftp://example.com", "https://"])
@@ -872,3 +873,206 @@ def test_base_url_needs_http_and_a_host(tmp_path: Path, url: str) -> None:
         f"{path}:5:15: targets[0].base_url: base_url must be an http:// or https:// URL with a "
         f"host, got {url!r}"
     ] == problems(path)
+
+
+# --- problems in plain words ------------------------------------------------------------
+
+PYDANTIC_PHRASES = (
+    "Input should",
+    "should have",
+    "should match",
+    "after validation",
+    "Value error",
+)
+
+
+def test_an_option_of_another_provider_names_its_provider(tmp_path: Path) -> None:
+    """ended_window on a Notte target belongs to trigger; page_concurrency to chaser or notte."""
+    path = write(
+        tmp_path,
+        f"""
+        targets:
+          - name: n
+            provider: notte
+            api_key: "{KEY}"
+            ended_window: 1h
+          - name: t
+            provider: trigger
+            api_key: "{KEY}"
+            page_concurrency: 2
+        """,
+    )
+    assert [
+        f"{path}:5:5: targets[0].ended_window: not an option of notte targets: "
+        "ended_window belongs to trigger",
+        f"{path}:9:5: targets[1].page_concurrency: not an option of trigger targets: "
+        "page_concurrency belongs to chaser or notte",
+    ] == problems(path)
+
+
+def test_unknown_nested_key_suggests_the_nearest_and_far_ones_get_none(tmp_path: Path) -> None:
+    """A typo inside per_session gets its nearest key; a word like no key gets no guess."""
+    path = write(
+        tmp_path,
+        f"""
+        targets:
+          - name: t
+            provider: chaser
+            api_key: "{KEY}"
+            per_session:
+              max_serie: 5
+            colour: blue
+        """,
+    )
+    assert [
+        f"{path}:6:7: targets[0].per_session.max_serie: unknown key (did you mean max_series?)",
+        f"{path}:7:5: targets[0].colour: unknown key",
+    ] == problems(path)
+
+
+def test_every_error_type_reads_in_plain_words(tmp_path: Path) -> None:
+    """Each kind of wrong value gets a sentence of what is allowed; no pydantic phrase remains."""
+    path = write(
+        tmp_path,
+        f"""
+        log_level: loud
+        total_shards: many
+        targets:
+          - name: "-leading-dash"
+            provider: chaser
+            api_key: "{KEY}"
+            max_pages: 0
+            retries: 11
+            rate_limit: fast
+            timeout: 0
+            page_size: 2.5
+            per_session:
+              enabled: sometimes
+              phases: []
+          - name: t
+            provider: trigger
+            api_key: "{KEY}"
+            tags: "one"
+            type: ["a,b"]
+            per_session:
+              phases: [live, sleeping]
+          - 7
+        """,
+    )
+    found = problems(path)
+
+    assert [
+        f"{path}:1:12: log_level: must be one of debug, info, warning, error, not 'loud'",
+        f"{path}:2:15: total_shards: must be a whole number, not 'many'",
+        f"{path}:4:11: targets[0].name: must start with a letter or digit and hold only "
+        "letters, digits and _ . : - (at most 128 characters)",
+        f"{path}:7:16: targets[0].max_pages: must be at least 1",
+        f"{path}:8:14: targets[0].retries: must be at most 10",
+        f"{path}:9:17: targets[0].rate_limit: must be a number, not 'fast'",
+        f"{path}:10:14: targets[0].timeout: must be longer than 0s",
+        f"{path}:11:16: targets[0].page_size: must be a whole number, not 2.5",
+        f"{path}:13:16: targets[0].per_session.enabled: must be true or false, not 'sometimes'",
+        f"{path}:14:15: targets[0].per_session.phases: needs at least 1 entry",
+        f"{path}:18:11: targets[1].tags: must be a list (one `- item` per line, or [a, b])",
+        f"{path}:19:12: targets[1].type[0]: must not contain a comma "
+        "(give several values as a list instead)",
+        f"{path}:21:22: targets[1].per_session.phases[1]: must be one of pending, live, "
+        "ended, failed, unknown, not 'sleeping'",
+        f"{path}:22:5: targets[2]: must be a mapping of keys to values",
+    ] == found
+    for problem in found:
+        assert not any(phrase in problem for phrase in PYDANTIC_PHRASES), problem
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            {"type": "greater_than", "loc": ("shard",), "msg": "", "ctx": {"gt": 2}},
+            "must be more than 2",
+        ),
+        (
+            {"type": "less_than", "loc": ("shard",), "msg": "", "ctx": {"lt": 5}},
+            "must be less than 5",
+        ),
+        (
+            {"type": "too_long", "loc": ("targets",), "msg": "", "ctx": {"max_length": 3}},
+            "may hold at most 3 entries",
+        ),
+        (
+            {"type": "string_too_short", "loc": ("listen",), "msg": "", "ctx": {"min_length": 1}},
+            "must not be empty",
+        ),
+        (
+            {"type": "string_too_long", "loc": ("listen",), "msg": "", "ctx": {"max_length": 9}},
+            "must be at most 9 characters long",
+        ),
+        (
+            {"type": "finite_number", "loc": ("shard",), "msg": ""},
+            "must be a finite number (not inf or nan)",
+        ),
+        (
+            {"type": "date_type", "loc": ("x",), "msg": "Input should be a valid date"},
+            "must be a valid date",
+        ),
+        (
+            {"type": "set_type", "loc": ("x",), "msg": "Input should be a valid set", "input": 3},
+            "must be a list (one `- item` per line, or [a, b]), not a number",
+        ),
+    ],
+)
+def test_error_types_no_config_triggers_today_still_read_well(
+    error: dict[str, object], expected: str
+) -> None:
+    """Bounds, lengths and unforeseen types (a field added later) are sentences too."""
+    assert expected == describe(error, Settings)
+
+
+@pytest.mark.parametrize(
+    ("text", "at"),
+    [
+        ('targets:\n  - name: "abc\n    provider: chaser\n', "2:11"),
+        ("targets:\n  - name: a\n    provider: 'chaser\n  - name: b\n", "3:15"),
+        ('poll_interval: "30s\n', "1:16"),
+    ],
+)
+def test_an_unclosed_quote_points_at_its_line(tmp_path: Path, text: str, at: str) -> None:
+    """A quote left open is reported where it opens, not at the end of the file."""
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert [
+        f"{path}:{at}: a quoted value is never closed: add the closing quote on this line"
+    ] == problems(path)
+
+
+def test_misspelt_variables_are_found_with_a_suggestion(tmp_path: Path) -> None:
+    """A variable that looks like a setting is reported; keys named by api_key_env are not."""
+    environ = {
+        "SESSION_EXPORTER_POLL_INTERVALL": "10s",
+        "SESSION_EXPORTER_LOGLEVEL": "debug",
+        "SESSION_EXPORTER_CONFIG_FILE": "x.yaml",
+        "SESSION_EXPORTER_LISTEN": ":9000",
+        "SESSION_EXPORTER_TARGETS__0__TIMEOUT": "5s",
+        "SESSION_EXPORTER_SHARDS": "the key of a target",
+        "SESSION_EXPORTER_NOTTE_KEY": "unrelated and far from every setting",
+        "PATH": "/bin",
+    }
+    settings = Settings(targets=[{"name": "a", "provider": "chaser", "api_key_env": "PATH"}])
+    named = settings.model_copy(
+        update={
+            "targets": [
+                settings.targets[0].model_copy(update={"api_key_env": "SESSION_EXPORTER_SHARDS"})
+            ]
+        }
+    )
+
+    assert [
+        "environment SESSION_EXPORTER_CONFIG_FILE: not a setting, so it is ignored "
+        "(did you mean SESSION_EXPORTER_CONFIG?)",
+        "environment SESSION_EXPORTER_LOGLEVEL: not a setting, so it is ignored "
+        "(did you mean SESSION_EXPORTER_LOG_LEVEL?)",
+        "environment SESSION_EXPORTER_POLL_INTERVALL: not a setting, so it is ignored "
+        "(did you mean SESSION_EXPORTER_POLL_INTERVAL?)",
+    ] == [str(p) for p in misspelt_variables(environ, named)]
+    shards = "environment SESSION_EXPORTER_SHARDS: not a setting, so it is ignored"
+    assert any(str(p).startswith(shards) for p in misspelt_variables(environ, settings))

@@ -232,3 +232,61 @@ async def test_demo_listens_on_loopback_by_default() -> None:
         await asyncio.wait_for(proc.communicate(), 10)
 
     assert "http://127.0.0.1:9864/metrics" == started["metrics"]
+
+
+async def demo_log(*flags: str) -> list[dict[str, object]]:
+    """The demo's JSON log events until every target has been polled twice, then SIGTERM."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        console_script(),
+        "demo",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--log-format",
+        "json",
+        *flags,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "SESSION_EXPORTER_CONFIG": ""},
+    )
+    try:
+        async with aiohttp.ClientSession() as http, asyncio.timeout(60):
+            while True:
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                        polls = Exposition.parse(await response.text()).select(
+                            "sessions_exporter_polls_total"
+                        )
+                except aiohttp.ClientConnectionError:
+                    polls = {}
+                if len(polls) == len(PROVIDERS) and min(polls.values()) >= 2:
+                    break
+                await asyncio.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 10)
+    return [json.loads(line) for line in err.decode().splitlines()]
+
+
+async def test_demo_keeps_simulator_access_lines_out_of_the_info_log() -> None:
+    """At the default level the simulated providers' requests are not logged at all."""
+    events = await demo_log()
+
+    names = [e["event"] for e in events]
+    assert "http.access" not in names
+    assert not [n for n in names if "HTTP/1.1" in str(n)]  # aiohttp's raw access line
+    assert {"demo.started", "server.started"} <= set(names)
+
+
+async def test_demo_access_lines_are_short_debug_events_with_fields() -> None:
+    """With --log-level debug each simulator request is one `http.access` event with fields."""
+    events = await demo_log("--log-level", "debug")
+
+    access = [e for e in events if e["event"] == "http.access"]
+    assert access
+    for event in access:
+        assert "debug" == event["level"]
+        assert "GET" == event["method"]
+        assert str(event["path"]).startswith("/")
+        assert isinstance(event["status"], int)
+    assert not [e for e in events if "HTTP/1.1" in str(e["event"])]

@@ -483,14 +483,41 @@ def test_dockerfile_is_multi_stage_slim_and_non_root() -> None:
     assert ("ENTRYPOINT", '["session-exporter"]') in runtime
 
 
-def test_dockerfile_healthcheck_asks_healthz() -> None:
-    """HEALTHCHECK runs Python (no curl in slim images) against /healthz."""
-    (check,) = [a for w, a in dockerfile() if w == "HEALTHCHECK"]
-    command = json.loads(check[check.index("CMD") + 3 :])
+def test_dockerfile_healthcheck_uses_the_healthcheck_command() -> None:
+    """HEALTHCHECK runs `session-exporter healthcheck`, which finds the config the image names.
 
-    assert ["python", "-c"] == command[:2]
-    assert "http://127.0.0.1:9864/healthz" in command[2]
-    compile(command[2], "healthcheck", "exec")
+    The command reads the config (and web config) from the environment, so the port and TLS
+    it checks are those `serve` uses; tests/test_healthcheck.py runs it against a real serve.
+    """
+    instructions = dockerfile()
+    (check,) = [a for w, a in instructions if w == "HEALTHCHECK"]
+    command = json.loads(check[check.index("CMD") + 3 :])
+    env = " ".join(a for w, a in instructions if w == "ENV")
+
+    assert ["session-exporter", "healthcheck"] == command
+    assert "SESSION_EXPORTER_CONFIG=/etc/session-exporter/config.yaml" in env.split()
+    assert ("CMD", '["serve"]') in instructions
+
+
+def test_compose_demo_healthcheck_asks_the_demo_port() -> None:
+    """The demo reads no config file, so compose's healthcheck names the port it listens on."""
+    exporter = compose()["services"]["session-exporter"]
+    port = exporter["command"][exporter["command"].index("--listen") + 1].rpartition(":")[2]
+
+    test = exporter["healthcheck"]["test"]
+    assert ["CMD", "session-exporter", "healthcheck", "--web.listen-address"] == test[:4]
+    assert f":{port}" == test[4]
+
+
+def test_root_dockerignore_keeps_the_venv_and_git_out_of_the_context() -> None:
+    """Builders without BuildKit read only the root .dockerignore: it excludes the heavy parts."""
+    patterns = {
+        line.strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
+    }
+
+    assert {".venv", ".git", ".sdk", "node_modules", "**/__pycache__", ".mypy_cache"} <= patterns
+    for source in ("pyproject.toml", "README.md", "exporter"):  # what the Dockerfile copies
+        assert source not in patterns
 
 
 def test_dockerfile_copies_only_existing_sources_the_ignore_file_allows() -> None:

@@ -124,8 +124,8 @@ def test_shard_out_of_range_is_a_located_problem(tmp_path: Path) -> None:
 
     path = write(tmp_path, "shard: -1\ntotal_shards: 0\n" + TARGETS)
     assert [
-        f"{path}:1:8: shard: Input should be greater than or equal to 0",
-        f"{path}:2:15: total_shards: Input should be greater than or equal to 1",
+        f"{path}:1:8: shard: must be at least 0",
+        f"{path}:2:15: total_shards: must be at least 1",
     ] == problems(path)
 
 

@@ -124,11 +124,14 @@ async def test_landing_page_lists_targets(aiohttp_client: AiohttpClient, served:
 
     page = await (await client.get("/")).text()
 
-    assert "session-exporter 0.1.0" in page
-    assert "<td>ch</td><td>chaser</td>" in page
-    assert '<td class="up">ok</td><td>1</td>' in page
-    assert "<td>nt</td><td>notte</td>" in page
+    assert '<h1>session-exporter <span class="version">0.1.0</span></h1>' in page
+    assert '<tr id="target-ch"><td data-label="target"><b>ch</b><br>' in page
+    assert '<a href="/probe?target=ch">probe</a></td><td data-label="provider">chaser</td>' in page
+    assert '<td data-label="result"><span class="up">ok</span></td>' in page
+    assert '<td data-label="sessions by phase">live 1</td>' in page
     assert (
-        '<td class="down">failed (http_5xx): HTTP 500: Internal Server Error</td><td>-</td>' in page
+        '<span class="down">failed (http_5xx)</span><br>'
+        '<span class="error">HTTP 500: Internal Server Error</span>' in page
     )
+    assert '<td data-label="interval">1h</td>' in page
     assert 'href="/metrics"' in page
