@@ -14,8 +14,8 @@ from aiohttp.typedefs import Middleware
 from exporter import __version__
 from exporter.config import Settings, shard_of
 from exporter.exposition import ExpositionCache
-from exporter.process import process_registry
 from exporter.landing import Page, render
+from exporter.process import process_registry
 from exporter.runtime import new_client_session, new_store
 from exporter.state import Store
 from exporter.supervisor import Supervisor
