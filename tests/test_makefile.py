@@ -42,7 +42,9 @@ def test_make_alone_lists_the_targets(tmp_path: Path) -> None:
 
     assert 0 == result.returncode, result.stderr
     described = dict(re.findall(r"^  (\S+(?: \S+)?)\s{2,}(.+)$", result.stdout, flags=re.MULTILINE))
-    assert {"help", "run demo", "serve", "test", "bench", "lint", "fmt", "clean"} == set(described)
+    assert {"help", "sdk", "run demo", "serve", "test", "bench", "lint", "fmt", "clean"} == set(
+        described
+    )
     assert "make serve CONFIG=config.yaml" in described["serve"]
     assert not (tmp_path / "venv").exists()
 
