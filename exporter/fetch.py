@@ -10,6 +10,7 @@ raised here carries the API key.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections import Counter
@@ -229,28 +230,48 @@ class PageFetcher:
 
 
 def _number(headers: Mapping[str, str], *names: str) -> float | None:
+    """The first of the ``names`` headers as a finite number; None when absent or not one.
+
+    Only ASCII: ``float()`` would also read other scripts' digits (``"١٢"``), and a value
+    no HTTP server sends is treated as absent rather than trusted.
+    """
     for name in names:
         value = headers.get(name)
         if value is not None:
+            text = value.strip()
+            if not text.isascii():
+                return None
             try:
-                return float(value.strip())
+                number = float(text)
             except ValueError:
                 return None
+            return number if math.isfinite(number) else None
     return None
 
 
-def retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """``Retry-After`` in seconds: delta-seconds or an HTTP-date; None when absent or invalid."""
+def retry_after(
+    value: str | None, *, now: float | None = None, limit: float = 86400.0
+) -> float | None:
+    """``Retry-After`` in seconds: delta-seconds or an HTTP-date; None when absent or invalid.
+
+    Invalid includes digits of other scripts (``²``, which ``str.isdigit`` accepts and
+    ``float`` refuses), dates that overflow, and anything more than ``limit`` (a day) ahead:
+    the request is then retried on the ordinary backoff.
+    """
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+    if not text.isascii():
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    if text.isdigit():
+        seconds = float(text)
+    else:
+        try:
+            when = parsedate_to_datetime(text)
+            seconds = max(0.0, when.timestamp() - (time.time() if now is None else now))
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return seconds if seconds <= limit else None
 
 
 def _status_error(status: int, body: bytes, headers: Mapping[str, str]) -> PollError:
