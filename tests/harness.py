@@ -119,3 +119,12 @@ __all__ = [
     "scrape",
     "settings_for",
 ]
+
+
+def alias_bomb(levels: int = 9, width: int = 9) -> str:
+    """A YAML "billion laughs": a few hundred bytes whose aliases expand to width**levels
+    nodes (9**9, about 387 million, by default), under a ``bomb`` key."""
+    lines = [f"a0: &a0 [{', '.join(['lol'] * width)}]"]
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * width)}]")
+    return "bomb:\n" + "".join(f"  {line}\n" for line in lines)

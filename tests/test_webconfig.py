@@ -43,7 +43,7 @@ from exporter.webconfig import (
     web_config_path,
 )
 from tests.conftest import Serve
-from tests.harness import KEY, Exposition, console_script, free_port, settings_for
+from tests.harness import KEY, Exposition, alias_bomb, console_script, free_port, settings_for
 from tests.test_cli import STOP_LIMIT, Server, child_env, stop, wait_ready
 
 ALICE_PASSWORD = "correct horse battery staple"
@@ -490,6 +490,17 @@ def test_yaml_errors_and_duplicate_keys_are_located(tmp_path: Path) -> None:
     assert [
         f"{twice}:3:3: basic_auth_users.alice: key given twice (the last one would silently win)"
     ] == problems_of(twice)
+
+
+def test_alias_bomb_in_the_web_config_is_refused_at_once(tmp_path: Path) -> None:
+    """The web config has the same node budget: a bomb is one located problem, at once."""
+    path = tmp_path / "bomb.yml"
+    path.write_text("basic_auth_users: {}\n" + alias_bomb(), encoding="utf-8")
+
+    assert [
+        f"{path}:8:7: too many YAML nodes: this expands to more than 100,000 with its aliases "
+        "(an alias bomb?); write the values out or use fewer aliases"
+    ] == problems_of(path)
 
 
 def test_unusable_tls_files_are_located(tmp_path: Path, pki: Pki) -> None:
