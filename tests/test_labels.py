@@ -54,7 +54,7 @@ def test_session_id(raw: str, head: str | None) -> None:
 
 def test_fold_is_the_sessions_mapping_from_raw_values() -> None:
     """Raw values map to documented names as they are, others cleaned and merged before
-    capping (so `Bad\nX` and `bad x`... count together), the rest into `other`."""
+    capping (so `Odd\nOne` and `Odd One` count as one), the rest into `other`."""
     counts = {"running": 0, "Odd\nOne": 2, "Odd One": 2, "rare": 1, "rarer": 1}
 
     assert {
