@@ -24,11 +24,11 @@ from exporter.config import (
     shard_from_pod_name,
 )
 from exporter.demo import run_demo
-from exporter.durations import format_duration
+from exporter.durations import format_duration, parse_duration
 from exporter.logs import REDACTOR, LogFormat, configure_logging
 from exporter.runtime import new_client_session, new_pollers, new_registry, new_store
 from exporter.schema import KeyUnavailableError
-from exporter.server import ListenError, run_server
+from exporter.server import MAX_CONNECTIONS, READ_HEADER_TIMEOUT, ListenError, run_server
 from exporter.webconfig import WEB_CONFIG_ENV, WebConfig, load_web_config, web_config_path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -92,6 +92,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--listen", metavar="HOST:PORT", help="override the config's listen")
     serve.add_argument(
+        "--web.read-header-timeout",
+        dest="read_header_timeout",
+        type=_positive_duration,
+        default=READ_HEADER_TIMEOUT,
+        metavar="DURATION",
+        help="close a connection whose request headers are not complete after this long, "
+        "or that stays idle this long between requests (default: 15s)",
+    )
+    serve.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=_positive_int,
+        default=MAX_CONNECTIONS,
+        metavar="N",
+        help=f"open client connections at most (default: {MAX_CONNECTIONS}; lowered to fit "
+        "the descriptor limit)",
+    )
+    serve.add_argument(
         "--web.enable-lifecycle",
         dest="enable_lifecycle",
         action="store_true",
@@ -153,8 +171,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             config_path=path,
             enable_lifecycle=args.enable_lifecycle,
             command_line=command_line,
+            read_header_timeout=args.read_header_timeout,
+            max_connections=args.max_connections,
         )
     )
+
+
+def _positive_duration(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be above zero, got {text!r}")
+    return seconds
+
+
+def _positive_int(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def _sharding(args: argparse.Namespace) -> dict[str, int]:
