@@ -17,10 +17,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.collector import SessionCollector
 from exporter.config import Settings
+from exporter.poller import TargetPoller
 from exporter.runtime import new_client_session, new_pollers, new_registry, new_store
 from exporter.state import Store
 
 KEY = "test-key-0123456789"
+NOW = 1_767_225_600.0
+"""A fixed "now" (2026-01-01T00:00:00Z) for test data and the clock of in-process polls:
+no test module reads the wall clock when it is imported, so the time between collection
+and a test's run (170 s on a loaded machine) cannot push data past a deadline or margin."""
 
 
 def free_port() -> int:
@@ -48,11 +53,33 @@ def settings_for(*targets: Mapping[str, Any], **top: Any) -> Settings:
     return Settings(targets=full, **top)
 
 
-async def poll_all(settings: Settings, *, store: Store | None = None, rounds: int = 1) -> Store:
-    """Poll every target ``rounds`` times through the real pollers and HTTP client."""
+async def poll_all(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    rounds: int = 1,
+    clock: Callable[[], float] | None = None,
+) -> Store:
+    """Poll every target ``rounds`` times through the real pollers and HTTP client.
+
+    With ``clock`` the pollers read "now" from it (pass the same to :func:`scrape`).
+    """
     store = store or new_store(settings)
     async with new_client_session() as session:
-        pollers = new_pollers(settings, session, store)
+        pollers = (
+            new_pollers(settings, session, store)
+            if clock is None
+            else [
+                TargetPoller(
+                    target=t,
+                    interval=settings.interval(t),
+                    session=session,
+                    store=store,
+                    clock=clock,
+                )
+                for t in settings.own_targets()
+            ]
+        )
         for _ in range(rounds):
             await asyncio.gather(*(p.poll() for p in pollers))
     return store

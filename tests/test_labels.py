@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from collections import Counter
+from functools import partial
 
 import pytest
 
 from exporter.labels import cap, clean, fold, session_id
 from exporter.simulators import ChaserSimulator, chaser_row, iso
+from tests import harness
 from tests.conftest import Serve
-from tests.harness import KEY, poll_all, scrape, settings_for
+from tests.harness import KEY, NOW, settings_for
 
-T = float(int(time.time()))
+T = NOW  # a fixed "now": the data below, and the clock of every poll and scrape here
+poll_all = partial(harness.poll_all, clock=lambda: T)
+scrape = partial(harness.scrape, clock=lambda: T)
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import time
+from functools import partial
 
 from exporter.simulators import ChaserSimulator, NotteSimulator, chaser_row, iso, notte_row
+from tests import harness
 from tests.conftest import Serve
-from tests.harness import KEY, poll_all, scrape, settings_for
+from tests.harness import KEY, NOW, settings_for
 
-T = float(int(time.time()))
+T = NOW  # a fixed "now": the data below, and the clock of every poll and scrape here
+poll_all = partial(harness.poll_all, clock=lambda: T)
+scrape = partial(harness.scrape, clock=lambda: T)
 ROWS = [
     chaser_row("young", "running", iso(T - 10), leases=1, session_type="browser"),
     chaser_row("old", "idle", iso(T - 500), leases=0, session_type="browser"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,9 +18,9 @@ from exporter.simulators import AgiSimulator, ChaserSimulator, agi_row, chaser_r
 from exporter.state import Store
 from exporter.supervisor import Supervisor
 from tests.conftest import Serve
-from tests.harness import KEY, Exposition, alias_bomb, console_script, free_port, scrape
+from tests.harness import KEY, NOW, Exposition, alias_bomb, console_script, free_port, scrape
 
-T = float(int(time.time()))
+T = NOW  # a fixed "now" for the data: nothing here reads the wall clock at import
 
 
 def config(path: Path, *targets: str, interval: str = "50ms") -> Path:

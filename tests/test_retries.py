@@ -6,6 +6,7 @@ import asyncio
 import random
 import time
 from email.utils import formatdate
+from functools import partial
 
 import pytest
 
@@ -13,10 +14,13 @@ from exporter.fetch import RetryPolicy, retry_after
 from exporter.poller import BACKOFF_CAP, TargetPoller
 from exporter.runtime import new_client_session, new_store
 from exporter.simulators import ChaserSimulator, Fault, chaser_row, iso
+from tests import harness
 from tests.conftest import Serve
-from tests.harness import KEY, poll_all, scrape, settings_for
+from tests.harness import KEY, NOW, settings_for
 
-T = float(int(time.time()))
+T = NOW  # a fixed "now": the data below, and the clock of every poll and scrape here
+poll_all = partial(harness.poll_all, clock=lambda: T)
+scrape = partial(harness.scrape, clock=lambda: T)
 ROWS = [chaser_row("a", "running", iso(T - 60)), chaser_row("b", "idle", iso(T - 30))]
 
 
