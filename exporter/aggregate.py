@@ -245,12 +245,22 @@ class AggregateBuilder:
         return {s: StatusCount(t.phase, t.count, t.oldest) for s, t in final.items()}, folded
 
     def _final_detail(self) -> tuple[tuple[SessionRecord, ...], int]:
-        """The kept sessions, oldest first, with safe and capped ``kind`` values."""
+        """The kept sessions, oldest first, with safe and capped ids, statuses and kinds."""
         records = [r for _, _, r in sorted(self._detail, reverse=True)]
         kinds = Counter(labels.clean(r.kind) for r in records if r.kind is not None)
         mapping = labels.cap(kinds, keep=(), limit=self.max_label_values)
+        statuses = labels.fold(
+            {raw: tally.count for raw, tally in self._tallies.items()},
+            keep=self.statuses,
+            limit=self.max_label_values,
+        )  # the labels the sessions series use (their folds are counted there)
         out = tuple(
-            r if r.kind is None else r._replace(kind=mapping[labels.clean(r.kind)]) for r in records
+            r._replace(
+                id=labels.session_id(r.id),
+                status=statuses[r.status],
+                kind=None if r.kind is None else mapping[labels.clean(r.kind)],
+            )
+            for r in records
         )
         return out, sum(1 for k, to in mapping.items() if to == labels.OTHER and k != to)
 

@@ -11,7 +11,16 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from exporter import __version__
-from exporter.names import CONFIG_ENV, DEFAULT_PORT, ENV_PREFIX, POD_NAME_ENV, WEB_CONFIG_ENV
+from exporter.durations import parse_duration
+from exporter.names import (
+    CONFIG_ENV,
+    DEFAULT_PORT,
+    ENV_PREFIX,
+    MAX_CONNECTIONS,
+    POD_NAME_ENV,
+    READ_HEADER_TIMEOUT,
+    WEB_CONFIG_ENV,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEMO_LISTEN = f"127.0.0.1:{DEFAULT_PORT}"
@@ -143,6 +152,24 @@ def parser() -> argparse.ArgumentParser:
         help=f"where to serve (default: the config's listen, 0.0.0.0:{DEFAULT_PORT})",
     )
     serve.add_argument(
+        "--web.read-header-timeout",
+        dest="read_header_timeout",
+        type=_positive_duration,
+        default=READ_HEADER_TIMEOUT,
+        metavar="DURATION",
+        help="close a connection whose request headers are not complete after this long, "
+        "or that stays idle this long between requests (default: 15s)",
+    )
+    serve.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=_positive_int,
+        default=MAX_CONNECTIONS,
+        metavar="N",
+        help=f"open client connections at most (default: {MAX_CONNECTIONS}; lowered to fit "
+        "the descriptor limit)",
+    )
+    serve.add_argument(
         "--web.enable-lifecycle",
         dest="enable_lifecycle",
         action="store_true",
@@ -205,3 +232,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from exporter import cli  # noqa: PLC0415 - the server stack loads only to run a command
 
     return cli.run(args)
+
+
+def _positive_duration(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be above zero, got {text!r}")
+    return seconds
+
+
+def _positive_int(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)

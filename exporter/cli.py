@@ -83,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
             config_path=path,
             enable_lifecycle=args.enable_lifecycle,
             command_line=command_line,
+            read_header_timeout=args.read_header_timeout,
+            max_connections=args.max_connections,
         )
     )
 

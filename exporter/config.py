@@ -358,10 +358,23 @@ def _sharding(
     return problems
 
 
+YAML_NODE_BUDGET = 100_000
+"""The most YAML nodes a config (or web config) may have with its aliases expanded.
+
+Aliases let a few hundred bytes stand for billions of nodes (an "alias bomb"), which every
+walk of the document (the duplicate-key check, validation) would follow. A target of six
+keys is 13 nodes, so this leaves room for about 7,000 targets."""
+
+
 def parse_yaml(text: str, where: str) -> tuple[Any, yaml.Node | None]:
-    """The document and its node tree (for locations); a YAML error is a located ConfigError."""
+    """The document and its node tree (for locations); a YAML error is a located ConfigError.
+
+    A document larger than :data:`YAML_NODE_BUDGET` nodes once its aliases are expanded is
+    refused before anything walks it.
+    """
     try:
         root = yaml.compose(text)
+        _check_node_budget(root, where)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([yaml_problem(exc, where)]) from None
@@ -393,6 +406,61 @@ def yaml_problem(exc: yaml.YAMLError, where: str) -> Problem:
         reason = f"invalid YAML: {problem}{hint}"
     at = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
     return Problem(at, "", reason)
+
+
+def _check_node_budget(root: yaml.Node | None, where: str) -> None:
+    """Refuse a document over the budget with aliases expanded, or with an alias inside its own
+    anchor; located at the smallest part that is too big on its own, or at the cycle.
+
+    Each distinct node is visited once (its expanded size is remembered, and capped just
+    above the budget), so this costs as much as the text, however far the aliases expand.
+    """
+    if root is None:
+        return
+    limit = YAML_NODE_BUDGET
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            on_path.discard(key)
+            sizes[key] = min(limit + 1, 1 + sum(sizes[id(c)] for c in _children(node)))
+        elif key in on_path:
+            raise ConfigError([_at(node, where, "an alias refers to its own anchor (a cycle)")])
+        elif key not in sizes:
+            on_path.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+    if sizes[id(root)] <= limit:
+        return
+    node = root
+    while big := next((c for c in _children(node) if sizes[id(c)] > limit), None):
+        node = big
+    raise ConfigError(
+        [
+            _at(
+                node,
+                where,
+                f"too many YAML nodes: this expands to more than {limit:,} with its aliases "
+                "(an alias bomb?); write the values out or use fewer aliases",
+            )
+        ]
+    )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _at(node: yaml.Node, where: str, message: str) -> Problem:
+    mark = node.start_mark
+    return Problem(f"{where}:{mark.line + 1}:{mark.column + 1}", "", message)
 
 
 def read_text(path: Path) -> str:

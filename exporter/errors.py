@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 
+from exporter.logs import REDACTOR
+
 
 class Reason(StrEnum):
     """Why a poll failed; every value is pre-declared with 0 in the error counter."""
@@ -30,7 +32,8 @@ def brief(value: object, *, limit: int = 200) -> str:
     """A short rendering of a decoded JSON value for a message, safe at any nesting depth.
 
     A string is shown as it is; anything else as compact JSON, containers to a few levels
-    and items. ``repr``/``str`` (or ``orjson.dumps``) of a value nested a thousand deep,
+    and items; registered keys are masked before the cut (see :func:`clip`).
+    ``repr``/``str`` (or ``orjson.dumps``) of a value nested a thousand deep,
     which orjson decodes, would overflow the stack instead.
     """
 
@@ -51,7 +54,17 @@ def brief(value: object, *, limit: int = 200) -> str:
         return json.dumps(item, ensure_ascii=False, default=repr)
 
     text = value if isinstance(value, str) else render(value, 0)
-    text = " ".join(text.split())
+    return clip(" ".join(text.split()), limit)
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` with every registered key masked (in each of its forms), then cut to ``limit``.
+
+    In this order: cut first, and a key echoed late in an error body loses its tail to the
+    cut, so its first part is no longer recognised and reaches the log and the landing page.
+    Every place that shortens text from a provider calls this.
+    """
+    text = REDACTOR.scrub(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

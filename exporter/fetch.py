@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -30,7 +31,7 @@ import structlog
 from pydantic import SecretStr
 from yarl import URL
 
-from exporter.errors import PollError, Reason, brief
+from exporter.errors import PollError, Reason, brief, clip
 
 _SNIPPET = 300
 _EPOCH_THRESHOLD = 1e9
@@ -492,30 +493,54 @@ def plain_error_detail(body: bytes) -> str:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return brief(body[:_SNIPPET].decode("utf-8", "replace"), limit=_SNIPPET)
+        # masked before it is cut (a key echoed across the cut must not leave half of it)
+        return clip(body[: 64 * 1024].decode("utf-8", "replace").strip(), _SNIPPET)
     return "" if data is None else brief(data, limit=_SNIPPET)
 
 
 def _number(headers: Mapping[str, str], *names: str) -> float | None:
+    """The first of the ``names`` headers as a finite number; None when absent or not one.
+
+    Only ASCII: ``float()`` would also read other scripts' digits (``"١٢"``), and a value
+    no HTTP server sends is treated as absent rather than trusted.
+    """
     for name in names:
         value = headers.get(name)
         if value is not None:
+            text = value.strip()
+            if not text.isascii():
+                return None
             try:
-                return float(value.strip())
+                number = float(text)
             except ValueError:
                 return None
+            return number if math.isfinite(number) else None
     return None
 
 
-def retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """``Retry-After`` in seconds: delta-seconds or an HTTP-date; None when absent or invalid."""
+_DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def retry_after(
+    value: str | None, *, now: float | None = None, limit: float = 86400.0
+) -> float | None:
+    """``Retry-After`` in seconds: delta-seconds or an HTTP-date; None when absent or invalid.
+
+    Invalid includes digits of other scripts (``²``, which ``str.isdigit`` accepts and
+    ``float`` refuses), dates that overflow, and anything more than ``limit`` (a day) ahead:
+    the request is then retried on the ordinary backoff.
+    """
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+    if not text.isascii():
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    if _DELTA_SECONDS.fullmatch(text):
+        seconds = float(text)  # the SDKs also read a fraction ("1.5")
+    else:
+        try:
+            when = parsedate_to_datetime(text)
+            seconds = max(0.0, when.timestamp() - (time.time() if now is None else now))
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return seconds if seconds <= limit else None

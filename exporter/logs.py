@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import sys
 from collections.abc import MutableMapping
 from typing import Any, Literal, TextIO
+from urllib.parse import quote, quote_plus
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -17,31 +19,39 @@ _MASK = "[REDACTED]"
 
 
 class Redactor:
-    """Replaces every registered secret in every string of a log event.
+    """Replaces every registered secret, in every form a server may echo it, in every string of
+    a log event.
 
-    The exporter never logs a key on purpose; this is the last line of defence
-    for one that slips into an exception message or traceback.
+    The exporter never logs a key on purpose; this is the last line of defence for one that
+    slips into an exception message, a traceback or an error body the provider sent back.
+    Besides the key itself it masks its URL-encoded forms and its base64 forms, also inside
+    a longer base64 text (``Bearer <key>`` encoded, a token that embeds the key): for each of
+    the three alignments a key can have in base64, the characters that depend on the key alone.
     """
 
     def __init__(self) -> None:
-        self._secrets: frozenset[str] = frozenset()
+        self._keys: frozenset[str] = frozenset()
+        self._forms: tuple[str, ...] = ()
 
     def add(self, secret: str) -> None:
         """Register a secret (too-short values are ignored: masking them would mangle logs)."""
-        if len(secret) >= _MIN_SECRET and secret not in self._secrets:
-            self._secrets = self._secrets | {secret}
+        if len(secret) < _MIN_SECRET or secret in self._keys:
+            return
+        self._keys = self._keys | {secret}
+        forms = set(self._forms) | _forms(secret)
+        self._forms = tuple(sorted(forms, key=lambda f: (-len(f), f)))  # longest first
 
     def __call__(self, _logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
-        if self._secrets:
+        if self._forms:
             for key, value in event.items():
                 event[key] = self._scrub(value)
         return event
 
     def scrub(self, text: str) -> str:
-        """``text`` with every registered secret masked."""
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, _MASK)
+        """``text`` with every registered secret masked, in each of its forms."""
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, _MASK)
         return text
 
     def _scrub(self, value: Any) -> Any:
@@ -52,6 +62,35 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self._scrub(v) for v in value]
         return value
+
+
+_MIN_CORE = 8
+"""Shorter base64 fragments are not masked: they would match unrelated text."""
+
+
+def _forms(secret: str) -> set[str]:
+    """The key as written, URL-encoded, and in base64 (standard and URL-safe alphabets)."""
+    forms = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret)}
+    raw = secret.encode("utf-8", "surrogatepass")
+    encoded = [base64.b64encode(raw).decode(), base64.b64encode(b"Bearer " + raw).decode()]
+    for offset in range(3):
+        # in base64 of any text holding the key at this offset mod 3, these characters are
+        # fixed: skip those that mix in bytes before the key, stop at the last whole group
+        text = base64.b64encode(b"\0" * offset + raw).decode()
+        core = text[(0, 2, 3)[offset] : 4 * ((offset + len(raw)) // 3)]
+        if len(core) >= _MIN_CORE:
+            encoded.append(core)
+    for form in encoded:
+        forms |= {
+            form,
+            form.rstrip("="),
+            form.translate(_URLSAFE),
+            form.translate(_URLSAFE).rstrip("="),
+        }
+    return {f for f in forms if len(f) >= _MIN_SECRET}
+
+
+_URLSAFE = str.maketrans("+/", "-_")
 
 
 REDACTOR = Redactor()

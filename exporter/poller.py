@@ -111,7 +111,7 @@ class TargetPoller:
         reason: Reason | None = None
         error: str | None = None
         try:
-            fetcher = self._fetcher()
+            fetcher = await self._fetcher()
             aggregate = await self._walk(fetcher, previous.last_success)
         except PollError as exc:
             reason, error = exc.reason, exc.message
@@ -160,9 +160,9 @@ class TargetPoller:
             )
         return snapshot
 
-    def _fetcher(self) -> PageFetcher:
+    async def _fetcher(self) -> PageFetcher:
         try:
-            key = self.target.secret()
+            key = await self.target.resolve_secret()  # a key file is read off the loop
         except KeyUnavailableError as exc:
             raise PollError(Reason.KEY, str(exc)) from None
         REDACTOR.add(key.get_secret_value())

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from pathlib import Path
 from typing import Annotated, ClassVar
 from urllib.parse import urlsplit
@@ -29,6 +33,47 @@ PositiveDuration = Annotated[Duration, Field(gt=0, le=366 * 86400)]
 """A duration above zero and at most a year."""
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+KEY_FILE_MAX_BYTES = 64 * 1024
+"""The largest ``api_key_file`` accepted: keys are short, and each poll reads the file again."""
+
+KEY_FILE_TIMEOUT = 5.0
+"""How long reading an ``api_key_file`` may take before it is a ``key`` error (a hung mount)."""
+
+_KEY_READERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="key-file")
+"""Key files are read here, never on the event loop; two threads, so a hung mount costs at
+most two and every later read times out instead of piling up threads."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_KEY_LIKE_RUN = re.compile(r"[A-Za-z0-9]{12,}")
+
+
+def shown(value: str) -> str:
+    """A key-source setting (``api_key_env``, ``api_key_file``) as messages may print it.
+
+    In full when it looks like a name or path; otherwise (a key pasted into the wrong field,
+    such as ``tr_prod_…``, which is also a valid variable name) only the part before the
+    first key-like run of characters, and the length.
+    """
+    for match in _KEY_LIKE_RUN.finditer(value):
+        run = match.group()
+        has_digit = any(c.isdigit() for c in run)
+        has_alpha = any(c.isalpha() for c in run)
+        mixed_case = run != run.lower() and run != run.upper()
+        if (has_digit and has_alpha) or (mixed_case and len(run) >= 16):
+            head = value[: min(match.start(), 12)]
+            return f"{head}… ({len(value)} characters, not shown: it may be a key)"
+    return value
+
+
+def _one_line(value: str, source: str) -> str:
+    """``value`` when it can go into an HTTP header; a key with CR, LF, NUL is refused."""
+    if _CONTROL.search(value):
+        raise KeyUnavailableError(
+            f"{source} contains a control character (CR, LF, NUL, ...): "
+            "a key is one line of printable text"
+        )
+    return value
 
 
 def _http_url(value: str) -> str:
@@ -88,8 +133,8 @@ class TargetBase(Model):
                 "api_key_env must be the NAME of an environment variable (letters, digits, _), "
                 "not the key; use api_key or api_key_file for the key itself"
             )
-        if value is not None and not os.environ.get(value, "").strip():
-            raise ValueError(f"environment variable {value} named by api_key_env is unset or empty")
+        if value is not None:
+            _env_key(value)
         return value
 
     @field_validator("api_key")
@@ -97,6 +142,8 @@ class TargetBase(Model):
     def _key_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().strip():
             raise ValueError("api_key is empty")
+        if value is not None:
+            _one_line(value.get_secret_value().strip(), "api_key")
         return value
 
     @field_validator("api_key_file")
@@ -126,33 +173,114 @@ class TargetBase(Model):
         return self.base_url or self.default_base_url
 
     def secret(self) -> SecretStr:
-        """Resolve the API key now (env and file are read on each call, so rotation works)."""
+        """Resolve the API key now (env and file are read on each call, so rotation works).
+
+        A key file is read in a worker thread, bounded by :data:`KEY_FILE_TIMEOUT`; this call
+        waits for it, so on the event loop use :meth:`resolve_secret`.
+        """
         if self.api_key is not None:
-            return self.api_key
+            return SecretStr(self.api_key.get_secret_value().strip())
         if self.api_key_env is not None:
-            value = os.environ.get(self.api_key_env, "").strip()
-            if not value:
-                raise KeyUnavailableError(
-                    f"environment variable {self.api_key_env} is unset or empty"
-                )
-            return SecretStr(value)
+            return SecretStr(_env_key(self.api_key_env))
         assert self.api_key_file is not None
         return SecretStr(_read_key_file(self.api_key_file))
+
+    async def resolve_secret(self) -> SecretStr:
+        """:meth:`secret` without blocking the event loop (a key file is read off it)."""
+        if self.api_key_file is None:
+            return self.secret()
+        path = self.api_key_file
+        future = asyncio.wrap_future(_KEY_READERS.submit(_read_key_file_now, path))
+        try:
+            return SecretStr(await asyncio.wait_for(future, KEY_FILE_TIMEOUT))
+        except TimeoutError:
+            raise _read_timeout(path) from None
 
 
 class KeyUnavailableError(ValueError):
     """The configured key source cannot be read (message never contains the key)."""
 
 
+def _env_key(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise KeyUnavailableError(
+            f"environment variable {shown(name)} named by api_key_env is unset or empty"
+        )
+    return _one_line(value, f"environment variable {shown(name)}")
+
+
 def _read_key_file(path: Path) -> str:
+    """The key in ``path``, read in a worker thread within :data:`KEY_FILE_TIMEOUT`."""
+    future = _KEY_READERS.submit(_read_key_file_now, path)
     try:
-        value = path.read_text(encoding="utf-8").strip()
+        return future.result(timeout=KEY_FILE_TIMEOUT)
+    except FutureTimeoutError:
+        raise _read_timeout(path) from None
+
+
+def _read_timeout(path: Path) -> KeyUnavailableError:
+    return KeyUnavailableError(
+        f"api_key_file {shown(str(path))}: not read within {KEY_FILE_TIMEOUT:g}s"
+    )
+
+
+def _read_key_file_now(path: Path) -> str:
+    """The key in ``path``: a regular file of at most :data:`KEY_FILE_MAX_BYTES`.
+
+    Opened without blocking and checked before any read, so a FIFO (which would wait for a
+    writer), a device such as ``/dev/zero`` (endless) or a directory is refused at once.
+    """
+    name = shown(str(path))
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
     except OSError as exc:
         raise KeyUnavailableError(
-            f"cannot read api_key_file {path}: {exc.strerror or exc}"
+            f"cannot read api_key_file {name}: {exc.strerror or exc}"
         ) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise KeyUnavailableError(
+                f"api_key_file {name} is not a regular file ({_file_kind(info.st_mode)})"
+            )
+        if info.st_size > KEY_FILE_MAX_BYTES:
+            raise KeyUnavailableError(_too_big(name))
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, KEY_FILE_MAX_BYTES + 1 - size):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > KEY_FILE_MAX_BYTES:  # grew while read
+                raise KeyUnavailableError(_too_big(name))
+    except OSError as exc:
+        raise KeyUnavailableError(
+            f"cannot read api_key_file {name}: {exc.strerror or exc}"
+        ) from None
+    finally:
+        os.close(fd)
+    try:
+        value = b"".join(chunks).decode("utf-8").strip()
     except UnicodeDecodeError:
-        raise KeyUnavailableError(f"api_key_file {path} is not UTF-8 text") from None
+        raise KeyUnavailableError(f"api_key_file {name} is not UTF-8 text") from None
     if not value:
-        raise KeyUnavailableError(f"api_key_file {path} is empty")
-    return value
+        raise KeyUnavailableError(f"api_key_file {name} is empty")
+    return _one_line(value, f"api_key_file {name}")
+
+
+def _too_big(name: str) -> str:
+    return f"api_key_file {name} is larger than {KEY_FILE_MAX_BYTES // 1024} KiB: not a key"
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "not a file"

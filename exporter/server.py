@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import resource
 import signal
 import socket
-from collections.abc import Mapping
+import ssl
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import structlog
 from aiohttp import web
 
 from exporter import __version__
 from exporter.config import Settings
+from exporter.names import MAX_CONNECTIONS, READ_HEADER_TIMEOUT
 from exporter.web import create_app, reload_config
 from exporter.webconfig import WebConfig
 
 SHUTDOWN_GRACE = 3.0
+FD_RESERVE = 64
+"""Descriptors kept free of client connections: for the polls, the config, the logs."""
+ACCEPT_ERROR_INTERVAL = 60.0
+"""An accept() that fails for want of descriptors is logged at most once per this many s."""
 
 log = structlog.get_logger("exporter")
 
@@ -35,8 +45,14 @@ async def run_server(
     config_path: Path | None = None,
     enable_lifecycle: bool = False,
     command_line: Mapping[str, int] | None = None,
+    read_header_timeout: float = READ_HEADER_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> None:
     """Serve the exporter app until a stop signal; poll tasks stop with the app.
+
+    A connection must send its request headers within ``read_header_timeout`` and may stay
+    idle between requests as long; at most ``max_connections`` are open at once (see
+    :class:`ConnectionGuard`).
 
     ``web_config`` (``--web.config.file``) adds TLS, basic auth and response headers. With
     ``config_path``, SIGHUP reloads the config (and ``enable_lifecycle`` adds
@@ -76,13 +92,20 @@ async def run_server(
         access_log=None,
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_GRACE,
+        keepalive_timeout=read_header_timeout,
     )
+    guard = ConnectionGuard(
+        read_header_timeout=read_header_timeout,
+        max_connections=fit_to_descriptors(max_connections),
+    )
+    previous_handler = loop.get_exception_handler()
+    loop.set_exception_handler(AcceptErrorLog(previous_handler))
     await runner.setup()
     try:
         if web_config:
             web_config.log_warnings()
         ssl_context = web_config.ssl_context if web_config else None
-        await web.SockSite(runner, sock, ssl_context=ssl_context).start()
+        await GuardedSite(runner, sock, guard, ssl_context=ssl_context).start()
         log.info(
             "server.started",
             listen=f"{host}:{port}",
@@ -98,6 +121,7 @@ async def run_server(
         for task in reloads:
             task.cancel()
         await runner.cleanup()
+        loop.set_exception_handler(previous_handler)
     log.info("server.stopped")
 
 
@@ -108,3 +132,211 @@ def base_url(host: str, port: int, *, tls: bool = False) -> str:
     elif ":" in host:
         host = f"[{host}]"
     return f"{'https' if tls else 'http'}://{host}:{port}"
+
+
+# --- connections --------------------------------------------------------------------------
+
+
+def fit_to_descriptors(wanted: int) -> int:
+    """``wanted``, lowered (with a warning) to what the descriptor limit leaves for clients."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    room = max(1, soft - FD_RESERVE) if soft != resource.RLIM_INFINITY else wanted
+    if wanted > room:
+        log.warning(
+            "server.max_connections_lowered",
+            wanted=wanted,
+            used=room,
+            note=f"the descriptor limit is {soft}; raise it (LimitNOFILE, ulimit -n)",
+        )
+        return room
+    return wanted
+
+
+class ConnectionGuard:
+    """Bounds client connections: their number, and how long their request headers take.
+
+    A connection that has not sent a complete request head within ``read_header_timeout`` is
+    closed (after the first request, aiohttp's keep-alive timeout, set to the same value,
+    closes an idle connection). At ``max_connections``, a new connection replaces the oldest
+    one still waiting for its headers, or, when every connection is busy with a request, is
+    closed at once: a flood of half-open connections cannot lock out ``/healthz``.
+    """
+
+    def __init__(self, *, read_header_timeout: float, max_connections: int) -> None:
+        self.read_header_timeout = read_header_timeout
+        self.max_connections = max_connections
+        self._open: dict[_GuardedProtocol, None] = {}  # oldest first
+        self.timed_out = 0
+        self.evicted = 0
+        self.refused = 0
+
+    @property
+    def open(self) -> int:
+        """Connections open now."""
+        return len(self._open)
+
+    def wrap(self, factory: Callable[[], asyncio.Protocol]) -> Callable[[], asyncio.Protocol]:
+        """A protocol factory whose connections this guard bounds."""
+        return lambda: _GuardedProtocol(self, factory())
+
+    def admit(self, conn: _GuardedProtocol) -> bool:
+        """Make room for ``conn`` if need be; False when there is none."""
+        if len(self._open) >= self.max_connections:
+            idle = next((c for c in self._open if c.waiting_for_head), None)
+            if idle is None:
+                self.refused += 1
+                return False
+            self.evicted += 1
+            idle.drop()
+        self._open[conn] = None
+        return True
+
+    def release(self, conn: _GuardedProtocol) -> None:
+        """``conn`` is closed."""
+        self._open.pop(conn, None)
+
+
+_HEAD_END = b"\r\n\r\n"
+
+
+class _GuardedProtocol(asyncio.Protocol):
+    """aiohttp's protocol for one connection, behind a header deadline and the guard's cap."""
+
+    def __init__(self, guard: ConnectionGuard, inner: asyncio.Protocol) -> None:
+        self._guard = guard
+        self._inner = inner
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._tail = b""
+        self._admitted = False
+        self.waiting_for_head = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        if not self._guard.admit(self):
+            transport.abort()
+            return
+        self._admitted = True
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self._guard.read_header_timeout, self._expire)
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._admitted:
+            return
+        if self.waiting_for_head:
+            seen = self._tail + data
+            if _HEAD_END in seen:
+                self.waiting_for_head = False
+                self._cancel_timer()
+            else:
+                self._tail = seen[-(len(_HEAD_END) - 1) :]
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received() if self._admitted else None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        self._guard.release(self)
+        if self._admitted:
+            self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def drop(self) -> None:
+        """Close the connection now (its headers are late, or the cap needs the room)."""
+        self._cancel_timer()
+        self.waiting_for_head = False
+        self._guard.release(self)
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _expire(self) -> None:
+        self._timer = None
+        self._guard.timed_out += 1
+        self.drop()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+class GuardedSite(web.SockSite):
+    """``SockSite`` whose connections go through a :class:`ConnectionGuard`; a TLS handshake
+    is bounded by the same timeout as the headers."""
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        sock: socket.socket,
+        guard: ConnectionGuard,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__(runner, sock, ssl_context=ssl_context)
+        self.guard = guard
+
+    async def start(self) -> None:
+        """Register with the runner and serve the socket through the guard."""
+        await web.BaseSite.start(self)
+        server = self._runner.server
+        assert server is not None
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self.guard.wrap(server),
+            sock=self._sock,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            ssl_handshake_timeout=self.guard.read_header_timeout if self._ssl_context else None,
+        )
+
+
+_OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+ExceptionHandler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
+
+
+class AcceptErrorLog:
+    """An event loop exception handler: accept() failing for want of descriptors or memory is
+    one ``server.accept_failed`` line per ``interval`` (with how many failures it stands
+    for), not a traceback per attempt; anything else goes to the previous handler."""
+
+    def __init__(
+        self,
+        previous: ExceptionHandler | None,
+        *,
+        interval: float = ACCEPT_ERROR_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._previous = previous
+        self._interval = interval
+        self._clock = clock
+        self._last: float | None = None
+        self._unlogged = 0
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in _OUT_OF_DESCRIPTORS:
+            self._unlogged += 1
+            now = self._clock()
+            if self._last is None or now - self._last >= self._interval:
+                log.error(
+                    "server.accept_failed",
+                    error=os.strerror(exc.errno or 0),
+                    failures=self._unlogged,
+                    note="out of descriptors: lower --web.max-connections or raise the "
+                    "descriptor limit (LimitNOFILE)",
+                )
+                self._last = now
+                self._unlogged = 0
+            return
+        if self._previous is not None:
+            self._previous(loop, context)
+        else:
+            loop.default_exception_handler(context)

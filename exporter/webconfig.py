@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -721,10 +722,17 @@ def rate_limit_middleware(bucket: TokenBucket) -> Middleware:
     return limit
 
 
-_UNKNOWN_USER_HASH = b"$2b$10$003Xhp3auVFGP6tSEUM69uQs.04zkv.l9iY414xXmm8PtLoKdmvH."
-"""Checked for unknown users, so timing does not tell which user names exist."""
 _BCRYPT_MAX = 72  # bcrypt reads this many bytes of a password, as Go's bcrypt does
-_CACHE_SIZE = 1024
+CACHE_SIZE = 1024
+"""Checked (user, password) pairs remembered, successes and failures alike (as the toolkit)."""
+BCRYPT_WORKERS = 2
+"""bcrypt checks that run at once, in threads off the event loop."""
+BCRYPT_QUEUE = 32
+"""Distinct checks that may wait for a worker; past that a request is answered 503 at once."""
+
+
+class AuthBusy(Exception):
+    """Too many distinct password checks are waiting: answer 503 rather than queue more."""
 
 
 def _checkpw(password: bytes, hashed: bytes) -> bool:
@@ -734,39 +742,85 @@ def _checkpw(password: bytes, hashed: bytes) -> bool:
         return False
 
 
+def _cost(hashed: bytes) -> int:
+    return int(hashed[4:6])
+
+
 class BasicAuth:
     """Checks ``Authorization: Basic`` against bcrypt hashes.
 
-    A successful check is cached under (user, sha256(password)), so a scrape every few seconds
-    does not pay bcrypt's deliberate cost each time; checks run one at a time off the loop.
+    bcrypt runs in :data:`BCRYPT_WORKERS` threads, never on the event loop and never more at
+    once. Every result is cached under (user, sha256(password)) in an LRU of
+    :data:`CACHE_SIZE`, failures too, and identical checks in flight share one bcrypt run, so
+    a flood of one wrong password costs one check and a valid client is not queued behind
+    it. Distinct checks waiting past :data:`BCRYPT_QUEUE` are refused (:class:`AuthBusy`).
+    An unknown user is checked against a dummy hash of the highest configured cost, so the
+    time of an answer does not tell which user names exist.
     """
 
-    def __init__(self, users: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        users: Mapping[str, str],
+        *,
+        workers: int = BCRYPT_WORKERS,
+        queue: int = BCRYPT_QUEUE,
+    ) -> None:
         self._users = {user: hashed.encode() for user, hashed in users.items()}
-        self._verified: OrderedDict[tuple[str, bytes], None] = OrderedDict()
-        self._lock = asyncio.Lock()
+        self._results: OrderedDict[tuple[str, bytes], bool] = OrderedDict()
+        self._inflight: dict[tuple[str, bytes], asyncio.Future[bool]] = {}
+        self._workers = workers
+        self._queue = queue
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bcrypt")
+        cost = max((_cost(h) for h in self._users.values()), default=10)
+        self._dummy = self._pool.submit(bcrypt.hashpw, b"no such user", bcrypt.gensalt(cost))
         self.bcrypt_checks = 0
+        self.waiting = 0
+        """Requests waiting for a check now (for tests and debugging)."""
 
     async def check(self, authorization: str | None) -> bool:
-        """Whether the header carries a configured user and that user's password."""
+        """Whether the header carries a configured user and that user's password.
+
+        Raises :class:`AuthBusy` when the check would have to wait behind too many others.
+        """
         credentials = _basic_credentials(authorization)
         if credentials is None:
             return False
         user, password = credentials
         key = (user, hashlib.sha256(password).digest())
-        if key in self._verified:
-            self._verified.move_to_end(key)
-            return True
+        cached = self._results.get(key)
+        if cached is not None:
+            self._results.move_to_end(key)
+            return cached
+        running = self._inflight.get(key)
+        if running is None:
+            if len(self._inflight) >= self._workers + self._queue:
+                raise AuthBusy
+            running = asyncio.ensure_future(self._bcrypt(user, password))
+            self._inflight[key] = running
+            running.add_done_callback(lambda done: self._finished(key, done))
+        self.waiting += 1
+        try:
+            return await asyncio.shield(running)  # a client that leaves does not cancel it
+        finally:
+            self.waiting -= 1
+
+    def _finished(self, key: tuple[str, bytes], done: asyncio.Future[bool]) -> None:
+        del self._inflight[key]
+        if done.cancelled() or done.exception() is not None:
+            return
+        self._results[key] = done.result()
+        if len(self._results) > CACHE_SIZE:
+            self._results.popitem(last=False)
+
+    async def _bcrypt(self, user: str, password: bytes) -> bool:
         hashed = self._users.get(user)
-        async with self._lock:
-            self.bcrypt_checks += 1
-            ok = await asyncio.to_thread(_checkpw, password, hashed or _UNKNOWN_USER_HASH)
-        if not ok or hashed is None:
+        self.bcrypt_checks += 1
+        loop = asyncio.get_running_loop()
+        if hashed is None:
+            dummy = await asyncio.wrap_future(self._dummy)
+            await loop.run_in_executor(self._pool, _checkpw, password, dummy)
             return False
-        self._verified[key] = None
-        if len(self._verified) > _CACHE_SIZE:
-            self._verified.popitem(last=False)
-        return True
+        return await loop.run_in_executor(self._pool, _checkpw, password, hashed)
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str, bytes] | None:
@@ -792,7 +846,17 @@ def basic_auth_middleware(auth: BasicAuth) -> Middleware:
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS or await auth.check(request.headers.get("Authorization")):
+        try:
+            ok = request.path in OPEN_PATHS or await auth.check(
+                request.headers.get("Authorization")
+            )
+        except AuthBusy:
+            return web.Response(
+                status=503,
+                text="Service Unavailable: too many password checks waiting\n",
+                headers={"Retry-After": "1"},
+            )
+        if ok:
             return await handler(request)
         return web.Response(
             status=401,

@@ -21,6 +21,10 @@ from exporter.runtime import new_client_session, new_pollers, new_registry, new_
 from exporter.state import Store
 
 KEY = "test-key-0123456789"
+NOW = 1_767_225_600.0
+"""A fixed "now" (2026-01-01T00:00:00Z) for test data and the clock of in-process polls:
+no test module reads the wall clock when it is imported, so the time between collection
+and a test's run (170 s on a loaded machine) cannot push data past a deadline or margin."""
 
 
 def free_port() -> int:
@@ -140,3 +144,12 @@ def invalid_example(store: Store, name: str) -> str:
     assert aggregate is not None
     assert aggregate.invalid_example is not None
     return aggregate.invalid_example
+
+
+def alias_bomb(levels: int = 9, width: int = 9) -> str:
+    """A YAML "billion laughs": a few hundred bytes whose aliases expand to width**levels
+    nodes (9**9, about 387 million, by default), under a ``bomb`` key."""
+    lines = [f"a0: &a0 [{', '.join(['lol'] * width)}]"]
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * width)}]")
+    return "bomb:\n" + "".join(f"  {line}\n" for line in lines)

@@ -28,7 +28,7 @@ from exporter import __version__
 from exporter.arguments import parser
 from exporter.simulators import ChaserSimulator, Fault, NotteSimulator, chaser_row, notte_row
 from tests.conftest import Serve
-from tests.harness import Exposition, console_script, free_port
+from tests.harness import Exposition, alias_bomb, console_script, free_port
 
 KEY = "sk-test-cli-5e1f9a2b7c3d8e40"
 WRONG_KEY = "sk-test-wrong-0a9b8c7d6e5f"
@@ -402,6 +402,77 @@ async def test_check_config_yaml_error_is_one_line(tmp_path: Path) -> None:
         result.stderr.splitlines()
     )
     assert KEY not in result.output
+
+
+def _fifo_file(tmp_path: Path) -> Path:
+    path = tmp_path / "fifo-key"
+    os.mkfifo(path)  # nobody writes: a blocking open would wait forever
+    return path
+
+
+def _huge_file(tmp_path: Path) -> Path:
+    path = tmp_path / "huge-key"
+    with path.open("wb") as out:  # sparse: 200 MB on paper
+        out.truncate(200 * 1024 * 1024)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "why"),
+    [
+        (_fifo_file, "is not a regular file (a FIFO)"),
+        (lambda _: Path("/dev/zero"), "is not a regular file (a character device)"),
+        (lambda tmp: tmp, "is not a regular file (a directory)"),
+        (_huge_file, "is larger than 64 KiB: not a key"),
+    ],
+    ids=["fifo", "dev-zero", "directory", "200MB"],
+)
+@pytest.mark.parametrize("command", ["check-config", "serve"])
+async def test_hostile_key_file_is_exit_2_at_once(
+    tmp_path: Path, make: Any, why: str, command: str
+) -> None:
+    """A FIFO, /dev/zero, a directory or a huge file as api_key_file: check-config and serve
+    exit 2 with the located problem within the run bound (no hang, no MemoryError traceback)."""
+    key_file = make(tmp_path)
+    path = write_config(
+        tmp_path,
+        f"""
+        targets:
+          - name: c
+            provider: chaser
+            api_key_file: {key_file}
+        """,
+    )
+    args = ("--listen", f"127.0.0.1:{free_port()}") if command == "serve" else ()
+
+    result = await run(command, "--config", str(path), *args, limit=20)
+
+    assert 2 == result.returncode, result.output
+    assert [f"{path}:4:19: targets[0].api_key_file: api_key_file {key_file} {why}"] == (
+        result.stderr.splitlines()
+    )
+
+
+@pytest.mark.parametrize("which", ["config", "web-config"])
+async def test_check_config_on_an_alias_bomb_exits_2_at_once(tmp_path: Path, which: str) -> None:
+    """check-config on a 510-byte alias bomb (config or web config) exits 2 with one located
+    line within a few seconds; it used to follow the aliases for minutes."""
+    good = write_config(tmp_path, f'targets: [{{name: c, provider: chaser, api_key: "{KEY}"}}]\n')
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(alias_bomb(), encoding="utf-8")
+    args: tuple[str, ...] = ("--config", str(bomb))
+    if which == "web-config":
+        args = ("--config", str(good), "--web.config.file", str(bomb))
+
+    started = time.monotonic()
+    result = await run("check-config", *args, limit=20)
+
+    assert 2 == result.returncode, result.output
+    assert [
+        f"{bomb}:7:7: too many YAML nodes: this expands to more than 100,000 with its aliases "
+        "(an alias bomb?); write the values out or use fewer aliases"
+    ] == result.stderr.splitlines()
+    assert time.monotonic() - started < 20
 
 
 async def test_missing_config_is_a_one_line_usage_error() -> None:

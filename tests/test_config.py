@@ -21,6 +21,7 @@ from exporter.config import (
     parse_listen,
 )
 from exporter.config_messages import describe
+from tests.harness import alias_bomb
 
 KEY = "sk-test-7f3a9c1e5b2d4086"
 OTHER_KEY = "sk-test-other-0d1e2f3a4b"
@@ -727,6 +728,82 @@ def test_empty_inline_key_is_a_problem(tmp_path: Path) -> None:
     assert [f"{path}:4:14: targets[0].api_key: api_key is empty"] == problems(path)
 
 
+PASTED_TRIGGER_KEY = "tr_prod_AbCd1234EfGh5678IjKl"  # a Trigger.dev key is a valid variable name
+
+
+def test_trigger_key_pasted_into_api_key_env_is_not_printed(tmp_path: Path) -> None:
+    """A key that is also a valid variable name, put into api_key_env, is shown only up to
+    where it starts to look like a key, with its length."""
+    path = key_target(tmp_path, f"api_key_env: {PASTED_TRIGGER_KEY}")
+
+    found = problems(path)
+
+    assert [
+        f"{path}:4:18: targets[0].api_key_env: environment variable tr_prod_… (28 characters, "
+        "not shown: it may be a key) named by api_key_env is unset or empty"
+    ] == found
+    assert "AbCd1234" not in "\n".join(found)
+
+
+def test_key_pasted_into_api_key_file_is_not_printed(tmp_path: Path) -> None:
+    """The same for a key put where the key file's path belongs."""
+    path = key_target(tmp_path, f"api_key_file: {PASTED_TRIGGER_KEY}")
+
+    found = problems(path)
+
+    assert [
+        f"{path}:4:19: targets[0].api_key_file: cannot read api_key_file tr_prod_… "
+        "(28 characters, not shown: it may be a key): No such file or directory"
+    ] == found
+    assert "AbCd1234" not in "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    "name", ["NOTTE_API_KEY", "TRIGGER_SECRET_KEY", "notte_key", "KEY2", "X_1234_ABCD"]
+)
+def test_variable_names_are_printed_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Names that look like names still appear as written, so the message stays useful."""
+    monkeypatch.delenv(name, raising=False)
+    path = key_target(tmp_path, f"api_key_env: {name}")
+    assert [
+        f"{path}:4:18: targets[0].api_key_env: environment variable {name} "
+        "named by api_key_env is unset or empty"
+    ] == problems(path)
+
+
+CONTROL = "contains a control character (CR, LF, NUL, ...): a key is one line of printable text"
+
+
+@pytest.mark.parametrize("key", ["abc\\r\\ndef-123456", "abc\\0def-123456", "abc\\ndef"])
+def test_inline_key_with_cr_lf_or_nul_is_a_problem(tmp_path: Path, key: str) -> None:
+    """A key that cannot go into an HTTP header is a config error, not a crash at every poll."""
+    path = key_target(tmp_path, f'api_key: "{key}"')
+    assert [f"{path}:4:14: targets[0].api_key: api_key {CONTROL}"] == problems(path)
+
+
+def test_env_key_with_a_line_break_is_a_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for a key read from the environment (which cannot hold NUL)."""
+    monkeypatch.setenv(KEY_ENV, f"{KEY}\r\nX-Injected: 1")
+    path = key_target(tmp_path, f"api_key_env: {KEY_ENV}")
+    assert [
+        f"{path}:4:18: targets[0].api_key_env: environment variable {KEY_ENV} {CONTROL}"
+    ] == problems(path)
+
+
+def test_key_file_with_a_nul_is_a_problem(tmp_path: Path) -> None:
+    """The same for a key file (its surrounding whitespace is still stripped first)."""
+    key_file = tmp_path / "key"
+    key_file.write_bytes(KEY.encode() + b"\0more\n")
+    path = key_target(tmp_path, f"api_key_file: {key_file}")
+    assert [f"{path}:4:19: targets[0].api_key_file: api_key_file {key_file} {CONTROL}"] == (
+        problems(path)
+    )
+
+
 # --- per-target environment overrides and checks after the merge -------------------------
 
 TWO_TARGETS = f"""
@@ -1076,3 +1153,45 @@ def test_misspelt_variables_are_found_with_a_suggestion(tmp_path: Path) -> None:
     ] == [str(p) for p in misspelt_variables(environ, named)]
     shards = "environment SESSION_EXPORTER_SHARDS: not a setting, so it is ignored"
     assert any(str(p).startswith(shards) for p in misspelt_variables(environ, settings))
+
+
+# --- aliases ----------------------------------------------------------------------------
+
+BOMB = (
+    "too many YAML nodes: this expands to more than 100,000 with its aliases (an alias "
+    "bomb?); write the values out or use fewer aliases"
+)
+
+
+def test_alias_bomb_is_refused_at_once_and_located(tmp_path: Path) -> None:
+    """A 510-byte file whose aliases expand to 387 million nodes is one located problem: at
+    the first list that is too big by itself (9**6 nodes; 9**5 would fit), and no walk of
+    the expanded document (the duplicate-key check used to follow every alias)."""
+    path = tmp_path / "bomb.yaml"
+    path.write_text(ONE_TARGET + alias_bomb(), encoding="utf-8")
+
+    assert [f"{path}:12:7: {BOMB}"] == problems(path)
+
+
+def test_alias_cycle_is_refused(tmp_path: Path) -> None:
+    """An alias inside its own anchor (a cycle PyYAML composes) is refused, not walked."""
+    path = tmp_path / "cycle.yaml"
+    path.write_text(ONE_TARGET + "loop: &loop [1, *loop]\n", encoding="utf-8")
+
+    assert [f"{path}:6:7: an alias refers to its own anchor (a cycle)"] == problems(path)
+
+
+def test_ordinary_anchors_and_merge_keys_still_work(tmp_path: Path) -> None:
+    """Sharing one target's settings with the next through an anchor and a merge key works."""
+    path = write(
+        tmp_path,
+        f"""
+        targets:
+          - &first {{name: a, provider: chaser, api_key: "{KEY}", timeout: 5s}}
+          - {{<<: *first, name: b}}
+        """,
+    )
+
+    settings = load_settings(path)
+
+    assert [("a", 5.0), ("b", 5.0)] == [(t.name, t.timeout) for t in settings.targets]

@@ -26,6 +26,7 @@ import yaml
 
 from deploy import rules
 from exporter.config import shard_from_pod_name
+from exporter.server import FD_RESERVE, MAX_CONNECTIONS
 from tests.tools import ROOT, require, run
 
 DEPLOY = ROOT / "deploy"
@@ -583,6 +584,14 @@ def test_systemd_unit_options() -> None:
         "SystemCallFilter=@system-service",
     } <= lines
     assert {line for line in lines if line.startswith("LoadCredential=")}
+
+
+def test_systemd_unit_leaves_descriptors_for_the_connection_cap() -> None:
+    """LimitNOFILE is set, with room for the default connection cap, the reserve and polls."""
+    limits = [line for line in UNIT.read_text().splitlines() if line.startswith("LimitNOFILE=")]
+
+    assert ["LimitNOFILE=8192"] == limits
+    assert 8192 >= 4 * (MAX_CONNECTIONS + FD_RESERVE)
 
 
 def test_systemd_config_reads_keys_from_the_units_credentials(tmp_path: Path) -> None:

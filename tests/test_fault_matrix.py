@@ -33,9 +33,9 @@ from exporter.simulators import (
     trigger_row,
 )
 from tests.conftest import Serve
-from tests.harness import KEY, Exposition, console_script, free_port
+from tests.harness import KEY, NOW, Exposition, console_script, free_port
 
-T = float(int(time.time()))
+T = NOW  # a fixed "now" for the data: nothing here reads the wall clock at import
 HEALTHY = [
     chaser_row("h1", "running", iso(T - 600), leases=2),
     chaser_row("h2", "idle", iso(T - 300), leases=0),

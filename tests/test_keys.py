@@ -1,10 +1,16 @@
-"""Key handling at poll time: rotation through api_key_file, and the plain-http warning."""
+"""Key handling at poll time: rotation through api_key_file, hostile key files, and the
+plain-http warning."""
 
 from __future__ import annotations
 
-import time
+import asyncio
+import contextlib
+import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
 from exporter.poller import TargetPoller
@@ -13,7 +19,8 @@ from exporter.simulators import ChaserSimulator, chaser_row, iso
 from tests.conftest import Serve
 from tests.harness import poll_all, settings_for
 
-T = float(int(time.time()))
+KEY_FILE_MAX_BYTES = 64 * 1024  # exporter.schema.KEY_FILE_MAX_BYTES, the documented cap
+T = 1_767_225_600.0  # a fixed "now" (2026-01-01): nothing here depends on the wall clock
 ROWS = [chaser_row("a", "running", iso(T))]
 
 
@@ -84,3 +91,96 @@ async def test_plain_http_to_a_remote_host_warns_once() -> None:
         ("lookalike", "localhost.attacker.example"),
         ("lookalike2", "127.attacker.example"),
     ] == [(e["target"], e["host"]) for e in warned]
+
+
+def _fifo(path: Path) -> None:
+    """A FIFO nobody writes to: a blocking open would wait forever, so a watchdog thread
+    opens it for writing after a while, turning such a hang into a failed assert."""
+    os.mkfifo(path)
+
+    def rescue() -> None:
+        with contextlib.suppress(OSError):  # ENXIO: nobody is waiting, as it should be
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+
+    watchdog = threading.Timer(10.0, rescue)
+    watchdog.daemon = True
+    watchdog.start()
+
+
+def _huge(path: Path) -> None:
+    with path.open("wb") as out:  # sparse: 200 MB on paper, nothing on disk
+        out.truncate(200 * 1024 * 1024)
+
+
+def _just_over(path: Path) -> None:
+    path.write_bytes(b"k" * (KEY_FILE_MAX_BYTES + 1))
+
+
+def _directory(path: Path) -> None:
+    path.mkdir()
+
+
+def _binary(path: Path) -> None:
+    path.write_bytes(b"\xff\xfe key")
+
+
+def _two_lines(path: Path) -> None:
+    path.write_bytes(b"key-123456\r\nX-Injected: 1\n")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_fifo, "api_key_file {path} is not a regular file (a FIFO)"),
+        (_directory, "api_key_file {path} is not a regular file (a directory)"),
+        (_huge, "api_key_file {path} is larger than 64 KiB: not a key"),
+        (_just_over, "api_key_file {path} is larger than 64 KiB: not a key"),
+        (_binary, "api_key_file {path} is not UTF-8 text"),
+        (
+            _two_lines,
+            "api_key_file {path} contains a control character (CR, LF, NUL, ...): "
+            "a key is one line of printable text",
+        ),
+    ],
+    ids=["fifo", "directory", "200MB", "just-over-the-cap", "binary", "crlf"],
+)
+async def test_hostile_key_file_at_poll_time_is_reason_key(
+    tmp_path: Path, served: Serve, make: Callable[[Path], None], message: str
+) -> None:
+    """A key file replaced after start by a FIFO, a directory, a huge or a multi-line file
+    fails that target's poll with reason key at once (no hang, no big read, no crash), while
+    a target with a good key is polled as usual."""
+    key_file = tmp_path / "key"
+    key_file.write_text("some-key-123456", encoding="utf-8")
+    url = await served(ChaserSimulator(sessions=ROWS, api_key="some-key-123456"))
+    settings = settings_for(
+        {"name": "bad", "provider": "chaser", "base_url": url, "api_key_file": str(key_file)},
+        {"name": "good", "provider": "chaser", "base_url": url, "api_key": "some-key-123456"},
+    )
+    key_file.unlink()
+    make(key_file)
+
+    store = await asyncio.wait_for(poll_all(settings), 30)
+
+    snap = store.snapshots["bad"]
+    assert "key" == (snap.error_reason and snap.error_reason.value)
+    assert message.format(path=key_file) == snap.error
+    assert store.snapshots["good"].up
+
+
+async def test_dev_zero_as_key_file_is_reason_key(served: Serve) -> None:
+    """/dev/zero (endless) is refused as a character device, not read into memory."""
+    url = await served(ChaserSimulator(sessions=ROWS, api_key="k-123456"))
+    settings = settings_for({"name": "c", "provider": "chaser", "base_url": url})
+    target = settings.targets[0].model_copy(
+        update={"api_key": None, "api_key_file": Path("/dev/zero")}
+    )
+    store = new_store(settings)
+    async with new_client_session() as session:
+        poller = TargetPoller(
+            target=target, interval=30, session=session, store=store, clock=lambda: T
+        )
+        snap = await asyncio.wait_for(poller.poll(), 10)
+
+    assert "key" == (snap.error_reason and snap.error_reason.value)
+    assert "api_key_file /dev/zero is not a regular file (a character device)" == snap.error

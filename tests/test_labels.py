@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import time
+import hashlib
 from collections import Counter
+from functools import partial
 
 import pytest
 
-from exporter.labels import cap, clean
+from exporter.labels import cap, clean, fold, session_id
 from exporter.simulators import ChaserSimulator, chaser_row, iso
+from tests import harness
 from tests.conftest import Serve
-from tests.harness import KEY, poll_all, scrape, settings_for
+from tests.harness import KEY, NOW, settings_for
 
-T = float(int(time.time()))
+T = NOW  # a fixed "now": the data below, and the clock of every poll and scrape here
+poll_all = partial(harness.poll_all, clock=lambda: T)
+scrape = partial(harness.scrape, clock=lambda: T)
 
 
 @pytest.mark.parametrize(
@@ -29,6 +33,40 @@ T = float(int(time.time()))
 def test_clean(raw: str, safe: str) -> None:
     """Control characters and runs of space collapse; at most 64 characters; never empty."""
     assert safe == clean(raw)
+
+
+def digest(raw: str) -> str:
+    """The first 8 hex digits of the raw id's SHA-256, as session_id appends them."""
+    return hashlib.sha256(raw.encode()).hexdigest()[:8]
+
+
+@pytest.mark.parametrize(
+    ("raw", "head"),
+    [
+        ("sess_0123", None),
+        ("a b", None),
+        ("zero\u200bwidth", "zero width"),
+        ("bell\x07", "bell"),
+        ("x" * 200, "x" * 119),
+    ],
+)
+def test_session_id(raw: str, head: str | None) -> None:
+    """A safe id stays as it is; any other is cleaned, cut to 128, and marked with a digest."""
+    assert (raw if head is None else f"{head}~{digest(raw)}") == session_id(raw)
+
+
+def test_fold_is_the_sessions_mapping_from_raw_values() -> None:
+    """Raw values map to documented names as they are, others cleaned and merged before
+    capping (so `Odd\nOne` and `Odd One` count as one), the rest into `other`."""
+    counts = {"running": 0, "Odd\nOne": 2, "Odd One": 2, "rare": 1, "rarer": 1}
+
+    assert {
+        "running": "running",
+        "Odd\nOne": "Odd One",
+        "Odd One": "Odd One",
+        "rare": "other",
+        "rarer": "other",
+    } == fold(counts, keep={"running"}, limit=1)
 
 
 def test_cap_keeps_documented_and_most_frequent() -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import time
+from functools import partial
 
 from exporter.simulators import ChaserSimulator, NotteSimulator, chaser_row, iso, notte_row
+from tests import harness
 from tests.conftest import Serve
-from tests.harness import KEY, poll_all, scrape, settings_for
+from tests.harness import KEY, NOW, settings_for
 
-T = float(int(time.time()))
+T = NOW  # a fixed "now": the data below, and the clock of every poll and scrape here
+poll_all = partial(harness.poll_all, clock=lambda: T)
+scrape = partial(harness.scrape, clock=lambda: T)
 ROWS = [
     chaser_row("young", "running", iso(T - 10), leases=1, session_type="browser"),
     chaser_row("old", "idle", iso(T - 500), leases=0, session_type="browser"),
@@ -128,3 +131,46 @@ async def test_deadline_series_for_providers_with_deadlines(served: Serve) -> No
         dict(labels)["session_id"]: dict(labels)["kind"]
         for labels in metrics.select("session_info")
     }
+
+
+async def test_hostile_ids_and_statuses_are_cleaned_capped_and_folded(served: Serve) -> None:
+    """Per-session labels get the treatment of every provider label: control and zero-width
+    characters go, a 100 KB id is cut to 128 characters (with a digest, so ids that clean
+    alike stay apart), a 1,000-character status is cut to 64, and past max_label_values the
+    statuses fold into `other` exactly as the sessions series fold them."""
+    long_id = "i" * 100_000
+    long_status = "s" * 1000
+    rows = [
+        chaser_row("plain", "running", iso(T - 10)),
+        chaser_row("ctl\x00\n\u200bid", "running", iso(T - 20)),
+        chaser_row("ctl  id", "running", iso(T - 30)),  # cleans to the same text
+        chaser_row(long_id, "running", iso(T - 40)),
+        chaser_row("long-status", long_status, iso(T - 50)),
+        chaser_row("weird-1", "Weird\u200b\x07One", iso(T - 60)),
+        chaser_row("weird-2", "weird-two", iso(T - 70)),
+        chaser_row("weird-3", "weird-two", iso(T - 80)),
+    ]
+    url = await served(ChaserSimulator(sessions=rows, api_key=KEY))
+    target = chaser(url, enabled=True, phases=["live", "pending", "unknown"])
+    target["max_label_values"] = 1  # keeps weird-two (two sessions); the others fold
+
+    metrics = scrape(await poll_all(settings_for(target)))
+
+    info = {dict(labels)["session_id"]: dict(labels) for labels in metrics.select("session_info")}
+    ctl = sorted(i for i in info if i.startswith("ctl"))
+    assert 2 == len(ctl)
+    assert all(len(i) == 15 and i[:7] == "ctl id~" for i in ctl), ctl
+    long = [i for i in info if i.startswith("iii")]
+    assert 1 == len(long)
+    assert 128 == len(long[0])
+    assert "i" * 119 + "~" == long[0][:120]
+    statuses = {i: labels["status"] for i, labels in info.items()}
+    assert "other" == statuses["long-status"]
+    assert "other" == statuses["weird-1"]
+    assert "weird-two" == statuses["weird-2"] == statuses["weird-3"]
+    assert "running" == statuses["plain"]
+    assert set(statuses.values()) <= set(metrics.by("sessions", "status"))
+    for labels in metrics.select("session_info"):
+        for _, value in labels:
+            assert value.isprintable(), repr(value)
+            assert len(value) <= 128

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import time
 from dataclasses import replace
 
 from aiohttp import web
@@ -20,9 +19,9 @@ from exporter.simulators import ChaserSimulator, NotteSimulator, chaser_row, iso
 from exporter.state import Store, TargetSnapshot
 from exporter.web import PROBES, STORE, create_app
 from tests.conftest import Serve
-from tests.harness import KEY, Exposition, settings_for
+from tests.harness import KEY, NOW, Exposition, settings_for
 
-T = float(int(time.time()))
+T = NOW  # a fixed "now" for the data: nothing here reads the wall clock at import
 Client = TestClient[web.Request, web.Application]
 EXPORTER_WIDE = {
     "sessions_exporter_build_info",

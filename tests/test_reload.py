@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,9 +18,9 @@ from exporter.simulators import AgiSimulator, ChaserSimulator, agi_row, chaser_r
 from exporter.state import Store
 from exporter.supervisor import Supervisor
 from tests.conftest import Serve
-from tests.harness import KEY, Exposition, console_script, free_port, scrape
+from tests.harness import KEY, NOW, Exposition, alias_bomb, console_script, free_port, scrape
 
-T = float(int(time.time()))
+T = NOW  # a fixed "now" for the data: nothing here reads the wall clock at import
 
 
 def config(path: Path, *targets: str, interval: str = "50ms") -> Path:
@@ -288,3 +287,60 @@ async def test_post_reload_is_off_by_default(tmp_path: Path, urls: dict[str, str
         await asyncio.wait_for(proc.wait(), 10)
 
     assert status in (404, 405)
+
+
+async def test_sighup_with_an_alias_bomb_or_a_pasted_key_in_serve(
+    tmp_path: Path, urls: dict[str, str]
+) -> None:
+    """A SIGHUP with an alias bomb fails the reload at once: /healthz keeps answering within
+    a second throughout (the bomb used to freeze serve for a minute). A reload with a key
+    pasted into api_key_env logs the problem without the key."""
+    path = config(tmp_path / "c.yaml", target("a", "chaser", urls["a"]), interval="100ms")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = await asyncio.create_subprocess_exec(
+        console_script(),
+        "serve",
+        "--config",
+        str(path),
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--log-format",
+        "json",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    pasted = "tr_prod_AbCd1234EfGh5678IjKl"
+    try:
+        await wait_for_metrics(base, lambda m: m.get("sessions_target_up", target="a") == 1.0)
+        path.write_text(path.read_text() + alias_bomb(), encoding="utf-8")
+        proc.send_signal(signal.SIGHUP)
+        for _ in range(10):
+            async with asyncio.timeout(1):
+                assert (200, "ok\n") == await get(f"{base}/healthz")
+        await wait_for_metrics(
+            base, lambda m: m.get("sessions_exporter_config_reloads_total", result="failure") == 1
+        )
+
+        path.write_text(
+            f"targets:\n  - {{name: a, provider: trigger, api_key_env: {pasted}}}\n",
+            encoding="utf-8",
+        )
+        proc.send_signal(signal.SIGHUP)
+        after = await wait_for_metrics(
+            base, lambda m: m.get("sessions_exporter_config_reloads_total", result="failure") == 2
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 10)
+
+    assert 1.0 == after.get("sessions_target_up", target="a")  # the old config stays
+    failed = [
+        e
+        for e in map(json.loads, err.decode().splitlines())
+        if e["event"] == ("config.reload_failed")
+    ]
+    assert 2 == len(failed)
+    assert "too many YAML nodes" in failed[0]["problems"][0]
+    assert "tr_prod_… (28 characters, not shown: it may be a key)" in failed[1]["problems"][0]
+    assert "AbCd1234" not in err.decode()

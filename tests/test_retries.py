@@ -114,6 +114,32 @@ async def test_retry_after_past_the_deadline_fails_at_once(served: Serve) -> Non
 
 
 @pytest.mark.parametrize(
+    "value",
+    [
+        "\u00b2",  # a superscript two: str.isdigit() says yes, float() says no
+        "\u0661\u0662",  # Arabic-Indic digits, which float() would read as 12
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+        "Mon, 01 Jan 99999999999999999999 00:00:00 GMT",  # overflows a C long
+    ],
+)
+async def test_hostile_retry_after_is_ignored_and_the_503_retried(
+    served: Serve, value: str
+) -> None:
+    """A Retry-After that is no usable wait is treated as absent: the 503 is retried on the
+    ordinary backoff and the poll succeeds (no crash, no wait of years)."""
+    sim = ChaserSimulator(sessions=ROWS, api_key=KEY)
+    sim.fault = Fault(status=503, headers={"Retry-After": value}, times=1)
+    url = await served(sim)
+
+    store = await poll_all(settings_for(chaser(url), poll_interval="10s"))
+
+    snap = store.snapshots["c"]
+    assert snap.up, snap.error
+    assert 1 == snap.retries
+    assert {"503": 1, "200": 1} == dict(snap.requests)
+
+
+@pytest.mark.parametrize(
     ("fault", "reason"),
     [
         (Fault(status=401), "auth"),
@@ -143,6 +169,9 @@ def test_retry_after_parsing() -> None:
     assert 0.0 == retry_after("Thu, 01 Jan 2026 00:00:00 GMT", now=1767225700.0)
     assert retry_after("soon") is None
     assert retry_after(None) is None
+    assert retry_after("\u00b2") is None
+    assert retry_after("86401") is None  # more than a day ahead: absent
+    assert 86400.0 == retry_after("86400")
 
 
 async def test_rate_limit_spaces_requests(served: Serve) -> None:

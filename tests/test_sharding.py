@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -25,10 +24,10 @@ from exporter.simulators import (
 )
 from exporter.web import STORE, create_app, reload_config
 from tests.conftest import Serve
-from tests.harness import KEY, Exposition, settings_for
+from tests.harness import KEY, NOW, Exposition, settings_for
 from tests.test_cli import run
 
-T = float(int(time.time()))
+T = NOW  # a fixed "now" for the data: nothing here reads the wall clock at import
 
 SESSION_SERIES = {
     "sessions",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
+from functools import partial
 
 import msgspec
 import pytest
@@ -15,10 +15,13 @@ from exporter.poller import TargetPoller
 from exporter.providers import envelope
 from exporter.runtime import new_client_session, new_store
 from exporter.simulators import ChaserSimulator, Fault, NotteSimulator, chaser_row, iso, notte_row
+from tests import harness
 from tests.conftest import Serve
-from tests.harness import KEY, Exposition, free_port, poll_all, scrape, settings_for
+from tests.harness import KEY, NOW, Exposition, free_port, settings_for
 
-T = float(int(time.time()))
+T = NOW  # a fixed "now": the data below, and the clock of every poll and scrape here
+poll_all = partial(harness.poll_all, clock=lambda: T)
+scrape = partial(harness.scrape, clock=lambda: T)
 GOOD_ROWS = [
     chaser_row("g1", "running", iso(T - 60), leases=1),
     chaser_row("g2", "idle", iso(T - 30), leases=0),

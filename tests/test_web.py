@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import time
 
 import aiohttp
 from aiohttp import web
@@ -15,9 +14,9 @@ from pytest_aiohttp import AiohttpClient
 from exporter.simulators import ChaserSimulator, Fault, NotteSimulator, chaser_row, iso, notte_row
 from exporter.web import STORE, create_app
 from tests.conftest import Serve
-from tests.harness import KEY, Exposition, settings_for
+from tests.harness import KEY, NOW, Exposition, settings_for
 
-T = float(int(time.time()))
+T = NOW  # a fixed "now" for the data: nothing here reads the wall clock at import
 
 
 Client = TestClient[web.Request, web.Application]

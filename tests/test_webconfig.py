@@ -15,7 +15,8 @@ import signal
 import socket
 import ssl
 import textwrap
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ import aiohttp
 import bcrypt
 import pytest
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -37,22 +39,24 @@ from exporter.web import EXPOSITION, create_app
 from exporter.webconfig import (
     REALM,
     WEB_CONFIG_ENV,
+    AuthBusy,
     BasicAuth,
     WebConfig,
+    basic_auth_middleware,
     load_web_config,
     web_config_path,
 )
 from tests.conftest import Serve
-from tests.harness import KEY, Exposition, console_script, free_port, settings_for
+from tests.harness import KEY, Exposition, alias_bomb, console_script, free_port, settings_for
 from tests.test_cli import STOP_LIMIT, Server, child_env, stop, wait_ready
 
 ALICE_PASSWORD = "correct horse battery staple"
 BOB_PASSWORD = "s3cret-bob"
 
 
-def bcrypt_hash(password: str, *, prefix: str = "$2y$") -> str:
+def bcrypt_hash(password: str, *, prefix: str = "$2y$", cost: int = 4) -> str:
     """A bcrypt hash of ``password`` in htpasswd's ``$2y$`` form (cost 4: fast tests)."""
-    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(cost)).decode()
     return prefix + hashed[4:]
 
 
@@ -224,14 +228,19 @@ class Running:
 
 
 @asynccontextmanager
-async def serving(served: Serve, web_config: WebConfig) -> AsyncIterator[Running]:
-    """The exporter app over one Chaser simulator, served as run_server serves it."""
+async def serving(
+    served: Serve, web_config: WebConfig, middlewares: Sequence[Middleware] | None = None
+) -> AsyncIterator[Running]:
+    """The exporter app over one Chaser simulator, served as run_server serves it (with the
+    web config's middlewares, or ``middlewares``)."""
     chaser = ChaserSimulator(sessions=[chaser_row("c1", "running", 1_700_000_000.0)], api_key=KEY)
     settings = settings_for(
         {"name": "ch", "provider": "chaser", "base_url": await served(chaser)},
         poll_interval="1h",
     )
-    app = create_app(settings, middlewares=web_config.middlewares())
+    app = create_app(
+        settings, middlewares=web_config.middlewares() if middlewares is None else middlewares
+    )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     sock = socket.create_server(("127.0.0.1", 0))
@@ -492,6 +501,17 @@ def test_yaml_errors_and_duplicate_keys_are_located(tmp_path: Path) -> None:
     ] == problems_of(twice)
 
 
+def test_alias_bomb_in_the_web_config_is_refused_at_once(tmp_path: Path) -> None:
+    """The web config has the same node budget: a bomb is one located problem, at once."""
+    path = tmp_path / "bomb.yml"
+    path.write_text("basic_auth_users: {}\n" + alias_bomb(), encoding="utf-8")
+
+    assert [
+        f"{path}:8:7: too many YAML nodes: this expands to more than 100,000 with its aliases "
+        "(an alias bomb?); write the values out or use fewer aliases"
+    ] == problems_of(path)
+
+
 def test_unusable_tls_files_are_located(tmp_path: Path, pki: Pki) -> None:
     """A missing certificate, a key of another certificate, a CA without certificates."""
     missing = write_web_config(
@@ -655,18 +675,101 @@ async def test_basic_auth_guards_every_endpoint_but_healthz(tmp_path: Path, serv
             assert "ok\n" == await response.text()
 
 
-async def test_successful_checks_are_cached_failures_are_not() -> None:
-    """bcrypt runs once per (user, password) that succeeded, and every time for a failure."""
+async def test_checks_are_cached_failures_too() -> None:
+    """bcrypt runs once per (user, password), whether it succeeded or failed; an unknown user
+    costs a check too (against the dummy hash)."""
     auth = BasicAuth({"alice": ALICE_HASH})
 
     assert all([await auth.check(basic("alice", ALICE_PASSWORD)["Authorization"]) for _ in "abc"])
     assert 1 == auth.bcrypt_checks
     assert not any([await auth.check(basic("alice", "nope")["Authorization"]) for _ in "ab"])
-    assert 3 == auth.bcrypt_checks
+    assert 2 == auth.bcrypt_checks
     assert not await auth.check(basic("eve", ALICE_PASSWORD)["Authorization"])
-    assert 4 == auth.bcrypt_checks  # an unknown user costs a bcrypt check too (no timing leak)
+    assert 3 == auth.bcrypt_checks  # an unknown user costs a bcrypt check too (no timing leak)
     assert not await auth.check(None)
-    assert 4 == auth.bcrypt_checks
+    assert 3 == auth.bcrypt_checks
+
+
+async def test_identical_checks_in_flight_share_one_bcrypt_run() -> None:
+    """Fifty concurrent requests with the same wrong password cost one bcrypt check."""
+    auth = BasicAuth({"alice": ALICE_HASH})
+    header = basic("alice", "wrong")["Authorization"]
+
+    results = await asyncio.gather(*(auth.check(header) for _ in range(50)))
+
+    assert [False] * 50 == results
+    assert 1 == auth.bcrypt_checks
+
+
+async def test_too_many_distinct_checks_waiting_are_refused_at_once() -> None:
+    """Past workers + queue distinct checks in flight, the next one raises AuthBusy (503)
+    instead of queueing without bound; the cache of earlier results still answers."""
+    auth = BasicAuth({"alice": ALICE_HASH}, workers=1, queue=2)
+    assert await auth.check(basic("alice", ALICE_PASSWORD)["Authorization"])
+    checks = [
+        asyncio.ensure_future(auth.check(basic("alice", f"wrong-{i}")["Authorization"]))
+        for i in range(3)
+    ]
+    await asyncio.sleep(0)  # every check has started and is in flight
+
+    with pytest.raises(AuthBusy):
+        await auth.check(basic("alice", "one-too-many")["Authorization"])
+    assert await auth.check(basic("alice", ALICE_PASSWORD)["Authorization"])  # cached
+    assert [False] * 3 == await asyncio.gather(*checks)
+
+
+def test_the_dummy_hash_has_the_cost_of_the_configured_ones() -> None:
+    """Unknown users are checked against a hash of the highest configured cost, so they take
+    as long as known ones."""
+    auth = BasicAuth({"alice": ALICE_HASH, "bob": bcrypt_hash("x", cost=6)})
+    assert auth._dummy.result(timeout=30).startswith(b"$2b$06$")
+
+
+async def test_a_valid_client_is_answered_during_a_wrong_password_flood(
+    tmp_path: Path, served: Serve
+) -> None:
+    """With 200 wrong-password requests queued, a client whose (valid) credentials are not
+    cached yet is answered within a few bcrypt checks, far below the flood's serial cost
+    (200 checks: one global lock made it wait 21.5 s). Measured against this machine's own
+    bcrypt time, so load does not change the verdict."""
+    password_hash = bcrypt_hash(ALICE_PASSWORD, cost=10)
+    started = time.monotonic()
+    bcrypt.checkpw(b"calibrate", password_hash.encode())
+    one_check = time.monotonic() - started
+    path = write_web_config(tmp_path, f"basic_auth_users:\n  alice: {password_hash}\n")
+    web_config = load_web_config(path)
+    auth = BasicAuth(web_config.file.basic_auth_users)
+    arrived = 0
+
+    @web.middleware
+    async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
+        nonlocal arrived
+        arrived += 1
+        return await handler(request)
+
+    async with (
+        serving(served, web_config, middlewares=(count, basic_auth_middleware(auth))) as running,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http,
+    ):
+
+        async def get(headers: Mapping[str, str]) -> int:
+            async with http.get(f"{running.base}/metrics", headers=headers) as response:
+                await response.read()
+                return response.status
+
+        flood = [asyncio.ensure_future(get(basic("alice", "wrong"))) for _ in range(200)]
+        async with asyncio.timeout(60):
+            while arrived < 200:  # every flood request has reached the server
+                await asyncio.sleep(0.01)
+        started = time.monotonic()
+        status = await get(basic("alice", ALICE_PASSWORD))
+        waited = time.monotonic() - started
+        statuses = await asyncio.gather(*flood)
+
+    assert 200 == status
+    assert [401] * 200 == statuses
+    assert waited < 20 * one_check, (waited, one_check)
+    assert 2 == auth.bcrypt_checks
 
 
 async def test_headers_on_every_response(tmp_path: Path, served: Serve) -> None:

@@ -1,0 +1,201 @@
+"""Hostile clients of ``serve``: half-open connections (slowloris), idle ones, a connection
+cap, and accept() failing for want of descriptors. Over real sockets, against the real CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from structlog.testing import capture_logs
+
+from exporter.server import AcceptErrorLog
+from exporter.simulators import ChaserSimulator, chaser_row
+from tests.conftest import Serve
+from tests.harness import KEY, console_script, free_port
+from tests.test_cli import child_env
+
+HEADER_TIMEOUT = 1.0
+CAP = 40
+PARTIAL = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "  # never finished
+
+
+@asynccontextmanager
+async def exporter(tmp_path: Path, served: Serve) -> AsyncIterator[tuple[str, int]]:
+    """`serve` with a 1 s header timeout and a cap of 40 connections: its URL and pid."""
+    url = await served(
+        ChaserSimulator(sessions=[chaser_row("a", "running", 1_767_225_600.0)], api_key=KEY)
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f'targets:\n  - {{name: c, provider: chaser, base_url: "{url}", api_key: "{KEY}"}}\n',
+        encoding="utf-8",
+    )
+    port = free_port()
+    err = (tmp_path / "serve.err").open("wb")
+    proc = await asyncio.create_subprocess_exec(
+        console_script(),
+        "serve",
+        "--config",
+        str(config),
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--web.read-header-timeout",
+        f"{HEADER_TIMEOUT:g}s",
+        "--web.max-connections",
+        str(CAP),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=err,
+        env=child_env(),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with asyncio.timeout(15):
+            while True:
+                assert proc.returncode is None, (tmp_path / "serve.err").read_text()
+                with suppress(aiohttp.ClientError):
+                    async with aiohttp.ClientSession() as http, http.get(base + "/readyz") as r:
+                        if r.status == 200:
+                            break
+                await asyncio.sleep(0.05)
+        yield base, proc.pid
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+        err.close()
+
+
+def open_fds(pid: int) -> int:
+    """How many descriptors the exporter process has open (Linux: /proc/PID/fd)."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+async def half_open(port: int, data: bytes = PARTIAL) -> tuple[Any, Any]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    if data:
+        writer.write(data)
+        await writer.drain()
+    return reader, writer
+
+
+async def closed_by_server(reader: asyncio.StreamReader, within: float) -> bool:
+    """Whether the server closes the connection within ``within`` seconds."""
+    try:
+        async with asyncio.timeout(within):
+            while await reader.read(65536):
+                pass
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        return True
+    return True
+
+
+async def test_slowloris_is_capped_and_healthz_still_answers(tmp_path: Path, served: Serve) -> None:
+    """300 connections that never finish their headers: the exporter keeps at most 40 of
+    them (its descriptors stay bounded), /healthz and /metrics still answer at once, and
+    every one of them is closed by the header timeout."""
+    async with exporter(tmp_path, served) as (base, pid):
+        port = int(base.rsplit(":", 1)[1])
+        baseline = open_fds(pid)
+        conns = [await half_open(port) for _ in range(300)]
+
+        async with (
+            aiohttp.ClientSession() as http,
+            asyncio.timeout(5),
+            http.get(base + "/healthz") as response,
+        ):
+            assert 200 == response.status
+        assert open_fds(pid) <= baseline + CAP + 2
+        closed = await asyncio.gather(*(closed_by_server(r, 10 * HEADER_TIMEOUT) for r, _ in conns))
+        for _, writer in conns:
+            writer.close()
+
+    assert [True] * 300 == closed
+
+
+async def test_idle_connections_are_closed_after_the_header_timeout(
+    tmp_path: Path, served: Serve
+) -> None:
+    """A connection that sends nothing, one that sends half a request line, and a keep-alive
+    connection idle after a complete request are all closed, none before the timeout."""
+    async with exporter(tmp_path, served) as (base, _):
+        port = int(base.rsplit(":", 1)[1])
+        started = time.monotonic()
+        silent, _ = await half_open(port, b"")
+        partial, _ = await half_open(port, b"GE")
+        keep_reader, keep_writer = await half_open(
+            port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        )
+        async with asyncio.timeout(5):
+            head = await keep_reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+
+        results = await asyncio.gather(
+            *(closed_by_server(r, 10 * HEADER_TIMEOUT) for r in (silent, partial, keep_reader))
+        )
+        elapsed = time.monotonic() - started
+        keep_writer.close()
+
+    assert [True, True, True] == results
+    assert elapsed >= HEADER_TIMEOUT
+
+
+async def test_a_slow_but_steady_request_is_still_closed_at_the_deadline(
+    tmp_path: Path, served: Serve
+) -> None:
+    """Dribbling a header byte every 100 ms does not extend the deadline: it is for the whole
+    head, not per read."""
+    async with exporter(tmp_path, served) as (base, _):
+        port = int(base.rsplit(":", 1)[1])
+        reader, writer = await half_open(port, b"GET /metrics HTTP/1.1\r\n")
+
+        async def dribble() -> None:
+            with suppress(ConnectionError):
+                for _ in range(200):
+                    writer.write(b"X")
+                    await writer.drain()
+                    await asyncio.sleep(0.1)
+
+        feeding = asyncio.ensure_future(dribble())
+        closed = await closed_by_server(reader, 10 * HEADER_TIMEOUT)
+        feeding.cancel()
+        writer.close()
+
+    assert closed
+
+
+def test_out_of_descriptors_on_accept_is_logged_once_per_interval() -> None:
+    """accept() failing with EMFILE a thousand times in a minute is one log line (then one
+    per interval, with the count), not a traceback per attempt; other errors pass through."""
+    now = [0.0]
+    passed: list[dict[str, Any]] = []
+    handler = AcceptErrorLog(lambda _loop, ctx: passed.append(ctx), clock=lambda: now[0])
+    context = {
+        "message": "socket.accept() out of system resource",
+        "exception": OSError(errno.EMFILE, "Too many open files"),
+    }
+    loop = asyncio.new_event_loop()
+    try:
+        with capture_logs() as logs:
+            for _ in range(1000):
+                handler(loop, context)
+                now[0] += 0.05
+            now[0] += 60
+            handler(loop, context)
+            handler(loop, {"message": "something else", "exception": ValueError("x")})
+    finally:
+        loop.close()
+
+    failed = [e for e in logs if e["event"] == "server.accept_failed"]
+    assert [1, 1000] == [e["failures"] for e in failed]
+    assert "Too many open files" == failed[0]["error"]
+    assert ["something else"] == [c["message"] for c in passed]
