@@ -26,7 +26,8 @@ import yaml
 
 from deploy import rules
 from exporter.config import shard_from_pod_name
-from exporter.server import FD_RESERVE, MAX_CONNECTIONS
+from exporter.names import MAX_CONNECTIONS
+from exporter.server import FD_RESERVE
 from tests.tools import ROOT, require, run
 
 DEPLOY = ROOT / "deploy"
