@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import time
+from functools import partial
 from typing import Any
 
 from multidict import MultiMapping
 
 from exporter.simulators import ChaserSimulator, NotteSimulator, chaser_row, notte_row
+from tests import harness
 from tests.conftest import Serve
-from tests.harness import KEY, poll_all, scrape, settings_for
+from tests.harness import KEY, NOW, settings_for
 
-T = float(int(time.time()))
+T = NOW  # a fixed "now": the rows below, and the clock of every poll and scrape here
+poll_all = partial(harness.poll_all, clock=lambda: T)
+scrape = partial(harness.scrape, clock=lambda: T)
 
 
 def chaser_rows(n: int) -> list[dict[str, Any]]:
