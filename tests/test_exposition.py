@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -21,11 +22,27 @@ from exporter.collector import SessionCollector
 from exporter.errors import Reason
 from exporter.exposition import ExpositionCache
 from exporter.providers.chaser import STATUS_PHASES, ChaserProvider
-from exporter.providers.rows import CheckedRow, Page
+from exporter.providers.rows import Page
 from exporter.records import Phase
 from exporter.state import Store, TargetSnapshot
 
 T = 1_700_000_000.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    """A row as the aggregate reads it, whatever the provider (every fact settable)."""
+
+    id: str
+    status: str
+    created: datetime | None = None
+    deadline: datetime | None = None
+    last_activity: datetime | None = None
+    leases: int | None = None
+    executions: int | None = None
+    kind: str | None = None
+
+
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 ACCEPTS = (
     "",
@@ -53,7 +70,7 @@ def polled(name: str, *, sessions: int, at: float, stale_after: float = 30.0) ->
         statuses=STATUS_PHASES, capabilities=ChaserProvider.capabilities, now=at
     )
     rows = [
-        CheckedRow(id=f"{name}-{i}", status="running", created=datetime.fromtimestamp(at - i, UTC))
+        Row(id=f"{name}-{i}", status="running", created=datetime.fromtimestamp(at - i, UTC))
         for i in range(sessions)
     ]
     builder.add_page(Page(rows, len(rows)))
@@ -212,7 +229,7 @@ def detailed(name: str, *, sessions: int, at: float, stale_after: float = 30.0) 
     )
     statuses = sorted(STATUS_PHASES)
     rows = [
-        CheckedRow(
+        Row(
             id=f"{name}-{i}",
             status=statuses[i % len(statuses)],
             created=datetime.fromtimestamp(at - 37 * i, UTC),

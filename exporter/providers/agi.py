@@ -23,8 +23,7 @@ from exporter.errors import SchemaError
 from exporter.fetch import PageFetcher
 from exporter.providers import envelope, wire
 from exporter.providers.base import Capabilities, Provider
-from exporter.providers.fields import Reader
-from exporter.providers.rows import Aware, CheckedRow, Page, RowCodec, RowStruct, Text
+from exporter.providers.rows import Aware, Page, RowCodec, RowStruct, Text
 from exporter.records import Phase
 from exporter.schema import TargetBase
 
@@ -64,20 +63,7 @@ class AgiRow(RowStruct, gc=False):
     executions: ClassVar[None] = None
 
 
-def _checked(row: Reader) -> CheckedRow | None:
-    row_id = row.text("session_id", label="id")
-    status = row.text("status")
-    if row_id is None or status is None:
-        return None
-    return CheckedRow(
-        id=row_id,
-        status=status,
-        created=row.timestamp("created_at"),
-        kind=row.optional_text("agent_name"),
-    )
-
-
-CODEC = RowCodec(AgiRow, _checked)
+CODEC = RowCodec(AgiRow)
 
 
 class AgiProvider(Provider[AgiTarget]):

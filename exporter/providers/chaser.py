@@ -17,9 +17,8 @@ from pydantic import Field
 from exporter.fetch import PageFetcher
 from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
-from exporter.providers.fields import Reader
 from exporter.providers.paging import RepeatGuard, Window
-from exporter.providers.rows import Aware, CheckedRow, Page, RowCodec, RowStruct, Text
+from exporter.providers.rows import Aware, Page, RowCodec, RowStruct, Text
 from exporter.records import Phase
 from exporter.schema import TargetBase
 
@@ -70,21 +69,7 @@ class ChaserRow(RowStruct, gc=False):
     executions: ClassVar[None] = None
 
 
-def _checked(row: Reader) -> CheckedRow | None:
-    row_id = row.text("id")
-    status = row.text("status")
-    if row_id is None or status is None:
-        return None
-    return CheckedRow(
-        id=row_id,
-        status=status,
-        created=row.timestamp("created_at"),
-        leases=row.optional_integer("active_connection_leases"),
-        kind=row.optional_text("session_type"),
-    )
-
-
-CODEC = RowCodec(ChaserRow, _checked)
+CODEC = RowCodec(ChaserRow)
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,21 +82,25 @@ class Reader:
         """A required non-empty string (``None`` and a problem when it is not one)."""
         return self._read(text, key, label)
 
-    def optional_text(self, key: str) -> str | None:
+    def optional_text(self, key: str, *, label: str | None = None) -> str | None:
         """A string that may be absent or null."""
-        return self._read(optional_text, key, None)
+        return self._read(optional_text, key, label)
 
-    def optional_integer(self, key: str) -> int | None:
+    def integer(self, key: str, *, label: str | None = None) -> int | None:
+        """A required integer."""
+        return self._read(integer, key, label)
+
+    def optional_integer(self, key: str, *, label: str | None = None) -> int | None:
         """An integer that may be absent or null."""
-        return self._read(optional_integer, key, None)
+        return self._read(optional_integer, key, label)
 
-    def timestamp(self, key: str) -> datetime | None:
+    def timestamp(self, key: str, *, label: str | None = None) -> datetime | None:
         """A required timestamp."""
-        return self._read(aware, key, None)
+        return self._read(aware, key, label)
 
-    def optional_timestamp(self, key: str) -> datetime | None:
+    def optional_timestamp(self, key: str, *, label: str | None = None) -> datetime | None:
         """A timestamp that may be absent or null."""
-        return self._read(optional_aware, key, None)
+        return self._read(optional_aware, key, label)
 
 
 def as_object(value: Any, where: str) -> Mapping[str, Any]:

@@ -17,9 +17,8 @@ from pydantic import Field
 from exporter.fetch import PageFetcher
 from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
-from exporter.providers.fields import Reader
 from exporter.providers.paging import RepeatGuard, Window
-from exporter.providers.rows import Aware, CheckedRow, Page, RowCodec, RowStruct, Text
+from exporter.providers.rows import Aware, Page, RowCodec, RowStruct, Text
 from exporter.records import Phase
 from exporter.schema import TargetBase
 
@@ -94,28 +93,7 @@ class NotteRow(RowStruct, gc=False):
         return deadline(self.created, self.last_activity, self.max_minutes, idle)
 
 
-def _checked(row: Reader) -> CheckedRow | None:
-    row_id = row.text("session_id", label="id")
-    status = row.text("status")
-    if row_id is None or status is None:
-        return None
-    created = row.timestamp("created_at")
-    accessed = row.optional_timestamp("last_accessed_at")
-    max_minutes = row.optional_integer("max_duration_minutes")
-    idle = row.optional_integer("idle_timeout_minutes")
-    if idle is None:
-        idle = row.optional_integer("timeout_minutes")
-    return CheckedRow(
-        id=row_id,
-        status=status,
-        created=created,
-        deadline=deadline(created, accessed, max_minutes, idle),
-        last_activity=accessed,
-        kind=row.optional_text("browser_type"),
-    )
-
-
-CODEC = RowCodec(NotteRow, _checked)
+CODEC = RowCodec(NotteRow)
 
 
 @dataclass(frozen=True, slots=True)

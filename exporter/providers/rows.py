@@ -16,7 +16,18 @@ import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Generic, Protocol, TypeVar
+from types import UnionType
+from typing import (
+    Annotated,
+    Any,
+    Generic,
+    Protocol,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+)
 
 import msgspec
 
@@ -66,20 +77,6 @@ class RowStruct(msgspec.Struct, gc=False):
     """
 
 
-@dataclass(slots=True, kw_only=True)
-class CheckedRow:
-    """A row read field by field: any field but ``id`` may be unknown."""
-
-    id: str
-    status: str = ""
-    created: datetime | None = None
-    deadline: datetime | None = None
-    last_activity: datetime | None = None
-    leases: int | None = None
-    executions: int | None = None
-    kind: str | None = None
-
-
 @dataclass(frozen=True, slots=True)
 class Invalid:
     """A field of one row that could not be read; ``id``/``status`` mean the row was left out."""
@@ -101,31 +98,77 @@ class Page:
     invalid: Sequence[Invalid] = ()
 
 
-CheckedReader = Callable[[Reader], CheckedRow | None]
-"""A provider's field-by-field reading of one row; ``None`` leaves the row out."""
-
 R = TypeVar("R", bound=RowStruct)
+
+LEFT_OUT = frozenset({"id", "status"})
+"""Fields without which a row is left out (counted under this name, whatever the wire says)."""
+
+_READS: dict[tuple[type, bool], str] = {
+    (str, False): "text",
+    (str, True): "optional_text",
+    (int, False): "integer",
+    (int, True): "optional_integer",
+    (datetime, False): "timestamp",
+    (datetime, True): "optional_timestamp",
+}
+"""A field's type (and whether it may be null) -> the :class:`Reader` method that reads it."""
+
+
+def _plain(annotation: Any) -> tuple[type, bool]:
+    """A field's type without ``Annotated`` metadata, and whether it admits ``None``."""
+    if get_origin(annotation) is Annotated:
+        return _plain(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        (only,) = args
+        return _plain(only)[0], True
+    return annotation, False
+
+
+def field_reads(row_type: type[RowStruct]) -> list[tuple[str, str, str]]:
+    """``(attribute, wire name, Reader method)`` of each field of a row schema."""
+    return [
+        (f.name, f.encode_name, _READS[_plain(f.type)]) for f in msgspec.structs.fields(row_type)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
 class RowCodec(Generic[R]):
-    """One provider's row schema: the typed decoder and the checked reader of a row."""
+    """One provider's row schema, and both ways of reading it, derived from its fields.
+
+    The typed decoder reads a whole array of well-formed rows in one C call. The checked
+    reading takes each field of a row on its own, with the reader its type calls for: an
+    unreadable field is ``None`` (a problem noted), an unreadable ``id`` or ``status``
+    leaves the row out; the row is then the same struct, built with what could be read.
+    """
 
     row_type: type[R]
-    checked: CheckedReader
     _typed: msgspec.json.Decoder[list[R]] = field(init=False, repr=False)
     _lenient: msgspec.json.Decoder[Any] = field(init=False, repr=False)
+    _reads: list[tuple[str, str, str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         row_list: Any = list[self.row_type]  # type: ignore[name-defined]
         object.__setattr__(self, "_typed", msgspec.json.Decoder(row_list))
-        names = [f.encode_name for f in msgspec.structs.fields(self.row_type)]
+        reads = field_reads(self.row_type)
         lenient = msgspec.defstruct(
             f"Lenient{self.row_type.__name__}",
-            [(name, msgspec.Raw | msgspec.UnsetType, msgspec.UNSET) for name in names],
+            [(wire, msgspec.Raw | msgspec.UnsetType, msgspec.UNSET) for _, wire, _ in reads],
             gc=False,
         )
         object.__setattr__(self, "_lenient", msgspec.json.Decoder(lenient))
+        object.__setattr__(self, "_reads", reads)
+
+    def checked(self, reader: Reader) -> Row | None:
+        """One row read field by field, or ``None`` when it is left out."""
+        values: dict[str, Any] = {}
+        for name, wire, read in self._reads:
+            required = name in LEFT_OUT
+            value = getattr(reader, read)(wire, label=name if required else None)
+            if value is None and required:
+                return None
+            values[name] = value
+        return cast(Row, self.row_type(**values))
 
     async def pages(
         self,

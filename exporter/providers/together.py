@@ -27,8 +27,7 @@ from exporter.errors import SchemaError, brief
 from exporter.fetch import PageFetcher
 from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
-from exporter.providers.fields import Reader
-from exporter.providers.rows import Aware, CheckedRow, Page, RowCodec, RowStruct, Text
+from exporter.providers.rows import Aware, Page, RowCodec, RowStruct, Text
 from exporter.records import Phase
 from exporter.schema import TargetBase
 
@@ -59,21 +58,7 @@ class TogetherRow(RowStruct, gc=False):
     kind: ClassVar[None] = None
 
 
-def _checked(row: Reader) -> CheckedRow | None:
-    row_id = row.text("id")
-    if row_id is None:
-        return None
-    return CheckedRow(
-        id=row_id,
-        status=STATUS,
-        created=row.timestamp("started_at"),
-        deadline=row.optional_timestamp("expires_at"),
-        last_activity=row.optional_timestamp("last_execute_at"),
-        executions=row.optional_integer("execute_count"),
-    )
-
-
-CODEC = RowCodec(TogetherRow, _checked)
+CODEC = RowCodec(TogetherRow)
 
 
 class TogetherProvider(Provider[TogetherTarget]):

@@ -35,8 +35,7 @@ from exporter.errors import SchemaError
 from exporter.fetch import PageFetcher
 from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
-from exporter.providers.fields import Reader
-from exporter.providers.rows import Aware, CheckedRow, Page, RowCodec, RowStruct, Text
+from exporter.providers.rows import Aware, Page, RowCodec, RowStruct, Text
 from exporter.records import Phase
 from exporter.schema import Duration, TargetBase
 
@@ -90,20 +89,7 @@ class TriggerRow(RowStruct, gc=False):
     executions: ClassVar[None] = None
 
 
-def _checked(row: Reader) -> CheckedRow | None:
-    row_id = row.text("id")
-    if row_id is None:
-        return None
-    return CheckedRow(
-        id=row_id,
-        created=row.timestamp("createdAt"),
-        deadline=row.optional_timestamp("expiresAt"),
-        last_activity=row.optional_timestamp("updatedAt"),
-        kind=row.optional_text("type"),
-    )
-
-
-CODEC = RowCodec(TriggerRow, _checked)
+CODEC = RowCodec(TriggerRow)
 
 
 class TriggerProvider(Provider[TriggerTarget]):
