@@ -1,10 +1,10 @@
 """Property-based tests: no JSON a provider can send makes its parser fail other than cleanly.
 
-Every provider module's ``parse_row`` and ``pages`` walk are fed arbitrary JSON documents
+Every provider's row schema (``CODEC``) and ``pages`` walk are fed arbitrary JSON documents
 (the values ``orjson.loads`` can return) and valid spec rows broken on purpose (keys
-dropped, values of the wrong type, odd timestamps). The only exceptions allowed are
-:class:`PollError` and its subclasses; whenever nothing is raised, every record is a
-well-formed :class:`SessionRecord`, and the aggregate builder takes them without raising.
+dropped, values of the wrong type, odd timestamps). A row is always kept (its unreadable
+fields unknown, each named as a problem) or left out with a problem; a walk raises nothing
+but :class:`PollError` and its subclasses; the aggregate builder takes every page.
 
 ``pages`` is driven by a fake fetcher that answers from a list of documents without
 touching a socket, on one event loop shared by the module's examples.
