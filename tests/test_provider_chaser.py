@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+from structlog.testing import capture_logs
 
 from exporter.simulators import ChaserSimulator, Fault, Simulator, chaser_row, iso
 from tests.conftest import Serve
@@ -272,3 +273,22 @@ async def test_a_bad_row_is_counted_and_the_rest_exact(served: Serve) -> None:
     assert 3.0 == metrics.get("sessions", status="running")
     assert 1.0 == metrics.get("sessions_connection_leases")
     assert 1.0 == metrics.get("sessions_unleased")
+
+
+async def test_invalid_rows_are_logged_once_per_poll_masked_and_cut(served: Serve) -> None:
+    """Many bad rows in one poll make one ``poll.invalid_rows`` line: the count per field and
+    one example, with the target's key masked and the value shown cut short."""
+    echoed = KEY + "x" * 400  # a provider echoing the key into a field, at length
+    rows = [chaser_row(f"r{i}", "running", echoed) for i in range(5)]
+    url = await served(ChaserSimulator(sessions=rows, api_key=KEY))
+    with capture_logs() as logs:
+        await poll_all(settings_for(target(url)), clock=clock)
+
+    events = [e for e in logs if e["event"] == "poll.invalid_rows"]
+    assert 1 == len(events)
+    assert {"created_at": 5} == events[0]["fields"]
+    assert (
+        "sessions[0].created_at: expected an ISO-8601 timestamp, got '[REDACTED]"
+        + "x" * (60 - len(KEY))
+        + "'"
+    ) == events[0]["example"]
