@@ -102,6 +102,7 @@ class AggregateBuilder:
     detail_phases: frozenset[Phase] | None = None
     detail_max: int = 0
     max_label_values: int = 20
+    row_fields: tuple[str, ...] = ()
     _labels: StatusLabels = field(init=False)
     _detail: list[tuple[float, str, SessionRecord]] = field(init=False, default_factory=list)
     _detail_seen: int = 0
@@ -124,6 +125,7 @@ class AggregateBuilder:
     def __post_init__(self) -> None:
         self._tallies = {status: _Tally(phase) for status, phase in self.statuses.items()}
         self._labels = StatusLabels(self.statuses)
+        self._invalid.update(dict.fromkeys(self.row_fields, 0))
 
     def add_page(self, page: Page) -> None:  # noqa: PLR0912, PLR0915 - inlined on purpose
         """Count one page's rows (a row whose id was already counted is a duplicate).

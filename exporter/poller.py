@@ -142,12 +142,12 @@ class TargetPoller:
         )
         self._store.publish(snapshot)
         self._log(previous, snapshot)
-        if aggregate is not None and aggregate.invalid:
+        if aggregate is not None and any(aggregate.invalid.values()):
             log.warning(
                 "poll.invalid_rows",
                 target=self.target.name,
                 provider=snapshot.provider,
-                fields=dict(aggregate.invalid),
+                fields={name: n for name, n in aggregate.invalid.items() if n},
                 example=REDACTOR.scrub(aggregate.invalid_example or "")[:INVALID_EXAMPLE_LIMIT],
             )
         if fetcher and fetcher.upstream_errors:
@@ -200,6 +200,7 @@ class TargetPoller:
             detail_phases=per_session.phases if per_session.enabled else None,
             detail_max=per_session.max_series,
             max_label_values=self.target.max_label_values,
+            row_fields=provider.row_fields,
         )
         async with asyncio.timeout(self._deadline()):
             async for page in provider.pages(fetcher):

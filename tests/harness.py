@@ -134,8 +134,9 @@ __all__ = [
 def invalid_rows(
     store: Store, name: str, *, clock: Callable[[], float] = time.time
 ) -> dict[str, float]:
-    """The target's ``sessions_exporter_invalid_rows`` by field, from a scrape of ``store``."""
-    return scrape(store, clock=clock).by("sessions_exporter_invalid_rows", "field", target=name)
+    """The target's non-zero ``sessions_exporter_invalid_rows`` by field, from a scrape."""
+    counts = scrape(store, clock=clock).by("sessions_exporter_invalid_rows", "field", target=name)
+    return {field: n for field, n in counts.items() if n}
 
 
 def invalid_example(store: Store, name: str) -> str:

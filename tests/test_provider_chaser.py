@@ -292,3 +292,18 @@ async def test_invalid_rows_are_logged_once_per_poll_masked_and_cut(served: Serv
         + "x" * (60 - len(KEY))
         + "'"
     ) == events[0]["example"]
+
+
+async def test_invalid_rows_are_zeros_per_field_when_every_row_reads(served: Serve) -> None:
+    """A healthy target exports ``sessions_exporter_invalid_rows`` as 0 for each field of its
+    row schema, so dashboards and alerts see the series before anything goes wrong."""
+    url = await served(ChaserSimulator(sessions=DATASET, api_key=KEY))
+    metrics = scrape(await poll_all(settings_for(target(url))))
+
+    assert {
+        "id": 0.0,
+        "status": 0.0,
+        "created_at": 0.0,
+        "active_connection_leases": 0.0,
+        "session_type": 0.0,
+    } == metrics.by("sessions_exporter_invalid_rows", "field", target="browsers")

@@ -72,6 +72,7 @@ class AgiProvider(Provider[AgiTarget]):
     id = "agi"
     path = "/v1/sessions"
     capabilities = Capabilities()
+    row_fields = CODEC.fields
     error_detail = staticmethod(wire.agi_error_detail)
 
     def statuses(self) -> Mapping[str, Phase]:

@@ -38,6 +38,8 @@ class Provider(ABC, Generic[TargetT]):
     id: ClassVar[str]
     path: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    row_fields: ClassVar[tuple[str, ...]] = ()
+    """The fields an invalid row is counted under (each exported, 0 when none)."""
 
     def __init__(self, target: TargetT) -> None:
         self.target = target

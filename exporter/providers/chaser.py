@@ -94,6 +94,7 @@ class ChaserProvider(Provider[ChaserTarget]):
     id = "chaser"
     path = "/v1/sessions"
     capabilities = Capabilities(leases=True)
+    row_fields = CODEC.fields
     error_detail = staticmethod(wire.chaser_error_detail)
 
     def statuses(self) -> Mapping[str, Phase]:

@@ -119,6 +119,7 @@ class NotteProvider(Provider[NotteTarget]):
     id = "notte"
     path = "/sessions/"
     capabilities = Capabilities(deadlines=True, activity=True)
+    row_fields = CODEC.fields
     error_detail = staticmethod(wire.notte_error_detail)
 
     def __init__(self, target: NotteTarget) -> None:

@@ -159,6 +159,11 @@ class RowCodec(Generic[R]):
         object.__setattr__(self, "_lenient", msgspec.json.Decoder(lenient))
         object.__setattr__(self, "_reads", reads)
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The names invalid rows are counted under: ``id``/``status``, else the wire name."""
+        return tuple(name if name in LEFT_OUT else wire for name, wire, _ in self._reads)
+
     def checked(self, reader: Reader) -> Row | None:
         """One row read field by field, or ``None`` when it is left out."""
         values: dict[str, Any] = {}

@@ -67,6 +67,7 @@ class TogetherProvider(Provider[TogetherTarget]):
     id = "together"
     path = "/tci/sessions"
     capabilities = Capabilities(deadlines=True, activity=True, executions=True)
+    row_fields = CODEC.fields
     error_detail = staticmethod(wire.together_error_detail)
 
     def statuses(self) -> Mapping[str, Phase]:

@@ -98,6 +98,7 @@ class TriggerProvider(Provider[TriggerTarget]):
     id = "trigger"
     path = "/api/v1/sessions"
     capabilities = Capabilities(deadlines=True, activity=True)
+    row_fields = CODEC.fields
     error_detail = staticmethod(wire.trigger_error_detail)
     rate_limit_reset = staticmethod(wire.trigger_rate_limit_reset)
 
