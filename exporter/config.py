@@ -232,13 +232,13 @@ def load_settings(
         raise ConfigError([_env_parse_problem(exc), *problems]) from None
     except ValidationError as exc:
         located = [_problem(error, root, where, env_places) for error in exc.errors()]
-        raise ConfigError(sorted(located + problems, key=_line)) from None
+        raise ConfigError(sorted(located + problems, key=line_of)) from None
     if command_line:
         settings = settings.model_copy(update=dict(command_line))
     problems += _after_merge(settings, root, where, targets_from_env=targets_from_env)
     problems += _sharding(settings, root, where, command_line or {})
     if problems:
-        raise ConfigError(sorted(problems, key=_line))
+        raise ConfigError(sorted(problems, key=line_of))
     return settings
 
 
@@ -569,7 +569,7 @@ def _env_parse_problem(exc: SettingsError) -> Problem:
     return Problem(where, field, "cannot parse the value: a list or mapping must be valid JSON")
 
 
-def _line(problem: Problem) -> int:
+def line_of(problem: Problem) -> int:
     """Sort key: the problem's line in the file (environment problems first)."""
     parts = problem.where.rsplit(":", 2)
     return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0

@@ -156,6 +156,9 @@ def suggest(word: str, choices: Iterable[str]) -> str | None:
     same = folded.get(word.lower().replace("_", "").replace("-", ""))
     if same is not None:
         return same
+    cut = [c for c in choices if len(word) > 3 and c.lower().startswith(word.lower())]
+    if cut:  # the word is a choice cut short: cert_fil means cert_file, not cert
+        return min(cut, key=len)
     stems = [c for c in choices if len(c) > 3 and word.lower().startswith(c.lower())]
     if stems:  # CONFIG_FILE means CONFIG (as --config.file), not WEB_CONFIG_FILE
         return max(stems, key=len)
@@ -242,11 +245,13 @@ def _shown(value: object) -> str:
 
 
 def _choices(expected: str) -> str:
-    """pydantic's ``'a', 'b' or 'c'`` as ``one of a, b, c``."""
+    """pydantic's ``'a', 'b' or 'c'`` as ``one of a, b, c``; an empty choice as ``(or empty)``."""
     names = re.findall(r"'([^']*)'", expected)
+    empty = " (or empty)" if "" in names else ""
+    names = [name for name in names if name]
     if len(names) <= 1:
-        return names[0] if names else expected
-    return "one of " + ", ".join(names)
+        return (names[0] if names else expected) + empty
+    return "one of " + ", ".join(names) + empty
 
 
 def _items(count: object) -> str:

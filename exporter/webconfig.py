@@ -51,10 +51,13 @@ from exporter.config import (
     Problem,
     dotted,
     duplicate_keys,
+    key_place,
+    line_of,
     parse_yaml,
     place,
     read_text,
 )
+from exporter.config_messages import describe, model_at, unknown_key
 
 WEB_CONFIG_ENV = "SESSION_EXPORTER_WEB_CONFIG_FILE"
 REALM = "session-exporter"
@@ -174,7 +177,7 @@ def _bcrypt_hash(value: str) -> str:
 def _go_duration(value: object) -> float:
     """Seconds of a Go duration (``1s``, ``250ms``, ``1m30s``); a bare number is nanoseconds."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration such as 1s or 100ms")
+        raise ValueError("must be a duration such as 1s or 100ms")
     if isinstance(value, int | float):
         seconds = value * 1e-9
     elif isinstance(value, str):
@@ -186,7 +189,7 @@ def _go_duration(value: object) -> float:
             raise ValueError(f"invalid duration {value!r}: use Go units like 1s, 250ms or 1m30s")
         seconds = sum(float(n) * _GO_UNITS[u] for n, u in re.findall(_GO_DURATION_PART, body))
     else:
-        raise ValueError("expected a duration such as 1s or 100ms")
+        raise ValueError("must be a duration such as 1s or 100ms")
     if seconds < 0:
         raise ValueError(f"invalid duration {value!r}: must not be negative")
     return seconds
@@ -370,10 +373,10 @@ def load_web_config(path: Path) -> WebConfig:
         parsed = WebConfigFile.model_validate(data)
     except ValidationError as exc:
         problems += [_problem(error, root, where) for error in exc.errors()]
-        raise ConfigError(problems) from None
+        raise ConfigError(sorted(problems, key=line_of)) from None
     problems += [Problem(place(root, loc, where), dotted(loc), msg) for loc, msg in _check(parsed)]
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(sorted(problems, key=line_of))
     warnings = _http_warnings(parsed.http_server_config)
     context = None
     if parsed.tls_server_config.enabled:
@@ -387,15 +390,20 @@ def load_web_config(path: Path) -> WebConfig:
 
 
 def _problem(error: Mapping[str, Any], root: yaml.Node | None, where: str) -> Problem:
+    """One pydantic error in plain words (:mod:`exporter.config_messages`), located as the
+    config's are: an unknown key where the key is written, anything else at its value."""
+    is_key = error["loc"][-1:] == ("[key]",)  # a mapping's key, not its value, is wrong
     loc = tuple(part for part in error["loc"] if part != "[key]")
-    message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        message = "unknown key"
-        if len(loc) == 1:
+        message = unknown_key(str(loc[-1]), model_at(WebConfigFile, loc))
+        if len(loc) == 1 and message == "unknown key":
             message += " (the web config has tls_server_config, http_server_config,"
             message += " basic_auth_users and rate_limit)"
-    elif error["type"] == "missing":
-        message = "required key is missing"
+        return Problem(key_place(root, loc, where), dotted(loc), message)
+    message = describe(error, WebConfigFile)
+    if is_key:  # pydantic names the key by its repr ('None'): name the mapping instead
+        loc = loc[:-1]
+        message = f"every key {message}" + (", not empty" if error.get("input") is None else "")
     return Problem(place(root, loc, where), dotted(loc), message)
 
 

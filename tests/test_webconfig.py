@@ -49,6 +49,7 @@ from exporter.webconfig import (
 from tests.conftest import Serve
 from tests.harness import KEY, Exposition, alias_bomb, console_script, free_port, settings_for
 from tests.test_cli import STOP_LIMIT, Server, child_env, stop, wait_ready
+from tests.test_config import PYDANTIC_PHRASES
 
 ALICE_PASSWORD = "correct horse battery staple"
 BOB_PASSWORD = "s3cret-bob"
@@ -420,26 +421,118 @@ def test_every_problem_is_located(tmp_path: Path) -> None:
     w = str(path)
 
     assert [
-        f"{w}:4:21: tls_server_config.client_auth_type: Input should be '', 'NoClientCert', "
-        "'RequestClientCert', 'RequireAnyClientCert', 'RequireClientCert', "
-        "'VerifyClientCertIfGiven' or 'RequireAndVerifyClientCert'",
-        f"{w}:5:16: tls_server_config.min_version: Input should be 'TLS10', 'TLS11', 'TLS12' "
-        "or 'TLS13'",
+        f"{w}:4:21: tls_server_config.client_auth_type: must be one of NoClientCert, "
+        "RequestClientCert, RequireAnyClientCert, RequireClientCert, VerifyClientCertIfGiven, "
+        "RequireAndVerifyClientCert (or empty), not 'RequireClientCertPlease'",
+        f"{w}:5:16: tls_server_config.min_version: must be one of TLS10, TLS11, TLS12, TLS13, "
+        "not 'TLS14'",
         f"{w}:6:19: tls_server_config.cipher_suites[0]: unknown cipher "
         "'TLS_RSA_WITH_RC4_128_SHA': use a name of Go's tls.CipherSuites(), like "
         "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
         f"{w}:7:23: tls_server_config.curve_preferences[0]: unknown curve 'CurveP999': use one "
         "of CurveP256, CurveP384, CurveP521, X25519",
-        f"{w}:8:9: tls_server_config.ocsp: unknown key",
-        f"{w}:10:10: http_server_config.http3: unknown key",
-        f"{w}:14:13: rate_limit.interval: invalid duration '10 parsecs': use Go units like 1s, "
-        "250ms or 1m30s",
+        f"{w}:8:3: tls_server_config.ocsp: unknown key",
+        f"{w}:10:3: http_server_config.http3: unknown key (did you mean http2?)",
         f"{w}:12:10: basic_auth_users.alice: not a bcrypt hash: expected $2y$, $2b$ or $2a$, a "
         "cost of 04 to 31 and 53 characters of salt and hash (htpasswd -nBC 10 '' | tr -d "
         "':\\n' makes one)",
-        f"{w}:15:21: web_listen_address: unknown key (the web config has tls_server_config, "
+        f"{w}:14:13: rate_limit.interval: invalid duration '10 parsecs': use Go units like 1s, "
+        "250ms or 1m30s",
+        f"{w}:15:1: web_listen_address: unknown key (the web config has tls_server_config, "
         "http_server_config, basic_auth_users and rate_limit)",
     ] == problems_of(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            f"""
+            tls_server_config:
+              cert: {{file: server.crt}}
+              key: [not-shown]
+              prefer_server_cipher_suites: maybe
+              cipher_suites: TLS_AES_128_GCM_SHA256
+              client_allowed_sans: scraper.example
+              max_version: 13
+            http_server_config:
+              http2: 3
+              headers:
+                X-Frame-Options: [deny]
+            rate_limit:
+              interval: true
+              burst: -1
+            basic_auth_users:
+              alice: {{hash: x}}
+              ~: {ALICE_HASH}
+            """,
+            [
+                "2:9: tls_server_config.cert: must be text, not a mapping",
+                "3:8: tls_server_config.key: must be text, not a list",
+                "4:32: tls_server_config.prefer_server_cipher_suites: must be true or false, "
+                "not 'maybe'",
+                "5:18: tls_server_config.cipher_suites: must be a list (one `- item` per line, "
+                "or [a, b])",
+                "6:24: tls_server_config.client_allowed_sans: must be a list (one `- item` per "
+                "line, or [a, b])",
+                "7:16: tls_server_config.max_version: must be one of TLS10, TLS11, TLS12, TLS13, "
+                "not 13",
+                "9:10: http_server_config.http2: must be true or false, not a number",
+                "11:22: http_server_config.headers.X-Frame-Options: must be text, not a list",
+                "13:13: rate_limit.interval: must be a duration such as 1s or 100ms",
+                "14:10: rate_limit.burst: must be at least 0",
+                "16:10: basic_auth_users.alice: must be text, not a mapping",
+                "16:3: basic_auth_users: every key must be text, not empty",
+            ],
+        ),
+        (
+            """
+            tls_server_config: yes
+            http_server_config:
+              headers: nosniff
+            rate_limit: [1s]
+            basic_auth_users: [alice]
+            """,
+            [
+                "1:20: tls_server_config: must be a mapping of keys to values",
+                "3:12: http_server_config.headers: must be a mapping of keys to values",
+                "4:13: rate_limit: must be a mapping of keys to values",
+                "5:19: basic_auth_users: must be a mapping of keys to values",
+            ],
+        ),
+        (
+            """
+            tls_config: {}
+            rate_limit:
+              burst: lots
+              intervall: 1s
+            """,
+            [
+                "1:1: tls_config: unknown key (did you mean tls_server_config?)",
+                "3:10: rate_limit.burst: must be a whole number, not 'lots'",
+                "4:3: rate_limit.intervall: unknown key (did you mean interval?)",
+            ],
+        ),
+        (
+            "rate_limit:\n  burst: 2.5\n",
+            ["2:10: rate_limit.burst: must be a whole number, not 2.5"],
+        ),
+    ],
+    ids=["values", "sections", "typos", "fraction"],
+)
+def test_every_error_type_reads_in_plain_words(
+    tmp_path: Path, text: str, expected: list[str]
+) -> None:
+    """Each kind of wrong value in a web config says what is allowed, located file:line:col
+    (an unknown key at the key, with the nearest valid one); no pydantic phrase remains."""
+    path = write_web_config(tmp_path, text)
+
+    found = problems_of(path)
+
+    assert [f"{path}:{problem}" for problem in expected] == found
+    for problem in found:
+        assert not any(phrase in problem for phrase in PYDANTIC_PHRASES), problem
+    assert not any("not-shown" in problem for problem in found)
 
 
 def test_rules_beyond_the_types_are_located(tmp_path: Path, pki: Pki) -> None:
@@ -629,7 +722,10 @@ def test_check_config_validates_the_web_config(
 
     assert 2 == main(["check-config", "--config", str(config), "--web.config.file", str(bad)])
     captured = capsys.readouterr()
-    assert f"{bad}:2:13: tls_server_config.cert_fil: unknown key\n" == captured.err
+    assert (
+        f"{bad}:2:3: tls_server_config.cert_fil: unknown key (did you mean cert_file?)\n"
+        == captured.err
+    )
     assert "Traceback" not in captured.out + captured.err
 
 
