@@ -60,9 +60,9 @@ def brief(value: object, *, limit: int = 200) -> str:
 def clip(text: str, limit: int) -> str:
     """``text`` with every registered key masked (in each of its forms), then cut to ``limit``.
 
-    In this order: cut first, and a key echoed late in an error body loses its tail to the
-    cut, so its first part is no longer recognised and reaches the log and the landing page.
-    Every place that shortens text from a provider calls this.
+    Masking comes first: were the text cut first, a key echoed across the cut would lose its
+    tail, its first part would no longer be recognised, and it would reach the log and the
+    landing page. Every place that shortens text from a provider calls this.
     """
     text = REDACTOR.scrub(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"

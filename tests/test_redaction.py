@@ -11,11 +11,13 @@ import pytest
 
 from exporter.errors import brief, clip
 from exporter.logs import REDACTOR, Redactor
+from exporter.providers import PROVIDERS
 from exporter.simulators import ChaserSimulator, Fault, chaser_row, iso
 from tests.conftest import Serve
 from tests.harness import poll_all, settings_for
 
 KEY = "sk-echo-9f8e7d6c5b4a3210ZyXw"
+PROVIDERS_BY_ID = {provider.id: provider for provider in PROVIDERS.values()}
 T = 1_767_225_600.0  # a fixed "now": nothing here depends on the wall clock
 
 
@@ -107,3 +109,26 @@ async def test_a_401_echoing_the_key_leaks_no_part_of_it(served: Serve, echo: ob
     for form in (KEY, b64(f"Bearer {KEY}"), quote(f"Bearer {KEY}")):
         for piece in fragments(form, 12 if form != KEY else 6):
             assert piece not in error, (piece, error)
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS_BY_ID))
+@pytest.mark.parametrize(
+    "body",
+    [
+        ("x" * 280 + " key=" + KEY + " rest").encode(),
+        json.dumps({"error": "y" * 270 + KEY, "detail": "z"}).encode(),
+        json.dumps({"code": "bad", "message": "y" * 290 + KEY}).encode(),
+        json.dumps({"detail": [{"loc": ["query", "x" * 290 + KEY], "msg": "m"}]}).encode(),
+        json.dumps({"error": {"message": "y" * 290 + KEY}, "details": []}).encode(),
+    ],
+    ids=["text", "error", "code-message", "fastapi-loc", "nested-error"],
+)
+def test_every_error_reader_masks_a_key_across_its_cut(provider: str, body: bytes) -> None:
+    """Each provider's error-body reader, whatever shape the body has, masks a key that
+    crosses its 300-character cut: no 6-character piece of the key is left."""
+    REDACTOR.add(KEY)
+    detail = PROVIDERS_BY_ID[provider].error_detail(body)
+
+    assert len(detail) <= 300
+    for piece in fragments(KEY):
+        assert piece not in detail, (piece, detail)

@@ -13,11 +13,13 @@ from collections.abc import Mapping
 
 import orjson
 
-from exporter.errors import brief
+from exporter.errors import brief, clip
 from exporter.fetch import header_number
 
 SNIPPET = 300
-"""The longest error detail, in characters."""
+"""The longest error detail, in characters (every key masked before the text is cut)."""
+_READ = 64 * 1024
+"""How much of a body that is not JSON is read for its detail."""
 
 
 class _NotJson:
@@ -44,7 +46,7 @@ def _text(value: object) -> str | None:
 def _done(parts: list[str], body: bytes) -> str:
     """The parts found, or the generic reading of the body when there are none."""
     text = " ".join(p for p in parts if p)
-    return text[:SNIPPET] if text else generic_error_detail(body)
+    return clip(text, SNIPPET) if text else generic_error_detail(body)
 
 
 def generic_error_detail(body: bytes) -> str:
@@ -54,7 +56,8 @@ def generic_error_detail(body: bytes) -> str:
     """
     data = _decode(body)
     if isinstance(data, _NotJson):
-        return body[:SNIPPET].decode("utf-8", "replace").strip()
+        # masked before it is cut: a key echoed across the cut must not leave half of itself
+        return clip(body[:_READ].decode("utf-8", "replace").strip(), SNIPPET)
     parts: list[str] = []
     if isinstance(data, dict):
         details = data.get("details")
@@ -74,7 +77,7 @@ def generic_error_detail(body: bytes) -> str:
             parts = [brief(data["error"])]
         elif isinstance(data.get("error"), str) and parts:
             parts.insert(0, data["error"] + ":")
-    return " ".join(parts)[:SNIPPET]
+    return clip(" ".join(parts), SNIPPET)
 
 
 def _coded(code: str | None, message: str | None) -> str:
