@@ -6,7 +6,8 @@ import asyncio
 import os
 import re
 import stat
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from pathlib import Path
 from typing import Annotated, ClassVar
@@ -41,6 +42,8 @@ KEY_FILE_TIMEOUT = 5.0
 """How long reading an ``api_key_file`` may take before it is a ``key`` error (a hung mount)."""
 
 _KEY_READERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="key-file")
+_PENDING: dict[Path, Future[str]] = {}
+_PENDING_LOCK = threading.Lock()
 """Key files are read here, never on the event loop; two threads, so a hung mount costs at
 most two and every later read times out instead of piling up threads."""
 
@@ -190,7 +193,7 @@ class TargetBase(Model):
         if self.api_key_file is None:
             return self.secret()
         path = self.api_key_file
-        future = asyncio.wrap_future(_KEY_READERS.submit(_read_key_file_now, path))
+        future = asyncio.wrap_future(_submit(path))
         try:
             return SecretStr(await asyncio.wait_for(future, KEY_FILE_TIMEOUT))
         except TimeoutError:
@@ -210,9 +213,24 @@ def _env_key(name: str) -> str:
     return _one_line(value, f"environment variable {shown(name)}")
 
 
+def _submit(path: Path) -> Future[str]:
+    """A read of ``path`` in a worker thread; refused while an earlier read of it still hangs.
+
+    A read that never returns (a hung mount) keeps its worker: without this, two such reads
+    would take both workers, and every other target's key file would wait behind them.
+    """
+    with _PENDING_LOCK:
+        earlier = _PENDING.get(path)
+        if earlier is not None and not earlier.done():
+            raise _read_timeout(path)
+        future = _KEY_READERS.submit(_read_key_file_now, path)
+        _PENDING[path] = future
+    return future
+
+
 def _read_key_file(path: Path) -> str:
     """The key in ``path``, read in a worker thread within :data:`KEY_FILE_TIMEOUT`."""
-    future = _KEY_READERS.submit(_read_key_file_now, path)
+    future = _submit(path)
     try:
         return future.result(timeout=KEY_FILE_TIMEOUT)
     except FutureTimeoutError:

@@ -111,7 +111,10 @@ class Supervisor:
         """Load ``path``; apply it when valid. Returns whether the reload succeeded."""
         async with self._lock:
             try:
-                settings = load_settings(path, command_line=self._command_line)
+                # off the loop: key files are read and checked, within a timeout each
+                settings = await asyncio.to_thread(
+                    load_settings, path, command_line=self._command_line
+                )
             except ConfigError as exc:
                 problems = [str(p) for p in exc.problems]
             else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
+from exporter import schema
 from exporter.config import load_settings
 from exporter.runtime import new_client_session, new_store
 from exporter.simulators import AgiSimulator, ChaserSimulator, agi_row, chaser_row, iso
@@ -344,3 +346,48 @@ async def test_sighup_with_an_alias_bomb_or_a_pasted_key_in_serve(
     assert "too many YAML nodes" in failed[0]["problems"][0]
     assert "tr_prod_… (28 characters, not shown: it may be a key)" in failed[1]["problems"][0]
     assert "AbCd1234" not in err.decode()
+
+
+async def test_a_reload_reads_key_files_off_the_event_loop(
+    tmp_path: Path, urls: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reload whose key file is slow to read (a hung mount) leaves the event loop free:
+    other work goes on while it waits, and the reload applies once the read returns. A
+    second read of the same file while the first still hangs is refused at once."""
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY, encoding="utf-8")
+    path = config(tmp_path / "c.yaml", target("keep", "chaser", urls["a"]))
+    settings = load_settings(path)
+    store = new_store(settings)
+    release = threading.Event()
+    real = schema._read_key_file_now
+
+    def hung(file: Path) -> str:
+        assert release.wait(timeout=10), "the test never released the read"
+        return real(file)
+
+    async with new_client_session() as session:
+        supervisor = Supervisor(settings=settings, session=session, store=store)
+        supervisor.start()
+        await until(store, "keep")
+        config(
+            path,
+            target("keep", "chaser", urls["a"]),
+            target("filed", "chaser", urls["b"]).replace(
+                f'    api_key: "{KEY}"\n', f"    api_key_file: {key_file}\n"
+            ),
+        )
+        monkeypatch.setattr(schema, "_read_key_file_now", hung)
+        reload = asyncio.create_task(supervisor.reload(path))
+        ticks = 0
+        async with asyncio.timeout(5):
+            while ticks < 20:  # the loop keeps turning while the key file hangs
+                await asyncio.sleep(0.005)
+                ticks += 1
+        assert not reload.done()
+        with pytest.raises(schema.KeyUnavailableError, match="not read within"):
+            schema._submit(key_file)  # the first read still hangs: refused, not queued
+        release.set()
+        assert await reload
+        await until(store, "keep", "filed")
+        await supervisor.stop()
