@@ -461,6 +461,8 @@ def redirect_refusal(origin: URL, target: URL) -> str | None:
     """
     if origin.scheme == "https" and target.scheme == "http":
         return "it downgrades https to http"
+    if target.user is not None or target.password is not None:
+        return "it carries credentials in the URL"
     if _origin(target) != _origin(origin):
         return f"it leaves the origin {origin.origin()}"
     return None

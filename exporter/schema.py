@@ -83,6 +83,12 @@ def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"base_url must be an http:// or https:// URL with a host, got {value!r}")
+    if parts.username is not None or parts.password is not None:
+        # never echo it: the credentials may be a key
+        raise ValueError(
+            "base_url must not hold credentials (user:password@); the key goes in api_key, "
+            "api_key_env or api_key_file"
+        )
     return value.rstrip("/")
 
 

@@ -952,6 +952,28 @@ def test_base_url_needs_http_and_a_host(tmp_path: Path, url: str) -> None:
     ] == problems(path)
 
 
+def test_base_url_with_credentials_is_refused_without_echoing_them(tmp_path: Path) -> None:
+    """Credentials in base_url (user:password@) are refused, and never shown: they may be a
+    key, and aiohttp would refuse them next to the Authorization header on every poll."""
+    path = write(
+        tmp_path,
+        f"""
+        targets:
+          - name: c1
+            provider: chaser
+            api_key: "{KEY}"
+            base_url: "https://me:s3cr3t-key@api.chaser.sh"
+        """,
+    )
+
+    found = problems(path)
+    assert [
+        f"{path}:5:15: targets[0].base_url: base_url must not hold credentials "
+        "(user:password@); the key goes in api_key, api_key_env or api_key_file"
+    ] == found
+    assert not any("s3cr3t" in problem for problem in found)
+
+
 # --- problems in plain words ------------------------------------------------------------
 
 PYDANTIC_PHRASES = (

@@ -123,6 +123,11 @@ async def test_redirect_to_another_port_is_not_followed_and_the_key_stays() -> N
             "ftp://api.example.com/v1",
             "it leaves the origin https://api.example.com",
         ),
+        (
+            "https://api.example.com/v1",
+            "https://user:pw@api.example.com/v2",
+            "it carries credentials in the URL",
+        ),
     ],
 )
 def test_origin_check(origin: str, target: str, refusal: str | None) -> None:
