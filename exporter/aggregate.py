@@ -58,6 +58,8 @@ class Aggregate:
     invalid: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     invalid_example: str | None = None
     live_seconds: float = 0.0
+    observed: float | None = None
+    """When the poll read the list (its "now"): where the next poll's ``live_seconds`` start."""
 
     @property
     def age_buckets(self) -> list[tuple[str, int]]:
@@ -293,4 +295,5 @@ class AggregateBuilder:
             invalid=MappingProxyType(dict(self._invalid)),
             invalid_example=self._invalid_example,
             live_seconds=self._live_seconds,
+            observed=self.now,
         )

@@ -112,7 +112,10 @@ class TargetPoller:
         error: str | None = None
         try:
             fetcher = await self._fetcher()
-            aggregate = await self._walk(fetcher, previous.last_success)
+            # session time counts from when the last good poll read the list, not from when
+            # it finished: otherwise every poll's own duration would be lost
+            last = previous.aggregate
+            aggregate = await self._walk(fetcher, last.observed if last else None)
         except PollError as exc:
             reason, error = exc.reason, exc.message
         except TimeoutError:
