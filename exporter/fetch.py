@@ -23,7 +23,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import aiohttp
 import orjson
@@ -211,14 +210,6 @@ class PageFetcher:
     def report_upstream_errors(self, messages: list[str]) -> None:
         """Record errors the provider listed in an otherwise good answer (logged and counted)."""
         self.upstream_errors.extend(messages)
-
-    async def get_json(self, params: Mapping[str, str] | None = None) -> Any:
-        """GET the endpoint with ``params`` and return the decoded JSON body."""
-        body = await self.get_body(params)
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise PollError(Reason.DECODE, f"response is not valid JSON: {exc}") from None
 
     async def get_body(self, params: Mapping[str, str] | None = None) -> bytes:
         """GET the endpoint with ``params`` and return the raw body of its 2xx answer.

@@ -29,18 +29,3 @@ def parse_datetime(value: object) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
-
-
-def parse_aware(value: str) -> float | None:
-    """Unix seconds of an ISO-8601 string with a zone (``Z`` or an offset), else ``None``.
-
-    The hot path of the providers' row parsing: no checks beyond what ``fromisoformat``
-    does; ``None`` sends the caller to :func:`parse_timestamp` and its error messages.
-    """
-    try:
-        parsed = _fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return None
-    return parsed.timestamp()

@@ -103,13 +103,6 @@ class Reader:
         return self._read(optional_aware, key, label)
 
 
-def as_object(value: Any, where: str) -> Mapping[str, Any]:
-    """``value`` as a JSON object."""
-    if not isinstance(value, dict):
-        raise SchemaError(f"{where}: expected an object, got {_describe(value)}")
-    return value
-
-
 def as_list(value: Any, where: str) -> list[Any]:
     """``value`` as a JSON array."""
     if not isinstance(value, list):
@@ -156,18 +149,6 @@ def boolean(row: Mapping[str, Any], key: str, where: str) -> bool:
     if not isinstance(value, bool):
         raise SchemaError(f"{where}.{key}: expected a boolean, got {_describe(value)}")
     return value
-
-
-def timestamp(row: Mapping[str, Any], key: str, where: str) -> float:
-    """A required ISO-8601 timestamp field, as unix seconds."""
-    return aware(row, key, where).timestamp()
-
-
-def optional_timestamp(row: Mapping[str, Any], key: str, where: str) -> float | None:
-    """A timestamp field that may be absent or null."""
-    if row.get(key) is None:
-        return None
-    return timestamp(row, key, where)
 
 
 def aware(row: Mapping[str, Any], key: str, where: str) -> datetime:
