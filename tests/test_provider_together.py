@@ -182,6 +182,7 @@ async def test_missing_secondary_fields_make_those_facts_unknown(served: Serve) 
         ({"last_execute_at": "never"}, "last_execute_at", True),
         ({"execute_count": "3"}, "execute_count", True),
         ({"execute_count": True}, "execute_count", True),
+        ({"execute_count": -1}, "execute_count", True),
     ],
 )
 async def test_a_field_of_the_wrong_type_is_counted_not_fatal(

@@ -18,7 +18,7 @@ from exporter.fetch import PageFetcher
 from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.paging import RepeatGuard, Window
-from exporter.providers.rows import Aware, Page, RowCodec, RowStruct, Text
+from exporter.providers.rows import Aware, Count, Page, RowCodec, RowStruct, Text
 from exporter.records import Phase
 from exporter.schema import TargetBase
 
@@ -62,7 +62,7 @@ class ChaserRow(RowStruct, gc=False):
     id: Text
     status: Text
     created: Aware = msgspec.field(name="created_at")
-    leases: int | None = msgspec.field(name="active_connection_leases", default=None)
+    leases: Count | None = msgspec.field(name="active_connection_leases", default=None)
     kind: str | None = msgspec.field(name="session_type", default=None)
     deadline: ClassVar[None] = None
     last_activity: ClassVar[None] = None

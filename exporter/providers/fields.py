@@ -94,6 +94,10 @@ class Reader:
         """An integer that may be absent or null."""
         return self._read(optional_integer, key, label)
 
+    def optional_count(self, key: str, *, label: str | None = None) -> int | None:
+        """A count (an integer of at least 0) that may be absent or null."""
+        return self._read(optional_count, key, label)
+
     def timestamp(self, key: str, *, label: str | None = None) -> datetime | None:
         """A required timestamp."""
         return self._read(aware, key, label)
@@ -141,6 +145,14 @@ def optional_integer(row: Mapping[str, Any], key: str, where: str) -> int | None
     if row.get(key) is None:
         return None
     return integer(row, key, where)
+
+
+def optional_count(row: Mapping[str, Any], key: str, where: str) -> int | None:
+    """A count field that may be absent or null: an integer of at least 0."""
+    value = optional_integer(row, key, where)
+    if value is not None and value < 0:
+        raise SchemaError(f"{where}.{key}: expected a count of at least 0, got {value}")
+    return value
 
 
 def boolean(row: Mapping[str, Any], key: str, where: str) -> bool:

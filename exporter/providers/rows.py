@@ -40,6 +40,10 @@ Aware = Annotated[datetime, msgspec.Meta(tz=True)]
 Text = Annotated[str, msgspec.Meta(min_length=1)]
 """A non-empty string."""
 
+_NOT_NEGATIVE = msgspec.Meta(ge=0)
+Count = Annotated[int, _NOT_NEGATIVE]
+"""A count (leases, executions): an integer of at least 0."""
+
 CHUNK_BYTES = 1 << 20
 """Rows are decoded about this many bytes at a time."""
 
@@ -103,7 +107,13 @@ R = TypeVar("R", bound=RowStruct)
 LEFT_OUT = frozenset({"id", "status"})
 """Fields without which a row is left out (counted under this name, whatever the wire says)."""
 
+
+class _Count:
+    """The reader key of a :data:`Count` field."""
+
+
 _READS: dict[tuple[type, bool], str] = {
+    (_Count, True): "optional_count",
     (str, False): "text",
     (str, True): "optional_text",
     (int, False): "integer",
@@ -117,7 +127,10 @@ _READS: dict[tuple[type, bool], str] = {
 def _plain(annotation: Any) -> tuple[type, bool]:
     """A field's type without ``Annotated`` metadata, and whether it admits ``None``."""
     if get_origin(annotation) is Annotated:
-        return _plain(get_args(annotation)[0])
+        base, *metadata = get_args(annotation)
+        if base is int and _NOT_NEGATIVE in metadata:
+            return _Count, False
+        return _plain(base)
     if get_origin(annotation) in (Union, UnionType):
         args = [a for a in get_args(annotation) if a is not type(None)]
         (only,) = args

@@ -27,7 +27,7 @@ from exporter.errors import SchemaError, brief
 from exporter.fetch import PageFetcher
 from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
-from exporter.providers.rows import Aware, Page, RowCodec, RowStruct, Text
+from exporter.providers.rows import Aware, Count, Page, RowCodec, RowStruct, Text
 from exporter.records import Phase
 from exporter.schema import TargetBase
 
@@ -52,7 +52,7 @@ class TogetherRow(RowStruct, gc=False):
     created: Aware = msgspec.field(name="started_at")
     deadline: Aware | None = msgspec.field(name="expires_at", default=None)
     last_activity: Aware | None = msgspec.field(name="last_execute_at", default=None)
-    executions: int | None = msgspec.field(name="execute_count", default=None)
+    executions: Count | None = msgspec.field(name="execute_count", default=None)
     status: ClassVar[str] = STATUS
     leases: ClassVar[None] = None
     kind: ClassVar[None] = None
