@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from exporter.errors import SchemaError, brief
+from exporter.errors import SchemaError, brief, clip
 from exporter.records import Phase
 from exporter.timeparse import parse_datetime
 
@@ -170,7 +170,7 @@ def aware(row: Mapping[str, Any], key: str, where: str) -> datetime:
         return parse_datetime(value)
     except (ValueError, TypeError):
         if isinstance(value, str):
-            shown = repr(value[:60])
+            shown = repr(clip(value, 60))  # masked, then cut
         elif isinstance(value, Shape):
             shown = "{…}" if value.name == "dict" else "[…]"
         else:

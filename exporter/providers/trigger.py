@@ -31,7 +31,7 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 from pydantic import Field, field_validator
 
-from exporter.errors import SchemaError
+from exporter.errors import SchemaError, clip
 from exporter.fetch import PageFetcher
 from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
@@ -144,7 +144,7 @@ class TriggerProvider(Provider[TriggerTarget]):
                 return
             if cursor in used:
                 raise SchemaError(
-                    f"{where}.pagination.next: cursor {cursor!r} was already followed in "
+                    f"{where}.pagination.next: cursor {clip(cursor, 60)!r} was already followed in "
                     f"this {status} walk; stopping instead of looping"
                 )
             used.add(cursor)
