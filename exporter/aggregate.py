@@ -58,6 +58,8 @@ class Aggregate:
     invalid: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     invalid_example: str | None = None
     live_seconds: float = 0.0
+    observed: float | None = None
+    """When the poll read the sessions (its ``now``): the next poll counts live seconds from it."""
 
     @property
     def age_buckets(self) -> list[tuple[str, int]]:
@@ -90,8 +92,9 @@ class AggregateBuilder:
     No object is made per row: a :class:`SessionRecord` is built only for a row that enters
     the ``per_session`` top-N. Sessions are counted once by id, so a list that shifts while
     it is paged (and so serves a session on two pages) does not count it twice. ``since``
-    is the previous successful poll's time: each session still reported live adds the time
-    since then (or since its creation, if later) to ``live_seconds``; ``None`` adds nothing.
+    is the previous successful poll's ``now`` (its :attr:`Aggregate.observed`): each session
+    still reported live adds the time since then (or since its creation, if later) to
+    ``live_seconds``; ``None`` (no earlier success) adds nothing.
     """
 
     statuses: Mapping[str, Phase]
@@ -293,4 +296,5 @@ class AggregateBuilder:
             invalid=MappingProxyType(dict(self._invalid)),
             invalid_example=self._invalid_example,
             live_seconds=self._live_seconds,
+            observed=self.now,
         )

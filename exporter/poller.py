@@ -112,7 +112,7 @@ class TargetPoller:
         error: str | None = None
         try:
             fetcher = await self._fetcher()
-            aggregate = await self._walk(fetcher, previous.last_success)
+            aggregate = await self._walk(fetcher, previous.counted_until)
         except PollError as exc:
             reason, error = exc.reason, exc.message
         except TimeoutError:

@@ -46,6 +46,15 @@ class TargetSnapshot:
     """Session-seconds in phase pending or live, summed over the successful polls."""
 
     @property
+    def counted_until(self) -> float | None:
+        """Up to when ``live_seconds`` has counted: the last successful poll's ``now``.
+
+        Not ``last_success`` (when that poll finished): the next poll's ``now`` is taken when
+        it starts, so counting from a finish would drop each poll's own duration.
+        """
+        return None if self.aggregate is None else self.aggregate.observed
+
+    @property
     def polled(self) -> bool:
         """Whether the target has completed at least one poll, good or bad."""
         return self.polls > 0
