@@ -128,7 +128,10 @@ class TargetPoller:
             self._last_crash = None
         if error is not None:
             error = REDACTOR.scrub(error)  # a provider may echo the key in its error body
-        snapshot = previous.after_poll(
+        # the store's snapshot now, not the one read at the start: a reload may have given
+        # this target a new price meanwhile (see Supervisor), and the poll must not undo it
+        current = self._store.snapshots.get(self.target.name, previous)
+        snapshot = current.after_poll(
             finished=self._clock(),
             duration=duration,
             aggregate=aggregate,

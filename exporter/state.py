@@ -44,6 +44,8 @@ class TargetSnapshot:
     rate_limit: RateLimitInfo = field(default_factory=RateLimitInfo)
     live_seconds: float = 0.0
     """Session-seconds in phase pending or live, summed over the successful polls."""
+    price_per_session_hour: float | None = None
+    """The target's configured price of a session-hour (its ``price_per_session_hour``)."""
 
     @property
     def counted_until(self) -> float | None:

@@ -1,7 +1,8 @@
-"""sessions_live_seconds_total: the exact session-seconds each successful poll adds.
+"""Spend: sessions_live_seconds_total (the exact session-seconds each successful poll adds)
+and the targets' prices (sessions_price_per_session_hour).
 
-Every test drives the real pollers over a simulator on loopback with a clock the test sets;
-the clock moves only where the test moves it, so every expected value is exact.
+Every poll test drives the real pollers over a simulator on loopback with a clock the test
+sets; the clock moves only where the test moves it, so every expected value is exact.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from exporter.config import load_settings
+import pytest
+
+from exporter.config import ConfigError, load_settings
 from exporter.runtime import new_client_session, new_store
 from exporter.simulators import ChaserSimulator, Fault, Simulator, chaser_row
 from exporter.state import Store
@@ -134,10 +137,12 @@ async def test_sessions_are_counted_each_once_per_poll(served: Serve) -> None:
     assert "# TYPE sessions_live_seconds_total counter" in metrics.text
 
 
-def write_config(path: Path, url: str, *names: str) -> Path:
-    """A config polling ``names`` (all on the simulator at ``url``) every 20 ms."""
+def write_config(path: Path, url: str, *names: str, price: float | None = None) -> Path:
+    """A config polling ``names`` (all on the simulator at ``url``) every 20 ms, each with
+    ``price`` as its price_per_session_hour (none when None)."""
+    priced = "" if price is None else f"    price_per_session_hour: {price}\n"
     targets = "".join(
-        f'  - name: {n}\n    provider: chaser\n    base_url: {url}\n    api_key: "{KEY}"\n'
+        f'  - name: {n}\n    provider: chaser\n    base_url: {url}\n    api_key: "{KEY}"\n' + priced
         for n in names
     )
     path.write_text(f"poll_interval: 20ms\ntargets:\n{targets}", encoding="utf-8")
@@ -191,3 +196,127 @@ async def test_a_removed_and_re_added_target_starts_from_zero(
     assert removed is None
     assert 0.0 == readded
     assert {"keep": 170.0, "gone": 20.0} == after
+
+
+async def test_a_price_is_exported_for_the_targets_that_have_one(served: Serve) -> None:
+    """price_per_session_hour becomes sessions_price_per_session_hour{provider,target}, before
+    the first poll, after it and once the data is stale; a target without a price has none."""
+    sim = ChaserSimulator(api_key=KEY, sessions=[chaser_row("a", "running", T0 - 60)])
+    url = await served(sim)
+    settings = settings_for(
+        {"name": "priced", "provider": "chaser", "base_url": url, "price_per_session_hour": 0.75},
+        {"name": "free", "provider": "chaser", "base_url": url, "price_per_session_hour": 0},
+        {"name": "unpriced", "provider": "chaser", "base_url": url},
+        poll_interval="10s",
+    )
+    store = new_store(settings)
+    clock = Clock(T0)
+    expected = {
+        frozenset({("provider", "chaser"), ("target", "priced")}): 0.75,
+        frozenset({("provider", "chaser"), ("target", "free")}): 0.0,
+    }
+
+    unpolled = scrape(store, clock=clock)
+    await poll_all(settings, store=store, clock=clock)
+    polled = scrape(store, clock=clock)
+    stale = scrape(store, clock=Clock(T0 + 3600))
+
+    for metrics in (unpolled, polled, stale):
+        assert expected == metrics.select("sessions_price_per_session_hour")
+    assert "# TYPE sessions_price_per_session_hour gauge" in polled.text
+    assert {} == stale.select("sessions", target="priced")  # the session data did go stale
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("-0.5", "must be at least 0"),
+        (".inf", "must be a finite number (not inf or nan)"),
+        (".nan", "must be a finite number (not inf or nan)"),
+        ('"2 USD"', "must be a number, not '2 USD'"),
+    ],
+)
+def test_a_price_must_be_a_finite_number_of_at_least_zero(
+    tmp_path: Path, value: str, problem: str
+) -> None:
+    """check-config rejects a negative, infinite or non-numeric price, located at its value."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "targets:\n  - name: t\n    provider: chaser\n    api_key: k\n"
+        f"    price_per_session_hour: {value}\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+
+    assert [f"{path}:5:29: targets[0].price_per_session_hour: {problem}"] == [
+        str(p) for p in caught.value.problems
+    ]
+
+
+async def test_a_new_price_is_shown_without_restarting_the_target(
+    tmp_path: Path, served: Serve
+) -> None:
+    """A reload that only changes a target's price keeps its poll task, data and counter, and
+    the gauge follows the price: set, changed, then removed."""
+    clock = Clock(T0)
+    sim = ChaserSimulator(api_key=KEY, sessions=[chaser_row("a", "running", T0 - 60)])
+    url = await served(sim)
+    path = write_config(tmp_path / "c.yaml", url, "t", price=0.5)
+    settings = load_settings(path)
+    store = new_store(settings)
+    prices = []
+    async with new_client_session() as session:
+        supervisor = Supervisor(settings=settings, session=session, store=store, clock=clock)
+        supervisor.start()
+        try:
+            await polled_after(store, "t")
+            clock.now = T0 + 40
+            await polled_after(store, "t")
+            task = supervisor.tasks()["t"]
+            prices.append(scrape(store).get("sessions_price_per_session_hour", target="t"))
+            for price in (2.25, None):
+                assert await supervisor.reload(write_config(path, url, "t", price=price))
+                await polled_after(store, "t")
+                prices.append(scrape(store).get("sessions_price_per_session_hour", target="t"))
+            same_task = task is supervisor.tasks()["t"]
+            total = counter(store, "t", clock)
+        finally:
+            await supervisor.stop()
+
+    assert [0.5, 2.25, None] == prices
+    assert same_task
+    assert 40.0 == total
+
+
+async def test_a_poll_in_flight_during_a_reload_keeps_the_new_price(
+    tmp_path: Path, served: Serve
+) -> None:
+    """A poll that started before a price-only reload and ends after it publishes the new
+    price, not the one of the snapshot it started from."""
+    sim = ChaserSimulator(api_key=KEY, sessions=[chaser_row("a", "running", T0 - 60)])
+    url = await served(sim)
+    path = write_config(tmp_path / "c.yaml", url, "t", price=1.0)
+    settings = load_settings(path)
+    store = new_store(settings)
+    async with new_client_session() as session:
+        supervisor = Supervisor(settings=settings, session=session, store=store)
+        supervisor.start()
+        try:
+            await polled_after(store, "t", polls=1)
+            sim.fault = Fault(delay=0.5, times=1)
+            seen = len(sim.requests)
+            async with asyncio.timeout(10):
+                while sim.fault is not None or len(sim.requests) <= seen:
+                    await asyncio.sleep(0.005)  # until the slow request has arrived
+            polls = store.snapshots["t"].polls
+            assert await supervisor.reload(write_config(path, url, "t", price=3.0))
+            async with asyncio.timeout(10):
+                while store.snapshots["t"].polls <= polls:
+                    await asyncio.sleep(0.005)  # until the slow poll has published
+            price = store.snapshots["t"].price_per_session_hour
+        finally:
+            await supervisor.stop()
+
+    assert 3.0 == price
