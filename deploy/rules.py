@@ -13,6 +13,15 @@ threshold next to the ages it applies to. ``SessionIdle`` does the same with
 session. ``SessionStuck`` is one alert per stuck session (with ``session_id``) where per-session
 series exist, and one per (target, status) elsewhere.
 
+What sessions cost: ``provider_target:sessions_stuck:count`` counts the pending and live sessions
+past their provider's stuck threshold, read from the ``sessions_age_seconds`` buckets at that
+threshold (``provider_le:sessions_stuck_threshold_weight:config``: weight 1 on the bucket when
+the threshold is a bucket bound, else split between the two bounds around it, a linear
+interpolation), and ``provider_target:sessions_live:count`` all of them, so the share of the
+session-hours that stuck sessions burn is ``sum_over_time`` of one over the other.
+``SessionSpendRising`` compares a target's session-seconds over ``window``
+(``provider_target:sessions_live_seconds:increase1h``) with the same window ``offset`` earlier.
+
 Several replicas may export the same target (high availability: two replicas of one shard),
 so every per-target rule first collapses them with ``max``/``min by`` the target's own labels:
 duplicates (which differ only in ``instance``, ``pod`` and the like) never double a count or
@@ -23,6 +32,7 @@ sharding itself, as kube-state-metrics' mixin does.
 from __future__ import annotations
 
 import argparse
+import bisect
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -31,6 +41,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from exporter.aggregate import AGE_BUCKETS
 from exporter.durations import format_duration, parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +55,9 @@ PROVIDERS = ("together", "agi", "trigger", "chaser", "notte")
 LIVE = 'phase=~"pending|live"'
 STUCK_THRESHOLD = "provider:sessions_stuck_threshold_seconds:config"
 IDLE_THRESHOLD = "provider:sessions_idle_threshold_seconds:config"
+STUCK_WEIGHT = "provider_le:sessions_stuck_threshold_weight:config"
+STUCK_COUNT = "provider_target:sessions_stuck:count"
+LIVE_COUNT = "provider_target:sessions_live:count"
 FAILED = "provider_target:sessions_failed:sum"
 OLDEST_AGE = "provider_target:sessions_oldest_live_age_seconds:max"
 BY_TARGET = "by (provider, target)"
@@ -166,6 +180,20 @@ class ErrorRatio(AlertSettings):
         return _duration(value)
 
 
+class SpendRising(AlertSettings):
+    """A target's session-hours over ``window`` against the same window ``offset`` earlier."""
+
+    window: str
+    offset: str
+    min_ratio: float = Field(gt=1)
+    min_session_hours: float = Field(ge=0)
+
+    @field_validator("window", "offset", mode="before")
+    @classmethod
+    def _durations(cls, value: object) -> str:
+        return _duration(value)
+
+
 class Alerts(_Strict):
     SessionExporterAbsent: AlertSettings
     SessionTargetDown: AlertSettings
@@ -177,6 +205,7 @@ class Alerts(_Strict):
     BrowserSessionsUnleased: MinCount
     FailedSessionsRising: Rising
     SessionPollErrorsRising: ErrorRatio
+    SessionSpendRising: SpendRising
     SessionExporterShardsMissing: AlertSettings
     SessionExporterShardingMismatch: AlertSettings
 
@@ -199,9 +228,51 @@ def error_ratio_rule(window: str) -> str:
     return f"provider_target:sessions_exporter_poll_errors:ratio_rate{window}"
 
 
+def spend_rule(window: str) -> str:
+    """Name of the recorded session-seconds of each target over ``window``."""
+    return f"provider_target:sessions_live_seconds:increase{window}"
+
+
+def le(bound: float) -> str:
+    """The ``le`` label of an age bucket, as the exporter writes it (``3600.0``)."""
+    return str(float(bound))
+
+
+def bucket_weights(threshold: int) -> dict[str, float]:
+    """Weights of the age buckets (by ``le``) that count the sessions up to ``threshold`` old.
+
+    Exact at a bucket bound (weight 1 on it); between two bounds the count is interpolated
+    linearly, as ``histogram_quantile`` does; past the last bound, that bound counts.
+    """
+    bounds = (0.0, *AGE_BUCKETS)
+    if threshold >= bounds[-1]:
+        return {le(bounds[-1]): 1.0}
+    i = bisect.bisect_right(bounds, threshold)
+    lo, hi = bounds[i - 1], bounds[i]
+    share = (threshold - lo) / (hi - lo)
+    weights = {}
+    if lo > 0 and share < 1:
+        weights[le(lo)] = 1 - share
+    if share > 0 or lo == 0:
+        weights[le(hi)] = share
+    return weights
+
+
 def recording_rules(config: Thresholds) -> list[dict[str, Any]]:
     """Series the alerts and the dashboard share."""
     window = config.alerts.SessionPollErrorsRising.window
+    spend = config.alerts.SessionSpendRising.window
+    weights = [
+        {
+            "record": STUCK_WEIGHT,
+            "expr": f"vector({weight:g})",
+            "labels": {"provider": provider, "le": bucket},
+        }
+        for provider in PROVIDERS
+        for bucket, weight in bucket_weights(
+            seconds(config.alerts.SessionStuck.threshold(provider))
+        ).items()
+    ]
     thresholds = [
         {
             "record": record,
@@ -216,6 +287,25 @@ def recording_rules(config: Thresholds) -> list[dict[str, Any]]:
     ]
     return [
         *thresholds,
+        *weights,
+        {
+            "record": STUCK_COUNT,
+            "expr": (
+                'max by (provider, target) (sessions_age_seconds_bucket{le="+Inf"})\n'
+                "- on (provider, target)\n"
+                "sum by (provider, target) (\n"
+                "  max by (provider, target, le) (sessions_age_seconds_bucket)\n"
+                f"  * on (provider, le) group_left ()\n  {STUCK_WEIGHT}\n)"
+            ),
+        },
+        {
+            "record": LIVE_COUNT,
+            "expr": f"sum by (provider, target) (\n  max {BY_STATUS} (sessions{{{LIVE}}})\n)",
+        },
+        {
+            "record": spend_rule(spend),
+            "expr": (f"max by (provider, target) (increase(sessions_live_seconds_total[{spend}]))"),
+        },
         {
             "record": OLDEST_AGE,
             "expr": (
@@ -408,6 +498,7 @@ def alerting_rules(config: Thresholds) -> list[dict[str, Any]]:
             ),
             config=config,
         ),
+        spend_alert(a.SessionSpendRising, config=config),
         _alert(
             "SessionExporterShardsMissing",
             a.SessionExporterShardsMissing,
@@ -440,6 +531,34 @@ def alerting_rules(config: Thresholds) -> list[dict[str, Any]]:
             config=config,
         ),
     ]
+
+
+def spend_alert(settings: SpendRising, *, config: Thresholds) -> dict[str, Any]:
+    """SessionSpendRising: a target's session-hours over ``window`` above ``min_ratio`` times
+    those of the same window ``offset`` earlier, and at least ``min_session_hours``.
+
+    The recorded series is already collapsed over replicas; a target without data ``offset``
+    ago (a new one) has nothing to compare with and never fires.
+    """
+    hours = f"{spend_rule(settings.window)} / 3600"
+    target = "{{ $labels.target }} ({{ $labels.provider }})"
+    return _alert(
+        "SessionSpendRising",
+        settings,
+        (
+            f"(\n  {hours}\n  > {settings.min_ratio:g} * "
+            f"{spend_rule(settings.window)} offset {settings.offset} / 3600\n)\n"
+            f"and\n{hours} >= {settings.min_session_hours:g}"
+        ),
+        f"{target} burns far more session-hours than {settings.offset} earlier",
+        (
+            f'{target} burned {{{{ $value | printf "%.1f" }}}} session-hours over the last '
+            f"{settings.window}, more than {settings.min_ratio:g} times as many as in the same "
+            f"{settings.window} {settings.offset} earlier: sessions left running, a runaway "
+            "client, or a load the account was not sized for."
+        ),
+        config=config,
+    )
 
 
 def stuck_expr() -> str:

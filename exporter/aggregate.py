@@ -59,7 +59,7 @@ class Aggregate:
     invalid_example: str | None = None
     live_seconds: float = 0.0
     observed: float | None = None
-    """When the poll read the list (its "now"): where the next poll's ``live_seconds`` start."""
+    """When the poll read the sessions (its ``now``): the next poll counts live seconds from it."""
 
     @property
     def age_buckets(self) -> list[tuple[str, int]]:
@@ -92,8 +92,9 @@ class AggregateBuilder:
     No object is made per row: a :class:`SessionRecord` is built only for a row that enters
     the ``per_session`` top-N. Sessions are counted once by id, so a list that shifts while
     it is paged (and so serves a session on two pages) does not count it twice. ``since``
-    is the previous successful poll's time: each session still reported live adds the time
-    since then (or since its creation, if later) to ``live_seconds``; ``None`` adds nothing.
+    is the previous successful poll's ``now`` (its :attr:`Aggregate.observed`): each session
+    still reported live adds the time since then (or since its creation, if later) to
+    ``live_seconds``; ``None`` (no earlier success) adds nothing.
     """
 
     statuses: Mapping[str, Phase]

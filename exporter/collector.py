@@ -162,6 +162,12 @@ class _Families:
             "polls since the target started (increase()/3600 is session-hours).",
             labels=TARGET,
         )
+        self.price = g(
+            "sessions_price_per_session_hour",
+            "The configured price of one session-hour on the target's account, in its own "
+            "currency (price_per_session_hour); absent without a price.",
+            labels=TARGET,
+        )
         self.invalid_rows = g(
             "sessions_exporter_invalid_rows",
             "Rows of the last successful poll with a field that could not be read (counted "
@@ -298,6 +304,7 @@ class _Families:
             self.session_leases,
             self.left_out,
             self.live_seconds,
+            self.price,
             self.invalid_rows,
             self.rows_dropped,
             self.up,
@@ -390,6 +397,8 @@ class _Families:
             self.duration.add_metric(target, snap.poll_duration)
         self.polls.add_metric(target, snap.polls)
         self.live_seconds.add_metric(target, snap.live_seconds)
+        if snap.price_per_session_hour is not None:
+            self.price.add_metric(target, snap.price_per_session_hour)
         for reason, count in snap.errors.items():
             self.errors.add_metric([*target, reason.value], count)
         for code, count in sorted(snap.requests.items()):

@@ -50,6 +50,9 @@ KEEP_ENDED = 180.0
 """Ended sessions stay listed this long (seconds) before the simulated provider forgets them."""
 KEEP_FAILED = 20 * 60.0
 """Failed sessions stay listed longer, so a wave of failures shows as failed sessions rising."""
+DEMO_PRICES = {"together": 0.03, "chaser": 0.09, "notte": 0.12}
+"""Made-up prices of a session-hour, so the dashboard's spend panels have numbers; the AGI and
+Trigger.dev targets have none, as an account without a known price."""
 
 log = structlog.get_logger("exporter.demo")
 
@@ -424,6 +427,8 @@ class DemoWorld:
             }
             if provider == "notte":
                 target["only_active"] = False
+            if provider in DEMO_PRICES:
+                target["price_per_session_hour"] = DEMO_PRICES[provider]
             targets.append(target)
         return targets
 

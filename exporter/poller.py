@@ -112,10 +112,7 @@ class TargetPoller:
         error: str | None = None
         try:
             fetcher = await self._fetcher()
-            # session time counts from when the last good poll read the list, not from when
-            # it finished: otherwise every poll's own duration would be lost
-            last = previous.aggregate
-            aggregate = await self._walk(fetcher, last.observed if last else None)
+            aggregate = await self._walk(fetcher, previous.counted_until)
         except PollError as exc:
             reason, error = exc.reason, exc.message
         except TimeoutError:
@@ -131,7 +128,10 @@ class TargetPoller:
             self._last_crash = None
         if error is not None:
             error = REDACTOR.scrub(error)  # a provider may echo the key in its error body
-        snapshot = previous.after_poll(
+        # the store's snapshot now, not the one read at the start: a reload may have given
+        # this target a new price meanwhile (see Supervisor), and the poll must not undo it
+        current = self._store.snapshots.get(self.target.name, previous)
+        snapshot = current.after_poll(
             finished=self._clock(),
             duration=duration,
             aggregate=aggregate,

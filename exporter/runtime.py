@@ -12,9 +12,8 @@ from exporter import __version__
 from exporter.collector import SessionCollector
 from exporter.config import Settings
 from exporter.poller import TargetPoller
-from exporter.providers import provider_for
-from exporter.state import ConfigStatus, Store, TargetSnapshot
-from exporter.supervisor import config_hash
+from exporter.state import ConfigStatus, Store
+from exporter.supervisor import config_hash, fresh_snapshot
 
 USER_AGENT = f"session-exporter/{__version__}"
 
@@ -23,14 +22,7 @@ def new_store(settings: Settings) -> Store:
     """A store with an empty (never polled) snapshot per target of this replica's shard, and
     the config's hash (``once`` shows the same ``sessions_exporter_config_hash`` as ``serve``)."""
     return Store(
-        (
-            TargetSnapshot(
-                name=t.name,
-                provider=provider_for(t).id,
-                stale_after=settings.staleness(t),
-            )
-            for t in settings.own_targets()
-        ),
+        (fresh_snapshot(settings, t) for t in settings.own_targets()),
         config=ConfigStatus(
             hash=config_hash(settings), shard=settings.shard, total_shards=settings.total_shards
         ),

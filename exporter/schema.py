@@ -132,6 +132,8 @@ class TargetBase(Model):
     max_label_values: Annotated[int, Field(ge=1, le=1000)] = 20
     rate_limit: Annotated[float, Field(ge=0)] = 20.0
     retries: Annotated[int, Field(ge=0, le=10)] = 2
+    price_per_session_hour: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    """What one session-hour costs on this account, in its own currency; None: no price."""
 
     @field_validator("api_key_env")
     @classmethod

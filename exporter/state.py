@@ -44,6 +44,17 @@ class TargetSnapshot:
     rate_limit: RateLimitInfo = field(default_factory=RateLimitInfo)
     live_seconds: float = 0.0
     """Session-seconds in phase pending or live, summed over the successful polls."""
+    price_per_session_hour: float | None = None
+    """The target's configured price of a session-hour (its ``price_per_session_hour``)."""
+
+    @property
+    def counted_until(self) -> float | None:
+        """Up to when ``live_seconds`` has counted: the last successful poll's ``now``.
+
+        Not ``last_success`` (when that poll finished): the next poll's ``now`` is taken when
+        it starts, so counting from a finish would drop each poll's own duration.
+        """
+        return None if self.aggregate is None else self.aggregate.observed
 
     @property
     def polled(self) -> bool:

@@ -43,8 +43,23 @@ def _canonical(value: object) -> object:
 def fresh_snapshot(settings: Settings, target: TargetBase) -> TargetSnapshot:
     """A never-polled snapshot for ``target``."""
     return TargetSnapshot(
-        name=target.name, provider=provider_for(target).id, stale_after=settings.staleness(target)
+        name=target.name,
+        provider=provider_for(target).id,
+        stale_after=settings.staleness(target),
+        price_per_session_hour=target.price_per_session_hour,
     )
+
+
+def _unpriced(target: TargetBase) -> TargetBase:
+    """``target`` without its price: a price is bookkeeping, changing it changes no poll."""
+    return target.model_copy(update={"price_per_session_hour": None})
+
+
+def _repriced(snapshot: TargetSnapshot, target: TargetBase) -> TargetSnapshot:
+    """A kept target's snapshot with the reloaded price (its data and counters unchanged)."""
+    if snapshot.price_per_session_hour == target.price_per_session_hour:
+        return snapshot
+    return replace(snapshot, price_per_session_hour=target.price_per_session_hour)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +76,12 @@ class Supervisor:
 
     A reloaded config is validated first: when it is invalid the old one stays
     and the failure is logged and counted. Otherwise removed targets stop,
-    added ones start, and changed ones (any key, or the interval or staleness
+    added ones start, and changed ones (any key but the price, or the interval or staleness
     they inherit) restart with a fresh snapshot; unchanged targets keep polling
-    undisturbed, their data and counters intact. Only the targets of this replica's shard
-    are polled; ``command_line`` (``--shard``/``--total-shards``) is re-applied on every
-    reload, so a reloaded config keeps the shard the replica was started with.
+    undisturbed, their data and counters intact (a new price is simply shown). Only the
+    targets of this replica's shard are polled; ``command_line`` (``--shard``,
+    ``--total-shards``) is re-applied on every reload, so a reloaded config keeps the shard
+    the replica was started with.
     """
 
     def __init__(
@@ -152,7 +168,7 @@ class Supervisor:
         await self._cancel(removed + changed)
         current = self._store.snapshots
         snapshots = {
-            name: current[name]
+            name: _repriced(current[name], target)
             if name in old and name not in changed
             else fresh_snapshot(settings, target)
             for name, target in new.items()
@@ -179,7 +195,7 @@ class Supervisor:
 
     def _differs(self, settings: Settings, before: TargetBase, after: TargetBase) -> bool:
         return (
-            before != after
+            _unpriced(before) != _unpriced(after)
             or self.settings.interval(before) != settings.interval(after)
             or self.settings.staleness(before) != settings.staleness(after)
         )

@@ -8,8 +8,9 @@ the same file the alert rules come from.
 
 Replicas: several exporters may export the same target (an HA pair of a shard), differing only
 in ``instance``. Every query collapses them first, with ``max``/``min by`` the series' own labels
-(or ``topk by`` for the sessions table), and only then aggregates, so no number doubles. Two
-panels draw a threshold that only the shipped recording rules provide, and say so.
+(or ``topk by`` for the sessions table), and only then aggregates, so no number doubles. The
+panels that read a series only the shipped recording rules provide (two thresholds, the stuck
+share) say so.
 
 A row is a function returning a :class:`Row`; :data:`ROWS` lists them in order, so a new row is
 one more function in that tuple.
@@ -562,7 +563,75 @@ def exporter_row() -> Row:
     )
 
 
-ROWS: tuple[Callable[[], Row], ...] = (sessions_row, deadlines_row, exporter_row)
+HOURS_PER_DAY = f"max {BY_TARGET} (rate(sessions_live_seconds_total{{{SEL}}}[1d])) * 24"
+"""Each target's session-hours over the day before each point (replicas counted once)."""
+PRICE = f"max {BY_TARGET} (sessions_price_per_session_hour{{{SEL}}})"
+STUCK_SHARE = (
+    f"sum_over_time({rules.STUCK_COUNT}{{{SEL}}}[1d])\n"
+    f"/\n(sum_over_time({rules.LIVE_COUNT}{{{SEL}}}[1d]) > 0)"
+)
+"""Each target's share of the day's session-hours spent past its provider's stuck threshold."""
+
+
+def spend_row() -> Row:
+    """What the sessions cost: session-hours, money where prices are set, and the stuck part."""
+    stuck = rules.load().alerts.SessionStuck
+    return Row(
+        "Spend",
+        (
+            timeseries(
+                "Session-hours per day",
+                "Session-hours each target burned over the 24 hours before each point, stacked "
+                "(sessions_live_seconds_total: every pending or live session, as the polls see "
+                "it): what the account is billed for. It misses sessions that start and end "
+                "between two polls (docs/metrics.md#session-hours).",
+                query(HOURS_PER_DAY, "{{target}} ({{provider}})"),
+                unit="short",
+                stack=True,
+            ),
+            timeseries(
+                "Estimated spend per day",
+                "Session-hours per day times the target's price_per_session_hour, in the "
+                "currency of that price; only targets with a price are drawn.",
+                query(
+                    f"{HOURS_PER_DAY}\n* on (provider, target)\n{PRICE}",
+                    "{{target}} ({{provider}})",
+                ),
+                unit="short",
+                stack=True,
+            ),
+            timeseries(
+                "Share of session-hours burned by stuck sessions",
+                "Per target, the share of its session-hours over the 24 hours before each point "
+                "spent by sessions past their provider's SessionStuck threshold (default "
+                f"{stuck.max_age}), from the session counts sampled at each rule evaluation. "
+                "Needs the shipped recording rules (deploy/prometheus/rules.yml) loaded in "
+                "Prometheus.",
+                query(STUCK_SHARE, "{{target}} ({{provider}})"),
+                unit="percentunit",
+                thresholds=steps((None, GREEN), (0.1, YELLOW), (0.25, RED)),
+            ),
+            timeseries(
+                "Session-hours per day burned by stuck sessions",
+                "The share of stuck sessions times the session-hours per day (A, per target); "
+                "B: the same in money, for the targets with a price. Needs the shipped "
+                "recording rules (deploy/prometheus/rules.yml) loaded in Prometheus.",
+                query(
+                    f"({STUCK_SHARE})\n* on (provider, target)\n{HOURS_PER_DAY}",
+                    "{{target}} ({{provider}}) hours",
+                ),
+                query(
+                    f"({STUCK_SHARE})\n* on (provider, target)\n{HOURS_PER_DAY}\n"
+                    f"* on (provider, target)\n{PRICE}",
+                    "{{target}} ({{provider}}) spend",
+                ),
+                unit="short",
+            ),
+        ),
+    )
+
+
+ROWS: tuple[Callable[[], Row], ...] = (sessions_row, deadlines_row, spend_row, exporter_row)
 """The rows under the overview, top to bottom."""
 
 

@@ -12,10 +12,12 @@ import aiohttp
 import orjson
 
 from exporter.aggregate import Aggregate, AggregateBuilder
-from exporter.demo import DemoWorld, Outage
+from exporter.config import Settings
+from exporter.demo import DEMO_PRICES, DemoWorld, Outage
 from exporter.providers import agi, chaser, notte, together, trigger
 from exporter.simulators import Fault
-from tests.harness import Exposition, console_script, free_port
+from tests.conftest import Serve
+from tests.harness import Exposition, console_script, free_port, poll_all, scrape
 
 PROVIDERS = ("together", "agi", "trigger", "chaser", "notte")
 MODULES: dict[str, ModuleType] = {
@@ -49,14 +51,15 @@ def test_fixtures_for_every_alert() -> None:
     assert "ntt-overdue" == world.notte.sim.sessions[0]["session_id"]
 
 
-def aggregates(world: DemoWorld, now: float) -> dict[str, Aggregate]:
-    """Each simulated account's sessions folded exactly as a poll would fold them."""
+def aggregates(world: DemoWorld, now: float, *, since: float | None = None) -> dict[str, Aggregate]:
+    """Each simulated account's sessions folded exactly as a poll at ``now`` would fold them
+    (after a successful one at ``since``)."""
     out: dict[str, Aggregate] = {}
     for population in world.populations:
         name = population.sim.provider
         module = MODULES[name]
         builder = AggregateBuilder(
-            statuses=module.STATUS_PHASES, capabilities=CAPABILITIES[name], now=now
+            statuses=module.STATUS_PHASES, capabilities=CAPABILITIES[name], now=now, since=since
         )
         for i, row in enumerate(population.sim.sessions):
             status = row["status"].lower() if name == "trigger" else None
@@ -290,3 +293,31 @@ async def test_demo_access_lines_are_short_debug_events_with_fields() -> None:
         assert str(event["path"]).startswith("/")
         assert isinstance(event["status"], int)
     assert not [e for e in events if "HTTP/1.1" in str(e["event"])]
+
+
+async def test_the_demo_burns_session_hours_and_prices_some_targets(served: Serve) -> None:
+    """Two polls of the demo world 30 simulated seconds apart: every target's
+    sessions_live_seconds_total grows by exactly what its pending and live sessions spent since
+    the first poll, and together, chaser and notte carry their made-up prices, agi and trigger
+    none, so the dashboard's spend panels have moving numbers."""
+    start = 1_800_000_000.0
+    world = DemoWorld(now=start)
+    urls = {p.sim.provider: await served(p.sim) for p in world.populations}
+    settings = Settings(targets=world.targets(urls))
+    now = start
+
+    store = await poll_all(settings, clock=lambda: now)
+    for second in range(1, 31):
+        world.tick(start + second)
+    now = start + 30
+    await poll_all(settings, store=store, clock=lambda: now)
+
+    metrics = scrape(store, clock=lambda: now)
+    spent = metrics.by("sessions_live_seconds_total", "provider")
+    expected = {
+        name: aggregate.live_seconds
+        for name, aggregate in aggregates(world, now, since=start).items()
+    }
+    assert expected == spent
+    assert all(seconds > 0 for seconds in spent.values()), spent
+    assert DEMO_PRICES == metrics.by("sessions_price_per_session_hour", "provider")

@@ -80,7 +80,8 @@ def simulators(now: float) -> dict[str, Simulator]:
 
 
 async def exporter_config(sims: dict[str, Simulator], served: Serve) -> str:
-    """Every target, polled once an hour (so once in a test), with per-session series."""
+    """Every target, polled once an hour (so once in a test), with per-session series; the
+    Chaser targets have a price (for the spend panels), the Notte ones none."""
     targets = [
         {
             "name": name,
@@ -89,6 +90,7 @@ async def exporter_config(sims: dict[str, Simulator], served: Serve) -> str:
             "api_key": KEY,
             "per_session": {"enabled": True, "max_series": 20},
         }
+        | ({"price_per_session_hour": 0.09} if sim.provider == "chaser" else {})
         for name, sim in sims.items()
     ]
     return yaml.safe_dump({"poll_interval": "1h", "targets": targets}, sort_keys=False)

@@ -95,7 +95,8 @@ def alertmanager_config(path: Path, webhook: int) -> None:
 
 
 def exporter_config(path: Path, chaser: str, notte: str | None = None) -> None:
-    """The targets polled every second, with per-session series for the sessions table."""
+    """The targets polled every second, with per-session series for the sessions table (and a
+    price on the Chaser one, for the spend panels)."""
     detail = {"enabled": True, "max_series": 20}
     targets: list[dict[str, Any]] = [
         {
@@ -104,6 +105,7 @@ def exporter_config(path: Path, chaser: str, notte: str | None = None) -> None:
             "base_url": chaser,
             "api_key": KEY,
             "per_session": detail,
+            "price_per_session_hour": 0.09,  # the spend panels draw priced targets only
         }
     ]
     if notte is not None:

@@ -25,6 +25,7 @@ ALERTS = {
     "BrowserSessionsUnleased",
     "FailedSessionsRising",
     "SessionPollErrorsRising",
+    "SessionSpendRising",
     "SessionExporterShardsMissing",
     "SessionExporterShardingMismatch",
 }
@@ -182,7 +183,7 @@ def test_promtool_accepts_the_rules() -> None:
     result = run([promtool, "check", "rules", str(rules.RULES)])
 
     assert 0 == result.returncode, result.stdout + result.stderr
-    assert "SUCCESS: 25 rules found" in result.stdout
+    assert "SUCCESS: 34 rules found" in result.stdout
 
 
 def test_promtool_unit_tests_pass() -> None:
@@ -271,6 +272,11 @@ def test_per_target_alerts_collapse_replicas() -> None:
         "SessionsOverdue": "max by (provider, target) (sessions_overdue)",
         "BrowserSessionsUnleased": "max by (provider, target) (sessions_unleased)",
         rules.FAILED: 'max by (provider, target, status, phase) (sessions{phase="failed"})',
+        rules.STUCK_COUNT: "max by (provider, target, le) (sessions_age_seconds_bucket)",
+        rules.LIVE_COUNT: "max by (provider, target, status, phase) (sessions{",
+        rules.spend_rule("1h"): (
+            "max by (provider, target) (increase(sessions_live_seconds_total[1h]))"
+        ),
     }
     for name, aggregation in per_target.items():
         assert aggregation in expressions[name], name
@@ -313,7 +319,7 @@ def test_unit_tests_fire_once_for_two_replicas() -> None:
     """The per-session and per-field alerts have a firing promtool case whose input has the
     same series from two replicas (two `instance` values), and expect one alert per subject."""
     tests = yaml.safe_load((PROMETHEUS / "rules_test.yml").read_text())["tests"]
-    for name in ("SessionStuck", "SessionIdle", "SessionRowsInvalid"):
+    for name in ("SessionStuck", "SessionIdle", "SessionRowsInvalid", "SessionSpendRising"):
         replicated = []
         for test in tests:
             instances = {
@@ -332,3 +338,85 @@ def test_unit_tests_fire_once_for_two_replicas() -> None:
         for cases in replicated:
             for case in cases:
                 assert all("instance" not in a["exp_labels"] for a in case["exp_alerts"]), name
+
+
+@pytest.mark.parametrize(
+    ("threshold", "weights"),
+    [
+        (7200, {"7200.0": 1.0}),  # a bucket bound: exact
+        (5400, {"3600.0": 0.5, "7200.0": 0.5}),  # 90m: halfway between 1h and 2h
+        (1200, {"900.0": 1 - 1 / 3, "1800.0": 1 / 3}),
+        (30, {"60.0": 0.5}),  # under the first bound: between 0 and 60 s
+        (0, {"60.0": 0.0}),  # every session is past a zero threshold
+        (259200, {"259200.0": 1.0}),
+        (30 * 86400, {"259200.0": 1.0}),  # past the last bound, the last bound counts
+    ],
+)
+def test_stuck_count_weighs_the_buckets_at_the_threshold(
+    threshold: int, weights: dict[str, float]
+) -> None:
+    """The stuck count reads the age buckets at the provider's threshold: the bucket itself at a
+    bound, else the two around it, weighted by where the threshold lies between them."""
+    assert weights == rules.bucket_weights(threshold)
+
+
+def test_stuck_weights_follow_each_providers_threshold() -> None:
+    """One weight series per bucket each provider's stuck threshold reads, labelled with the
+    provider and the bucket's `le` exactly as the exporter writes it."""
+    config = thresholds(
+        SessionStuck={
+            "severity": "warning",
+            "for": "5m",
+            "max_age": "2h",
+            "per_provider": {"agi": "90m"},
+        }
+    )
+
+    recorded = {
+        (r["labels"]["provider"], r["labels"]["le"]): r["expr"]
+        for r in rules.recording_rules(config)
+        if r["record"] == rules.STUCK_WEIGHT
+    }
+    assert {
+        ("together", "7200.0"): "vector(1)",
+        ("agi", "3600.0"): "vector(0.5)",
+        ("agi", "7200.0"): "vector(0.5)",
+        ("trigger", "7200.0"): "vector(1)",
+        ("chaser", "7200.0"): "vector(1)",
+        ("notte", "7200.0"): "vector(1)",
+    } == recorded
+
+
+def test_spend_alert_compares_the_window_with_the_same_window_earlier() -> None:
+    """SessionSpendRising's window, offset, ratio and floor all come from thresholds.yml."""
+    config = thresholds(
+        SessionSpendRising={
+            "severity": "info",
+            "for": "30m",
+            "window": "2h",
+            "offset": "7d",
+            "min_ratio": 2.5,
+            "min_session_hours": 10,
+        }
+    )
+
+    (spend,) = [a for a in rules.alerting_rules(config) if a["alert"] == "SessionSpendRising"]
+    recorded = {r["record"]: r["expr"] for r in rules.recording_rules(config)}
+    assert (
+        "(\n  provider_target:sessions_live_seconds:increase2h / 3600\n"
+        "  > 2.5 * provider_target:sessions_live_seconds:increase2h offset 7d / 3600\n)\n"
+        "and\nprovider_target:sessions_live_seconds:increase2h / 3600 >= 10"
+    ) == spend["expr"]
+    assert ("30m", "info") == (spend["for"], spend["labels"]["severity"])
+    assert (
+        "max by (provider, target) (increase(sessions_live_seconds_total[2h]))"
+        == recorded["provider_target:sessions_live_seconds:increase2h"]
+    )
+    with pytest.raises(ValidationError, match="min_ratio"):
+        thresholds(SessionSpendRising={**spend_settings(), "min_ratio": 1})
+
+
+def spend_settings() -> dict[str, Any]:
+    """The shipped SessionSpendRising settings."""
+    raw: dict[str, Any] = yaml.safe_load(rules.THRESHOLDS.read_text())["alerts"]
+    return dict(raw["SessionSpendRising"])
