@@ -288,9 +288,7 @@ async def test_invalid_rows_are_logged_once_per_poll_masked_and_cut(served: Serv
     assert 1 == len(events)
     assert {"created_at": 5} == events[0]["fields"]
     assert (
-        "sessions[0].created_at: expected an ISO-8601 timestamp, got '[REDACTED]"
-        + "x" * 49
-        + "…'"
+        "sessions[0].created_at: expected an ISO-8601 timestamp, got '[REDACTED]" + "x" * 49 + "…'"
     ) == events[0]["example"]
 
 
