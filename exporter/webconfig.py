@@ -774,7 +774,9 @@ class BasicAuth:
         queue: int = BCRYPT_QUEUE,
     ) -> None:
         self._users = {user: hashed.encode() for user, hashed in users.items()}
-        self._results: OrderedDict[tuple[str, bytes], bool] = OrderedDict()
+        # two caches, so that a flood of wrong passwords can never evict a good one
+        self._granted: OrderedDict[tuple[str, bytes], bool] = OrderedDict()
+        self._refused: OrderedDict[tuple[str, bytes], bool] = OrderedDict()
         self._inflight: dict[tuple[str, bytes], asyncio.Future[bool]] = {}
         self._workers = workers
         self._queue = queue
@@ -795,10 +797,10 @@ class BasicAuth:
             return False
         user, password = credentials
         key = (user, hashlib.sha256(password).digest())
-        cached = self._results.get(key)
-        if cached is not None:
-            self._results.move_to_end(key)
-            return cached
+        for cache in (self._granted, self._refused):
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
         running = self._inflight.get(key)
         if running is None:
             if len(self._inflight) >= self._workers + self._queue:
@@ -816,9 +818,10 @@ class BasicAuth:
         del self._inflight[key]
         if done.cancelled() or done.exception() is not None:
             return
-        self._results[key] = done.result()
-        if len(self._results) > CACHE_SIZE:
-            self._results.popitem(last=False)
+        cache = self._granted if done.result() else self._refused
+        cache[key] = done.result()
+        if len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
 
     async def _bcrypt(self, user: str, password: bytes) -> bool:
         hashed = self._users.get(user)

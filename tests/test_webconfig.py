@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from structlog.testing import capture_logs
 
+from exporter import webconfig
 from exporter.cli import main
 from exporter.config import ConfigError
 from exporter.simulators import ChaserSimulator, chaser_row
@@ -784,6 +785,21 @@ async def test_checks_are_cached_failures_too() -> None:
     assert 3 == auth.bcrypt_checks  # an unknown user costs a bcrypt check too (no timing leak)
     assert not await auth.check(None)
     assert 3 == auth.bcrypt_checks
+
+
+async def test_wrong_passwords_never_evict_a_good_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """More distinct wrong passwords than the cache holds leave a client's cached good
+    credentials cached: successes and failures are kept apart."""
+    monkeypatch.setattr(webconfig, "CACHE_SIZE", 4)
+    auth = BasicAuth({"alice": bcrypt_hash("right", cost=4)})
+    good = basic("alice", "right")["Authorization"]
+    assert await auth.check(good)
+    for i in range(10):
+        assert not await auth.check(basic("alice", f"wrong-{i}")["Authorization"])
+    checks = auth.bcrypt_checks
+
+    assert await auth.check(good)
+    assert checks == auth.bcrypt_checks  # still cached: no bcrypt run for it
 
 
 async def test_identical_checks_in_flight_share_one_bcrypt_run() -> None:
