@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 import aiohttp
@@ -533,6 +534,8 @@ def retry_after(
     else:
         try:
             when = parsedate_to_datetime(text)
+            if when.tzinfo is None:  # "-0000": no zone said, which HTTP dates mean as GMT
+                when = when.replace(tzinfo=UTC)
             seconds = max(0.0, when.timestamp() - (time.time() if now is None else now))
         except (TypeError, ValueError, OverflowError):
             return None

@@ -172,6 +172,9 @@ def test_retry_after_parsing() -> None:
     assert retry_after("\u00b2") is None
     assert retry_after("86401") is None  # more than a day ahead: absent
     assert 86400.0 == retry_after("86400")
+    assert 1.5 == retry_after("1.5")  # a fraction, as the SDKs read it
+    # "-0000" says no zone: taken as GMT, never as the machine's local time
+    assert 30.0 == retry_after("Thu, 01 Jan 2026 00:00:30 -0000", now=1767225600.0)
 
 
 async def test_rate_limit_spaces_requests(served: Serve) -> None:
