@@ -197,6 +197,9 @@ class ConnectionGuard:
 
 
 _HEAD_END = b"\r\n\r\n"
+_METHOD_BYTES = 8
+_BODYLESS = frozenset({b"GET", b"HEAD"})
+"""Requests that carry no body: whatever follows their head is the next request's head."""
 
 
 class _GuardedProtocol(asyncio.Protocol):
@@ -208,6 +211,8 @@ class _GuardedProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._tail = b""
+        self._method = b""
+        self._bodyless = False
         self._admitted = False
         self.waiting_for_head = True
 
@@ -225,14 +230,37 @@ class _GuardedProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self._admitted:
             return
+        if not self.waiting_for_head and self._bodyless:
+            self._begin_head()  # after a request without a body, more bytes start the next
         if self.waiting_for_head:
-            seen = self._tail + data
-            if _HEAD_END in seen:
-                self.waiting_for_head = False
-                self._cancel_timer()
-            else:
-                self._tail = seen[-(len(_HEAD_END) - 1) :]
+            self._scan(data)
         self._inner.data_received(data)
+
+    def _begin_head(self) -> None:
+        """A request head starts: it has ``read_header_timeout`` to arrive whole."""
+        self.waiting_for_head = True
+        self._tail = self._method = b""
+        self._cancel_timer()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self._guard.read_header_timeout, self._expire)
+
+    def _scan(self, data: bytes) -> None:
+        """Follow the head being received; past its end, a request without a body (GET,
+        HEAD) may be followed by the next one, pipelined, whose head is followed in turn."""
+        if len(self._method) < _METHOD_BYTES:
+            self._method = (self._method + data)[:_METHOD_BYTES]
+        seen = self._tail + data
+        end = seen.find(_HEAD_END)
+        if end < 0:
+            self._tail = seen[-(len(_HEAD_END) - 1) :]
+            return
+        self.waiting_for_head = False
+        self._cancel_timer()
+        self._bodyless = self._method.split(b" ", 1)[0] in _BODYLESS
+        rest = seen[end + len(_HEAD_END) :]
+        if rest and self._bodyless:
+            self._begin_head()
+            self._scan(rest)
 
     def eof_received(self) -> bool | None:
         return self._inner.eof_received() if self._admitted else None

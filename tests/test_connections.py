@@ -173,6 +173,38 @@ async def test_a_slow_but_steady_request_is_still_closed_at_the_deadline(
     assert closed
 
 
+async def test_the_next_request_on_a_kept_alive_connection_has_the_same_deadline(
+    tmp_path: Path, served: Serve
+) -> None:
+    """After one complete request, a connection that dribbles the head of its next request
+    is closed at the header deadline too (and two pipelined requests are both answered)."""
+    async with exporter(tmp_path, served) as (base, _):
+        port = int(base.rsplit(":", 1)[1])
+        two = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 2
+        reader, writer = await half_open(port, two)
+        async with asyncio.timeout(5):
+            first = await reader.readuntil(b"ok\n")
+            second = await reader.readuntil(b"ok\n")
+        writer.write(b"GET /metrics HTTP/1.1\r\n")
+        await writer.drain()
+
+        async def dribble() -> None:
+            with suppress(ConnectionError):
+                for _ in range(200):
+                    writer.write(b"X")
+                    await writer.drain()
+                    await asyncio.sleep(0.1)
+
+        feeding = asyncio.ensure_future(dribble())
+        closed = await closed_by_server(reader, 10 * HEADER_TIMEOUT)
+        feeding.cancel()
+        writer.close()
+
+    assert first.startswith(b"HTTP/1.1 200")
+    assert second.startswith(b"HTTP/1.1 200")
+    assert closed
+
+
 def test_out_of_descriptors_on_accept_is_logged_once_per_interval() -> None:
     """accept() failing with EMFILE a thousand times in a minute is one log line (then one
     per interval, with the count), not a traceback per attempt; other errors pass through."""
