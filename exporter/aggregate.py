@@ -233,32 +233,31 @@ class AggregateBuilder:
         else:
             heapq.heapreplace(heap, (key, row.id, record))
 
-    def _final_statuses(self) -> tuple[dict[str, StatusCount], int]:
-        """Tallies under safe label values, undocumented ones capped; and how many folded."""
-        merged: dict[str, _Tally] = {}
-        for raw, tally in self._tallies.items():
-            name = raw if raw in self.statuses else labels.clean(raw)
-            merged.setdefault(name, _Tally(tally.phase)).absorb(tally)
-        counts = Counter({name: tally.count for name, tally in merged.items()})
-        mapping = labels.cap(counts, keep=self.statuses, limit=self.max_label_values)
+    def _status_labels(self) -> dict[str, str]:
+        """Each raw status's label, one mapping for the ``sessions`` and the per-session
+        series: documented ones as they are, others cleaned and capped into ``other``."""
+        return labels.fold(
+            {raw: tally.count for raw, tally in self._tallies.items()},
+            keep=self.statuses,
+            limit=self.max_label_values,
+        )
+
+    def _final_statuses(self, mapping: Mapping[str, str]) -> tuple[dict[str, StatusCount], int]:
+        """Tallies under their labels; and how many distinct values were folded into other."""
         final: dict[str, _Tally] = {}
-        for name, tally in merged.items():
-            into = mapping[name]
+        for raw, tally in self._tallies.items():
+            into = mapping[raw]
             phase = Phase.UNKNOWN if into == labels.OTHER else tally.phase
             final.setdefault(into, _Tally(phase)).absorb(tally)
-        folded = sum(1 for name, to in mapping.items() if to == labels.OTHER and name != to)
-        return {s: StatusCount(t.phase, t.count, t.oldest) for s, t in final.items()}, folded
+        folded = {labels.clean(raw) for raw, into in mapping.items() if into == labels.OTHER}
+        folded.discard(labels.OTHER)
+        return {s: StatusCount(t.phase, t.count, t.oldest) for s, t in final.items()}, len(folded)
 
-    def _final_detail(self) -> tuple[tuple[SessionRecord, ...], int]:
+    def _final_detail(self, statuses: Mapping[str, str]) -> tuple[tuple[SessionRecord, ...], int]:
         """The kept sessions, oldest first, with safe and capped ids, statuses and kinds."""
         records = [r for _, _, r in sorted(self._detail, reverse=True)]
         kinds = Counter(labels.clean(r.kind) for r in records if r.kind is not None)
         mapping = labels.cap(kinds, keep=(), limit=self.max_label_values)
-        statuses = labels.fold(
-            {raw: tally.count for raw, tally in self._tallies.items()},
-            keep=self.statuses,
-            limit=self.max_label_values,
-        )  # the labels the sessions series use (their folds are counted there)
         out = tuple(
             r._replace(
                 id=labels.session_id(r.id),
@@ -272,10 +271,11 @@ class AggregateBuilder:
     def build(self) -> Aggregate:
         """The immutable result of everything added so far."""
         caps = self.capabilities
-        statuses, folded = self._final_statuses()
+        status_labels = self._status_labels()
+        statuses, folded = self._final_statuses(status_labels)
         detail: tuple[SessionRecord, ...] | None = None
         if self.detail_phases is not None:
-            detail, folded_kinds = self._final_detail()
+            detail, folded_kinds = self._final_detail(status_labels)
             folded += folded_kinds
         return Aggregate(
             statuses=MappingProxyType(statuses),
