@@ -18,7 +18,10 @@ from exporter.timeparse import parse_datetime
 
 PREFIX = 4
 """The most leading characters of a string that are shown (a quarter of its length at most)."""
-REDACTED = "[redacted]"
+REDACTED = "[REDACTED]"
+"""The key's stand-in, as in the logs and poll errors."""
+TRACE_MASK = "[redacted]"
+"""The stand-in the fetcher's request trace already put in URLs and headers."""
 MIN_SECRET = 4
 """A shorter key is not searched for (masking it would mangle the report, as in the logs)."""
 DEPTH = 3
@@ -92,10 +95,10 @@ class Masker:
         return REDACTED if self.holds_secret(base) else f"{base}?{REDACTED}"
 
     def scrub(self, text: str) -> str:
-        """``text`` with every spelling of the key replaced by ``[redacted]``."""
+        """``text`` with every spelling of the key replaced by ``[REDACTED]``."""
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
-        return text
+        return text.replace(TRACE_MASK, REDACTED)
 
     def string(self, text: str) -> Masked:
         """A string: ``{"timestamp": text}``, ``{"length", "prefix"}`` or ``{"length",
@@ -140,7 +143,7 @@ def render(masked: Masked) -> str:
         inner = ", ".join(f"{json.dumps(k)}: {render(v)}" for k, v in masked["object"].items())
         return "{" + inner + "}"
     if "keys" in masked:
-        return f"{{… {masked['keys']} keys}}"
+        return f"{{… {_plural(masked['keys'], 'key')}}}"
     return _array(masked)
 
 
@@ -156,12 +159,16 @@ def _string(masked: Mapping[str, Any]) -> str:
 def _array(masked: Mapping[str, Any]) -> str:
     items = masked["items"]
     if "first" not in masked:
-        return f"[… {items} items]"
+        return f"[… {_plural(items, 'item')}]"
     shown = [render(v) for v in masked["first"]]
     if items > len(shown):
-        shown.append(f"… {items} items")
+        shown.append(f"… {_plural(items, 'item')}")
     return "[" + ", ".join(shown) + "]"
 
 
 def _chars(length: int) -> str:
-    return f"{length} char" if length == 1 else f"{length} chars"
+    return _plural(length, "char")
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

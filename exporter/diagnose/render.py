@@ -10,6 +10,7 @@ from exporter.diagnose.masking import Masked, render
 from exporter.diagnose.report import Problem, Report, Request, RowMapping, Shape
 
 _INDENT = "  "
+_WIDTH = 96
 
 
 def as_json(report: Report) -> str:
@@ -19,6 +20,7 @@ def as_json(report: Report) -> str:
         "target": report.target,
         "provider": report.provider,
         "url": report.url,
+        "reports": list(report.capabilities),
         "result": {
             "ok": report.ok,
             "reason": report.reason,
@@ -162,25 +164,40 @@ def _shape_lines(number: int, shape: Shape) -> list[str]:
 
 
 def _row_lines(row: RowMapping, capabilities: tuple[str, ...]) -> list[str]:
-    head = f"{_INDENT}#{row.request} row {row.row}: id {_shown(row.id)}, {row.outcome}"
+    """A row: ``#2 row 0: id …, status "Ready" -> ready (live), counted``, then its facts
+    (times, counts, kind) in lines of up to ``_WIDTH``, then a line per invalid field."""
+    head = f"{_INDENT}#{row.request} row {row.row}: id {_shown(row.id)}"
     if row.phase is None:
-        lines = [head]
+        lines = [f"{head}, {row.outcome}"]
     else:
-        facts = [f"status {json.dumps(row.status)} -> {row.label} ({row.phase})"]
-        facts.append(f"created {row.created or '-'}")
+        status = f"status {json.dumps(row.status)} -> {row.label} ({row.phase})"
+        lines = [f"{head}, {status}, {row.outcome}"]
+        times = [f"created {row.created or '-'}"]
         if "deadline" in capabilities:
             overdue = " (overdue)" if row.overdue else ""
-            facts.append(f"deadline {row.deadline or '-'}{overdue}")
+            times.append(f"deadline {row.deadline or '-'}{overdue}")
         if "last_activity" in capabilities:
-            facts.append(f"last activity {row.last_activity or '-'}")
+            times.append(f"last activity {row.last_activity or '-'}")
+        facts = times
         if "leases" in capabilities:
             facts.append(f"leases {'-' if row.leases is None else row.leases}")
         if "executions" in capabilities:
             facts.append(f"executions {'-' if row.executions is None else row.executions}")
         if row.kind is not None:
             facts.append(f"kind {render(row.kind)}")
-        lines = [head, _INDENT * 3 + ", ".join(facts)]
+        lines += _wrapped(facts, _INDENT * 3)
     lines += [f"{_INDENT * 3}invalid {_problem(p)}" for p in row.problems]
+    return lines
+
+
+def _wrapped(items: list[str], indent: str) -> list[str]:
+    """``items`` joined by commas into lines of at most ``_WIDTH`` characters (if they fit)."""
+    lines: list[str] = []
+    for item in items:
+        if lines and len(lines[-1]) + 2 + len(item) <= _WIDTH:
+            lines[-1] += ", " + item
+        else:
+            lines.append(indent + item)
     return lines
 
 
