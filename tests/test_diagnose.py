@@ -34,6 +34,7 @@ from exporter.simulators import (
     trigger_row,
 )
 from tests.conftest import Serve
+from tests.harness import free_port
 from tests.test_cli import Result, run, write_config
 
 KEY = "sk-diag/0123+4567=89abcdef"
@@ -523,6 +524,20 @@ EXPECTED_TRIGGER = [
     "      created 2025-12-31T23:58:00Z, deadline -, last activity 2025-12-31T23:59:00Z",
     '      kind "ch…" (10 chars)',
 ]
+
+
+async def test_a_target_that_cannot_be_reached(tmp_path: Path) -> None:
+    """No HTTP answer at all: the request is listed with why there was none, retries counted,
+    exit 1."""
+    base = f"http://127.0.0.1:{free_port()}"
+    result = await diagnose(tmp_path, "agi", base, retries=1)
+
+    lines = normalized(result.stdout, base)
+    assert 1 == result.returncode
+    assert lines[2].startswith("result: failed in T.TTTs, reason connect: cannot reach BASE/v1/")
+    assert "  retried requests: 1" == lines[3]
+    assert ["requests (1)", "  #1 GET BASE/v1/sessions"] == lines[5:7]
+    assert lines[7].startswith("      no answer: cannot reach BASE/v1/sessions: ")
 
 
 # --- usage ----------------------------------------------------------------------------------

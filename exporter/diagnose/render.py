@@ -116,7 +116,10 @@ def as_text(report: Report) -> str:
 def _result(report: Report) -> list[str]:
     took = "" if report.duration is None else f" in {report.duration:.3f}s"
     if not report.ok:
-        return [f"result: failed{took}, reason {report.reason}: {report.error}"]
+        lines = [f"result: failed{took}, reason {report.reason}: {report.error}"]
+        if report.retries:
+            lines.append(f"{_INDENT}retried requests: {report.retries}")
+        return lines
     lines = [f"result: ok{took}, {_n(report.sessions or 0, 'session')} counted"]
     lines += [f"{_INDENT}{status} ({phase}): {n}" for status, phase, n in report.statuses if n]
     empty = [status for status, _, n in report.statuses if not n]
