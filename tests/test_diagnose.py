@@ -7,6 +7,7 @@ by the server in a header, a body or a redirect, appears in none of its spelling
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -201,7 +202,7 @@ EXPECTED_CHASER = [
 
 async def test_notte_json_report_with_a_redirect(tmp_path: Path, served: Serve) -> None:
     """Notte with ``only_active: false``: a 307 followed within the origin, to a URL that
-    carries the key (its query is redacted); the five statuses, the deadline rule with the
+    carries the key percent-encoded (masked in place); the five statuses, the deadline rule with the
     SDK's ``timeout_minutes`` standing in for the idle timeout, and overdue only while live."""
     rows = [
         notte_row("n-auth-000001", "authenticating", T, T, idle_timeout_minutes=5),
@@ -247,7 +248,16 @@ async def test_notte_json_report_with_a_redirect(tmp_path: Path, served: Serve) 
             {"status": "timed_out", "phase": "ended", "count": 0},
             {"status": "error", "phase": "failed", "count": 0},
         ],
-        "invalid_rows": {},
+        "invalid_rows": {
+            "id": 0,
+            "status": 0,
+            "created_at": 0,
+            "last_accessed_at": 0,
+            "max_duration_minutes": 0,
+            "idle_timeout_minutes": 0,
+            "timeout_minutes": 0,
+            "browser_type": 0,
+        },
         "duplicates": 0,
         "dropped": 0,
         "retries": 0,
@@ -267,7 +277,7 @@ async def test_notte_json_report_with_a_redirect(tmp_path: Path, served: Serve) 
         {
             "number": 2,
             "method": "GET",
-            "url": "BASE/sessions/?[REDACTED]",
+            "url": f"BASE/sessions/?{query}&echo=[REDACTED]",
             "status": 200,
             "elapsed_seconds": None,
             "bytes": 2633,
@@ -312,7 +322,9 @@ async def test_agi_rows_and_a_row_left_out(tmp_path: Path, served: Serve) -> Non
     assert 0 == result.returncode, result.stderr
     report = json.loads(result.stdout)
     assert [] == report["reports"]
-    assert {"status": 1, "created_at": 1} == report["result"]["invalid_rows"]
+    assert {"id": 0, "status": 1, "created_at": 1, "agent_name": 0} == report["result"][
+        "invalid_rows"
+    ]
     assert 4 == report["result"]["sessions"]
     assert [(s["rows"], s["first"]["row"]) for s in report["shapes"]] == [(3, 0), (1, 3), (1, 4)]
     assert [
@@ -658,8 +670,8 @@ def test_timestamps_are_iso_dates_and_times_only() -> None:
 
 
 def test_scrub_and_url_remove_every_spelling_of_the_key() -> None:
-    """The raw, percent-encoded and JSON-escaped key are replaced; a URL whose query holds
-    the key only half encoded loses its query."""
+    """The raw, percent-encoded and base64 key are replaced (as the logs do); a URL whose
+    query holds the key only half encoded loses its query."""
     masker = Masker(KEY)
     assert "a [REDACTED] b [REDACTED] c [REDACTED]" == masker.scrub(
         f"a {KEY} b {quote(KEY, safe='')} c {quote_plus(KEY)}"
@@ -668,4 +680,7 @@ def test_scrub_and_url_remove_every_spelling_of_the_key() -> None:
     assert "http://h/p?[REDACTED]" == masker.url(f"http://h/p?x={half}")
     assert "http://h/p?page=1" == masker.url("http://h/p?page=1")
     assert "[REDACTED]" == masker.url(f"http://h/{half}/p")
+    encoded = base64.b64encode(f"Bearer {KEY}".encode()).decode()
+    assert "token [REDACTED]" == masker.scrub(f"token {encoded}")
+    assert {"length": len(encoded), "redacted": True} == masker.string(encoded)
     assert "abc" == Masker("abc").scrub("abc")  # too short to look for, as in the logs

@@ -2,8 +2,9 @@
 
 A string is shown by its length and at most ``PREFIX`` leading characters (fewer for short
 ones); a timestamp is shown whole; numbers, booleans and null are shown as they are. A
-string holding the API key (in any of its spellings) is shown by its length alone, and
-:meth:`Masker.scrub` removes the key from any finished text as the last step.
+string holding the API key (in any of the forms the logs mask, or JSON-escaped) is shown by
+its length alone, and :meth:`Masker.scrub` removes the key from any finished text as the
+last step.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote, unquote_plus
+from urllib.parse import unquote, unquote_plus
 
+from exporter.logs import Redactor
 from exporter.timeparse import parse_datetime
 
 PREFIX = 4
@@ -70,20 +72,26 @@ class Masker:
     """Masks values and scrubs text for one target's key (``None``: no key to hide)."""
 
     def __init__(self, secret: str | None) -> None:
-        spellings: set[str] = set()
+        self._redactor = Redactor()  # the logs' forms: raw, URL-encoded, base64
+        escaped: set[str] = set()
         if secret and len(secret) >= MIN_SECRET:
-            spellings = {secret, quote(secret, safe=""), quote_plus(secret)}
-            spellings.add(json.dumps(secret)[1:-1])
-            spellings.add(json.dumps(secret, ensure_ascii=False)[1:-1])
-        self._secrets = sorted(spellings, key=len, reverse=True)
+            self._redactor.add(secret)
+            escaped = {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+            escaped.discard(secret)
+        self._escaped = tuple(sorted(escaped, key=len, reverse=True))
 
     def holds_secret(self, text: str) -> bool:
-        """Whether ``text`` contains the key in any spelling, percent-decoded or not."""
+        """Whether ``text`` contains the key in any form, percent-decoded or not."""
         return any(
-            secret in form
+            self.scrub(form) != form.replace(TRACE_MASK, REDACTED)
             for form in (text, unquote(text), unquote_plus(text))
-            for secret in self._secrets
         )
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every form of the key replaced by ``[REDACTED]``."""
+        for form in self._escaped:
+            text = text.replace(form, REDACTED)
+        return self._redactor.scrub(text).replace(TRACE_MASK, REDACTED)
 
     def url(self, text: str) -> str:
         """A URL to show: scrubbed, its query (or all of it) redacted if the key is in it
@@ -93,12 +101,6 @@ class Masker:
             return text
         base = text.partition("?")[0]
         return REDACTED if self.holds_secret(base) else f"{base}?{REDACTED}"
-
-    def scrub(self, text: str) -> str:
-        """``text`` with every spelling of the key replaced by ``[REDACTED]``."""
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text.replace(TRACE_MASK, REDACTED)
 
     def string(self, text: str) -> Masked:
         """A string: ``{"timestamp": text}``, ``{"length", "prefix"}`` or ``{"length",

@@ -125,8 +125,8 @@ def _result(report: Report) -> list[str]:
     empty = [status for status, _, n in report.statuses if not n]
     if empty:
         lines.append(f"{_INDENT}0 in: {', '.join(empty)}")
-    if report.invalid:
-        fields = ", ".join(f"{f} {n}" for f, n in sorted(report.invalid.items()))
+    if any(report.invalid.values()):
+        fields = ", ".join(f"{f} {n}" for f, n in sorted(report.invalid.items()) if n)
         lines.append(f"{_INDENT}invalid rows by field: {fields}")
     extras = [
         (report.duplicates, "duplicates (counted once)"),
