@@ -1,4 +1,5 @@
-"""The command line's arguments: ``serve``, ``once``, ``check-config``, ``demo``, ``healthcheck``.
+"""The command line's arguments: ``serve``, ``once``, ``check-config``, ``diagnose``, ``demo``,
+``healthcheck``.
 
 This module only parses: it imports nothing heavy, so ``--version`` and ``--help`` answer at
 once. The commands themselves run in :mod:`exporter.cli`, imported after parsing.
@@ -29,6 +30,7 @@ EXIT_CODES = {
     "serve": "0 stopped by SIGTERM/SIGINT; 1 cannot listen; 2 usage or config error",
     "once": "0 every target polled; 1 a target failed (all is still printed); 2 usage or config",
     "check-config": "0 valid; 2 every problem printed, one per line with its place",
+    "diagnose": "0 the poll succeeded; 1 it failed (the report says why); 2 usage or config",
     "demo": "0 stopped by SIGTERM/SIGINT; 1 cannot listen; 2 usage error",
     "healthcheck": "0 /healthz answered 200; 1 it did not, or the config cannot be read",
 }
@@ -48,6 +50,17 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def _count(text: str) -> int:
+    """A non-negative integer argument."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
 
 
 def _epilog(*commands: str, environment: bool = True) -> str:
@@ -186,6 +199,31 @@ def parser() -> argparse.ArgumentParser:
         "check-config",
         parents=[config, sharding, webcfg],
         summary="validate the config and web config (exit 2 with every problem)",
+    )
+    diagnose = _subparser(
+        sub,
+        "diagnose",
+        parents=[logs, config],
+        summary="poll one target once and show each request, row shape and row mapping "
+        "(values masked, never the key): to check what a real account sends",
+    )
+    diagnose.add_argument(
+        "--target",
+        metavar="NAME",
+        help="the target to poll (default: the config's only target)",
+    )
+    diagnose.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report as one JSON document (default: text)",
+    )
+    diagnose.add_argument(
+        "--rows",
+        type=_count,
+        default=50,
+        metavar="N",
+        help="show how the first N rows were mapped; 0 shows every row (default: 50; "
+        "the shapes and totals always cover every row)",
     )
     demo = _subparser(
         sub,

@@ -1,4 +1,4 @@
-"""The commands ``serve``, ``once``, ``check-config``, ``demo`` and ``healthcheck``.
+"""The commands ``serve``, ``once``, ``check-config``, ``diagnose``, ``demo`` and ``healthcheck``.
 
 Their arguments are parsed by :mod:`exporter.arguments`, which imports this module only once a
 command is to run (``--version`` and ``--help`` never load the server stack).
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         return _demo(args) if args.command == "demo" else check_health(args)
     try:
         path = config_path(args.config)
-        command_line = _sharding(args)
+        command_line = _sharding(args) if hasattr(args, "shard") else {}
         settings = load_settings(path, command_line=command_line)
         web_config = _web_config(args)
         listen = parse_listen(args.listen or settings.listen) if args.command == "serve" else None
@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
     for target in settings.targets:  # every target's key: a reload may change the shard's
         with contextlib.suppress(KeyUnavailableError):  # reported by the poll that needs it
             REDACTOR.add(target.secret().get_secret_value())
-    if args.command == "once":
-        return asyncio.run(_once(settings))
+    if args.command in ("once", "diagnose"):
+        return asyncio.run(_once(settings)) if args.command == "once" else _diagnose(settings, args)
     assert listen is not None
     return _run(
         run_server(
@@ -165,6 +165,34 @@ def _check_config(settings: Settings, web_config: WebConfig | None = None) -> in
     if web_config:
         print(web_config.summary())
     return EXIT_OK
+
+
+def _diagnose(settings: Settings, args: argparse.Namespace) -> int:
+    """Poll one target with the request trace; exit 1 when the poll failed."""
+    from exporter import diagnose  # noqa: PLC0415 - only this command needs it
+
+    names = [t.name for t in settings.targets]
+    if args.target is None and len(names) != 1:
+        print(
+            f"session-exporter: the config has {len(names)} targets; name one with --target "
+            f"({', '.join(names)})",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    name = args.target if args.target is not None else names[0]
+    target = next((t for t in settings.targets if t.name == name), None)
+    if target is None:
+        print(
+            f"session-exporter: no target named {name!r} in the config "
+            f"(its targets: {', '.join(names)})",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    report = asyncio.run(diagnose.diagnose(settings, target, max_rows=args.rows or None))
+    render = diagnose.as_json if args.json else diagnose.as_text
+    sys.stdout.write(render(report))
+    sys.stdout.flush()
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 async def _once(settings: Settings) -> int:

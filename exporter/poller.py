@@ -43,7 +43,11 @@ def is_loopback(host: str) -> bool:
 
 
 class TargetPoller:
-    """Polls one target and publishes each outcome to the store."""
+    """Polls one target and publishes each outcome to the store.
+
+    ``on_response`` sees every HTTP answer (a request trace); ``new_fetcher`` builds each
+    poll's :class:`PageFetcher` from its keyword settings (the diagnostic's records bodies).
+    """
 
     def __init__(
         self,
@@ -55,6 +59,7 @@ class TargetPoller:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         on_response: Callable[[Exchange], None] | None = None,
+        new_fetcher: Callable[..., PageFetcher] = PageFetcher,
     ) -> None:
         self.target = target
         self.interval = interval
@@ -64,6 +69,7 @@ class TargetPoller:
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._on_response = on_response
+        self._new_fetcher = new_fetcher
         self._url = target.url + self._provider.path
         self._last_crash: str | None = None
         self._limiter = RateLimiter(target.rate_limit)
@@ -169,7 +175,7 @@ class TargetPoller:
         except KeyUnavailableError as exc:
             raise PollError(Reason.KEY, str(exc)) from None
         REDACTOR.add(key.get_secret_value())
-        return PageFetcher(
+        return self._new_fetcher(
             session=self._session,
             url=self._url,
             key=key,

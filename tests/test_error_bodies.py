@@ -12,7 +12,9 @@ from exporter.providers import PROVIDERS, wire
 from exporter.providers.base import Provider
 from exporter.providers.chaser import ChaserProvider
 from exporter.runtime import new_client_session
-from tests.harness import poll_all, settings_for
+from exporter.simulators import Fault, NotteSimulator
+from tests.conftest import Serve
+from tests.harness import KEY, poll_all, settings_for
 from tests.origin import json_response, new_fetcher, origin_server
 
 
@@ -47,6 +49,12 @@ VALIDATION = {
         (wire.fastapi_error_detail, {"detail": [{"msg": "bad"}, "odd"]}, "bad; odd"),
         (wire.fastapi_error_detail, {"detail": {"why": 1}}, '{"why":1}'),
         (wire.fastapi_error_detail, {"error": "Too Many Requests"}, "Too Many Requests"),
+        # Notte: notte-sdk also reads a top-level message; detail wins over it
+        (wire.notte_error_detail, {"status": 503, "message": "Service busy"}, "Service busy"),
+        (wire.notte_error_detail, {"detail": "Not Found", "message": "ignored"}, "Not Found"),
+        (wire.notte_error_detail, VALIDATION,
+         "query.page_size: Input should be less than 100; query.page: Field required"),
+        (wire.notte_error_detail, {"message": " ", "error": "Unauthorized"}, "Unauthorized"),
         # Trigger.dev: spec's {"error", "details"} and the core apiClient's error.message
         (wire.trigger_error_detail,
          {"error": "Query Error", "details": [
@@ -80,6 +88,7 @@ def test_provider_shapes(reader: ErrorDetail, body: object, detail: str) -> None
         wire.generic_error_detail,
         wire.chaser_error_detail,
         wire.fastapi_error_detail,
+        wire.notte_error_detail,
         wire.trigger_error_detail,
         wire.together_error_detail,
     ],
@@ -149,6 +158,25 @@ async def test_the_poller_passes_the_providers_hook(monkeypatch: pytest.MonkeyPa
     snap = store.snapshots["c"]
     assert Reason.HTTP_4XX == snap.error_reason
     assert "HTTP 400: bad_offset: offset must be >= 0" == snap.error
+
+
+async def test_notte_poll_shows_a_top_level_message(served: Serve) -> None:
+    """A Notte error body with only ``message`` (as notte-sdk reads it) is the poll's detail."""
+    notte = NotteSimulator(api_key=KEY)
+    notte.fault = Fault(
+        status=503,
+        body=dumps({"status": 503, "message": "Service busy, try later"}),
+        headers={"x-should-retry": "false"},
+    )
+    store = await poll_all(
+        settings_for({"name": "n", "provider": "notte", "base_url": await served(notte)})
+    )
+
+    snap = store.snapshots["n"]
+    assert (Reason.HTTP_5XX, "HTTP 503: Service busy, try later") == (
+        snap.error_reason,
+        snap.error,
+    )
 
 
 async def test_a_body_without_detail_keeps_the_bare_status() -> None:

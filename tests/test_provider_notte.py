@@ -245,3 +245,25 @@ async def test_a_bad_row_is_counted_beside_exact_good_ones(
     assert message == invalid_example(store, "notte-prod")
     assert (2.0 if kept else 1.0) == metrics.get("sessions", status="active")
     assert T + 2 * M == metrics.get("sessions_next_deadline_timestamp_seconds")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"detail": "Session quota exceeded"},
+        {"detail": "Session quota exceeded", "items": [], "has_next": False},
+    ],
+)
+async def test_a_2xx_answer_with_detail_is_an_error(served: Serve, body: object) -> None:
+    """notte-sdk raises on a 2xx object with ``detail`` even beside ``items``: the poll fails
+    as ``schema`` with that detail, instead of counting an empty list (or complaining about
+    ``items``)."""
+    sim = NotteSimulator(api_key=KEY)
+    sim.fault = Fault(body=orjson.dumps(body))
+    store = await poll_all(settings_for(target(await served(sim))))
+    snapshot = store.snapshots["notte-prod"]
+
+    assert "schema" == (snapshot.error_reason and snapshot.error_reason.value)
+    assert "page 1: an error in a 2xx answer, not a page: Session quota exceeded" == (
+        snapshot.error
+    )

@@ -321,6 +321,33 @@ async def test_only_configured_filters_are_sent(served: Serve) -> None:
     ]
 
 
+async def test_every_request_sends_the_sdks_api_version(served: Serve) -> None:
+    """``x-trigger-api-version: 2025-07-16`` goes with every query, as the SDK sends it;
+    without ``branch`` no ``x-trigger-branch`` is sent."""
+    sim = TriggerSimulator(api_key=KEY)
+    await poll(served, sim)
+
+    assert [("2025-07-16", None)] * 3 == [
+        (r.headers.get("x-trigger-api-version"), r.headers.get("x-trigger-branch"))
+        for r in sim.requests
+    ]
+
+
+async def test_branch_is_sent_as_x_trigger_branch(served: Serve) -> None:
+    """The ``branch`` option (stripped) is sent as ``x-trigger-branch`` on every query."""
+    sim = TriggerSimulator(api_key=KEY)
+    await poll(served, sim, branch=" feature-x ")
+
+    assert ["feature-x"] * 3 == [r.headers.get("x-trigger-branch") for r in sim.requests]
+
+
+@pytest.mark.parametrize("bad", ["", "two\nlines"])
+def test_branch_must_be_one_non_empty_line(bad: str) -> None:
+    """A branch that cannot be a header value is a config error."""
+    with pytest.raises(ValidationError, match="branch"):
+        settings_for(target("http://127.0.0.1:1", branch=bad))
+
+
 @pytest.mark.parametrize("bad", ["", "a,b"])
 def test_filter_values_may_not_be_empty_or_hold_commas(bad: str) -> None:
     """A filter value the comma-joined query could not carry is a config error."""

@@ -113,6 +113,27 @@ async def test_retry_after_past_the_deadline_fails_at_once(served: Serve) -> Non
     assert "(Retry-After 3600s is past the poll's deadline)" in (snap.error or "")
 
 
+async def test_fractional_retry_after_is_waited_for(served: Serve) -> None:
+    """`Retry-After: 0.5` (a fraction, as the SDKs read it) is the wait, not the backoff:
+    with a backoff that would wait 50 s (seeded jitter), the retry comes after half a second."""
+    sim = ChaserSimulator(sessions=ROWS, api_key=KEY)
+    sim.fault = Fault(status=503, headers={"Retry-After": "0.5"}, times=1)
+    url = await served(sim) + "/v1/sessions"
+    async with new_client_session() as session:
+        fetcher = new_fetcher(
+            session,
+            url,
+            retry=RetryPolicy(attempts=2, base=60.0, cap=60.0),
+            rng=random.Random(0),  # noqa: S311 - a fixed jitter: uniform(0, 60) is 50.6 first
+        )
+        started = time.monotonic()
+        await fetcher.get_body()
+        elapsed = time.monotonic() - started
+
+    assert 0.5 <= elapsed < 5.0
+    assert {"503": 1, "200": 1} == dict(fetcher.requests)
+
+
 @pytest.mark.parametrize(
     "value",
     [
@@ -165,6 +186,11 @@ async def test_final_errors_are_not_retried(served: Serve, fault: Fault, reason:
 def test_retry_after_parsing() -> None:
     """Delta-seconds and HTTP-dates parse; garbage and absence are None."""
     assert 120.0 == retry_after("120")
+    assert 1.5 == retry_after(" 1.5 ")
+    assert 0.25 == retry_after("0.25")
+    assert retry_after("-1") is None
+    assert retry_after("1e3") is None
+    assert retry_after("inf") is None
     assert 30.0 == retry_after("Thu, 01 Jan 2026 00:00:30 GMT", now=1767225600.0)
     assert 0.0 == retry_after("Thu, 01 Jan 2026 00:00:00 GMT", now=1767225700.0)
     assert retry_after("soon") is None

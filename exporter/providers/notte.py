@@ -14,6 +14,7 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 from pydantic import Field
 
+from exporter.errors import SchemaError
 from exporter.fetch import PageFetcher
 from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
@@ -158,10 +159,14 @@ class NotteProvider(Provider[NotteTarget]):
     async def _page(self, fetcher: PageFetcher, page: int) -> _Page:
         only_active = "true" if self.target.only_active else "false"
         params = {"page": str(page), "page_size": str(PAGE_SIZE), "only_active": only_active}
-        top = envelope.decode_any(await fetcher.get_body(params))
+        body = await fetcher.get_body(params)
+        top = envelope.decode_any(body)
         if isinstance(top, bytes):  # a bare array is the whole list, as the SDK takes it
             rows, has_next = top, False
         else:
+            if bytes(top.get("detail", b"null")).strip() != b"null":  # an error, as the SDK says
+                detail = wire.notte_error_detail(body)
+                raise SchemaError(f"page {page}: an error in a 2xx answer, not a page: {detail}")
             rows = envelope.array(top.get("items"), "response.items")
             has_next = fields.boolean(envelope.scalars(top, "has_next"), "has_next", "response")
         pages = [

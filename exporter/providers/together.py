@@ -6,9 +6,11 @@ listed session is counted as status ``active``, phase ``live``. Per session:
 listed after it is overdue), ``last_execute_at`` the last activity and
 ``execute_count`` the executions summed into ``sessions_executions``.
 
-``id`` and ``started_at`` are required. ``expires_at``, ``last_execute_at`` and
-``execute_count`` are required by the spec too, but a null or missing one only makes
-that fact unknown for the session; a value of the wrong type is a schema error.
+A row without a readable ``id`` is left out; a ``started_at`` that is missing or
+unreadable, or a value of the wrong type in another field, makes that fact unknown and
+is counted in ``sessions_exporter_invalid_rows`` (one bad row never fails the poll).
+``expires_at``, ``last_execute_at`` and ``execute_count`` are required by the spec too,
+but a null or missing one only makes that fact unknown, and is not counted as invalid.
 
 The response's top-level ``errors`` array (strings or objects) is logged and counted in
 ``sessions_exporter_upstream_errors_total``; the poll still exports the sessions it got.

@@ -17,6 +17,10 @@ must be a whole number of seconds. The optional ``type``, ``tags`` and
 ``task_identifier`` lists narrow every query (``filter[type]``, ``filter[tags]``,
 ``filter[taskIdentifier]``, comma-joined); they are sent only when non-empty.
 
+Every request carries ``x-trigger-api-version: 2025-07-16``, as ``@trigger.dev/core`` 4.x
+sends it (the API version its response schemas are written for), and, when the target sets
+``branch``, ``x-trigger-branch: <branch>`` (a preview or dev branch of the environment).
+
 Per session: ``createdAt`` is the creation time, ``expiresAt`` (nullable) the deadline,
 ``updatedAt`` the last activity and ``type`` the kind. A cursor that repeats within one
 status walk fails the poll with a schema error rather than looping; ``max_pages`` bounds
@@ -50,6 +54,13 @@ PAGE_SIZE = 100
 DEFAULT_ENDED_WINDOW = 86_400.0
 _UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
 
+API_VERSION = "2025-07-16"
+"""``x-trigger-api-version``, as ``@trigger.dev/core`` sends it on every request
+(``apiClient/version.js``)."""
+
+BranchName = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\r\n\x00]+$")]
+"""A header value: one line."""
+
 FilterValue = Annotated[str, Field(min_length=1, pattern=r"^[^,]+$")]
 """One value of a list filter; values are sent comma-joined, so none may hold a comma."""
 
@@ -64,6 +75,8 @@ class TriggerTarget(TargetBase):
     type: list[FilterValue] = Field(default_factory=list)
     tags: list[FilterValue] = Field(default_factory=list)
     task_identifier: list[FilterValue] = Field(default_factory=list)
+    branch: BranchName | None = None
+    """Sent as ``x-trigger-branch`` on every request, as the SDK's ``previewBranch`` is."""
 
     @field_validator("ended_window")
     @classmethod
@@ -104,6 +117,13 @@ class TriggerProvider(Provider[TriggerTarget]):
 
     def statuses(self) -> Mapping[str, Phase]:
         return STATUS_PHASES if self.target.ended_window > 0 else ACTIVE_ONLY
+
+    def request_headers(self) -> Mapping[str, str]:
+        headers = {"x-trigger-api-version": API_VERSION}
+        branch = (self.target.branch or "").strip()
+        if branch:
+            headers["x-trigger-branch"] = branch
+        return headers
 
     async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Page]:
         common = self._filters()

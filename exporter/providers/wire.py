@@ -126,7 +126,20 @@ def fastapi_error_detail(body: bytes) -> str:
 
 
 agi_error_detail = fastapi_error_detail
-notte_error_detail = fastapi_error_detail
+
+
+def notte_error_detail(body: bytes) -> str:
+    """Notte: FastAPI's ``detail``, else a top-level ``message`` (``{"status", "message"}``).
+
+    notte-sdk reads both keys of an error body, and wraps a body that is not JSON as
+    ``{"message": text}``; ``detail`` wins when both are there.
+    """
+    data = _decode(body)
+    if isinstance(data, dict) and data.get("detail") is None:
+        message = _text(data.get("message"))
+        if message is not None:
+            return _done([message], body)
+    return fastapi_error_detail(body)
 
 
 def trigger_error_detail(body: bytes) -> str:
