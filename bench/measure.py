@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import gzip
 import itertools
 import json
@@ -416,16 +417,27 @@ async def fetch_and_count(
 
 
 async def poll(up: Upstream, name: str, provider: str, repeats: int, **options: Any) -> PollFigures:
-    """Median time of ``repeats`` polls of population ``name`` after one warm-up poll."""
+    """Median of ``repeats`` rounds, each a poll of population ``name``, the in-memory
+    baseline and the loopback baseline in turn (after one warm-up of each), so a disturbance
+    of the machine hits all three alike."""
     config = settings(target("poll", provider, up.url(name), **options))
     page_size = int(options.get("page_size", 100))
+    concurrency = int(options.get("page_concurrency", _default_concurrency(config)))
+    key = "sessions" if provider == "chaser" else "items"
     store = new_store(config)
     seconds: list[float] = []
+    baseline: list[float] = []
+    loopback: list[float] = []
     requests: list[int] = []
     async with new_client_session() as session:
         poller = new_pollers(config, session, store)[0]
         await poller.poll()  # fills the upstream's page cache (and any paging hint)
+        listed = (await up.stats())[name]["listed"]
+        pages = _page_params(provider, listed, page_size)
+        bodies = [await up.get(name, path, params) for path, params in pages]
+        await fetch_and_count(up, name, pages, key, concurrency)  # warm-up
         for _ in range(repeats):
+            gc.collect()  # each side starts from the same heap
             before = await up.requests(name)
             started = time.perf_counter()
             snapshot = await poller.poll()
@@ -433,21 +445,16 @@ async def poll(up: Upstream, name: str, provider: str, repeats: int, **options: 
             requests.append(await up.requests(name) - before)
             if not snapshot.up:
                 raise RuntimeError(f"poll of {name} failed: {snapshot.error}")
+            gc.collect()
+            started = time.perf_counter()
+            counted = decode_and_count(bodies, key)
+            baseline.append(time.perf_counter() - started)
+            gc.collect()
+            loopback.append(await fetch_and_count(up, name, pages, key, concurrency))
     aggregate = snapshot.aggregate
     assert aggregate is not None
-    listed = (await up.stats())[name]["listed"]
-    pages = _page_params(provider, listed, page_size)
-    bodies = [await up.get(name, path, params) for path, params in pages]
-    key = "sessions" if provider == "chaser" else "items"
-    baseline: list[float] = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        counted = decode_and_count(bodies, key)
-        baseline.append(time.perf_counter() - started)
     if counted != aggregate.sessions:
         raise RuntimeError(f"poll counted {aggregate.sessions} sessions, the pages hold {counted}")
-    concurrency = int(options.get("page_concurrency", _default_concurrency(config)))
-    loopback = [await fetch_and_count(up, name, pages, key, concurrency) for _ in range(repeats)]
     return PollFigures(
         provider=provider,
         sessions=aggregate.sessions,

@@ -6,7 +6,7 @@ import bisect
 import heapq
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -21,6 +21,10 @@ AGE_BUCKETS: tuple[float, ...] = (60, 300, 900, 1800, 3600, 7200, 14400, 43200, 
 
 _LIVE, _PENDING = Phase.LIVE, Phase.PENDING  # "still reported live", as identity tests
 _bucket = bisect.bisect_left
+
+DeadlineSeconds = Callable[[Row, float | None, float | None], float | None]
+"""A row type's own reading of its deadline as unix seconds, from its creation and activity
+times already read (``None`` where unknown); a row type without one gives ``deadline``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,16 +137,27 @@ class AggregateBuilder:
     def add_page(self, page: Page) -> None:  # noqa: PLR0912, PLR0915 - inlined on purpose
         """Count one page's rows (a row whose id was already counted is a duplicate).
 
-        The per-session hot path of a poll: attribute reads are hoisted into locals and
-        the live-session part is inlined.
+        The per-session hot path of a poll: attribute reads are hoisted into locals, the
+        live-session part is inlined, and a fact the provider does not report (see
+        :class:`Capabilities`) is not read at all (its metric is absent anyway).
         """
         for problem in page.invalid:
             self._invalid[problem.field] += 1
             if self._invalid_example is None:
                 self._invalid_example = problem.message
+        rows = page.rows
+        if not rows:
+            return
+        caps = self.capabilities
+        read_deadline, read_activity = caps.deadlines, caps.activity
+        read_leases, read_executions = caps.leases, caps.executions
+        deadline_seconds: DeadlineSeconds | None = getattr(
+            type(rows[0]), "deadline_seconds", None
+        )  # a row type that computes its deadline from the timestamps (one type per page)
         seen = self._seen
         tallies = self._tallies
         status_of = self._labels
+        known = status_of.known.get
         listed = self.statuses
         only_listed = self.only_listed
         detail = self.detail_phases
@@ -150,14 +165,18 @@ class AggregateBuilder:
         now = self.now
         since = self.since
         fixed = page.status
-        for row in page.rows:
+        age_sum, live_seconds = self._age_sum, self._live_seconds  # the same sums, in order
+        overdue = leases_sum = unleased = executions_sum = duplicates = 0
+        next_deadline, oldest_activity = self._next_deadline, self._oldest_activity
+        for row in rows:
             row_id = row.id
-            before = len(seen)
-            seen.add(row_id)
-            if len(seen) == before:
-                self._duplicates += 1
+            if row_id in seen:
+                duplicates += 1
                 continue
-            status, phase = status_of(row.status if fixed is None else fixed)
+            seen.add(row_id)
+            raw = row.status if fixed is None else fixed
+            label = known(raw)
+            status, phase = status_of(raw) if label is None else label
             if only_listed and status not in listed:
                 self._dropped += 1
                 continue
@@ -181,33 +200,49 @@ class AggregateBuilder:
                 if age < 0.0:  # noqa: PLR1730 - a comparison is cheaper than calling max()
                     age = 0.0
                 ages[_bucket(AGE_BUCKETS, age)] += 1
-                self._age_sum += age
+                age_sum += age
             if since is not None:
                 start = since if created is None or created < since else created
                 if start < now:
-                    self._live_seconds += now - start
-            deadline_at = row.deadline
-            if deadline_at is not None:
-                deadline = deadline_at.timestamp()
-                if deadline < now:
-                    self._overdue += 1
-                if self._next_deadline is None or deadline < self._next_deadline:
-                    self._next_deadline = deadline
-            leases = row.leases
-            if leases is not None:
-                self._leases += leases
-            executions = row.executions
-            if executions is not None:
-                self._executions += executions
+                    live_seconds += now - start
+            activity: float | None = None
+            if read_activity:
+                activity_at = row.last_activity
+                if activity_at is not None:
+                    activity = activity_at.timestamp()
+            if read_deadline:
+                if deadline_seconds is not None:
+                    deadline = deadline_seconds(row, created, activity)
+                else:
+                    deadline_at = row.deadline
+                    deadline = None if deadline_at is None else deadline_at.timestamp()
+                if deadline is not None:
+                    if deadline < now:
+                        overdue += 1
+                    if next_deadline is None or deadline < next_deadline:
+                        next_deadline = deadline
+            leases = None
+            if read_leases:
+                leases = row.leases
+                if leases is not None:
+                    leases_sum += leases
+            if read_executions:
+                executions = row.executions
+                if executions is not None:
+                    executions_sum += executions
             if phase is not _LIVE:
                 continue
             if leases == 0:
-                self._unleased += 1
-            activity_at = row.last_activity
-            if activity_at is not None:
-                activity = activity_at.timestamp()
-                if self._oldest_activity is None or activity < self._oldest_activity:
-                    self._oldest_activity = activity
+                unleased += 1
+            if activity is not None and (oldest_activity is None or activity < oldest_activity):
+                oldest_activity = activity
+        self._duplicates += duplicates
+        self._age_sum, self._live_seconds = age_sum, live_seconds
+        self._overdue += overdue
+        self._leases += leases_sum
+        self._unleased += unleased
+        self._executions += executions_sum
+        self._next_deadline, self._oldest_activity = next_deadline, oldest_activity
 
     def _keep_detail(self, row: Row, status: str, phase: Phase, created: float | None) -> None:
         """Keep the ``detail_max`` oldest sessions (a max-heap on creation time)."""

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exporter.providers.notte import NotteRow
 
 from exporter.simulators import Fault, NotteSimulator, notte_row
 from tests.conftest import Serve
@@ -267,3 +272,47 @@ async def test_a_2xx_answer_with_detail_is_an_error(served: Serve, body: object)
     assert "page 1: an error in a 2xx answer, not a page: Session quota exceeded" == (
         snapshot.error
     )
+
+
+_MOMENTS = st.floats(min_value=-1e10, max_value=2.5e11, allow_nan=False).map(
+    lambda s: datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=round(s * 1e6) // 1)
+)
+_EDGES = st.sampled_from([2**30, 2**31, 2**31 - 60, 2**30 + 1e-6, 2**31 - 1e-6]).map(
+    lambda s: datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=s)
+)
+_MINUTES = st.one_of(st.none(), st.integers(-(10**7), 10**7), st.integers(0, 120))
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(
+    created=st.one_of(_MOMENTS, _EDGES),
+    accessed=st.one_of(st.none(), _MOMENTS, _EDGES),
+    max_minutes=_MINUTES,
+    idle=_MINUTES,
+    old_idle=_MINUTES,
+)
+def test_the_deadline_in_seconds_is_exactly_the_datetime_one(
+    created: datetime,
+    accessed: datetime | None,
+    max_minutes: int | None,
+    idle: int | None,
+    old_idle: int | None,
+) -> None:
+    """The fold's float deadline of a typed row equals ``deadline.timestamp()`` to the bit,
+    microseconds, binade edges, overflowing minutes and absent fields included."""
+    row = NotteRow(
+        id="s",
+        status="active",
+        created=created,
+        last_activity=accessed,
+        max_minutes=max_minutes,
+        idle_minutes=idle,
+        old_idle_minutes=old_idle,
+    )
+    at = row.deadline
+
+    seconds = row.deadline_seconds(
+        created.timestamp(), None if accessed is None else accessed.timestamp()
+    )
+
+    assert (None if at is None else at.timestamp()) == seconds

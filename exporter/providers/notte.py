@@ -66,6 +66,26 @@ def deadline(
     return min(limit, idle)
 
 
+_LOW, _HIGH = float(2**30), float(2**31)
+"""Unix seconds of 2004-01-10 and 2038-01-19: one binade of floats, whose spacing (2**-22 s)
+divides every whole minute, so adding minutes there is exact."""
+
+
+def seconds_later(moment: float | None, minutes: int) -> float | None:
+    """``moment + minutes`` as unix seconds, when float arithmetic gives exactly what the
+    datetime arithmetic (``(datetime + minutes).timestamp()``) gives; else ``None``.
+
+    Both stay within ``[2**30, 2**31)``, where every float is a multiple of 2**-22 and so
+    is every whole minute: the sum of the rounded time and the minutes is the rounding of
+    the exact sum (the same nearest point of the same grid, ties to the same even one).
+    """
+    if moment is not None and _LOW < moment < _HIGH:
+        later = moment + minutes * 60.0
+        if _LOW < later < _HIGH:
+            return later
+    return None
+
+
 def _later(moment: datetime, minutes: int) -> datetime | None:
     try:
         return moment + minutes * _MINUTE
@@ -92,6 +112,31 @@ class NotteRow(RowStruct, gc=False):
         """See :func:`deadline`; the SDK's older ``timeout_minutes`` stands in for the idle one."""
         idle = self.idle_minutes if self.idle_minutes is not None else self.old_idle_minutes
         return deadline(self.created, self.last_activity, self.max_minutes, idle)
+
+    def deadline_seconds(self, created: float | None, accessed: float | None) -> float | None:
+        """:attr:`deadline` as unix seconds, from the creation and access times already read:
+        float arithmetic where it is exact (see :func:`seconds_later`), else the datetime one.
+        """
+        mx = self.max_minutes
+        limit = seconds_later(created, DEFAULT_MAX_DURATION_MINUTES if mx is None else mx)
+        if limit is None:
+            return self._slow_deadline()
+        idle = self.idle_minutes
+        if idle is None:
+            idle = self.old_idle_minutes
+            if idle is None:
+                return limit
+        activity = self.last_activity
+        if activity is None:
+            return limit
+        until = seconds_later(activity.timestamp() if accessed is None else accessed, idle)
+        if until is None:
+            return self._slow_deadline()
+        return limit if limit < until else until
+
+    def _slow_deadline(self) -> float | None:
+        at = self.deadline
+        return None if at is None else at.timestamp()
 
 
 CODEC = RowCodec(NotteRow)
