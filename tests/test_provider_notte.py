@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.providers.notte import NotteRow
-
 from exporter.simulators import Fault, NotteSimulator, notte_row
 from tests.conftest import Serve
 from tests.harness import KEY, invalid_example, invalid_rows, poll_all, scrape, settings_for
