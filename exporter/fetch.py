@@ -415,6 +415,10 @@ class PageFetcher:
         length = response.content_length
         if length is not None and length > self._max_bytes:
             raise PollError(Reason.TOO_LARGE, self._too_large())
+        if length is not None and "Content-Encoding" not in response.headers:
+            body = await response.read()  # the parser stops at Content-Length: within bounds
+            received[0] = len(body)
+            return body
         chunks: list[bytes] = []
         async for chunk in response.content.iter_chunked(256 * 1024):
             received[0] += len(chunk)

@@ -179,16 +179,16 @@ async def test_unexpected_exception_is_counted_and_loop_goes_on(
     settings = settings_for(
         {"name": "good", "provider": "chaser", "base_url": url}, poll_interval="20ms"
     )
-    real = envelope.decode_any
+    real = envelope.typed
     calls = {"n": 0}
 
-    def flaky(body: bytes) -> dict[str, msgspec.Raw] | bytes:
+    def flaky(decoder: msgspec.json.Decoder[object], body: bytes) -> object:
         calls["n"] += 1
         if calls["n"] <= 3:
             raise RuntimeError("provider bug")
-        return real(body)
+        return real(decoder, body)
 
-    monkeypatch.setattr(envelope, "decode_any", flaky)
+    monkeypatch.setattr(envelope, "typed", flaky)
     store = new_store(settings)
     tasks_before = own_tasks()
     async with new_client_session() as session:
@@ -304,10 +304,10 @@ async def test_crash_traceback_logged_once_per_distinct_error(
     settings = settings_for({"name": "good", "provider": "chaser", "base_url": url})
     messages = iter(["first bug"] * 3 + ["second bug"] * 2)
 
-    def broken(body: bytes) -> dict[str, msgspec.Raw] | bytes:
+    def broken(decoder: msgspec.json.Decoder[object], body: bytes) -> object:
         raise RuntimeError(next(messages))
 
-    monkeypatch.setattr(envelope, "decode_any", broken)
+    monkeypatch.setattr(envelope, "typed", broken)
     store = new_store(settings)
     async with new_client_session() as session:
         poller = TargetPoller(target=settings.targets[0], interval=30, session=session, store=store)

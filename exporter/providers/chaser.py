@@ -72,12 +72,33 @@ class ChaserRow(RowStruct, gc=False):
 CODEC = RowCodec(ChaserRow)
 
 
+class _Envelope(msgspec.Struct, gc=False):
+    """A whole page of valid rows, for one C call (anything else takes the checked path)."""
+
+    sessions: list[ChaserRow]
+    total: int
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+
+
 @dataclass(frozen=True, slots=True)
 class _Page:
-    pages: list[Page]
-    rows: int
-    total: int
+    """One answer, fetched: its rows decoded already (a small valid page), or their bytes,
+    decoded a chunk at a time while the page is consumed; ``total`` is ``None`` for a
+    bare array (the whole list)."""
+
+    offset: int
     body: bytes
+    rows: list[ChaserRow] | None
+    array: bytes
+    total: int | None
+
+    def exact(self) -> bytes:
+        """The bytes of the rows array (what :class:`RepeatGuard` compares)."""
+        if self.rows is None:
+            return self.array
+        return envelope.array(envelope.decode_object(self.body, "response").get("sessions"), "")
 
 
 class ChaserProvider(Provider[ChaserTarget]):
@@ -89,6 +110,9 @@ class ChaserProvider(Provider[ChaserTarget]):
     latest ``total``. A page shorter than the step (the list shifted while being paged)
     drops the pages fetched ahead and goes on from where that page ended. So a poll
     requests exactly the pages the list needs, unless the list shrinks during the poll.
+
+    A page is decoded in one call when it is small and valid; else its rows are decoded
+    a chunk at a time as they are counted, so a page fetched ahead holds only its bytes.
     """
 
     id = "chaser"
@@ -107,13 +131,15 @@ class ChaserProvider(Provider[ChaserTarget]):
     async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Page]:
         guard = RepeatGuard()
         first = await self._page(fetcher, 0)
-        guard.check(first.body, "sessions at offset 0")
-        for part in first.pages:
+        guard.check_rows(first.rows, first.exact, "sessions at offset 0")
+        read = 0
+        async for part in self._parts(first):
+            read += part.read
             yield part
-        offset, total = first.rows, first.total
-        if not first.rows or offset >= total:
+        offset, total = read, read if first.total is None else first.total
+        if not read or offset >= total:
             return
-        step = first.rows  # the page size the server actually serves
+        step = read  # the page size the server actually serves
         window: Window[_Page] = Window(self.target.page_concurrency)
         ahead = offset  # the offset of the next page to start
         try:
@@ -122,11 +148,14 @@ class ChaserProvider(Provider[ChaserTarget]):
                     window.start(ahead, self._page(fetcher, ahead))
                     ahead += step
                 at, page = await window.next()
-                guard.check(page.body, f"sessions at offset {at}")
-                for part in page.pages:
+                guard.check_rows(page.rows, page.exact, f"sessions at offset {at}")
+                read = 0
+                async for part in self._parts(page):
+                    read += part.read
                     yield part
-                offset, total = at + page.rows, page.total
-                if not page.rows or offset >= total:
+                offset = at + read
+                total = offset if page.total is None else page.total
+                if not read or offset >= total:
                     return
                 upcoming = window.next_key()
                 if (ahead if upcoming is None else upcoming) != offset:
@@ -137,14 +166,22 @@ class ChaserProvider(Provider[ChaserTarget]):
 
     async def _page(self, fetcher: PageFetcher, offset: int) -> _Page:
         body = await fetcher.get_body({"limit": str(self.target.page_size), "offset": str(offset)})
+        whole = envelope.typed(_ENVELOPE, body)
+        if whole is not None:
+            return _Page(offset, body, whole.sessions, b"", whole.total)
         top = envelope.decode_any(body)
         if isinstance(top, bytes):  # a bare array is the whole list, as the SDK takes it
-            rows, total = top, None
-        else:
-            rows = envelope.array(top.get("sessions"), "response.sessions")
-            total = fields.integer(envelope.scalars(top, "total"), "total", "response")
-        pages = [
-            page async for page in CODEC.pages(rows, where=lambda i: f"sessions[{offset + i}]")
-        ]
-        count = sum(page.read for page in pages)
-        return _Page(pages, count, offset + count if total is None else total, rows)
+            return _Page(offset, b"", None, top, None)
+        rows = envelope.array(top.get("sessions"), "response.sessions")
+        total = fields.integer(envelope.scalars(top, "total"), "total", "response")
+        return _Page(offset, b"", None, rows, total)
+
+    @staticmethod
+    async def _parts(page: _Page) -> AsyncIterator[Page]:
+        """The page's rows, as one page or a chunk at a time."""
+        if page.rows is not None:
+            yield Page(page.rows, len(page.rows))
+            return
+        offset = page.offset
+        async for part in CODEC.pages(page.array, where=lambda i: f"sessions[{offset + i}]"):
+            yield part

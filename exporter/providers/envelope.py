@@ -9,15 +9,28 @@ got dict``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from exporter.errors import PollError, Reason, SchemaError
 from exporter.providers.fields import scalar
-from exporter.providers.rows import raw_kind
+from exporter.providers.rows import CHUNK_BYTES, raw_kind
 
 _OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
+T = TypeVar("T")
+
+
+def typed(decoder: msgspec.json.Decoder[T], body: bytes) -> T | None:
+    """A small answer decoded whole in one C call, when it is valid for ``decoder``'s type
+    (envelope and rows); else ``None``, and the checked path reads it (a large answer
+    always: its rows are decoded a chunk at a time)."""
+    if len(body) > CHUNK_BYTES:
+        return None
+    try:
+        return decoder.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return None
 
 
 def decode_object(body: bytes, where: str) -> dict[str, msgspec.Raw]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from pydantic import Field
@@ -142,11 +142,34 @@ class NotteRow(RowStruct, gc=False):
 CODEC = RowCodec(NotteRow)
 
 
+class _Envelope(msgspec.Struct, gc=False):
+    """A whole page of valid rows, for one C call (anything else takes the checked path)."""
+
+    items: list[NotteRow]
+    has_next: bool
+    detail: Any = None
+    """Present and not null: an error in a 2xx answer (the checked path says so)."""
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+
+
 @dataclass(frozen=True, slots=True)
 class _Page:
-    pages: list[Page]
+    """One answer, fetched: its rows decoded already (a small valid page), or their bytes,
+    decoded a chunk at a time while the page is consumed."""
+
+    number: int
+    body: bytes
+    rows: list[NotteRow] | None
+    array: bytes
     has_next: bool
-    rows: bytes
+
+    def exact(self) -> bytes:
+        """The bytes of the rows array (what :class:`RepeatGuard` compares)."""
+        if self.rows is None:
+            return self.array
+        return envelope.array(envelope.decode_object(self.body, "response").get("items"), "")
 
 
 class NotteProvider(Provider[NotteTarget]):
@@ -191,8 +214,8 @@ class NotteProvider(Provider[NotteTarget]):
                     ahead += 1
                 number, page = await window.next()
                 if page.has_next:
-                    guard.check(page.rows, f"page {number}")
-                for part in page.pages:
+                    guard.check_rows(page.rows, page.exact, f"page {number}")
+                async for part in self._parts(page):
                     yield part
                 if not page.has_next:
                     self.known_pages = number
@@ -201,20 +224,29 @@ class NotteProvider(Provider[NotteTarget]):
         finally:
             await window.drop()
 
+    @staticmethod
+    async def _parts(page: _Page) -> AsyncIterator[Page]:
+        """The page's rows, as one page or a chunk at a time."""
+        if page.rows is not None:
+            yield Page(page.rows, len(page.rows))
+            return
+        where = f"page[{page.number}].items"
+        async for part in CODEC.pages(page.array, where=lambda i: f"{where}[{i}]"):
+            yield part
+
     async def _page(self, fetcher: PageFetcher, page: int) -> _Page:
         only_active = "true" if self.target.only_active else "false"
         params = {"page": str(page), "page_size": str(PAGE_SIZE), "only_active": only_active}
         body = await fetcher.get_body(params)
+        whole = envelope.typed(_ENVELOPE, body)
+        if whole is not None and whole.detail is None:
+            return _Page(page, body, whole.items, b"", whole.has_next)
         top = envelope.decode_any(body)
         if isinstance(top, bytes):  # a bare array is the whole list, as the SDK takes it
-            rows, has_next = top, False
-        else:
-            if bytes(top.get("detail", b"null")).strip() != b"null":  # an error, as the SDK says
-                detail = wire.notte_error_detail(body)
-                raise SchemaError(f"page {page}: an error in a 2xx answer, not a page: {detail}")
-            rows = envelope.array(top.get("items"), "response.items")
-            has_next = fields.boolean(envelope.scalars(top, "has_next"), "has_next", "response")
-        pages = [
-            part async for part in CODEC.pages(rows, where=lambda i: f"page[{page}].items[{i}]")
-        ]
-        return _Page(pages, has_next, rows)
+            return _Page(page, b"", None, top, False)
+        if bytes(top.get("detail", b"null")).strip() != b"null":  # an error, as the SDK says
+            detail = wire.notte_error_detail(body)
+            raise SchemaError(f"page {page}: an error in a 2xx answer, not a page: {detail}")
+        rows = envelope.array(top.get("items"), "response.items")
+        has_next = fields.boolean(envelope.scalars(top, "has_next"), "has_next", "response")
+        return _Page(page, b"", None, rows, has_next)
