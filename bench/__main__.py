@@ -51,6 +51,7 @@ async def run(profile: measure.Profile, parts: Sequence[str]) -> dict[str, Any]:
         Spec("chaser", "chaser", n),
         Spec("notte", "notte", n),
         Spec("empty", "chaser", 0),
+        *([Spec("memory", "chaser", profile.memory_sessions)] if "memory" in parts else []),
         *(Spec(name, "chaser", s) for s, name in growth_specs.items()),
         Spec("scaling", "chaser", measure.SCALING_SESSIONS),
     ]
@@ -91,9 +92,13 @@ async def run(profile: measure.Profile, parts: Sequence[str]) -> dict[str, Any]:
             ]
         if "memory" in parts:
             _say("peak RSS of once ...")
-            memory = await measure.memory(up, "chaser", "empty", n)
+            memory = await measure.memory(up, "memory", "empty", profile.memory_sessions)
             rows.append(report.memory_row(memory))
             details["memory"] = asdict(memory)
+            _say("a full collection of serve's heap, before and after gc.freeze ...")
+            heap = measure.gc_heap()
+            rows.append(report.heap_row(heap))
+            details["gc_heap"] = asdict(heap)
         if "render" in parts:
             _say(f"render on change: {profile.render_targets} targets, per_session ...")
             gc.collect()

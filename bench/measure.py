@@ -58,6 +58,7 @@ class Profile:
     render_targets: int = 100
     render_changes: int = 20
     render_seconds: float = 10
+    memory_sessions: int = 1_000_000
 
 
 FULL = Profile(
@@ -86,6 +87,7 @@ QUICK = Profile(
     render_targets=4,
     render_changes=4,
     render_seconds=2,
+    memory_sessions=2_000,
 )
 SCRAPE_SESSIONS = 1_000
 """Sessions of each target behind the /metrics measurements."""
@@ -350,6 +352,10 @@ class PollFigures:
     loopback_seconds: float
     requests: int
     minimum_pages: int
+    gc_collections: float = 0.0
+    """Cyclic-GC collections (any generation) per poll, median of the rounds."""
+    gc_ms: float = 0.0
+    """Milliseconds spent in those collections per poll, median of the rounds."""
 
     @property
     def rate(self) -> float:
@@ -436,12 +442,17 @@ async def poll(up: Upstream, name: str, provider: str, repeats: int, **options: 
         pages = _page_params(provider, listed, page_size)
         bodies = [await up.get(name, path, params) for path, params in pages]
         await fetch_and_count(up, name, pages, key, concurrency)  # warm-up
+        collections: list[int] = []
+        gc_seconds: list[float] = []
         for _ in range(repeats):
             gc.collect()  # each side starts from the same heap
             before = await up.requests(name)
-            started = time.perf_counter()
-            snapshot = await poller.poll()
-            seconds.append(time.perf_counter() - started)
+            with GcClock() as clock:
+                started = time.perf_counter()
+                snapshot = await poller.poll()
+                seconds.append(time.perf_counter() - started)
+            collections.append(clock.collections)
+            gc_seconds.append(clock.seconds)
             requests.append(await up.requests(name) - before)
             if not snapshot.up:
                 raise RuntimeError(f"poll of {name} failed: {snapshot.error}")
@@ -465,7 +476,67 @@ async def poll(up: Upstream, name: str, provider: str, repeats: int, **options: 
         loopback_seconds=statistics.median(loopback),
         requests=max(requests),
         minimum_pages=len(pages),
+        gc_collections=statistics.median(collections),
+        gc_ms=statistics.median(gc_seconds) * 1e3,
     )
+
+
+class GcClock:
+    """Counts the cyclic GC's collections and the time they take, while entered."""
+
+    def __init__(self) -> None:
+        self.collections = 0
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def _callback(self, phase: str, _info: Mapping[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.collections += 1
+            self.seconds += time.perf_counter() - self._started
+
+    def __enter__(self) -> GcClock:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+
+@dataclass(frozen=True)
+class HeapFigures:
+    """A full collection of ``serve``'s heap after startup, before and after ``settle_heap``."""
+
+    tracked: int
+    full_ms: float
+    frozen_tracked: int
+    frozen_full_ms: float
+    frozen: int
+
+
+def gc_heap(targets: int = 10) -> HeapFigures:
+    """``bench.gcheap`` in a fresh process, on ``targets`` Chaser targets."""
+    config = {
+        "poll_interval": "1h",
+        "targets": [
+            {
+                "name": f"t{i}",
+                "provider": "chaser",
+                "api_key": KEY,
+                "base_url": "http://127.0.0.1:9",
+            }
+            for i in range(targets)
+        ],
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.gcheap", json.dumps(config)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    return HeapFigures(**json.loads(done.stdout))
 
 
 def _default_concurrency(config: Settings) -> int:

@@ -22,6 +22,9 @@ AGE_BUCKETS: tuple[float, ...] = (60, 300, 900, 1800, 3600, 7200, 14400, 43200, 
 _LIVE, _PENDING = Phase.LIVE, Phase.PENDING  # "still reported live", as identity tests
 _bucket = bisect.bisect_left
 
+DEDUP_WINDOW = 65_536
+"""Sessions are recognized again within at least this many distinct sessions listed before."""
+
 DeadlineSeconds = Callable[[Row, float | None, float | None], float | None]
 """A row type's own reading of its deadline as unix seconds, from its creation and activity
 times already read (``None`` where unknown); a row type without one gives ``deadline``."""
@@ -95,10 +98,16 @@ class AggregateBuilder:
 
     No object is made per row: a :class:`SessionRecord` is built only for a row that enters
     the ``per_session`` top-N. Sessions are counted once by id, so a list that shifts while
-    it is paged (and so serves a session on two pages) does not count it twice. ``since``
-    is the previous successful poll's ``now`` (its :attr:`Aggregate.observed`): each session
-    still reported live adds the time since then (or since its creation, if later) to
-    ``live_seconds``; ``None`` (no earlier success) adds nothing.
+    it is paged (and so serves a session on two pages) does not count it twice: a session
+    listed again within the last ``DEDUP_WINDOW`` (65,536) distinct sessions is always
+    recognized. The ids are kept as their 64-bit ``hash()`` (SipHash, keyed per process)
+    in two generations of that size, so memory stays the same at any number of sessions
+    (about 10 MiB at most) and no id string is kept alive; a repeat farther back than the
+    window is counted twice, and two different ids in the window with the same hash (about
+    one chance in 10**14 per session) count as one. ``since`` is the previous successful
+    poll's ``now`` (its :attr:`Aggregate.observed`): each session still reported live adds
+    the time since then (or since its creation, if later) to ``live_seconds``; ``None`` (no
+    earlier success) adds nothing.
     """
 
     statuses: Mapping[str, Phase]
@@ -114,7 +123,9 @@ class AggregateBuilder:
     _detail: list[tuple[float, str, SessionRecord]] = field(init=False, default_factory=list)
     _detail_seen: int = 0
     _tallies: dict[str, _Tally] = field(init=False)
-    _seen: set[str] = field(init=False, default_factory=set)
+    _seen: set[int] = field(init=False, default_factory=set)
+    _older: set[int] = field(init=False, default_factory=set)
+    _counted: int = 0
     _duplicates: int = 0
     _dropped: int = 0
     _invalid: Counter[str] = field(init=False, default_factory=Counter)
@@ -154,7 +165,9 @@ class AggregateBuilder:
         deadline_seconds: DeadlineSeconds | None = getattr(
             type(rows[0]), "deadline_seconds", None
         )  # a row type that computes its deadline from the timestamps (one type per page)
-        seen = self._seen
+        if len(self._seen) >= DEDUP_WINDOW:
+            self._older, self._seen = self._seen, set()
+        seen, older = self._seen, self._older
         tallies = self._tallies
         status_of = self._labels
         known = status_of.known.get
@@ -169,11 +182,11 @@ class AggregateBuilder:
         overdue = leases_sum = unleased = executions_sum = duplicates = 0
         next_deadline, oldest_activity = self._next_deadline, self._oldest_activity
         for row in rows:
-            row_id = row.id
-            if row_id in seen:
+            key = hash(row.id)
+            if key in seen or key in older:
                 duplicates += 1
                 continue
-            seen.add(row_id)
+            seen.add(key)
             raw = row.status if fixed is None else fixed
             label = known(raw)
             status, phase = status_of(raw) if label is None else label
@@ -237,6 +250,7 @@ class AggregateBuilder:
             if activity is not None and (oldest_activity is None or activity < oldest_activity):
                 oldest_activity = activity
         self._duplicates += duplicates
+        self._counted += len(rows) - duplicates
         self._age_sum, self._live_seconds = age_sum, live_seconds
         self._overdue += overdue
         self._leases += leases_sum
@@ -315,7 +329,7 @@ class AggregateBuilder:
         return Aggregate(
             statuses=MappingProxyType(statuses),
             folded_label_values=folded,
-            sessions=len(self._seen) - self._dropped,
+            sessions=self._counted - self._dropped,
             duplicates=self._duplicates,
             overdue=self._overdue if caps.deadlines else None,
             next_deadline=self._next_deadline if caps.deadlines else None,

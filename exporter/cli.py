@@ -33,7 +33,7 @@ from exporter.durations import format_duration
 from exporter.healthcheck import check_health
 from exporter.logs import REDACTOR, LogFormat, configure_logging
 from exporter.names import POD_NAME_ENV
-from exporter.runtime import new_client_session, new_pollers, new_registry, new_store
+from exporter.runtime import new_client_session, new_pollers, new_registry, new_store, settle_heap
 from exporter.schema import KeyUnavailableError
 from exporter.server import ListenError, run_server
 from exporter.webconfig import WebConfig, load_web_config, web_config_path
@@ -197,6 +197,7 @@ def _diagnose(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _once(settings: Settings) -> int:
     store = new_store(settings)
+    settle_heap()
     async with new_client_session() as session:
         pollers = new_pollers(settings, session, store)
         await asyncio.gather(*(p.poll() for p in pollers))
