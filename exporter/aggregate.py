@@ -22,6 +22,7 @@ AGE_BUCKETS: tuple[float, ...] = (60, 300, 900, 1800, 3600, 7200, 14400, 43200, 
 _LIVE, _PENDING = Phase.LIVE, Phase.PENDING  # "still reported live", as identity tests
 _bucket = bisect.bisect_left
 
+_SORTED_KEEP = 256
 DEDUP_WINDOW = 65_536
 """Sessions are recognized again within at least this many distinct sessions listed before."""
 
@@ -123,6 +124,7 @@ class AggregateBuilder:
     _detail: list[tuple[float, str, SessionRecord]] = field(init=False, default_factory=list)
     _detail_seen: int = 0
     _tallies: dict[str, _Tally] = field(init=False)
+    _sorted: dict[str, tuple[_Tally | None, Phase, str]] = field(init=False, default_factory=dict)
     _seen: set[int] = field(init=False, default_factory=set)
     _older: set[int] = field(init=False, default_factory=set)
     _counted: int = 0
@@ -168,11 +170,7 @@ class AggregateBuilder:
         if len(self._seen) >= DEDUP_WINDOW:
             self._older, self._seen = self._seen, set()
         seen, older = self._seen, self._older
-        tallies = self._tallies
-        status_of = self._labels
-        known = status_of.known.get
-        listed = self.statuses
-        only_listed = self.only_listed
+        by_raw = self._sorted.get
         detail = self.detail_phases
         ages = self._ages
         now = self.now
@@ -188,14 +186,11 @@ class AggregateBuilder:
                 continue
             seen.add(key)
             raw = row.status if fixed is None else fixed
-            label = known(raw)
-            status, phase = status_of(raw) if label is None else label
-            if only_listed and status not in listed:
+            sort = by_raw(raw)
+            tally, phase, status = self._sort(raw) if sort is None else sort
+            if tally is None:
                 self._dropped += 1
                 continue
-            tally = tallies.get(status)
-            if tally is None:
-                tally = tallies[status] = _Tally(phase)
             tally.count += 1
             created_at = row.created
             created = None if created_at is None else created_at.timestamp()
@@ -257,6 +252,19 @@ class AggregateBuilder:
         self._unleased += unleased
         self._executions += executions_sum
         self._next_deadline, self._oldest_activity = next_deadline, oldest_activity
+
+    def _sort(self, raw: str) -> tuple[_Tally | None, Phase, str]:
+        """Where a row of status ``raw`` is counted (``None``: dropped), its phase and label
+        value; remembered for the first ``_SORTED_KEEP`` distinct raw values."""
+        status, phase = self._labels(raw)
+        tally: _Tally | None = None
+        if not self.only_listed or status in self.statuses:
+            tally = self._tallies.get(status)
+            if tally is None:
+                tally = self._tallies[status] = _Tally(phase)
+        if len(self._sorted) < _SORTED_KEEP:
+            self._sorted[raw] = (tally, phase, status)
+        return tally, phase, status
 
     def _keep_detail(self, row: Row, status: str, phase: Phase, created: float | None) -> None:
         """Keep the ``detail_max`` oldest sessions (a max-heap on creation time)."""

@@ -127,7 +127,7 @@ class TargetBase(Model):
     stale_after: PositiveDuration | None = None
     poll_timeout: PositiveDuration | None = None
     max_pages: Annotated[int, Field(ge=1)] = 1000
-    max_response_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
+    max_response_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024
     per_session: PerSession = PerSession()
     max_label_values: Annotated[int, Field(ge=1, le=1000)] = 20
     rate_limit: Annotated[float, Field(ge=0)] = 20.0

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from exporter.aggregate import DEDUP_WINDOW, Aggregate, AggregateBuilder
-from exporter.providers.chaser import STATUS_PHASES, ChaserProvider
-from exporter.providers.rows import CheckedRow, Page
+from exporter.providers.chaser import STATUS_PHASES, ChaserProvider, ChaserRow
+from exporter.providers.rows import Page
 
 T = 1_767_225_600.0
 CREATED = datetime.fromtimestamp(T - 60, UTC)
@@ -26,7 +26,7 @@ def pages(ids: Iterator[str], size: int = 1000) -> Iterator[Page]:
     """Pages of ``size`` running sessions with these ids (rows made as they are read)."""
     while True:
         rows = [
-            CheckedRow(id=i, status="running", created=CREATED) for i in itertools.islice(ids, size)
+            ChaserRow(id=i, status="running", created=CREATED) for i in itertools.islice(ids, size)
         ]
         if not rows:
             return

@@ -18,7 +18,7 @@ from exporter.fetch import PageFetcher
 from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.paging import RepeatGuard, Window
-from exporter.providers.rows import Aware, Count, Page, RowCodec, RowStruct, Text
+from exporter.providers.rows import Aware, Buffer, Count, Page, RowCodec, RowStruct, Text
 from exporter.records import Phase
 from exporter.schema import TargetBase
 
@@ -91,10 +91,10 @@ class _Page:
     offset: int
     body: bytes
     rows: list[ChaserRow] | None
-    array: bytes
+    array: Buffer
     total: int | None
 
-    def exact(self) -> bytes:
+    def exact(self) -> Buffer:
         """The bytes of the rows array (what :class:`RepeatGuard` compares)."""
         if self.rows is None:
             return self.array

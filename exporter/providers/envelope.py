@@ -15,7 +15,7 @@ import msgspec
 
 from exporter.errors import PollError, Reason, SchemaError
 from exporter.providers.fields import scalar
-from exporter.providers.rows import CHUNK_BYTES, raw_kind
+from exporter.providers.rows import CHUNK_BYTES, Buffer, raw_kind
 
 _OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
 T = TypeVar("T")
@@ -63,11 +63,11 @@ def decode_any(body: bytes) -> dict[str, msgspec.Raw] | bytes:
     return decode_object(body, "response")
 
 
-def array(value: msgspec.Raw | None, where: str) -> bytes:
-    """A raw value that must be a JSON array, as bytes."""
-    text = b"null" if value is None else bytes(value)
-    if text[:1] != b"[":
-        raise SchemaError(f"{where}: expected an array, got {raw_kind(text)}")
+def array(value: msgspec.Raw | None, where: str) -> Buffer:
+    """A raw value that must be a JSON array: a view of the answer's bytes (no copy)."""
+    text = memoryview(b"null" if value is None else value)
+    if text[:1].tobytes() != b"[":
+        raise SchemaError(f"{where}: expected an array, got {raw_kind(bytes(text))}")
     return text
 
 

@@ -26,11 +26,6 @@ class StatusLabels:
         self._keep = keep
         self._known: dict[str, tuple[str, Phase]] = {}
 
-    @property
-    def known(self) -> Mapping[str, tuple[str, Phase]]:
-        """The memoized values, for a caller that looks them up itself (one C call)."""
-        return self._known
-
     def __call__(self, raw: str) -> tuple[str, Phase]:
         known = self._known.get(raw)
         if known is None:

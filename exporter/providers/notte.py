@@ -19,7 +19,7 @@ from exporter.fetch import PageFetcher
 from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.paging import RepeatGuard, Window
-from exporter.providers.rows import Aware, Page, RowCodec, RowStruct, Text
+from exporter.providers.rows import Aware, Buffer, Page, RowCodec, RowStruct, Text
 from exporter.records import Phase
 from exporter.schema import TargetBase
 
@@ -162,10 +162,10 @@ class _Page:
     number: int
     body: bytes
     rows: list[NotteRow] | None
-    array: bytes
+    array: Buffer
     has_next: bool
 
-    def exact(self) -> bytes:
+    def exact(self) -> Buffer:
         """The bytes of the rows array (what :class:`RepeatGuard` compares)."""
         if self.rows is None:
             return self.array

@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Generic, TypeVar
 
 from exporter.errors import PollError, Reason
+from exporter.providers.rows import Buffer
 
 T = TypeVar("T")
 
@@ -28,22 +29,29 @@ class RepeatGuard:
         self._last: Callable[[], bytes] | None = None
         self._last_rows: Sequence[object] | None = None
 
-    def check(self, rows: bytes, where: str) -> None:
+    def check(self, rows: Buffer, where: str) -> None:
         """Remember this page's rows; raise when they repeat the previous page's."""
-        print_ = _fingerprint(rows)
-        self.check_rows(None, lambda: print_, where, exact_is_fingerprint=True)
+        self.check_rows(None, lambda: rows, where)
 
     def check_rows(
         self,
         decoded: Sequence[object] | None,
-        exact: Callable[[], bytes],
+        exact: Callable[[], Buffer],
         where: str,
-        *,
-        exact_is_fingerprint: bool = False,
     ) -> None:
         """The same for a page whose rows array is ``exact()`` and decoded as ``decoded``."""
         last, last_rows = self._last, self._last_rows
-        mine = exact if exact_is_fingerprint else (lambda: _fingerprint(exact()))
+
+        if decoded is None:  # bytes in hand: keep their fingerprint, not the answer
+            held = _fingerprint(exact())
+
+            def mine() -> bytes:
+                return held
+        else:  # a small page decoded typed: its bytes only if they are ever compared
+
+            def mine() -> bytes:
+                return _fingerprint(exact())
+
         self._last, self._last_rows = mine, decoded
         if last is None:
             return
@@ -60,11 +68,11 @@ class RepeatGuard:
 _FINGERPRINT_ABOVE = 1 << 16
 
 
-def _fingerprint(rows: bytes) -> bytes:
+def _fingerprint(rows: Buffer) -> bytes:
     """``rows`` itself, or for a large array a digest of it (never equal to a small array:
     it holds a NUL byte, which JSON text never does)."""
     if len(rows) <= _FINGERPRINT_ABOVE:
-        return rows
+        return bytes(rows)
     return b"\x00" + hashlib.sha256(rows).digest()
 
 

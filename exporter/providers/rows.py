@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import UnionType
@@ -22,6 +22,7 @@ from typing import (
     Any,
     Generic,
     Protocol,
+    TypeAlias,
     TypeVar,
     Union,
     cast,
@@ -33,6 +34,9 @@ import msgspec
 
 from exporter.errors import SchemaError
 from exporter.providers.fields import Reader
+
+Buffer: TypeAlias = bytes | memoryview
+"""Bytes, or a view of part of an answer's bytes (no copy)."""
 
 Aware = Annotated[datetime, msgspec.Meta(tz=True)]
 """An RFC 3339 timestamp with a zone; anything else goes to the checked reads."""
@@ -46,6 +50,10 @@ Count = Annotated[int, _NOT_NEGATIVE]
 
 CHUNK_BYTES = 1 << 20
 """Rows are decoded about this many bytes at a time."""
+CHECKED_BYTES = 1 << 16
+"""A chunk the typed decode rejects is read again about this many bytes at a time."""
+_OUTCOMES_KEPT = 1024
+"""Distinct rows of a checked piece whose outcome is remembered, for rows repeated exactly."""
 
 _BETWEEN_OBJECTS = re.compile(rb"\}\s*,\s*\{")
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]', re.DOTALL)
@@ -190,23 +198,38 @@ class RowCodec(Generic[R]):
 
     async def pages(
         self,
-        array: bytes,
+        array: Buffer,
         *,
         where: Callable[[int], str],
         status: str | None = None,
     ) -> AsyncIterator[Page]:
-        """The rows of a JSON array, a chunk at a time; ``where(i)`` names row ``i``."""
+        """The rows of a JSON array, a chunk at a time; ``where(i)`` names row ``i``.
+
+        A chunk of ``CHUNK_BYTES`` the typed decode rejects is read again in pieces of
+        ``CHECKED_BYTES``, each typed if it can be, else row by row. Only one chunk's rows
+        exist at a time, and the event loop gets a turn after each chunk or checked piece.
+        """
         first = 0
-        for chunk in split_array(array, CHUNK_BYTES):
-            page = self.decode(chunk, first=first, where=where, status=status)
-            yield page
-            first += page.read
-            if len(chunk) >= CHUNK_BYTES:
-                await asyncio.sleep(0)  # a turn for the event loop between large chunks
+        for chunk in iter_array(array, CHUNK_BYTES):
+            try:
+                rows: list[Row] = self._typed.decode(chunk)  # type: ignore[assignment]
+            except msgspec.ValidationError:
+                pass
+            else:
+                yield Page(rows, len(rows), status)
+                first += len(rows)
+                if len(chunk) >= CHUNK_BYTES:
+                    await asyncio.sleep(0)  # a turn for the event loop between large chunks
+                continue
+            for piece in iter_array(chunk, CHECKED_BYTES):
+                page = self.decode(piece, first=first, where=where, status=status)
+                yield page
+                first += page.read
+                await asyncio.sleep(0)
 
     def decode(
         self,
-        chunk: bytes,
+        chunk: Buffer,
         *,
         first: int = 0,
         where: Callable[[int], str],
@@ -221,30 +244,49 @@ class RowCodec(Generic[R]):
         return Page(rows, len(rows), status)
 
     def _checked(
-        self, chunk: bytes, first: int, where: Callable[[int], str]
+        self, chunk: Buffer, first: int, where: Callable[[int], str]
     ) -> tuple[list[Row], list[Invalid], int]:
-        """Each row of ``chunk`` read field by field: the rows kept, the problems, rows read."""
+        """Each row of ``chunk`` read field by field: the rows kept, the problems, rows read.
+
+        A row repeated byte for byte (a hostile answer of a million ``{}``) is read once:
+        its outcome is reused, its messages moved to the new row's place.
+        """
         rows: list[Row] = []
         invalid: list[Invalid] = []
         raws = msgspec.json.decode(chunk, type=list[msgspec.Raw])
+        outcomes: dict[bytes, tuple[str, Row | None, list[tuple[str, str]]]] = {}
         for i, raw in enumerate(raws):
             here = where(first + i)
             text = bytes(raw)
-            if not text.startswith(b"{"):
-                invalid.append(Invalid("id", f"{here}: expected an object, got {raw_kind(text)}"))
+            seen = outcomes.get(text)
+            if seen is not None:
+                there, row, problems = seen
+                invalid.extend(
+                    Invalid(label, here + message[len(there) :]) for label, message in problems
+                )
+                if row is not None:
+                    rows.append(row)
                 continue
-            lenient = self._lenient.decode(text)
-            values = {
-                name: value
-                for name in lenient.__struct_fields__
-                if (value := getattr(lenient, name)) is not msgspec.UNSET
-            }
-            reader = Reader(values, here)
-            row = self.checked(reader)
-            invalid.extend(Invalid(label, message) for label, message in reader.problems)
+            row, problems = self._checked_row(text, here)
+            invalid.extend(Invalid(label, message) for label, message in problems)
             if row is not None:
                 rows.append(row)
+            if len(outcomes) < _OUTCOMES_KEPT and all(m.startswith(here) for _, m in problems):
+                outcomes[text] = (here, row, problems)
         return rows, invalid, len(raws)
+
+    def _checked_row(self, text: bytes, here: str) -> tuple[Row | None, list[tuple[str, str]]]:
+        """One row read field by field: the row (``None``: left out) and its problems."""
+        if not text.startswith(b"{"):
+            return None, [("id", f"{here}: expected an object, got {raw_kind(text)}")]
+        lenient = self._lenient.decode(text)
+        values = {
+            name: value
+            for name in lenient.__struct_fields__
+            if (value := getattr(lenient, name)) is not msgspec.UNSET
+        }
+        reader = Reader(values, here)
+        return self.checked(reader), list(reader.problems)
 
 
 def raw_kind(text: bytes) -> str:
@@ -263,39 +305,56 @@ def raw_kind(text: bytes) -> str:
     return "float" if any(c in text for c in b".eE") else "int"
 
 
-def split_array(array: bytes, size: int) -> list[bytes]:
-    """A JSON array as arrays of whole elements of about ``size`` bytes each.
+def split_array(array: Buffer, size: int) -> list[Buffer]:
+    """:func:`iter_array` as a list."""
+    return list(iter_array(array, size))
+
+
+def iter_array(array: Buffer, size: int) -> Iterator[Buffer]:
+    """A JSON array as arrays of whole elements of about ``size`` bytes each, made one at a
+    time (no copy of the whole is held: a piece is made when it is asked for).
 
     A cut is tried where one object ends and the next begins (``},{``); when that cut
     turns out to be inside a string or a nested value (the piece is not valid JSON), the
     exact boundary is found by scanning the piece's tokens. An array of no more than
     ``size`` bytes is returned whole.
     """
-    if len(array) <= size:
-        return [array]
-    body = array.strip()
-    if not (body.startswith(b"[") and body.endswith(b"]")):
-        raise SchemaError("expected an array")
-    pieces: list[bytes] = []
-    start = 1  # just after "[" or after a separating comma: depth 1, outside strings
-    end = len(body) - 1  # the closing "]"
+    view = memoryview(array)
+    if view.nbytes <= size:
+        yield array
+        return
+    start, end = _bounds(view)
     while end - start > size:
-        cut = _cut(body, start, start + size, end)
+        cut = _cut(view, start, start + size, end)
         if cut is None:
             break
-        pieces.append(b"[" + body[start:cut] + b"]")
+        yield b"[" + view[start:cut] + b"]"
         start = cut + 1
-    pieces.append(b"[" + body[start:end] + b"]")
-    return pieces
+    yield b"[" + view[start:end] + b"]"
 
 
-def _cut(body: bytes, start: int, at: int, end: int) -> int | None:
+_SPACE = frozenset(b" \t\n\r")
+
+
+def _bounds(view: memoryview) -> tuple[int, int]:
+    """Just after the opening ``[`` and at the closing ``]`` of an array (outside space)."""
+    first, last = 0, view.nbytes - 1
+    while first <= last and view[first] in _SPACE:
+        first += 1
+    while last >= first and view[last] in _SPACE:
+        last -= 1
+    if first >= last or view[first] != ord("[") or view[last] != ord("]"):
+        raise SchemaError("expected an array")
+    return first + 1, last
+
+
+def _cut(body: memoryview, start: int, at: int, end: int) -> int | None:
     """The offset of a top-level comma at or after ``at``, or ``None`` when there is none."""
     found = _BETWEEN_OBJECTS.search(body, at, end)
     if found is not None:
-        comma = body.index(b",", found.start())
+        comma = found.start() + found.group().index(b",")
         try:
-            msgspec.json.decode(b"[" + body[start:comma] + b"]", type=list[msgspec.Raw])
+            msgspec.json.decode(b"[" + body[start:comma] + b"]", type=msgspec.Raw)  # no items built
         except msgspec.DecodeError:
             pass  # inside a string or a nested value: find the real boundary
         else:
