@@ -27,6 +27,7 @@ import yaml
 from deploy import rules
 from exporter.config import shard_from_pod_name
 from exporter.names import MAX_CONNECTIONS
+from exporter.schema import TargetBase
 from exporter.server import FD_RESERVE
 from tests.tools import ROOT, require, run
 
@@ -218,6 +219,37 @@ def test_deployment_is_hardened_and_probed() -> None:
     )
     assert {"cpu", "memory"} == set(main["resources"]["requests"])
     assert "memory" in main["resources"]["limits"]
+
+
+REST_MIB = 64
+"""Peak RSS of the exporter polling nothing, rounded up (``python -m bench``: ~57 MiB)."""
+
+
+def _mib(quantity: str) -> float:
+    """A Kubernetes (``256Mi``) or systemd (``256M``) memory amount in MiB."""
+    number, unit = re.fullmatch(r"(\d+)(Mi|M|Gi|G)", quantity).groups()  # type: ignore[union-attr]
+    return int(number) * (1024 if unit.startswith("G") else 1)
+
+
+def test_shipped_memory_limits_hold_the_default_answer_size_with_room() -> None:
+    """Every shipped memory limit (Deployment, StatefulSet, systemd ``MemoryMax``) holds the
+    exporter at rest plus 4 x the default ``max_response_bytes`` (the bound on one answer),
+    with half as much again to spare."""
+    default = TargetBase.model_fields["max_response_bytes"].default / (1024 * 1024)
+    sharded = yaml.safe_load_all((SHARDED / "statefulset.yaml").read_text())
+    (stateful,) = [d for d in sharded if d and d.get("kind") == "StatefulSet"]
+    limits = {
+        "deployment": container()["resources"]["limits"]["memory"],
+        "statefulset": stateful["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"][
+            "memory"
+        ],
+        "systemd": re.search(r"^MemoryMax=(\S+)$", UNIT.read_text(), re.M).group(1),  # type: ignore[union-attr]
+    }
+
+    needed = REST_MIB + 4 * default
+    assert dict.fromkeys(limits, True) == {
+        name: _mib(limit) >= needed + needed / 2 for name, limit in limits.items()
+    }, (limits, needed)
 
 
 def test_deployment_wires_config_keys_service_and_monitor_together() -> None:
