@@ -23,6 +23,9 @@ _LIVE, _PENDING = Phase.LIVE, Phase.PENDING  # "still reported live", as identit
 _bucket = bisect.bisect_left
 
 _SORTED_KEEP = 256
+DISTINCT_STATUSES = 1024
+"""Undocumented statuses told apart per poll (at least; 4 x max_label_values if more): any
+further one is counted in ``other`` at once, and in the folded label values once per row."""
 DEDUP_WINDOW = 65_536
 """Sessions are recognized again within at least this many distinct sessions listed before."""
 
@@ -130,6 +133,7 @@ class AggregateBuilder:
     _counted: int = 0
     _duplicates: int = 0
     _dropped: int = 0
+    _overflowed: int = 0
     _invalid: Counter[str] = field(init=False, default_factory=Counter)
     _invalid_example: str | None = None
     _overdue: int = 0
@@ -253,6 +257,10 @@ class AggregateBuilder:
         self._executions += executions_sum
         self._next_deadline, self._oldest_activity = next_deadline, oldest_activity
 
+    def _distinct_limit(self) -> int:
+        """How many distinct statuses are told apart before the rest go into ``other``."""
+        return len(self.statuses) + max(DISTINCT_STATUSES, 4 * self.max_label_values)
+
     def _sort(self, raw: str) -> tuple[_Tally | None, Phase, str]:
         """Where a row of status ``raw`` is counted (``None``: dropped), its phase and label
         value; remembered for the first ``_SORTED_KEEP`` distinct raw values."""
@@ -260,6 +268,12 @@ class AggregateBuilder:
         tally: _Tally | None = None
         if not self.only_listed or status in self.statuses:
             tally = self._tallies.get(status)
+            if tally is None and len(self._tallies) >= self._distinct_limit():
+                # a flood of distinct undocumented statuses (each row its own, say) goes
+                # straight into "other": folding them all at build time would hold the loop
+                self._overflowed += 1
+                status, phase = labels.OTHER, Phase.UNKNOWN
+                tally = self._tallies.get(status)
             if tally is None:
                 tally = self._tallies[status] = _Tally(phase)
         if len(self._sorted) < _SORTED_KEEP:
@@ -330,6 +344,7 @@ class AggregateBuilder:
         caps = self.capabilities
         status_labels = self._status_labels()
         statuses, folded = self._final_statuses(status_labels)
+        folded += self._overflowed
         detail: tuple[SessionRecord, ...] | None = None
         if self.detail_phases is not None:
             detail, folded_kinds = self._final_detail(status_labels)

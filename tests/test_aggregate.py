@@ -78,3 +78,20 @@ def test_memory_of_a_big_poll_stays_flat() -> None:
         tracemalloc.stop()
 
     assert held < 12 * MIB, f"{held / MIB:.1f} MiB"
+
+
+def test_a_flood_of_distinct_statuses_goes_into_other_as_it_is_counted() -> None:
+    """5,000 sessions each in a status of its own: the first 1,024 undocumented statuses are
+    told apart, the rest go into ``other`` as they are counted (so building the aggregate
+    folds about a thousand values, not five thousand); every session is still counted once,
+    and every value folded into ``other`` is counted as folded."""
+    fold = builder()
+    rows = [ChaserRow(id=f"s{i}", status=f"st{i:04d}", created=CREATED) for i in range(5000)]
+    fold.add_page(Page(rows, len(rows)))
+    aggregate = fold.build()
+
+    counts = {status: tally.count for status, tally in aggregate.statuses.items()}
+    assert 5000 == sum(counts.values())
+    assert 4981 == counts["other"]  # 3,976 past the limit, and 1,005 of the 1,024 folded
+    assert len(STATUS_PHASES) + 19 + 1 == len(counts)  # documented, 19 kept, and other
+    assert 4981 == aggregate.folded_label_values
