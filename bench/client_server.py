@@ -19,9 +19,9 @@ import structlog
 from prometheus_client import CollectorRegistry, start_http_server
 
 from bench.measure import fill
-from exporter.collector import SessionCollector
-from exporter.config import Settings
-from exporter.runtime import new_store
+from exporter.config.settings import Settings
+from exporter.exposition.collector import SessionCollector
+from exporter.polling.runtime import new_store
 
 
 def main(config: Settings) -> None:

@@ -2,7 +2,7 @@
 
 Builds the app as ``serve`` does (``create_app`` on the config, its pollers not started) in a
 fresh process, then times full collections (``gc.collect()``, best of 5) and counts the
-objects the GC tracks, before and after :func:`exporter.runtime.settle_heap`. Prints JSON.
+objects the GC tracks, before and after :func:`exporter.polling.runtime.settle_heap`. Prints JSON.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import json
 import sys
 import time
 
-from exporter.config import Settings
-from exporter.runtime import settle_heap
-from exporter.web import create_app
+from exporter.config.settings import Settings
+from exporter.polling.runtime import settle_heap
+from exporter.web.app import create_app
 
 
 def _full_collection_ms() -> float:

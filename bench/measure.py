@@ -27,13 +27,14 @@ from prometheus_client.exposition import choose_encoder
 
 from bench import load
 from bench.upstream import KEY, Spec
-from exporter.collector import SessionCollector
-from exporter.config import Settings
-from exporter.exposition import GZIP_LEVEL, ExpositionCache
-from exporter.runtime import new_client_session, new_pollers, new_store
-from exporter.schema import TargetBase
-from exporter.state import Store
-from exporter.web import EXPOSITION, STORE, create_app
+from exporter.config.settings import Settings
+from exporter.exposition.cache import GZIP_LEVEL, ExpositionCache
+from exporter.exposition.collector import SessionCollector
+from exporter.polling.runtime import new_pollers, new_store
+from exporter.polling.state import Store
+from exporter.providers.target import TargetBase
+from exporter.upstream.client import new_client_session
+from exporter.web.app import EXPOSITION, STORE, create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024

@@ -41,8 +41,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from exporter.aggregate import AGE_BUCKETS
-from exporter.durations import format_duration, parse_duration
+from exporter.core.durations import format_duration, parse_duration
+from exporter.polling.aggregate import AGE_BUCKETS
 
 ROOT = Path(__file__).resolve().parent.parent
 THRESHOLDS = ROOT / "deploy" / "prometheus" / "thresholds.yml"

@@ -1,5 +1,5 @@
 """`python -m exporter` runs the command line."""
 
-from exporter.arguments import main
+from exporter.cli.main import main
 
 raise SystemExit(main())

@@ -15,10 +15,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.collector import SessionCollector
-from exporter.config import Settings
-from exporter.runtime import new_client_session, new_pollers, new_registry, new_store
-from exporter.state import Store
+from exporter.config.settings import Settings
+from exporter.exposition.collector import SessionCollector, new_registry
+from exporter.polling.runtime import new_pollers, new_store
+from exporter.polling.state import Store
+from exporter.upstream.client import new_client_session
 
 KEY = "test-key-0123456789"
 NOW = 1_767_225_600.0

@@ -17,7 +17,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from pydantic import SecretStr
 
-from exporter.fetch import PageFetcher, RetryPolicy
+from exporter.upstream.fetch import PageFetcher, RetryPolicy
 from tests.harness import KEY
 
 Handler = Callable[[web.Request], web.StreamResponse]

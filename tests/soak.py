@@ -43,8 +43,8 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.typing import EventDict, WrappedLogger
 
-from exporter.config import Settings
-from exporter.demo import DEMO_KEY, DemoWorld, Outage
+from exporter.cli.demo import DEMO_KEY, DemoWorld, Outage
+from exporter.config.settings import Settings
 from exporter.simulators import (
     ChaserSimulator,
     Fault,
@@ -54,7 +54,7 @@ from exporter.simulators import (
     chaser_row,
     trigger_row,
 )
-from exporter.web import create_app
+from exporter.web.app import create_app
 
 MIB = 1024 * 1024
 TIMEOUT = 1.0

@@ -8,7 +8,7 @@ import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from exporter.aggregate import DEDUP_WINDOW, Aggregate, AggregateBuilder
+from exporter.polling.aggregate import DEDUP_WINDOW, Aggregate, AggregateBuilder
 from exporter.providers.chaser import STATUS_PHASES, ChaserProvider, ChaserRow
 from exporter.providers.rows import Page
 

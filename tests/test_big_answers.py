@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from exporter.web import STORE, create_app
+from exporter.web.app import STORE, create_app
 from tests.harness import KEY, settings_for
 
 MIB = 1024 * 1024

@@ -25,7 +25,7 @@ import aiohttp
 import pytest
 
 from exporter import __version__
-from exporter.arguments import parser
+from exporter.cli.arguments import parser
 from exporter.simulators import ChaserSimulator, Fault, NotteSimulator, chaser_row, notte_row
 from tests.conftest import Serve
 from tests.harness import Exposition, alias_bomb, console_script, free_port
@@ -1116,9 +1116,16 @@ async def test_version_does_not_import_the_server_stack() -> None:
     assert 0 == result.returncode
     assert f"session-exporter {__version__}" == result.stdout.strip()
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
-    heavy = {"aiohttp", "pydantic", "prometheus_client", "structlog", "yaml", "exporter.cli"}
+    heavy = {
+        "aiohttp",
+        "pydantic",
+        "prometheus_client",
+        "structlog",
+        "yaml",
+        "exporter.cli.commands",
+    }
     assert set() == heavy & imported
-    assert "exporter.arguments" in imported
+    assert "exporter.cli.arguments" in imported
 
 
 async def test_misspelt_variable_is_warned_about(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from exporter.config import (
+from exporter.config.messages import describe
+from exporter.config.settings import (
     CONFIG_ENV,
     DEFAULT_PORT,
     ConfigError,
@@ -20,7 +21,6 @@ from exporter.config import (
     misspelt_variables,
     parse_listen,
 )
-from exporter.config_messages import describe
 from tests.harness import alias_bomb
 
 KEY = "sk-test-7f3a9c1e5b2d4086"

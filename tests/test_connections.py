@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 from structlog.testing import capture_logs
 
-from exporter.server import AcceptErrorLog
 from exporter.simulators import ChaserSimulator, chaser_row
+from exporter.web.server import AcceptErrorLog
 from tests.conftest import Serve
 from tests.harness import KEY, console_script, free_port
 from tests.test_cli import child_env

@@ -11,8 +11,8 @@ import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from exporter.config import Settings
-from exporter.demo import DemoWorld
+from exporter.cli.demo import DemoWorld
+from exporter.config.settings import Settings
 from grafana import dashboard
 from tests.dashboards import (
     exporter_metrics,

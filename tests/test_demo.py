@@ -11,9 +11,9 @@ from types import ModuleType
 import aiohttp
 import orjson
 
-from exporter.aggregate import Aggregate, AggregateBuilder
-from exporter.config import Settings
-from exporter.demo import DEMO_PRICES, DemoWorld, Outage
+from exporter.cli.demo import DEMO_PRICES, DemoWorld, Outage
+from exporter.config.settings import Settings
+from exporter.polling.aggregate import Aggregate, AggregateBuilder
 from exporter.providers import agi, chaser, notte, together, trigger
 from exporter.simulators import Fault
 from tests.conftest import Serve

@@ -25,10 +25,10 @@ import pytest
 import yaml
 
 from deploy import rules
-from exporter.config import shard_from_pod_name
-from exporter.names import MAX_CONNECTIONS
-from exporter.schema import TargetBase
-from exporter.server import FD_RESERVE
+from exporter.config.settings import shard_from_pod_name
+from exporter.core.names import MAX_CONNECTIONS
+from exporter.providers.target import TargetBase
+from exporter.web.server import FD_RESERVE
 from tests.tools import ROOT, require, run
 
 DEPLOY = ROOT / "deploy"

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from exporter.durations import format_duration, parse_duration
+from exporter.core.durations import format_duration, parse_duration
 
 UNITS_HINT = "use a number of seconds or units like 500ms, 30s, 5m, 1h, 1d, 1m30s"
 NOT_NEGATIVE = "must be a finite, non-negative time"

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from deploy import rules
-from exporter.config import shard_of
+from exporter.config.settings import shard_of
 from exporter.simulators import ChaserSimulator, NotteSimulator, Simulator, chaser_row, notte_row
 from tests.conftest import Serve
 from tests.dashboards import queries, substitute

@@ -6,13 +6,13 @@ import orjson
 import pytest
 from aiohttp import web
 
-from exporter.errors import PollError, Reason
-from exporter.fetch import ErrorDetail
 from exporter.providers import PROVIDERS, wire
 from exporter.providers.base import Provider
 from exporter.providers.chaser import ChaserProvider
-from exporter.runtime import new_client_session
 from exporter.simulators import Fault, NotteSimulator
+from exporter.upstream.client import new_client_session
+from exporter.upstream.errors import PollError, Reason
+from exporter.upstream.fetch import ErrorDetail
 from tests.conftest import Serve
 from tests.harness import KEY, poll_all, settings_for
 from tests.origin import json_response, new_fetcher, origin_server

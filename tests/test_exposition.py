@@ -16,15 +16,15 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from exporter import exposition
-from exporter.aggregate import AggregateBuilder
-from exporter.collector import SessionCollector
-from exporter.errors import Reason
-from exporter.exposition import ExpositionCache
+from exporter.core.records import Phase
+from exporter.exposition import cache as exposition
+from exporter.exposition.cache import ExpositionCache
+from exporter.exposition.collector import SessionCollector
+from exporter.polling.aggregate import AggregateBuilder
+from exporter.polling.state import Store, TargetSnapshot
 from exporter.providers.chaser import STATUS_PHASES, ChaserProvider
 from exporter.providers.rows import Page
-from exporter.records import Phase
-from exporter.state import Store, TargetSnapshot
+from exporter.upstream.errors import Reason
 
 T = 1_700_000_000.0
 

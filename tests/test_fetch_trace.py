@@ -7,12 +7,13 @@ import dataclasses
 import pytest
 from aiohttp import web
 
-from exporter.errors import PollError, Reason
-from exporter.fetch import Exchange
-from exporter.poller import TargetPoller
+from exporter.polling.poller import TargetPoller
+from exporter.polling.runtime import new_store
 from exporter.providers import provider_for
 from exporter.providers.chaser import ChaserProvider
-from exporter.runtime import new_client_session, new_store
+from exporter.upstream.client import new_client_session
+from exporter.upstream.errors import PollError, Reason
+from exporter.upstream.fetch import Exchange
 from tests.harness import KEY, settings_for
 from tests.origin import json_response, new_fetcher, origin_server, redirect
 

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from exporter.poller import TargetPoller
-from exporter.runtime import new_client_session, new_store
+from exporter.polling.poller import TargetPoller
+from exporter.polling.runtime import new_store
 from exporter.simulators import ChaserSimulator, chaser_row, iso
+from exporter.upstream.client import new_client_session
 from tests.conftest import Serve
 from tests.harness import poll_all, settings_for
 
-KEY_FILE_MAX_BYTES = 64 * 1024  # exporter.schema.KEY_FILE_MAX_BYTES, the documented cap
+KEY_FILE_MAX_BYTES = 64 * 1024  # exporter.providers.target.KEY_FILE_MAX_BYTES, the documented cap
 T = 1_767_225_600.0  # a fixed "now" (2026-01-01): nothing here depends on the wall clock
 ROWS = [chaser_row("a", "running", iso(T))]
 

@@ -8,7 +8,7 @@ from functools import partial
 
 import pytest
 
-from exporter.labels import cap, clean, fold, session_id
+from exporter.core.labels import cap, clean, fold, session_id
 from exporter.simulators import ChaserSimulator, chaser_row, iso
 from tests import harness
 from tests.conftest import Serve

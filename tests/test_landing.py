@@ -20,8 +20,8 @@ import aiohttp
 import pytest
 
 from exporter import __version__
-from exporter.landing import human_error, masked_config
 from exporter.simulators import ChaserSimulator, NotteSimulator, chaser_row, notte_row
+from exporter.web.landing import human_error, masked_config
 from tests.conftest import Serve
 from tests.harness import console_script, free_port, settings_for
 from tests.test_cli import KEY, KEY_ENV, serving, wait_ready, write_config

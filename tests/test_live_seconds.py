@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from exporter.poller import TargetPoller
-from exporter.runtime import new_client_session, new_store
+from exporter.polling.poller import TargetPoller
+from exporter.polling.runtime import new_store
 from exporter.simulators import ChaserSimulator, Fault, chaser_row, iso
+from exporter.upstream.client import new_client_session
 from tests.conftest import Serve
 from tests.harness import KEY, scrape, settings_for
 

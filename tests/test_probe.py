@@ -11,13 +11,13 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from pytest_aiohttp import AiohttpClient
 
-from exporter.aggregate import Aggregate, StatusCount
-from exporter.config import shard_of
-from exporter.exposition import ExpositionCache
-from exporter.records import Phase
+from exporter.config.settings import shard_of
+from exporter.core.records import Phase
+from exporter.exposition.cache import ExpositionCache
+from exporter.polling.aggregate import Aggregate, StatusCount
+from exporter.polling.state import Store, TargetSnapshot
 from exporter.simulators import ChaserSimulator, NotteSimulator, chaser_row, iso, notte_row
-from exporter.state import Store, TargetSnapshot
-from exporter.web import PROBES, STORE, create_app
+from exporter.web.app import PROBES, STORE, create_app
 from tests.conftest import Serve
 from tests.harness import KEY, NOW, Exposition, settings_for
 

@@ -28,14 +28,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from exporter.aggregate import AggregateBuilder
-from exporter.config import Settings
-from exporter.errors import PollError, Reason
-from exporter.fetch import PageFetcher
+from exporter.config.settings import Settings
+from exporter.core.records import Phase, SessionRecord
+from exporter.polling.aggregate import AggregateBuilder
 from exporter.providers import Provider, agi, chaser, notte, provider_for, together, trigger
 from exporter.providers.rows import Page
-from exporter.records import Phase, SessionRecord
 from exporter.simulators import agi_row, chaser_row, notte_row, together_row, trigger_row
+from exporter.upstream.errors import PollError, Reason
+from exporter.upstream.fetch import PageFetcher
 
 T = TypeVar("T")
 Json = Any

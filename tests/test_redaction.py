@@ -9,10 +9,10 @@ from urllib.parse import quote
 
 import pytest
 
-from exporter.errors import brief, clip
-from exporter.logs import REDACTOR, Redactor
+from exporter.core.logs import REDACTOR, Redactor
 from exporter.providers import PROVIDERS
 from exporter.simulators import ChaserSimulator, Fault, chaser_row, iso
+from exporter.upstream.errors import brief, clip
 from tests.conftest import Serve
 from tests.harness import poll_all, settings_for
 

@@ -7,9 +7,9 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from exporter.errors import PollError, Reason
-from exporter.fetch import MAX_REDIRECTS, redirect_refusal
-from exporter.runtime import new_client_session
+from exporter.upstream.client import new_client_session
+from exporter.upstream.errors import PollError, Reason
+from exporter.upstream.fetch import MAX_REDIRECTS, redirect_refusal
 from tests.harness import KEY, poll_all, settings_for
 from tests.origin import json_response, new_fetcher, origin_server, redirect
 

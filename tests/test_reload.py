@@ -13,12 +13,13 @@ import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
-from exporter import schema
-from exporter.config import load_settings
-from exporter.runtime import new_client_session, new_store
+import exporter.providers.target as target_module
+from exporter.config.settings import load_settings
+from exporter.polling.runtime import new_store
+from exporter.polling.state import Store
+from exporter.polling.supervisor import Supervisor
 from exporter.simulators import AgiSimulator, ChaserSimulator, agi_row, chaser_row, iso
-from exporter.state import Store
-from exporter.supervisor import Supervisor
+from exporter.upstream.client import new_client_session
 from tests.conftest import Serve
 from tests.harness import KEY, NOW, Exposition, alias_bomb, console_script, free_port, scrape
 
@@ -360,7 +361,7 @@ async def test_a_reload_reads_key_files_off_the_event_loop(
     settings = load_settings(path)
     store = new_store(settings)
     release = threading.Event()
-    real = schema._read_key_file_now
+    real = target_module._read_key_file_now
 
     def hung(file: Path) -> str:
         assert release.wait(timeout=10), "the test never released the read"
@@ -377,7 +378,7 @@ async def test_a_reload_reads_key_files_off_the_event_loop(
                 f'    api_key: "{KEY}"\n', f"    api_key_file: {key_file}\n"
             ),
         )
-        monkeypatch.setattr(schema, "_read_key_file_now", hung)
+        monkeypatch.setattr(target_module, "_read_key_file_now", hung)
         reload = asyncio.create_task(supervisor.reload(path))
         ticks = 0
         async with asyncio.timeout(5):
@@ -385,8 +386,8 @@ async def test_a_reload_reads_key_files_off_the_event_loop(
                 await asyncio.sleep(0.005)
                 ticks += 1
         assert not reload.done()
-        with pytest.raises(schema.KeyUnavailableError, match="not read within"):
-            schema._submit(key_file)  # the first read still hangs: refused, not queued
+        with pytest.raises(target_module.KeyUnavailableError, match="not read within"):
+            target_module._submit(key_file)  # the first read still hangs: refused, not queued
         release.set()
         assert await reload
         await until(store, "keep", "filed")

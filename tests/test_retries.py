@@ -11,22 +11,23 @@ from email.utils import formatdate
 import pytest
 from aiohttp import web
 
-from exporter.config import Settings
-from exporter.errors import PollError, Reason
-from exporter.fetch import (
+from exporter.config.settings import Settings
+from exporter.polling.poller import BACKOFF_CAP, TargetPoller
+from exporter.polling.runtime import new_store
+from exporter.polling.state import Store
+from exporter.providers import wire
+from exporter.providers.base import Provider
+from exporter.providers.trigger import TriggerProvider
+from exporter.simulators import ChaserSimulator, Fault, TriggerSimulator, chaser_row, iso
+from exporter.upstream.client import new_client_session
+from exporter.upstream.errors import PollError, Reason
+from exporter.upstream.fetch import (
     RateLimitInfo,
     RetryPolicy,
     default_rate_limit_reset,
     retry_after,
     should_retry,
 )
-from exporter.poller import BACKOFF_CAP, TargetPoller
-from exporter.providers import wire
-from exporter.providers.base import Provider
-from exporter.providers.trigger import TriggerProvider
-from exporter.runtime import new_client_session, new_store
-from exporter.simulators import ChaserSimulator, Fault, TriggerSimulator, chaser_row, iso
-from exporter.state import Store
 from tests.conftest import Serve
 from tests.harness import KEY, poll_all, scrape, settings_for
 from tests.origin import json_response, new_fetcher, origin_server

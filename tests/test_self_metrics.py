@@ -19,9 +19,9 @@ from pathlib import Path
 import aiohttp
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from exporter.config import load_settings
+from exporter.config.settings import load_settings
+from exporter.polling.supervisor import config_hash
 from exporter.simulators import ChaserSimulator, chaser_row
-from exporter.supervisor import config_hash
 from tests.conftest import Serve
 from tests.harness import Exposition, console_script, free_port
 from tests.test_cli import KEY, get_text, run, serving, wait_ready, write_config
@@ -168,8 +168,8 @@ async def test_the_same_file_gives_the_same_hash_in_every_process(tmp_path: Path
     are a set, iterated in another order under another seed)."""
     path = config(tmp_path, "http://127.0.0.1:9")
     script = (
-        "import sys; from pathlib import Path; from exporter.config import load_settings; "
-        "from exporter.supervisor import config_hash; "
+        "import sys; from pathlib import Path; from exporter.config.settings import load_settings; "
+        "from exporter.polling.supervisor import config_hash; "
         "print(config_hash(load_settings(Path(sys.argv[1]))))"
     )
     hashes = set()

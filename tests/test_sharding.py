@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from exporter.config import ConfigError, load_settings, shard_from_pod_name, shard_of
+from exporter.config.settings import ConfigError, load_settings, shard_from_pod_name, shard_of
 from exporter.simulators import (
     ChaserSimulator,
     NotteSimulator,
@@ -22,7 +22,7 @@ from exporter.simulators import (
     iso,
     notte_row,
 )
-from exporter.web import STORE, create_app, reload_config
+from exporter.web.app import STORE, create_app, reload_config
 from tests.conftest import Serve
 from tests.harness import KEY, NOW, Exposition, settings_for
 from tests.test_cli import run

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 from multidict import MultiDict
 from pytest_aiohttp import AiohttpClient
 
-from exporter.demo import DemoWorld
+from exporter.cli.demo import DemoWorld
 from exporter.simulators import (
     OMIT,
     SIMULATORS,

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import ConfigError, load_settings
-from exporter.runtime import new_client_session, new_store
+from exporter.config.settings import ConfigError, load_settings
+from exporter.polling.runtime import new_store
+from exporter.polling.state import Store
+from exporter.polling.supervisor import Supervisor
 from exporter.simulators import ChaserSimulator, Fault, Simulator, chaser_row
-from exporter.state import Store
-from exporter.supervisor import Supervisor
+from exporter.upstream.client import new_client_session
 from tests.conftest import Serve
 from tests.harness import KEY, poll_all, scrape, settings_for
 

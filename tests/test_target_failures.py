@@ -10,11 +10,12 @@ import msgspec
 import pytest
 from structlog.testing import capture_logs
 
-from exporter.errors import Reason
-from exporter.poller import TargetPoller
+from exporter.polling.poller import TargetPoller
+from exporter.polling.runtime import new_store
 from exporter.providers import envelope
-from exporter.runtime import new_client_session, new_store
 from exporter.simulators import ChaserSimulator, Fault, NotteSimulator, chaser_row, iso, notte_row
+from exporter.upstream.client import new_client_session
+from exporter.upstream.errors import Reason
 from tests import harness
 from tests.conftest import Serve
 from tests.harness import KEY, NOW, Exposition, free_port, settings_for

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from exporter.timeparse import parse_timestamp
+from exporter.core.timeparse import parse_timestamp
 
 # 2024-01-02T03:04:05Z
 BASE = 1704164645.0

@@ -12,7 +12,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from pytest_aiohttp import AiohttpClient
 
 from exporter.simulators import ChaserSimulator, Fault, NotteSimulator, chaser_row, iso, notte_row
-from exporter.web import STORE, create_app
+from exporter.web.app import STORE, create_app
 from tests.conftest import Serve
 from tests.harness import KEY, NOW, Exposition, settings_for
 

@@ -32,12 +32,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from structlog.testing import capture_logs
 
-from exporter import webconfig
-from exporter.cli import main
-from exporter.config import ConfigError
+from exporter.cli.main import main
+from exporter.config.settings import ConfigError
 from exporter.simulators import ChaserSimulator, chaser_row
-from exporter.web import EXPOSITION, create_app
-from exporter.webconfig import (
+from exporter.web import webconfig
+from exporter.web.app import EXPOSITION, create_app
+from exporter.web.webconfig import (
     REALM,
     WEB_CONFIG_ENV,
     AuthBusy,

@@ -14,16 +14,16 @@ import functools
 import time
 from collections.abc import Callable
 
-from exporter.config import Settings
+from exporter.config.settings import Settings
 from exporter.diagnose.masking import Masker
 from exporter.diagnose.recording import Call, RecordingFetcher
 from exporter.diagnose.render import as_json, as_text
 from exporter.diagnose.report import Report, build
-from exporter.poller import TargetPoller
+from exporter.polling.poller import TargetPoller
+from exporter.polling.state import Store, TargetSnapshot
 from exporter.providers import provider_for
-from exporter.runtime import new_client_session
-from exporter.schema import KeyUnavailableError, TargetBase
-from exporter.state import Store, TargetSnapshot
+from exporter.providers.target import KeyUnavailableError, TargetBase
+from exporter.upstream.client import new_client_session
 
 __all__ = ["Report", "as_json", "as_text", "diagnose"]
 

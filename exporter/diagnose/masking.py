@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
-from exporter.logs import Redactor
-from exporter.timeparse import parse_datetime
+from exporter.core.logs import Redactor
+from exporter.core.timeparse import parse_datetime
 
 PREFIX = 4
 """The most leading characters of a string that are shown (a quarter of its length at most)."""

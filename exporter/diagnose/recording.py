@@ -8,8 +8,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.errors import PollError
-from exporter.fetch import Exchange, PageFetcher
+from exporter.upstream.errors import PollError
+from exporter.upstream.fetch import Exchange, PageFetcher
 
 
 @dataclass(slots=True)

@@ -15,15 +15,15 @@ from typing import Any
 import msgspec
 from yarl import URL
 
+from exporter.core.records import Phase
 from exporter.diagnose.masking import REDACTED, Masked, Masker, json_type
 from exporter.diagnose.recording import Call
-from exporter.fetch import REDIRECTS, Exchange
+from exporter.polling.state import TargetSnapshot
 from exporter.providers import agi, chaser, notte, together, trigger
 from exporter.providers.base import Provider
 from exporter.providers.fields import StatusLabels
 from exporter.providers.rows import Page, Row, RowCodec
-from exporter.records import Phase
-from exporter.state import TargetSnapshot
+from exporter.upstream.fetch import REDIRECTS, Exchange
 
 CODECS: Mapping[str, RowCodec[Any]] = {
     "together": together.CODEC,

@@ -10,9 +10,9 @@ from exporter.providers.agi import AgiProvider, AgiTarget
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.chaser import ChaserProvider, ChaserTarget
 from exporter.providers.notte import NotteProvider, NotteTarget
+from exporter.providers.target import TargetBase
 from exporter.providers.together import TogetherProvider, TogetherTarget
 from exporter.providers.trigger import TriggerProvider, TriggerTarget
-from exporter.schema import TargetBase
 
 PROVIDERS: dict[type[TargetBase], type[Provider[Any]]] = {
     TogetherTarget: TogetherProvider,

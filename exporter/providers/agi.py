@@ -19,13 +19,13 @@ from typing import ClassVar, Literal
 
 import msgspec
 
-from exporter.errors import SchemaError
-from exporter.fetch import PageFetcher
+from exporter.core.records import Phase
 from exporter.providers import envelope, wire
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.rows import Aware, Page, RowCodec, RowStruct, Text
-from exporter.records import Phase
-from exporter.schema import TargetBase
+from exporter.providers.target import TargetBase
+from exporter.upstream.errors import SchemaError
+from exporter.upstream.fetch import PageFetcher
 
 STATUS_PHASES: Mapping[str, Phase] = {
     "initializing": Phase.PENDING,

@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
-from exporter.fetch import PageFetcher, default_rate_limit_reset
+from exporter.core.records import Phase
 from exporter.providers import wire
 from exporter.providers.rows import Page
-from exporter.records import Phase
-from exporter.schema import TargetBase
+from exporter.providers.target import TargetBase
+from exporter.upstream.fetch import PageFetcher, default_rate_limit_reset
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,13 +14,13 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 from pydantic import Field
 
-from exporter.fetch import PageFetcher
+from exporter.core.records import Phase
 from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.paging import RepeatGuard, Window
 from exporter.providers.rows import Aware, Buffer, Count, Page, RowCodec, RowStruct, Text
-from exporter.records import Phase
-from exporter.schema import TargetBase
+from exporter.providers.target import TargetBase
+from exporter.upstream.fetch import PageFetcher
 
 STATUS_PHASES: Mapping[str, Phase] = {
     "pending": Phase.PENDING,

@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from exporter.errors import PollError, Reason, SchemaError
 from exporter.providers.fields import scalar
 from exporter.providers.rows import CHUNK_BYTES, Buffer, raw_kind
+from exporter.upstream.errors import PollError, Reason, SchemaError
 
 _OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
 T = TypeVar("T")

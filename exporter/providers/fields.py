@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from exporter.errors import SchemaError, brief, clip
-from exporter.records import Phase
-from exporter.timeparse import parse_datetime
+from exporter.core.records import Phase
+from exporter.core.timeparse import parse_datetime
+from exporter.upstream.errors import SchemaError, brief, clip
 
 T = TypeVar("T")
 

@@ -14,14 +14,14 @@ from typing import Annotated, Any, ClassVar, Literal
 import msgspec
 from pydantic import Field
 
-from exporter.errors import SchemaError
-from exporter.fetch import PageFetcher
+from exporter.core.records import Phase
 from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.paging import RepeatGuard, Window
 from exporter.providers.rows import Aware, Buffer, Page, RowCodec, RowStruct, Text
-from exporter.records import Phase
-from exporter.schema import TargetBase
+from exporter.providers.target import TargetBase
+from exporter.upstream.errors import SchemaError
+from exporter.upstream.fetch import PageFetcher
 
 STATUS_PHASES: Mapping[str, Phase] = {
     "authenticating": Phase.PENDING,

@@ -8,8 +8,8 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Generic, TypeVar
 
-from exporter.errors import PollError, Reason
 from exporter.providers.rows import Buffer
+from exporter.upstream.errors import PollError, Reason
 
 T = TypeVar("T")
 

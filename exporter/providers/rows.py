@@ -32,8 +32,8 @@ from typing import (
 
 import msgspec
 
-from exporter.errors import SchemaError
 from exporter.providers.fields import Reader
+from exporter.upstream.errors import SchemaError
 
 Buffer: TypeAlias = bytes | memoryview
 """Bytes, or a view of part of an answer's bytes (no copy)."""

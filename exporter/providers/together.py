@@ -25,13 +25,13 @@ from typing import ClassVar, Literal
 
 import msgspec
 
-from exporter.errors import SchemaError, brief
-from exporter.fetch import PageFetcher
+from exporter.core.records import Phase
 from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.rows import Aware, Count, Page, RowCodec, RowStruct, Text
-from exporter.records import Phase
-from exporter.schema import TargetBase
+from exporter.providers.target import TargetBase
+from exporter.upstream.errors import SchemaError, brief
+from exporter.upstream.fetch import PageFetcher
 
 STATUS = "active"
 STATUS_PHASES: Mapping[str, Phase] = {STATUS: Phase.LIVE}

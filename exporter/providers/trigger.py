@@ -35,13 +35,13 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 from pydantic import Field, field_validator
 
-from exporter.errors import SchemaError, clip
-from exporter.fetch import PageFetcher
+from exporter.core.records import Phase
 from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.rows import Aware, Page, RowCodec, RowStruct, Text
-from exporter.records import Phase
-from exporter.schema import Duration, TargetBase
+from exporter.providers.target import Duration, TargetBase
+from exporter.upstream.errors import SchemaError, clip
+from exporter.upstream.fetch import PageFetcher
 
 STATUS_PHASES: Mapping[str, Phase] = {
     "active": Phase.LIVE,

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 import orjson
 
-from exporter.errors import brief, clip
-from exporter.fetch import header_number
+from exporter.upstream.errors import brief, clip
+from exporter.upstream.fetch import header_number
 
 SNIPPET = 300
 """The longest error detail, in characters (every key masked before the text is cut)."""

@@ -22,12 +22,12 @@ from urllib.parse import quote
 import yaml
 from pydantic import BaseModel, SecretStr
 
-from exporter.config import Settings
-from exporter.config_messages import is_duration
-from exporter.durations import format_duration
-from exporter.poller import BACKOFF_CAP
-from exporter.records import Phase
-from exporter.state import TargetSnapshot
+from exporter.config.messages import is_duration
+from exporter.config.settings import Settings
+from exporter.core.durations import format_duration
+from exporter.core.records import Phase
+from exporter.polling.poller import BACKOFF_CAP
+from exporter.polling.state import TargetSnapshot
 
 MASK = "<secret>"
 REFRESH_MAX = 30.0

@@ -24,8 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from exporter.durations import parse_duration
-from exporter.records import Phase
+from exporter.core.durations import parse_duration
+from exporter.core.records import Phase
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds, written as a number or as ``500ms``/``30s``/``5m``/``1h``/``1d``/``1m30s``."""

@@ -6,9 +6,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from exporter.aggregate import Aggregate
-from exporter.errors import Reason
-from exporter.fetch import RateLimitInfo
+from exporter.polling.aggregate import Aggregate
+from exporter.upstream.errors import Reason
+from exporter.upstream.fetch import RateLimitInfo
 
 _NO_ERRORS: Mapping[Reason, int] = MappingProxyType(dict.fromkeys(Reason, 0))
 _EMPTY: Mapping[str, int] = MappingProxyType({})

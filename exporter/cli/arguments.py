@@ -2,7 +2,7 @@
 ``healthcheck``.
 
 This module only parses: it imports nothing heavy, so ``--version`` and ``--help`` answer at
-once. The commands themselves run in :mod:`exporter.cli`, imported after parsing.
+once. :mod:`exporter.cli.main` parses, then imports :mod:`exporter.cli.commands` to run one.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from exporter import __version__
-from exporter.durations import parse_duration
-from exporter.names import (
+from exporter.cli.exits import EXIT_USAGE
+from exporter.core.durations import parse_duration
+from exporter.core.names import (
     CONFIG_ENV,
     DEFAULT_PORT,
     ENV_PREFIX,
@@ -23,7 +24,6 @@ from exporter.names import (
     WEB_CONFIG_ENV,
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEMO_LISTEN = f"127.0.0.1:{DEFAULT_PORT}"
 
 EXIT_CODES = {
@@ -262,14 +262,6 @@ def parser() -> argparse.ArgumentParser:
         help="give up after this long (default: 4)",
     )
     return top
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``session-exporter`` console script."""
-    args = parser().parse_args(argv)
-    from exporter import cli  # noqa: PLC0415 - the server stack loads only to run a command
-
-    return cli.run(args)
 
 
 def _positive_duration(text: str) -> float:

@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 import structlog
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from exporter.config import Settings
-from exporter.server import base_url, run_server
+from exporter.config.settings import Settings
+from exporter.core.timeparse import parse_timestamp
 from exporter.simulators import (
     AgiSimulator,
     ChaserSimulator,
@@ -40,8 +40,8 @@ from exporter.simulators import (
     together_row,
     trigger_row,
 )
-from exporter.timeparse import parse_timestamp
-from exporter.webconfig import WebConfig
+from exporter.web.server import base_url, run_server
+from exporter.web.webconfig import WebConfig
 
 DEMO_KEY = "demo-key-not-a-secret"
 TICK = 1.0
@@ -54,7 +54,7 @@ DEMO_PRICES = {"together": 0.03, "chaser": 0.09, "notte": 0.12}
 """Made-up prices of a session-hour, so the dashboard's spend panels have numbers; the AGI and
 Trigger.dev targets have none, as an account without a known price."""
 
-log = structlog.get_logger("exporter.demo")
+log = structlog.get_logger("exporter.cli.demo")
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,8 @@ from pydantic import (
     model_validator,
 )
 
-from exporter.config import (
+from exporter.config.messages import describe, model_at, unknown_key
+from exporter.config.settings import (
     ConfigError,
     Problem,
     dotted,
@@ -57,7 +58,6 @@ from exporter.config import (
     place,
     read_text,
 )
-from exporter.config_messages import describe, model_at, unknown_key
 
 WEB_CONFIG_ENV = "SESSION_EXPORTER_WEB_CONFIG_FILE"
 REALM = "session-exporter"
@@ -390,7 +390,7 @@ def load_web_config(path: Path) -> WebConfig:
 
 
 def _problem(error: Mapping[str, Any], root: yaml.Node | None, where: str) -> Problem:
-    """One pydantic error in plain words (:mod:`exporter.config_messages`), located as the
+    """One pydantic error in plain words (:mod:`exporter.config.messages`), located as the
     config's are: an unknown key where the key is written, anything else at its value."""
     is_key = error["loc"][-1:] == ("[key]",)  # a mapping's key, not its value, is wrong
     loc = tuple(part for part in error["loc"] if part != "[key]")

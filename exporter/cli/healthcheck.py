@@ -15,16 +15,16 @@ import socket
 import ssl
 import sys
 
-from exporter.arguments import EXIT_FAILED, EXIT_OK
-from exporter.config import (
+from exporter.cli.exits import EXIT_FAILED, EXIT_OK
+from exporter.config.settings import (
     ConfigError,
     config_path,
     parse_listen,
     parse_yaml,
     read_text,
 )
-from exporter.names import CONFIG_ENV, DEFAULT_PORT, ENV_PREFIX
-from exporter.webconfig import load_web_config, web_config_path
+from exporter.core.names import CONFIG_ENV, DEFAULT_PORT, ENV_PREFIX
+from exporter.web.webconfig import load_web_config, web_config_path
 
 LISTEN_ENV = ENV_PREFIX + "LISTEN"
 USER_AGENT = "session-exporter-healthcheck"

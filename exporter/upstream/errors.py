@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 
-from exporter.logs import REDACTOR
+from exporter.core.logs import REDACTOR
 
 
 class Reason(StrEnum):

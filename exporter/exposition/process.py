@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 PROCESS_TTL = 1.0
-"""Seconds the rendered process series are reused (see :class:`exporter.exposition.Runtime`)."""
+"""Seconds the rendered process series are reused (:class:`exporter.exposition.cache.Runtime`)."""
 
 
 def process_registry() -> CollectorRegistry:

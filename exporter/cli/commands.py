@@ -1,7 +1,8 @@
 """The commands ``serve``, ``once``, ``check-config``, ``diagnose``, ``demo`` and ``healthcheck``.
 
-Their arguments are parsed by :mod:`exporter.arguments`, which imports this module only once a
-command is to run (``--version`` and ``--help`` never load the server stack).
+Their arguments are parsed by :mod:`exporter.cli.arguments`; :mod:`exporter.cli.main` imports
+this module only once a command is to run (``--version`` and ``--help`` never load the server
+stack).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from typing import Any
 import structlog
 from prometheus_client import generate_latest
 
-from exporter.arguments import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parser
-from exporter.config import (
+from exporter.cli.demo import run_demo
+from exporter.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from exporter.cli.healthcheck import check_health
+from exporter.config.settings import (
     ConfigError,
     Problem,
     Settings,
@@ -28,22 +31,17 @@ from exporter.config import (
     parse_listen,
     shard_from_pod_name,
 )
-from exporter.demo import run_demo
-from exporter.durations import format_duration
-from exporter.healthcheck import check_health
-from exporter.logs import REDACTOR, LogFormat, configure_logging
-from exporter.names import POD_NAME_ENV
-from exporter.runtime import new_client_session, new_pollers, new_registry, new_store, settle_heap
-from exporter.schema import KeyUnavailableError
-from exporter.server import ListenError, run_server
-from exporter.webconfig import WebConfig, load_web_config, web_config_path
+from exporter.core.durations import format_duration
+from exporter.core.logs import REDACTOR, LogFormat, configure_logging
+from exporter.core.names import POD_NAME_ENV
+from exporter.exposition.collector import new_registry
+from exporter.polling.runtime import new_pollers, new_store, settle_heap
+from exporter.providers.target import KeyUnavailableError
+from exporter.upstream.client import new_client_session
+from exporter.web.server import ListenError, run_server
+from exporter.web.webconfig import WebConfig, load_web_config, web_config_path
 
 log = structlog.get_logger("exporter")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and run the command (the console script parses before importing this)."""
-    return run(parser().parse_args(argv))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -31,7 +31,7 @@ import structlog
 from pydantic import SecretStr
 from yarl import URL
 
-from exporter.errors import PollError, Reason, brief, clip
+from exporter.upstream.errors import PollError, Reason, brief, clip
 
 _SNIPPET = 300
 _EPOCH_THRESHOLD = 1e9
@@ -62,7 +62,7 @@ ErrorDetail = Callable[[bytes], str]
 ResetRule = Callable[[Mapping[str, str], float], float | None]
 """A provider's rate-limit reset as a unix time in seconds, from the headers and now."""
 
-log = structlog.get_logger("exporter.fetch")
+log = structlog.get_logger("exporter.upstream.fetch")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

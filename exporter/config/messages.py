@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
 
-from exporter.durations import format_duration, parse_duration
+from exporter.core.durations import format_duration, parse_duration
 
 PATTERNS: Mapping[str, str] = {
     r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$": (

@@ -1,4 +1,4 @@
-"""Building the parts both ``serve`` and ``once`` run: store, registry, HTTP client, pollers."""
+"""Building the polling parts both ``serve`` and ``once`` run: the store and the pollers."""
 
 from __future__ import annotations
 
@@ -7,16 +7,11 @@ import time
 from collections.abc import Callable
 
 import aiohttp
-from prometheus_client import CollectorRegistry
 
-from exporter import __version__
-from exporter.collector import SessionCollector
-from exporter.config import Settings
-from exporter.poller import TargetPoller
-from exporter.state import ConfigStatus, Store
-from exporter.supervisor import config_hash, fresh_snapshot
-
-USER_AGENT = f"session-exporter/{__version__}"
+from exporter.config.settings import Settings
+from exporter.polling.poller import TargetPoller
+from exporter.polling.state import ConfigStatus, Store
+from exporter.polling.supervisor import config_hash, fresh_snapshot
 
 
 def new_store(settings: Settings) -> Store:
@@ -27,24 +22,6 @@ def new_store(settings: Settings) -> Store:
         config=ConfigStatus(
             hash=config_hash(settings), shard=settings.shard, total_shards=settings.total_shards
         ),
-    )
-
-
-def new_registry(store: Store) -> CollectorRegistry:
-    """A private registry holding only the session collector (no process/GC noise)."""
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(SessionCollector(store))
-    return registry
-
-
-def new_client_session() -> aiohttp.ClientSession:
-    """The one HTTP client shared by every target (timeouts are set per request)."""
-    return aiohttp.ClientSession(
-        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        # no connection cap: each target walks its pages itself (a bounded few at a time),
-        # and a shared cap would let hanging targets on one host starve the others
-        connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300),
-        raise_for_status=False,
     )
 
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import aiohttp
 import structlog
 
-from exporter.config import ConfigError, Settings, load_settings
-from exporter.poller import TargetPoller
+from exporter.config.settings import ConfigError, Settings, load_settings
+from exporter.polling.poller import TargetPoller
+from exporter.polling.state import Store, TargetSnapshot
 from exporter.providers import provider_for
-from exporter.schema import TargetBase
-from exporter.state import Store, TargetSnapshot
+from exporter.providers.target import TargetBase
 
-log = structlog.get_logger("exporter.supervisor")
+log = structlog.get_logger("exporter.polling.supervisor")
 
 
 def config_hash(settings: Settings) -> float:

@@ -12,11 +12,11 @@ from prometheus_client.core import (
     GaugeMetricFamily,
     Metric,
 )
-from prometheus_client.registry import Collector
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from exporter import __version__
-from exporter.records import SessionRecord
-from exporter.state import ConfigStatus, Store, TargetSnapshot
+from exporter.core.records import SessionRecord
+from exporter.polling.state import ConfigStatus, Store, TargetSnapshot
 
 TARGET = ["provider", "target"]
 STATUS = [*TARGET, "status", "phase"]
@@ -67,7 +67,7 @@ def target_families(snapshot: TargetSnapshot | None, now: float) -> list[Metric]
     """The per-target families holding the series of ``snapshot`` alone (none without one).
 
     What a target shows depends on its snapshot and on whether its data is fresh at ``now``
-    only: :mod:`exporter.exposition` caches this per snapshot and freshness.
+    only: :mod:`exporter.exposition.cache` caches this per snapshot and freshness.
     """
     families = _Families()
     if snapshot is not None:
@@ -411,3 +411,10 @@ class _Families:
             self.rate_remaining.add_metric(target, snap.rate_limit.remaining)
         if snap.rate_limit.reset is not None:
             self.rate_reset.add_metric(target, snap.rate_limit.reset)
+
+
+def new_registry(store: Store) -> CollectorRegistry:
+    """A private registry holding only the session collector (no process/GC noise)."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(SessionCollector(store))
+    return registry

@@ -12,13 +12,14 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from exporter import __version__
-from exporter.config import Settings, shard_of
-from exporter.exposition import ExpositionCache
-from exporter.landing import Page, render
-from exporter.process import process_registry
-from exporter.runtime import new_client_session, new_store
-from exporter.state import Store
-from exporter.supervisor import Supervisor
+from exporter.config.settings import Settings, shard_of
+from exporter.exposition.cache import ExpositionCache
+from exporter.exposition.process import process_registry
+from exporter.polling.runtime import new_store
+from exporter.polling.state import Store
+from exporter.polling.supervisor import Supervisor
+from exporter.upstream.client import new_client_session
+from exporter.web.landing import Page, render
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
@@ -46,7 +47,7 @@ def create_app(
     a reloaded config.
 
     ``middlewares`` wrap every route (the web config's TLS client checks, auth and headers).
-    With ``config_path`` the config can be reloaded (SIGHUP, see :mod:`exporter.server`), and
+    With ``config_path`` the config can be reloaded (SIGHUP, see :mod:`exporter.web.server`), and
     with ``enable_lifecycle`` also by ``POST /-/reload``.
     """
     app = web.Application(middlewares=middlewares)
@@ -108,7 +109,7 @@ async def metrics(request: web.Request) -> web.Response:
 
     Served from bytes assembled once per change of the snapshots or of which targets are
     fresh, re-rendering only the targets that changed, with the process series (rendered at
-    most once a second) at the end (see :mod:`exporter.exposition`): a scrape costs the same
+    most once a second) at the end (see :mod:`exporter.exposition.cache`): a scrape costs the same
     at any size.
     """
     headers = request.headers

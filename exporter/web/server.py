@@ -18,11 +18,11 @@ import structlog
 from aiohttp import web
 
 from exporter import __version__
-from exporter.config import Settings
-from exporter.names import MAX_CONNECTIONS, READ_HEADER_TIMEOUT
-from exporter.runtime import settle_heap
-from exporter.web import create_app, reload_config
-from exporter.webconfig import WebConfig
+from exporter.config.settings import Settings
+from exporter.core.names import MAX_CONNECTIONS, READ_HEADER_TIMEOUT
+from exporter.polling.runtime import settle_heap
+from exporter.web.app import create_app, reload_config
+from exporter.web.webconfig import WebConfig
 
 SHUTDOWN_GRACE = 3.0
 FD_RESERVE = 64
@@ -79,7 +79,7 @@ async def run_server(
         enable_lifecycle=enable_lifecycle,
         command_line=command_line,
     )
-    settle_heap()  # the startup heap out of the GC's scans (exporter/runtime.py)
+    settle_heap()  # the startup heap out of the GC's scans (exporter/polling/runtime.py)
     reloads: set[asyncio.Task[bool]] = set()
 
     def on_sighup() -> None:

@@ -25,11 +25,11 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from exporter import names
-from exporter.config_messages import describe, model_at, suggest, unknown_key
-from exporter.durations import format_duration
+from exporter.config.messages import describe, model_at, suggest, unknown_key
+from exporter.core import names
+from exporter.core.durations import format_duration
 from exporter.providers import PROVIDER_IDS, PROVIDERS, TargetConfig
-from exporter.schema import PositiveDuration, TargetBase
+from exporter.providers.target import PositiveDuration, TargetBase
 
 ENV_PREFIX = names.ENV_PREFIX
 CONFIG_ENV = names.CONFIG_ENV

@@ -10,11 +10,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from exporter import labels
+from exporter.core import labels
+from exporter.core.records import Phase, SessionRecord
 from exporter.providers.base import Capabilities
 from exporter.providers.fields import StatusLabels
 from exporter.providers.rows import Page, Row
-from exporter.records import Phase, SessionRecord
 
 AGE_BUCKETS: tuple[float, ...] = (60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400, 259200)
 """Upper bounds (seconds) of the live-session age distribution; +Inf is implied."""

@@ -12,15 +12,15 @@ from urllib.parse import urlsplit
 import aiohttp
 import structlog
 
-from exporter.aggregate import Aggregate, AggregateBuilder
-from exporter.errors import PollError, Reason
-from exporter.fetch import Exchange, PageFetcher, RateLimiter, RetryPolicy
-from exporter.logs import REDACTOR
+from exporter.core.logs import REDACTOR
+from exporter.polling.aggregate import Aggregate, AggregateBuilder
+from exporter.polling.state import Store, TargetSnapshot
 from exporter.providers import provider_for
-from exporter.schema import KeyUnavailableError, TargetBase
-from exporter.state import Store, TargetSnapshot
+from exporter.providers.target import KeyUnavailableError, TargetBase
+from exporter.upstream.errors import PollError, Reason
+from exporter.upstream.fetch import Exchange, PageFetcher, RateLimiter, RetryPolicy
 
-log = structlog.get_logger("exporter.poller")
+log = structlog.get_logger("exporter.polling.poller")
 
 JITTER = 0.05
 """Each wait is the poll interval +/- this fraction, so targets do not poll in lockstep."""

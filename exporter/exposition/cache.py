@@ -20,8 +20,9 @@ primed with the end of the piece before it, which the decompressor has in its wi
 pigz does), so the pieces compress as well as the whole. A change recompresses only the
 pieces holding a changed block, and the piece after each.
 
-With ``runtime`` (the process series of ``serve`` and ``demo``, see :mod:`exporter.process`)
-its families follow the exporter's own, rendered at most once per ``runtime_ttl`` seconds:
+With ``runtime`` (the process series of ``serve`` and ``demo``, see
+:mod:`exporter.exposition.process`) its families follow the exporter's own, rendered at most
+once per ``runtime_ttl`` seconds:
 they change on every scrape, but rendering them costs about 0.1 ms, more than serving a
 cached scrape, so a short reuse keeps a scrape's cost flat while Prometheus, scraping every
 few seconds at most, still gets fresh values.
@@ -46,9 +47,9 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from exporter.collector import exporter_families, target_families
-from exporter.process import PROCESS_TTL
-from exporter.state import Store, TargetSnapshot
+from exporter.exposition.collector import exporter_families, target_families
+from exporter.exposition.process import PROCESS_TTL
+from exporter.polling.state import Store, TargetSnapshot
 
 Encoder = Callable[[Collector], bytes]
 Headers = Mapping[str, str]
@@ -293,7 +294,7 @@ class ExpositionCache:
     With ``target`` the cache holds one target's exposition, for one snapshot of that target
     and one config status (identities): other targets' polls leave it valid.
 
-    ``runtime`` (a registry, see :mod:`exporter.process`) adds its families at the end,
+    ``runtime`` (a registry, see :mod:`exporter.exposition.process`) adds its families at the end,
     rendered again once they are ``runtime_ttl`` seconds old by ``monotonic``.
     """
 

@@ -1,0 +1,1 @@
+"""The command line: arguments, the commands, the demo and the health check."""

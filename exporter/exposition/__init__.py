@@ -1,0 +1,1 @@
+"""The exposition: a custom collector over the snapshots, and the cached /metrics bytes."""
