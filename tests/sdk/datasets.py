@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from exporter.core.timeparse import parse_timestamp
 from exporter.simulators import (
     OMIT,
     AgiSimulator,
@@ -23,7 +24,6 @@ from exporter.simulators import (
 )
 from exporter.simulators.agi import STATUSES as AGI_STATUSES
 from exporter.simulators.notte import STATUSES as NOTTE_STATUSES
-from exporter.timeparse import parse_timestamp
 
 T0 = 1_700_000_000.0
 """The datasets' clock: rows are created around it, Trigger's period filter counts from it."""
