@@ -26,7 +26,8 @@ from tests.harness import alias_bomb
 KEY = "sk-test-7f3a9c1e5b2d4086"
 OTHER_KEY = "sk-test-other-0d1e2f3a4b"
 KEY_ENV = "SESSION_EXPORTER_TEST_KEY"
-PROVIDERS = "together, agi, trigger, chaser, notte"  # the contract's provider ids, in order
+PROVIDERS = "together, agi, trigger, chaser, notte, e2b, browserbase, daytona, runloop, steel"
+"""The contract's provider ids, in order."""
 ENV_VARS = (
     "SESSION_EXPORTER_POLL_INTERVAL",
     "SESSION_EXPORTER_STALE_AFTER",
@@ -442,7 +443,7 @@ targets:
     provider: chaser
     api_key: "{KEY}"
   - name: c
-    provider: browserbase
+    provider: brauserbase
     api_key: "{KEY}"
   - name: d
     provider: chaser
@@ -471,8 +472,8 @@ def test_every_problem_is_reported_with_file_line_column_and_path(tmp_path: Path
         f"{path}:10:11: targets[1].name: duplicate target name 'a' (first used by targets[0])",
         f"{path}:13:5: targets[1].extra: unknown key",
         f"{path}:14:11: targets[2].name: must be text {BOOLEAN_HINT}",
-        f"{path}:18:15: targets[3].provider: unknown provider 'browserbase': "
-        f"use one of {PROVIDERS}",
+        f"{path}:18:15: targets[3].provider: unknown provider 'brauserbase': "
+        f"did you mean browserbase? use one of {PROVIDERS}, or define it under providers:",
         f"{path}:20:5: targets[4]: set exactly one of api_key_env, api_key_file, api_key "
         "(found: none)",
         f"{path}:22:11: targets[5].name: must start with a letter or digit and hold only "
@@ -559,7 +560,7 @@ def test_unknown_provider_lists_the_known_ones(tmp_path: Path) -> None:
     )
     assert [
         f"{path}:3:15: targets[0].provider: unknown provider 'NOTTE': did you mean notte? "
-        f"use one of {PROVIDERS}"
+        f"use one of {PROVIDERS}, or define it under providers:"
     ] == problems(path)
 
 
@@ -1076,7 +1077,7 @@ def test_every_error_type_reads_in_plain_words(tmp_path: Path) -> None:
         f"{path}:19:12: targets[1].type[0]: must not contain a comma "
         "(give several values as a list instead)",
         f"{path}:21:22: targets[1].per_session.phases[1]: must be one of pending, live, "
-        "ended, failed, unknown, not 'sleeping'",
+        "paused, ended, failed, unknown, not 'sleeping'",
         f"{path}:22:5: targets[2]: must be a mapping of keys to values",
     ] == found
     for problem in found:

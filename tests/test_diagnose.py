@@ -19,7 +19,7 @@ import orjson
 from exporter import __version__
 from exporter.diagnose.masking import Masker, is_timestamp, json_type, render
 from exporter.diagnose.report import BARE_ARRAY, CODECS, ROWS_AT, rows_of
-from exporter.providers import PROVIDER_IDS
+from exporter.providers import CODED_IDS
 from exporter.simulators import (
     AgiSimulator,
     ChaserSimulator,
@@ -621,8 +621,8 @@ async def test_help_lists_the_options_and_exit_codes() -> None:
 
 def test_every_provider_has_its_rows_located() -> None:
     """The diagnostic knows where each provider's rows are and which codec reads them."""
-    assert set(PROVIDER_IDS) == set(CODECS) == set(ROWS_AT)
-    assert BARE_ARRAY <= set(PROVIDER_IDS)
+    assert set(CODED_IDS) == set(CODECS) == set(ROWS_AT)
+    assert BARE_ARRAY <= set(CODED_IDS)
     assert [b'{"id":1}'] == [bytes(r) for r in rows_of("chaser", b'[{"id":1}]') or []]
     assert rows_of("together", b'[{"id":1}]') is None
     assert [b"{}"] == [bytes(r) for r in rows_of("together", b'{"data":{"sessions":[{}]}}') or []]

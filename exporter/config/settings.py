@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -28,7 +34,9 @@ from pydantic_settings import (
 from exporter.config.messages import describe, model_at, suggest, unknown_key
 from exporter.core import names
 from exporter.core.durations import format_duration
-from exporter.providers import PROVIDER_IDS, PROVIDERS, TargetConfig
+from exporter.providers import PROVIDER_IDS, PROVIDERS, TargetConfig, UserProviderId
+from exporter.providers.definition import Definition
+from exporter.providers.engine import USER_DEFINITIONS
 from exporter.providers.target import PositiveDuration, TargetBase
 
 ENV_PREFIX = names.ENV_PREFIX
@@ -72,10 +80,32 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shard: Annotated[int, Field(ge=0)] = 0
     total_shards: Annotated[int, Field(ge=1)] = 1
+    providers: dict[UserProviderId, Definition] = {}
+    """The config's own providers, by id (docs/providers.md, "Defining a provider")."""
     targets: Annotated[list[TargetConfig], Field(min_length=1)]
 
     demo: ClassVar[bool] = False
     """Whether these settings are the demo's simulated world (the landing page says so)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _with_definitions(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Validate with the config's provider ids known, so a target may name them."""
+        raw = data.get("providers") if isinstance(data, dict) else None
+        known: dict[str, Definition | None] = {}
+        if isinstance(raw, dict):
+            for name, value in raw.items():
+                if name in PROVIDER_IDS:
+                    continue  # refused under providers
+                try:
+                    known[str(name)] = Definition.model_validate(value)
+                except ValidationError:
+                    known[str(name)] = None  # reported under providers
+        token = USER_DEFINITIONS.set(known)
+        try:
+            return handler(data)
+        finally:
+            USER_DEFINITIONS.reset(token)
 
     @classmethod
     def settings_customise_sources(
@@ -532,10 +562,13 @@ def _problem(
         part
         for i, part in enumerate(error["loc"])
         # drop the discriminator tag pydantic inserts after a target's index
-        if not (i == 2 and error["loc"][0] == "targets" and part in PROVIDER_IDS)
+        if not (i == 2 and error["loc"][0] == "targets" and part in _TAGS) and part != "[key]"
     )
     at: str | None = None
-    if error["type"] == "extra_forbidden":
+    if error["type"] == "extra_forbidden" and loc[0] == "providers":
+        message = unknown_key(str(loc[-1]), model_at(Definition, ("x", *loc[2:])[1:]), None)
+        at = key_place(root, loc, where)
+    elif error["type"] == "extra_forbidden":
         model = model_at(Settings, error["loc"])
         others = TARGET_MODELS if model in TARGET_MODELS.values() else None
         message = unknown_key(str(loc[-1]), model, others)
@@ -559,6 +592,10 @@ def _problem(
         (env_places[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in env_places), None
     ) or _env_source(loc)
     return Problem(env or at or place(root, loc, where), dotted(loc), message)
+
+
+_TAGS = frozenset({*PROVIDER_IDS, "defined"})
+"""The union tags pydantic puts in a target's error location."""
 
 
 def _env_parse_problem(exc: SettingsError) -> Problem:

@@ -11,6 +11,9 @@ class Phase(StrEnum):
 
     PENDING = "pending"
     LIVE = "live"
+    PAUSED = "paused"
+    """Resting and resumable: nothing runs, nothing is billed for compute; neither live
+    (live seconds, overdue, leases) nor ended."""
     ENDED = "ended"
     FAILED = "failed"
     UNKNOWN = "unknown"

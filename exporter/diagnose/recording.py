@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.upstream.errors import PollError
-from exporter.upstream.fetch import Exchange, PageFetcher
+from exporter.upstream.fetch import Answer, Exchange, PageFetcher, Params
 
 
 @dataclass(slots=True)
@@ -20,7 +20,7 @@ class Call:
     ``body`` is the 2xx body handed to the provider, ``error`` why there was none.
     """
 
-    params: dict[str, str]
+    params: list[tuple[str, str]]
     exchanges: list[Exchange] = field(default_factory=list)
     body: bytes | None = None
     error: str | None = None
@@ -55,12 +55,12 @@ class RecordingFetcher(PageFetcher):
         if self._chained is not None:
             self._chained(exchange)
 
-    async def get_body(self, params: Mapping[str, str] | None = None) -> bytes:
-        call = Call(dict(params or {}))
+    async def get(self, params: Params | None = None) -> Answer:
+        call = Call(list(params.items() if isinstance(params, Mapping) else params or ()))
         self.calls.append(call)
         token = _CURRENT.set(call)
         try:
-            body = await super().get_body(params)
+            answer = await super().get(params)
         except PollError as exc:
             call.error = exc.message
             raise
@@ -69,5 +69,5 @@ class RecordingFetcher(PageFetcher):
             raise
         finally:
             _CURRENT.reset(token)
-        call.body = body
-        return body
+        call.body = answer.body
+        return answer

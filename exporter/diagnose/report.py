@@ -21,8 +21,10 @@ from exporter.diagnose.recording import Call
 from exporter.polling.state import TargetSnapshot
 from exporter.providers import agi, chaser, notte, together, trigger
 from exporter.providers.base import Provider
+from exporter.providers.engine import DefinedProvider
 from exporter.providers.fields import StatusLabels
 from exporter.providers.rows import Page, Row, RowCodec
+from exporter.providers.schema import RowSchema
 from exporter.upstream.fetch import REDIRECTS, Exchange
 
 CODECS: Mapping[str, RowCodec[Any]] = {
@@ -152,7 +154,12 @@ class _Rows:
     seen: set[str] = field(default_factory=set)
 
     def add(
-        self, request: int, index: int, raw: bytes, codec: RowCodec[Any], status: str | None
+        self,
+        request: int,
+        index: int,
+        raw: bytes,
+        codec: RowCodec[Any] | RowSchema,
+        status: str | None,
     ) -> None:
         """One raw row: its shape, and how the provider's codec reads it."""
         value = msgspec.json.decode(raw)
@@ -316,14 +323,20 @@ def build(
         max_shapes=max_shapes,
     )
     requests: list[Request] = []
-    codec = CODECS[pid]
+    defined = provider if isinstance(provider, DefinedProvider) else None
+    codec: RowCodec[Any] | RowSchema = defined.schema if defined else CODECS[pid]
     for call in calls:
-        found = None if call.body is None else rows_of(pid, call.body)
+        if call.body is None:
+            found = None
+        elif defined is not None:
+            found = defined.raw_rows(call.body)
+        else:
+            found = rows_of(pid, call.body)
         number = len(requests) + 1
         requests.extend(_requests(call, number, url, found, masker))
         if found is None:
             continue
-        status = _status_of(pid, call.params)
+        status = _status_of(pid, dict(call.params))
         last = len(requests)
         for index, raw in enumerate(found):
             rows.add(last, index, bytes(raw), codec, status)

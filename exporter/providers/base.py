@@ -56,6 +56,10 @@ class Provider(ABC, Generic[TargetT]):
         """Extra headers for every request of this target (never ``Authorization``)."""
         return {}
 
+    def auth(self) -> tuple[str, str]:
+        """The header the key is sent in, and the text before the key."""
+        return ("Authorization", "Bearer ")
+
     @abstractmethod
     def pages(self, fetcher: PageFetcher) -> AsyncIterator[Page]:
         """Walk the list endpoint, yielding its rows a page (or a chunk of one) at a time."""

@@ -20,7 +20,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -131,6 +131,19 @@ class Exchange:
     """Redirect hops followed before this request (0: the target's own URL)."""
 
 
+Params = Mapping[str, str] | Sequence[tuple[str, str]]
+"""A request's query parameters: a mapping, or pairs (a parameter may repeat)."""
+_Query = list[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A 2xx answer's body and headers."""
+
+    body: bytes
+    headers: Mapping[str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class _Answer:
     url: URL
@@ -163,7 +176,9 @@ class PageFetcher:
     are sent on every request under ``Authorization`` (which they cannot replace);
     ``error_detail`` and ``rate_limit_reset`` are the provider's readings of error bodies
     and of the reset header; ``on_response`` sees every HTTP answer (a request trace);
-    ``clock`` is the wall clock for reset arithmetic.
+    ``clock`` is the wall clock for reset arithmetic; ``auth`` is the header the key is sent
+    in and the text before the key (``Authorization: Bearer <key>`` unless a provider says
+    otherwise).
     """
 
     def __init__(
@@ -184,12 +199,18 @@ class PageFetcher:
         rate_limit_reset: ResetRule | None = None,
         on_response: Callable[[Exchange], None] | None = None,
         clock: Callable[[], float] = time.time,
+        auth: tuple[str, str] = ("Authorization", "Bearer "),
     ) -> None:
         self._session = session
         self._url = URL(url)
         self._key = key.get_secret_value()
-        extra = {k: v for k, v in (headers or {}).items() if k.lower() != "authorization"}
-        self._headers = extra | {"Authorization": f"Bearer {self._key}"}
+        header, prefix = auth
+        extra = {
+            k: v
+            for k, v in (headers or {}).items()
+            if k.lower() not in ("authorization", header.lower())
+        }
+        self._headers = extra | {header: f"{prefix}{self._key}"}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_pages = max_pages
         self._max_bytes = max_bytes
@@ -212,11 +233,18 @@ class PageFetcher:
         """Record errors the provider listed in an otherwise good answer (logged and counted)."""
         self.upstream_errors.extend(messages)
 
-    async def get_body(self, params: Mapping[str, str] | None = None) -> bytes:
+    async def get_body(self, params: Params | None = None) -> bytes:
         """GET the endpoint with ``params`` and return the raw body of its 2xx answer.
 
         Redirects are followed (within the origin), failures retried; the body is within
         ``max_bytes``. Counts one page.
+        """
+        return (await self.get(params)).body
+
+    async def get(self, params: Params | None = None) -> Answer:
+        """:meth:`get_body`, with the answer's headers (a cursor may be in one).
+
+        ``params`` is a mapping, or pairs where a parameter is repeated (``states=a&states=b``).
         """
         if self._started >= self._max_pages:
             raise PollError(
@@ -224,7 +252,7 @@ class PageFetcher:
                 f"stopped after max_pages={self._max_pages} pages without reaching the end",
             )
         self._started += 1
-        query = dict(params or {})
+        query: _Query = list(params.items() if isinstance(params, Mapping) else params or ())
         attempt = 1
         while True:
             await self._limiter.acquire()
@@ -247,7 +275,7 @@ class PageFetcher:
                 attempt += 1
                 continue
             self.pages += 1
-            return body
+            return Answer(body.body, body.headers)
 
     def _retry_delay(self, exc: PollError, attempt: int) -> float | None:
         """How long to wait before retrying, or None when the error is final."""
@@ -263,7 +291,7 @@ class PageFetcher:
             return None
         return delay
 
-    async def _get_once(self, query: dict[str, str]) -> bytes:
+    async def _get_once(self, query: _Query) -> _Answer:
         """One attempt: the request and the redirects it is answered with, to a 2xx body."""
         try:
             answer = await self._follow(query)
@@ -285,9 +313,9 @@ class PageFetcher:
             ) from None
         if answer.status >= 300:
             raise self._status_error(answer)
-        return answer.body
+        return answer
 
-    async def _follow(self, query: dict[str, str]) -> _Answer:
+    async def _follow(self, query: _Query) -> _Answer:
         """The request, then each redirect it is answered with (within the rules)."""
         answer = await self._exchange(self._url, query, 0)
         requested = {str(answer.url)}
@@ -299,7 +327,7 @@ class PageFetcher:
             answer = await self._exchange(target, None, hops)
         return answer
 
-    async def _exchange(self, url: URL, query: dict[str, str] | None, hops: int) -> _Answer:
+    async def _exchange(self, url: URL, query: _Query | None, hops: int) -> _Answer:
         """One HTTP request and its whole (bounded) body; every answer is counted and traced."""
         started = time.monotonic()
         async with self._session.get(

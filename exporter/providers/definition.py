@@ -1,0 +1,289 @@
+"""A provider as data: the model of one definition (``providers:`` in the config, and the
+built-in ones in ``definitions/``), validated like the rest of the config.
+
+The core keys are the contract's (docs/interface.md, "User-defined providers"); the few
+extensions (``rows`` as several shapes, ``status_filter``, ``derived_status``,
+``deadline``, ``options``, the ``last_id`` cursor) are a fixed set documented in
+docs/providers.md, "Defining a provider". Numbers sent as strings are always accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+
+from exporter.core.records import Phase
+from exporter.providers.target import HttpUrl, Model
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+"""A provider id: lower-case letters, digits, ``_`` and ``-`` (it is the ``provider`` label)."""
+
+_HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_ESCAPE = re.compile(r"~(?![01])")
+LAST_ID = "last_id"
+"""``paging.next: last_id``: the cursor is the id of the page's last row."""
+
+
+def _pointer(value: str) -> str:
+    if value and not value.startswith("/"):
+        raise ValueError(
+            f"{value!r} is not a JSON pointer (RFC 6901): write '/{value}' for a top-level key, "
+            'or "" for the whole value'
+        )
+    if _ESCAPE.search(value):
+        raise ValueError(f"{value!r}: '~' must be written '~0' and '/' inside a key '~1'")
+    return value
+
+
+Pointer = Annotated[str, AfterValidator(_pointer)]
+"""An RFC 6901 JSON pointer: ``""`` (the whole value) or ``/key/nested``."""
+
+
+def segments(pointer: str) -> tuple[str, ...]:
+    """The keys a pointer walks, unescaped (``/a~1b/c`` -> ``("a/b", "c")``)."""
+    if not pointer:
+        return ()
+    return tuple(p.replace("~1", "/").replace("~0", "~") for p in pointer[1:].split("/"))
+
+
+def _header(value: str) -> str:
+    if not _HEADER.fullmatch(value):
+        raise ValueError(f"{value!r} is not an HTTP header name")
+    return value
+
+
+HeaderName = Annotated[str, AfterValidator(_header)]
+ParamName = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _next(value: str) -> str:
+    if value == LAST_ID:
+        return value
+    if value.startswith("header:"):
+        _header(value.removeprefix("header:"))
+        return value
+    if not value.startswith("/"):
+        raise ValueError(
+            f"{value!r}: expected a JSON pointer into the answer (/nextCursor), "
+            "header:NAME (a response header) or last_id (the id of the page's last row)"
+        )
+    return _pointer(value)
+
+
+class Auth(Model):
+    """How the key is sent: ``header: prefix<key>``."""
+
+    header: HeaderName = "Authorization"
+    prefix: str | None = None
+    """The text before the key; ``"Bearer "`` for ``Authorization``, else nothing."""
+
+    def pair(self) -> tuple[str, str]:
+        """The header and the prefix, with the default prefix filled in."""
+        if self.prefix is not None:
+            return self.header, self.prefix
+        return self.header, "Bearer " if self.header.lower() == "authorization" else ""
+
+
+_ONLY = {
+    "cursor_param": "cursor",
+    "next": "cursor",
+    "offset_param": "offset",
+    "page_param": "page",
+    "first_page": "page",
+}
+
+
+class Paging(Model):
+    """How the list is walked; see the contract for each style's keys."""
+
+    style: Literal["none", "offset", "page", "cursor"] = "none"
+    size_param: ParamName | None = None
+    size: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    cursor_param: ParamName | None = None
+    next: Annotated[str, AfterValidator(_next)] | None = None
+    offset_param: ParamName | None = None
+    total: Pointer | None = None
+    page_param: ParamName | None = None
+    first_page: Annotated[int, Field(ge=0)] | None = None
+    has_next: Pointer | None = None
+
+    @model_validator(mode="after")
+    def _keys_fit_style(self) -> Paging:
+        for key, style in _ONLY.items():
+            if getattr(self, key) is not None and self.style != style:
+                raise ValueError(f"{key} is a key of paging style {style}, not {self.style}")
+        if self.style == "none" and (self.size_param or self.total or self.has_next):
+            raise ValueError("paging style none takes no size_param, total or has_next")
+        if (self.size_param is None) != (self.size is None):
+            raise ValueError("size_param and size go together: the parameter and the size sent")
+        if self.style == "cursor" and self.next is None:
+            raise ValueError(
+                "paging style cursor needs next: a JSON pointer, header:NAME or last_id"
+            )
+        if self.style == "cursor" and self.total is not None:
+            raise ValueError("total is a key of paging styles offset and page, not cursor")
+        if self.style == "offset" and self.has_next is not None:
+            raise ValueError("has_next is a key of paging styles page and cursor, not offset")
+        return self
+
+    @property
+    def cursor_name(self) -> str:
+        """The parameter the cursor is sent in."""
+        return self.cursor_param or "cursor"
+
+    @property
+    def offset_name(self) -> str:
+        """The parameter the offset is sent in."""
+        return self.offset_param or "offset"
+
+    @property
+    def page_name(self) -> str:
+        """The parameter the page number is sent in."""
+        return self.page_param or "page"
+
+    @property
+    def first(self) -> int:
+        """The first page's number."""
+        return 1 if self.first_page is None else self.first_page
+
+
+class Fields(Model):
+    """Where each fact is in a row: JSON pointers (RFC 6901)."""
+
+    id: Pointer
+    status: Pointer | None = None
+    created: Pointer
+    deadline: Pointer | None = None
+    last_activity: Pointer | None = None
+    leases: Pointer | None = None
+    kind: Pointer | None = None
+
+
+class StatusFilter(Model):
+    """The API's own status filter, used while a target counts only active statuses
+    (``only_active: true``): the statuses of phase pending and live are asked for."""
+
+    param: ParamName
+    join: Literal["each", "comma", "repeat"] = "each"
+    """One listing per status (``each``), one listing with ``a,b`` (``comma``), or with the
+    parameter repeated (``repeat``)."""
+    case: Literal["lower", "upper"] = "lower"
+    """How the status is written in the parameter."""
+
+
+class DerivedStatus(Model):
+    """A status the row does not carry: a constant, or one of two by whether a field is set."""
+
+    constant: Annotated[str, Field(min_length=1)] | None = None
+    set: Pointer | None = None
+    then: Annotated[str, Field(min_length=1)] | None = None
+    otherwise: Annotated[str, Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> DerivedStatus:
+        if self.constant is not None and (self.set or self.then or self.otherwise):
+            raise ValueError("give either constant, or set with then and otherwise")
+        if self.constant is None and (self.set is None or not self.then or not self.otherwise):
+            raise ValueError("give either constant, or set with then and otherwise")
+        return self
+
+
+Unit = Literal["ms", "s", "min", "h"]
+UNIT_SECONDS: dict[str, float] = {"ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0}
+
+
+class DeadlineTerm(Model):
+    """One candidate deadline: a time, plus an optional amount read from the row.
+
+    Absent when its time is absent, when ``plus`` is absent and has no ``default``, when
+    ``positive`` and the amount is not above 0, or when the row's status is not one of
+    ``statuses``.
+    """
+
+    time: Pointer
+    plus: Pointer | None = None
+    unit: Unit = "s"
+    default: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    positive: bool = False
+    statuses: (
+        Annotated[list[Annotated[str, BeforeValidator(str.lower)]], Field(min_length=1)] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _default_needs_plus(self) -> DeadlineTerm:
+        if self.plus is None and self.default is not None:
+            raise ValueError("default is the amount when plus is null: give plus too")
+        return self
+
+
+class Deadline(Model):
+    """A deadline computed from fields: the earliest of ``earliest``, none when any field of
+    ``unless_set`` is set."""
+
+    earliest: Annotated[list[DeadlineTerm], Field(min_length=1, max_length=8)]
+    unless_set: Annotated[list[Pointer], Field(max_length=8, default_factory=list)]
+
+
+class TargetOption(Model):
+    """A target key the definition adds, sent as a header on every request."""
+
+    header: HeaderName
+
+
+def _listed(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+def _lower_keys(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k).strip().lower(): v for k, v in value.items()}
+    return value
+
+
+class Definition(Model):
+    """One provider, as data."""
+
+    base_url: HttpUrl | None = None
+    path: Annotated[str, Field(pattern=r"^/")]
+    auth: Auth = Auth()
+    query: dict[ParamName, str] = Field(default_factory=dict)
+    paging: Paging = Paging()
+    rows: Annotated[list[Pointer], BeforeValidator(_listed), Field(min_length=1, max_length=4)]
+    """Where the rows array is; several pointers: the answer may have any of these shapes."""
+    fields: Fields
+    time_unit: Literal["s", "ms"] = "s"
+    statuses: Annotated[dict[str, Phase], BeforeValidator(_lower_keys), Field(default_factory=dict)]
+    status_filter: StatusFilter | None = None
+    derived_status: DerivedStatus | None = None
+    deadline: Deadline | None = None
+    options: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")], TargetOption] = Field(
+        default_factory=dict
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Definition:
+        if (self.fields.status is None) == (self.derived_status is None):
+            raise ValueError(
+                "give the status as fields.status (a pointer) or as derived_status, exactly one"
+            )
+        if self.fields.deadline is not None and self.deadline is not None:
+            raise ValueError("give the deadline as fields.deadline or as deadline, not both")
+        if self.status_filter is not None and not any(
+            p in (Phase.PENDING, Phase.LIVE) for p in self.statuses.values()
+        ):
+            raise ValueError("status_filter needs statuses of phase pending or live to ask for")
+        if self.paging.next == LAST_ID and self.fields.id.count("/") != 1:
+            raise ValueError("next: last_id needs fields.id to be a top-level key (/id)")
+        return self
+
+    @property
+    def shapes(self) -> tuple[str, ...]:
+        """The accepted places of the rows array, in order."""
+        return tuple(self.rows)
+
+    @property
+    def active(self) -> dict[str, Phase]:
+        """The statuses of phase pending and live (what ``only_active`` counts)."""
+        return {s: p for s, p in self.statuses.items() if p in (Phase.PENDING, Phase.LIVE)}

@@ -1,0 +1,602 @@
+"""One provider driven by a definition: its target model, its listings and its page walks.
+
+A definition says where the rows are and how the list is paged; this module walks it with
+the same guards as the hand-written providers (the fetcher's ``max_pages``,
+``max_response_bytes``, retries, redirects and rate limit; :class:`RepeatGuard` for a page
+served again; invalid rows counted per field). A page is decoded typed in one C call when
+it is small and valid, else its rows a chunk at a time as they are counted.
+
+Listings (one per status where the API filters by one) run side by side; every request
+of a poll shares ``page_concurrency`` slots. Offset and page styles that learn the total
+from the first page fetch the rest up to ``page_concurrency`` at a time, consumed in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import math
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Annotated, Any, ClassVar
+
+import msgspec
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from exporter.core.records import Phase
+from exporter.providers import envelope
+from exporter.providers.base import Capabilities, Provider
+from exporter.providers.catalog import BUILTIN
+from exporter.providers.definition import LAST_ID, Definition, segments
+from exporter.providers.paging import RepeatGuard, Window
+from exporter.providers.rows import CHUNK_BYTES, Buffer, Page, raw_kind
+from exporter.providers.schema import RowSchema
+from exporter.providers.target import TargetBase
+from exporter.upstream.errors import PollError, SchemaError
+from exporter.upstream.fetch import Answer, PageFetcher
+
+USER_DEFINITIONS: ContextVar[Mapping[str, Definition | None]] = ContextVar(
+    "user_definitions", default=MappingProxyType({})
+)
+"""The config's own definitions while it is validated (an id whose definition is broken
+maps to ``None``: known, so its targets are not reported a second time)."""
+
+
+CODED_IDS: list[str] = []
+"""The hand-written providers' ids (filled in by the package), for "did you mean"."""
+
+
+def known_ids() -> list[str]:
+    """The provider ids a defined target may name now: built-in definitions and the config's."""
+    return [*BUILTIN, *USER_DEFINITIONS.get()]
+
+
+class DefinedTarget(TargetBase):
+    """A target of a provider given as a definition (built-in, or the config's own).
+
+    Besides every common target key: ``only_active`` (ask the API for the statuses of phase
+    pending and live only, where the definition has a ``status_filter``),
+    ``page_concurrency``, and the options the definition adds (sent as headers).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    default_base_url: ClassVar[str] = ""
+
+    provider: str
+    only_active: bool = True
+    page_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
+    _definition: Definition | None = PrivateAttr(default=None)
+
+    @field_validator("provider")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        known = known_ids()
+        if value not in known:
+            every = [*CODED_IDS, *known]
+            folded = {k.lower(): k for k in every}
+            near = difflib.get_close_matches(value.lower(), list(folded), n=1, cutoff=0.6)
+            near = [folded[n] for n in near]
+            hint = f"did you mean {near[0]}? " if near else ""
+            raise ValueError(
+                f"unknown provider {value!r}: {hint}use one of {', '.join(every)}, "
+                "or define it under providers:"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _fits_definition(self) -> DefinedTarget:
+        user = USER_DEFINITIONS.get()
+        if self.provider in user:
+            found = user[self.provider]
+            if found is None:
+                return self  # its definition's problems are reported there
+            self._definition = found
+        definition = self.definition
+        problems = []
+        for key, value in (self.__pydantic_extra__ or {}).items():
+            if key not in definition.options:
+                offered = ", ".join(sorted(definition.options)) or "none"
+                problems.append(
+                    f"unknown key {key!r} for provider {self.provider} (its own options: {offered})"
+                )
+            elif not isinstance(value, str) or not value.strip() or "\n" in value or "\r" in value:
+                problems.append(f"{key} must be one line of text")
+        if "only_active" in self.model_fields_set and definition.status_filter is None:
+            problems.append(
+                f"only_active: provider {self.provider} has no status filter, it counts "
+                "every status its list returns"
+            )
+        if self.base_url is None and definition.base_url is None:
+            problems.append(
+                f"base_url is required: provider {self.provider} has no default base_url"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def definition(self) -> Definition:
+        """The definition this target is polled by."""
+        return self._definition or BUILTIN[self.provider]
+
+    @property
+    def url(self) -> str:
+        """The server url: ``base_url`` or the definition's."""
+        return self.base_url or self.definition.base_url or ""
+
+    def option(self, name: str) -> str | None:
+        """A definition option's value, as the target gives it."""
+        value = (self.__pydantic_extra__ or {}).get(name)
+        return value.strip() if isinstance(value, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """One answer, fetched: its rows decoded already (small and valid), or their bytes."""
+
+    key: int
+    body: bytes
+    rows: list[Any] | None
+    array: Buffer
+    shape: str
+    meta: dict[str, Any]
+    headers: Mapping[str, str]
+
+    def exact(self) -> Buffer:
+        """The bytes of the rows array (what :class:`RepeatGuard` compares)."""
+        if self.rows is None:
+            return self.array
+        return _locate(self.body, (self.shape,))[0]
+
+    @property
+    def count(self) -> int | None:
+        """How many rows it has, when decoded already."""
+        return None if self.rows is None else len(self.rows)
+
+
+_MISSING = object()
+
+
+def _walk_raw(top: Mapping[str, msgspec.Raw], path: Sequence[str]) -> Any:
+    """The raw value at ``path`` below a decoded top object (``_MISSING`` when absent)."""
+    value: Any = top
+    for i, key in enumerate(path):
+        if i:
+            if bytes(value).lstrip()[:1] != b"{":
+                return _MISSING
+            value = envelope.decode_object(bytes(value), "response")
+        if key not in value:
+            return _MISSING
+        value = value[key]
+    return value
+
+
+def _locate(body: bytes, shapes: Sequence[str]) -> tuple[Buffer, str, dict[str, Any] | None]:
+    """The rows array of an answer (the first shape it has), that shape, and its top object."""
+    top = envelope.decode_any(body)
+    if isinstance(top, bytes):
+        if "" in shapes:
+            return memoryview(top), "", None
+        raise SchemaError(f"response: expected an object, got {raw_kind(top)}")
+    for shape in shapes:
+        if not shape:
+            continue
+        found = _walk_raw(top, segments(shape))
+        if found is not _MISSING:
+            where = "response." + ".".join(segments(shape))
+            return envelope.array(found, where), shape, top
+    first = next(s for s in shapes if s)
+    where = "response." + ".".join(segments(first))
+    raise SchemaError(f"{where}: expected an array, got nothing (the key is missing)")
+
+
+def _meta_value(top: Mapping[str, msgspec.Raw] | None, pointer: str) -> Any:
+    """A decoded value at ``pointer`` in the answer (``_MISSING`` when absent)."""
+    if top is None:
+        return _MISSING
+    found = _walk_raw(top, segments(pointer))
+    if found is _MISSING:
+        return _MISSING
+    return msgspec.json.decode(bytes(found))
+
+
+class DefinedProvider(Provider[DefinedTarget]):
+    """The engine: one class per definition (see :func:`provider_class`)."""
+
+    definition: ClassVar[Definition]
+    schema: ClassVar[RowSchema]
+    _envelopes: ClassVar[dict[str, msgspec.json.Decoder[Any]]]
+
+    def __init__(self, target: DefinedTarget) -> None:
+        super().__init__(target)
+        self._slots: asyncio.Semaphore | None = None
+
+    def statuses(self) -> Mapping[str, Phase]:
+        d = self.definition
+        if d.status_filter is not None and self.target.only_active:
+            return d.active
+        return d.statuses
+
+    def counts_only_listed(self) -> bool:
+        return self.definition.status_filter is not None and self.target.only_active
+
+    def request_headers(self) -> Mapping[str, str]:
+        out = {}
+        for name, option in self.definition.options.items():
+            value = self.target.option(name)
+            if value:
+                out[option.header] = value
+        return out
+
+    def auth(self) -> tuple[str, str]:
+        return self.definition.auth.pair()
+
+    def listings(self) -> list[list[tuple[str, str]]]:
+        """The query of each listing a poll makes (fixed parameters first)."""
+        d = self.definition
+        fixed = list(d.query.items())
+        flt = d.status_filter
+        if flt is None or not self.target.only_active:
+            return [fixed]
+        values = [s.upper() if flt.case == "upper" else s for s in d.active]
+        if flt.join == "each":
+            return [[*fixed, (flt.param, v)] for v in values]
+        if flt.join == "comma":
+            return [[*fixed, (flt.param, ",".join(values))]]
+        return [[*fixed, *((flt.param, v) for v in values)]]
+
+    async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Page]:
+        self._slots = asyncio.Semaphore(self.target.page_concurrency)
+        walks = [self._walk(fetcher, query) for query in self.listings()]
+        async for page in _merged(walks):
+            yield page
+
+    def raw_rows(self, body: bytes) -> list[msgspec.Raw] | None:
+        """The raw rows of one answer (for the diagnostic), or ``None`` when it has none."""
+        try:
+            array = _locate(body, self.definition.shapes)[0]
+            return msgspec.json.decode(array, type=list[msgspec.Raw])
+        except (PollError, msgspec.DecodeError, RecursionError):
+            return None
+
+    # -- fetching one page --------------------------------------------------------------
+
+    async def _fetch(
+        self, fetcher: PageFetcher, query: list[tuple[str, str]], key: int
+    ) -> _Fetched:
+        assert self._slots is not None
+        async with self._slots:
+            answer = await fetcher.get(query)
+        return self._read(answer, key)
+
+    def _read(self, answer: Answer, key: int) -> _Fetched:
+        body = answer.body
+        shapes = self.definition.shapes
+        if len(body) <= CHUNK_BYTES:
+            bare = body.lstrip()[:1] == b"["
+            for shape in shapes:
+                if bool(shape) == bare:
+                    continue
+                try:
+                    whole = self._envelopes[shape].decode(body)
+                except (msgspec.DecodeError, RecursionError):
+                    continue
+                if bare:
+                    return _Fetched(key, body, whole, b"", "", {}, answer.headers)
+                rows = _struct_at(whole, segments(shape))
+                meta = {p: _struct_at(whole, segments(p)) for p in meta_pointers(self.definition)}
+                return _Fetched(key, body, rows, b"", shape, meta, answer.headers)
+        array, shape, top = _locate(body, shapes)
+        meta = {p: _meta_value(top, p) for p in meta_pointers(self.definition)}
+        return _Fetched(key, b"", None, array, shape, meta, answer.headers)
+
+    async def _parts(self, page: _Fetched, label: str) -> AsyncIterator[Page]:
+        """The page's rows, as one page or a chunk at a time."""
+        if page.rows is not None:
+            yield Page(page.rows, len(page.rows))
+            return
+        async for part in self.schema.pages(page.array, where=lambda i: f"{label}[{i}]"):
+            yield part
+
+    # -- the walks ------------------------------------------------------------------------
+
+    def _size(self) -> list[tuple[str, str]]:
+        p = self.definition.paging
+        return [(p.size_param, str(p.size))] if p.size_param and p.size else []
+
+    async def _walk(
+        self, fetcher: PageFetcher, query: list[tuple[str, str]]
+    ) -> AsyncIterator[Page]:
+        style = self.definition.paging.style
+        label = "rows" + "".join(f"[{k}={v}]" for k, v in query if k != "")
+        if style == "none":
+            page = await self._fetch(fetcher, query, 0)
+            async for part in self._parts(page, label):
+                yield part
+        elif style == "cursor":
+            async for part in self._cursor(fetcher, query, label):
+                yield part
+        else:
+            async for part in self._numbered(fetcher, query, label, style == "offset"):
+                yield part
+
+    async def _cursor(
+        self, fetcher: PageFetcher, query: list[tuple[str, str]], label: str
+    ) -> AsyncIterator[Page]:
+        p = self.definition.paging
+        assert p.next is not None
+        guard = RepeatGuard()
+        cursor: str | None = None
+        number = 0
+        while True:
+            params = [*query, *self._size()]
+            if cursor is not None:
+                params.append((p.cursor_name, cursor))
+            page = await self._fetch(fetcher, params, number)
+            where = f"{label} page {number + 1}"
+            guard.check_rows(page.rows, page.exact, where)
+            last_id: str | None = None
+            read = 0
+            async for part in self._parts(page, f"{label}.page[{number + 1}]"):
+                read += part.read
+                if part.rows:
+                    last_id = part.rows[-1].id
+                yield part
+            if p.has_next is not None and _ends(page.meta.get(p.has_next, _MISSING)):
+                return
+            if p.next == LAST_ID:
+                cursor = last_id if read else None
+            elif p.next.startswith("header:"):
+                cursor = page.headers.get(p.next.removeprefix("header:"))
+            else:
+                cursor = _cursor_value(page.meta.get(p.next, _MISSING), p.next)
+            if cursor is None or not cursor.strip():
+                return
+            cursor = cursor.strip()
+            number += 1
+
+    async def _numbered(
+        self, fetcher: PageFetcher, query: list[tuple[str, str]], label: str, offsets: bool
+    ) -> AsyncIterator[Page]:
+        """Offset or page paging; with a total, the pages after the first side by side."""
+        p = self.definition.paging
+        first = 0 if offsets else p.first
+
+        def params(at: int) -> list[tuple[str, str]]:
+            name = p.offset_name if offsets else p.page_name
+            return [*query, *self._size(), (name, str(at))]
+
+        guard = RepeatGuard()
+        window: Window[_Fetched] = Window(self.target.page_concurrency)
+        ahead: int | None = None  # with a known total: the next position to start
+        at = first
+        page = await self._fetch(fetcher, params(at), at)
+        step = p.size
+        try:
+            while True:
+                guard.check_rows(
+                    page.rows,
+                    page.exact,
+                    f"{label} at {p.offset_name if offsets else p.page_name}={at}",
+                )
+                read = 0
+                async for part in self._parts(page, f"{label}[{at}]"):
+                    read += part.read
+                    yield part
+                if step is None:
+                    step = read  # the page size the server serves
+                total = _total(page.meta.get(p.total, _MISSING) if p.total else _MISSING, p.total)
+                nxt = at + read if offsets else at + 1
+                done_rows = nxt - first if offsets else (nxt - first) * (step or 0)
+                if (
+                    not read
+                    or (p.has_next is not None and _ends(page.meta.get(p.has_next, _MISSING)))
+                    or (total is not None and done_rows >= total)
+                    or (p.size is not None and read < p.size)
+                ):
+                    return
+                if total is not None and step:
+                    # known total: start the pages still missing, up to page_concurrency
+                    if ahead is None or window.next_key() not in (None, nxt):
+                        await window.drop()
+                        ahead = nxt
+                    last = first + total if offsets else first + math.ceil(total / step)
+                    while window.room() and ahead < last:
+                        window.start(ahead, self._fetch(fetcher, params(ahead), ahead))
+                        ahead += step if offsets else 1
+                if window.next_key() == nxt:
+                    at, page = await window.next()
+                else:
+                    await window.drop()
+                    ahead = None
+                    at = nxt
+                    page = await self._fetch(fetcher, params(at), at)
+        finally:
+            await window.drop()
+
+
+def _ends(value: Any) -> bool:
+    """Whether a ``has_next`` value says the list ends (false, null or empty; a missing key
+    says nothing)."""
+    if value is _MISSING:
+        return False
+    return value is None or value is False or value in ("", 0)
+
+
+def _cursor_value(value: Any, pointer: str) -> str | None:
+    if value is _MISSING or value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise SchemaError(
+        f"response{pointer.replace('/', '.')}: expected a cursor string, got {type(value).__name__}"
+    )
+
+
+def _total(value: Any, pointer: str | None) -> int | None:
+    if value is _MISSING or value is None:
+        return None
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        where = "response" + (pointer or "").replace("/", ".")
+        raise SchemaError(f"{where}: expected a count, got {type(value).__name__}")
+    return value
+
+
+def _struct_at(value: Any, path: Sequence[str]) -> Any:
+    """The value at ``path`` in a decoded envelope struct (``_MISSING`` when absent)."""
+    for name in path:
+        if value is None or value is msgspec.UNSET:
+            return _MISSING
+        value = getattr(value, _attr(name))
+    return _MISSING if value is msgspec.UNSET else value
+
+
+def _attr(key: str) -> str:
+    """A struct attribute for a wire key (any text: hex-encoded)."""
+    return "k" + key.encode().hex()
+
+
+def envelope_type(name: str, shape: str, row_type: type[Any], meta: Sequence[str]) -> Any:
+    """The type of a whole answer of ``shape``: rows typed, paging values as they come
+    (each optional: absent is told apart from null)."""
+    if not shape:
+        return list[row_type]  # type: ignore[valid-type]
+    tree: dict[str, Any] = {}
+    for pointer in meta:
+        node = tree
+        *heads, last = segments(pointer)
+        for key in heads:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node.setdefault(last, None)
+    node = tree
+    *heads, last = segments(shape)
+    for key in heads:
+        node = node.setdefault(key, {})
+    node[last] = list[row_type]  # type: ignore[valid-type]
+
+    def build(label: str, spec: dict[str, Any], on_rows_path: bool, depth: int) -> Any:
+        fields: list[Any] = []
+        for key, sub in spec.items():
+            along = on_rows_path and depth < len(heads) and heads[depth] == key
+            if isinstance(sub, dict):
+                kind = build(f"{label}_{len(fields)}", sub, along, depth + 1)
+            elif sub is None:
+                kind = Any
+            else:
+                kind = sub
+            if along or (sub is not None and not isinstance(sub, dict)):
+                fields.append((_attr(key), kind, msgspec.field(name=key)))
+            else:
+                fields.append(
+                    (
+                        _attr(key),
+                        kind | msgspec.UnsetType,
+                        msgspec.field(name=key, default=msgspec.UNSET),
+                    )
+                )
+        return msgspec.defstruct(label, fields, gc=False, kw_only=True)
+
+    return build(f"{name}Answer", tree, True, 0)
+
+
+def meta_pointers(definition: Definition) -> list[str]:
+    """The pointers into an answer that its paging reads (total, has_next, a body cursor)."""
+    p = definition.paging
+    out = [x for x in (p.total, p.has_next) if x]
+    if p.next and p.next.startswith("/"):
+        out.append(p.next)
+    return out
+
+
+_CLASSES: dict[tuple[str, int], tuple[Definition, type[DefinedProvider]]] = {}
+
+
+def provider_class(provider_id: str, definition: Definition) -> type[DefinedProvider]:
+    """The provider class of one definition: its row struct and decoders built once."""
+    key = (provider_id, id(definition))
+    found = _CLASSES.get(key)
+    if found is not None and found[0] is definition:
+        return found[1]
+    name = "".join(part.capitalize() for part in provider_id.replace("-", "_").split("_"))
+    schema = RowSchema(name, definition)
+    meta = meta_pointers(definition)
+    envelopes = {
+        shape: msgspec.json.Decoder(envelope_type(name, shape, schema.row_type, meta), strict=False)
+        for shape in definition.shapes
+    }
+    f = definition.fields
+    caps = Capabilities(
+        deadlines=f.deadline is not None or definition.deadline is not None,
+        leases=f.leases is not None,
+        activity=f.last_activity is not None,
+    )
+    cls = type(
+        f"{name}Provider",
+        (DefinedProvider,),
+        {
+            "id": provider_id,
+            "path": definition.path,
+            "capabilities": caps,
+            "row_fields": schema.fields,
+            "definition": definition,
+            "schema": schema,
+            "_envelopes": envelopes,
+        },
+    )
+    _CLASSES[key] = (definition, cls)
+    return cls
+
+
+def defined_provider(target: DefinedTarget) -> DefinedProvider:
+    """The provider of one defined target."""
+    return provider_class(target.provider, target.definition)(target)
+
+
+async def _merged(walks: list[AsyncIterator[Page]]) -> AsyncIterator[Page]:
+    """The pages of several walks side by side, as each comes (one walk: simply its pages).
+
+    A walk's failure cancels the others and is raised; so is a consumer that stops early.
+    """
+    if len(walks) == 1:
+        async for page in walks[0]:
+            yield page
+        return
+    queue: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=len(walks))
+
+    async def pump(walk: AsyncIterator[Page]) -> None:
+        try:
+            async for page in walk:
+                await queue.put(page)
+        except Exception as exc:  # handed to the consumer, which raises it
+            await queue.put(exc)
+            return
+        finally:
+            aclose = getattr(walk, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        await queue.put(None)
+
+    tasks = [asyncio.ensure_future(pump(w)) for w in walks]
+    running = len(tasks)
+    try:
+        while running:
+            item = await queue.get()
+            if item is None:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,546 @@
+"""A definition's rows as a typed msgspec struct, built from its JSON pointers, and the
+checked reading of a row the typed decode rejects.
+
+Each pointer of the definition is a leaf of a tree of ``msgspec.defstruct`` structs
+(nested structs for nested pointers), so a page of well-formed rows decodes in one C call
+into objects that already are the aggregate's :class:`~exporter.providers.rows.Row`: a
+top-level field the aggregate reads as it is (an id, an RFC 3339 time, a count) is a plain
+struct field named as the aggregate names it; the rest (a nested field, a time in
+milliseconds, a computed deadline or status) is a property of the struct's class. A chunk
+the typed decode rejects is read again row by row (:meth:`RowSchema.checked`): each field
+on its own, an unreadable one unknown and counted under the definition's field name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import msgspec
+
+from exporter.core.timeparse import parse_datetime
+from exporter.providers.definition import UNIT_SECONDS, Definition, segments
+from exporter.providers.rows import (
+    CHECKED_BYTES,
+    CHUNK_BYTES,
+    Aware,
+    Buffer,
+    Count,
+    Invalid,
+    Page,
+    Row,
+    RowStruct,
+    Text,
+    iter_array,
+)
+from exporter.upstream.errors import brief, clip
+
+_MS_TIME = Aware | float
+"""A time that may be a number of milliseconds (converted by a property)."""
+
+_KIND_TYPES: dict[str, Any] = {
+    "id": Text,
+    "status": Text,
+    "created": Aware,
+    "time": Aware,
+    "count": Count,
+    "number": float,
+    "text": str,
+    "set": Any,
+}
+"""The msgspec type of each kind of leaf (a time in milliseconds: :data:`_MS_TIME`)."""
+_REQUIRED = frozenset({"id", "status", "created"})
+_DIRECT = {"id", "status", "created", "deadline", "last_activity", "leases", "kind"}
+"""Row attributes a top-level leaf can be, as a plain struct field."""
+_ROW_ATTRS = (
+    "id",
+    "status",
+    "created",
+    "deadline",
+    "last_activity",
+    "leases",
+    "executions",
+    "kind",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """One pointer read from a row: what it is for, where it is, what kind of value."""
+
+    key: str
+    """Its name in the program: a Row attribute, or ``t0``/``p0``/``u0``/``ds``."""
+    label: str
+    """The definition's field an unreadable value is counted under."""
+    pointer: str
+    kind: str
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """The keys the pointer walks."""
+        return segments(self.pointer)
+
+
+def _leaves(definition: Definition) -> list[Leaf]:
+    f = definition.fields
+    out = [Leaf("id", "id", f.id, "id")]
+    if f.status is not None:
+        out.append(Leaf("status", "status", f.status, "status"))
+    out.append(Leaf("created", "created", f.created, "created"))
+    for key, kind in (("deadline", "time"), ("last_activity", "time"), ("leases", "count")):
+        pointer = getattr(f, key)
+        if pointer is not None:
+            out.append(Leaf(key, key, pointer, kind))
+    if f.kind is not None:
+        out.append(Leaf("kind", "kind", f.kind, "text"))
+    rule = definition.deadline
+    if rule is not None:
+        for i, term in enumerate(rule.earliest):
+            out.append(Leaf(f"t{i}", "deadline", term.time, "time"))
+            if term.plus is not None:
+                out.append(Leaf(f"p{i}", "deadline", term.plus, "number"))
+        out.extend(Leaf(f"u{i}", "deadline", p, "set") for i, p in enumerate(rule.unless_set))
+    derived = definition.derived_status
+    if derived is not None and derived.set is not None:
+        out.append(Leaf("ds", "status", derived.set, "set"))
+    return out
+
+
+def _is_set(value: object) -> bool:
+    return value is not None and value not in ("", {}, [])
+
+
+class Program:
+    """What a row's leaves give: its status, its deadline (computed where the definition
+    says so) and its times as datetimes; the same for typed and checked rows."""
+
+    def __init__(self, definition: Definition) -> None:
+        self.scale = 1000.0 if definition.time_unit == "ms" else 1.0
+        derived = definition.derived_status
+        self.constant = derived.constant if derived else None
+        self.then = derived.then if derived else None
+        self.otherwise = derived.otherwise if derived else None
+        rule = definition.deadline
+        self.unless = [f"u{i}" for i in range(len(rule.unless_set))] if rule else []
+        self.terms = [
+            (
+                f"t{i}",
+                f"p{i}" if t.plus is not None else None,
+                UNIT_SECONDS[t.unit],
+                t.default,
+                t.positive,
+                frozenset(t.statuses) if t.statuses else None,
+            )
+            for i, t in enumerate(rule.earliest if rule else ())
+        ]
+
+    def time(self, value: object) -> datetime | None:
+        """A typed time value: a datetime already, or a number in the definition's unit."""
+        if value is None or isinstance(value, datetime):
+            return value
+        try:
+            return datetime.fromtimestamp(float(value) / self.scale, UTC)  # type: ignore[arg-type]
+        except (OverflowError, OSError, ValueError):
+            return None
+
+    def status(self, get: Callable[[str], Any]) -> str:
+        """The derived status."""
+        if self.constant is not None:
+            return self.constant
+        return self.then if _is_set(get("ds")) else self.otherwise  # type: ignore[return-value]
+
+    def deadline(self, status: str | None, get: Callable[[str], Any]) -> datetime | None:
+        """The earliest of the terms that apply; ``None`` when an ``unless_set`` field is set."""
+        for key in self.unless:
+            if _is_set(get(key)):
+                return None
+        best: datetime | None = None
+        lowered = None if status is None else status.lower()
+        for time_key, plus_key, unit, default, positive, only in self.terms:
+            if only is not None and lowered not in only:
+                continue
+            at = self.time(get(time_key))
+            if at is None:
+                continue
+            if plus_key is not None:
+                amount = get(plus_key)
+                if amount is None:
+                    amount = default
+                if amount is None or (positive and amount <= 0) or not math.isfinite(amount):
+                    continue
+                try:
+                    at = at + timedelta(seconds=amount * unit)
+                except OverflowError:
+                    continue
+            if best is None or at < best:
+                best = at
+        return best
+
+
+def _status_of(
+    program: Program, getters: Mapping[str, Callable[[Any], Any]]
+) -> Callable[[Any], str]:
+    def status(row: Any) -> str:
+        return program.status(lambda key: getters[key](row) if key in getters else None)
+
+    return status
+
+
+def _deadline_of(
+    program: Program, getters: Mapping[str, Callable[[Any], Any]]
+) -> Callable[[Any], datetime | None]:
+    def deadline(row: Any) -> datetime | None:
+        return program.deadline(
+            row.status, lambda key: getters[key](row) if key in getters else None
+        )
+
+    return deadline
+
+
+def _time_of(program: Program, getter: Callable[[Any], Any]) -> Callable[[Any], datetime | None]:
+    def time(row: Any) -> datetime | None:
+        return program.time(getter(row))
+
+    return time
+
+
+def _getter(attrs: tuple[str, ...]) -> Callable[[Any], Any]:
+    if len(attrs) == 1:
+        (name,) = attrs
+
+        def one(row: Any) -> Any:
+            return getattr(row, name)
+
+        return one
+
+    def chain(row: Any) -> Any:
+        value = row
+        for name in attrs:
+            value = getattr(value, name)
+            if value is None:
+                return None
+        return value
+
+    return chain
+
+
+class _Node:
+    """A struct being built: its children by wire key (leaves and nested nodes)."""
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node | Leaf] = {}
+        self.names: dict[str, str] = {}
+
+    def required(self) -> bool:
+        return any(
+            (c.kind in _REQUIRED) if isinstance(c, Leaf) else c.required()
+            for c in self.children.values()
+        )
+
+
+class RowSchema:
+    """A definition's row struct, its decoders, and the checked reading of a row."""
+
+    def __init__(self, name: str, definition: Definition) -> None:
+        self.program = Program(definition)
+        self.leaves = _leaves(definition)
+        self.fields = tuple(dict.fromkeys(leaf.label for leaf in self.leaves))
+        ms = definition.time_unit == "ms"
+        root = _Node()
+        paths: dict[str, tuple[str, ...]] = {}
+        first_of: dict[str, str] = {}
+        for leaf in self.leaves:
+            if leaf.pointer in first_of:  # the same pointer read twice: one field
+                paths[leaf.key] = paths[first_of[leaf.pointer]]
+                continue
+            first_of[leaf.pointer] = leaf.key
+            node, attrs = root, []
+            *heads, last = leaf.path or ("",)
+            for key in heads:
+                child = node.children.get(key)
+                if not isinstance(child, _Node):
+                    child = node.children[key] = _Node()
+                    node.names[key] = f"n{len(node.names)}"
+                attrs.append(node.names[key])
+                node = child
+            direct = (
+                not heads and leaf.key in _DIRECT and not (ms and leaf.kind in ("time", "created"))
+            )
+            field_name = leaf.key if direct else f"f{len(node.names)}"
+            node.children[last] = leaf
+            node.names[last] = field_name
+            paths[leaf.key] = (*attrs, field_name)
+        self._direct = {k for k, p in paths.items() if len(p) == 1 and p[0] == k}
+        getters = {key: _getter(path) for key, path in paths.items()}
+        base = self._base(name, definition, getters)
+        self.row_type: type[RowStruct] = self._struct(name, root, base, ms, top=True)
+        row_list: Any = list[self.row_type]  # type: ignore[name-defined]
+        self._typed: msgspec.json.Decoder[list[Any]] = msgspec.json.Decoder(row_list, strict=False)
+
+    def _base(
+        self, name: str, definition: Definition, getters: dict[str, Callable[[Any], Any]]
+    ) -> type[RowStruct]:
+        namespace: dict[str, Any] = {"__annotations__": {}}
+        for attr in _ROW_ATTRS:
+            if attr in self._direct:
+                continue
+            if attr == "status" and definition.derived_status is not None:
+                namespace[attr] = property(_status_of(self.program, getters))
+            elif attr == "deadline" and definition.deadline is not None:
+                namespace[attr] = property(_deadline_of(self.program, getters))
+            elif attr not in getters:
+                namespace["__annotations__"][attr] = ClassVar[None]
+                namespace[attr] = None
+            elif attr in ("created", "deadline", "last_activity"):
+                namespace[attr] = property(_time_of(self.program, getters[attr]))
+            else:
+                namespace[attr] = property(getters[attr])
+        base: Any = msgspec.defstruct(
+            f"{name}RowBase", [], bases=(RowStruct,), namespace=namespace, gc=False
+        )
+        return base  # type: ignore[no-any-return]
+
+    def _struct(
+        self, name: str, node: _Node, base: type[Any], ms: bool, *, top: bool = False
+    ) -> type[Any]:
+        fields: list[tuple[str, Any, Any]] = []
+        optional: list[tuple[str, Any, Any]] = []
+        for key, child in node.children.items():
+            attr = node.names[key]
+            if isinstance(child, _Node):
+                sub = self._struct(f"{name}_{attr}", child, msgspec.Struct, ms)
+                if child.required():
+                    fields.append((attr, sub, msgspec.field(name=key)))
+                else:
+                    optional.append((attr, sub | None, msgspec.field(name=key, default=None)))
+                continue
+            kind = child.kind
+            kind_type = _MS_TIME if ms and kind in ("time", "created") else _KIND_TYPES[kind]
+            if kind in _REQUIRED:
+                fields.append((attr, kind_type, msgspec.field(name=key)))
+            else:
+                optional.append((attr, kind_type | None, msgspec.field(name=key, default=None)))
+        return msgspec.defstruct(
+            f"{name}Row" if top else name,
+            fields + optional,
+            bases=(base,),
+            gc=False,
+            module=__name__,
+        )
+
+    # -- the checked path -------------------------------------------------------------
+
+    def checked_row(self, value: object, here: str) -> tuple[Row | None, list[tuple[str, str]]]:
+        """One decoded row read field by field: the row (``None``: left out), its problems."""
+        if not isinstance(value, dict):
+            return None, [("id", f"{here}: expected an object, got {_kind(value)}")]
+        problems: list[tuple[str, str]] = []
+        values: dict[str, Any] = {}
+        for leaf in self.leaves:
+            values[leaf.key] = self._read(value, leaf, here, problems)
+        program = self.program
+
+        def get(key: str) -> Any:
+            return values.get(key)
+
+        status = values.get("status") if "status" in values else program.status(get)
+        if values["id"] is None or status is None:
+            return None, problems
+        deadline = values.get("deadline")
+        if self.program.terms:
+            deadline = program.deadline(status, get)
+        row = CheckedRow(
+            values["id"],
+            status,
+            values["created"],
+            deadline,
+            values.get("last_activity"),
+            values.get("leases"),
+            values.get("kind"),
+        )
+        return row, problems
+
+    def _read(
+        self, row: dict[str, Any], leaf: Leaf, here: str, problems: list[tuple[str, str]]
+    ) -> Any:
+        where = f"{here}.{'.'.join(leaf.path)}"
+        value: Any = row
+        for key in leaf.path:
+            if not isinstance(value, dict):
+                value = None
+                break
+            value = value.get(key)
+        kind = leaf.kind
+        if kind == "set":
+            return value
+        label = leaf.label
+        try:
+            return _READERS[kind](value, self.program.scale, kind in _REQUIRED)
+        except _Unreadable as exc:
+            problems.append((label, f"{where}: expected {exc.expected}, got {_shown(value)}"))
+            return None
+
+    def decode(
+        self,
+        chunk: Buffer,
+        *,
+        first: int = 0,
+        where: Callable[[int], str],
+        status: str | None = None,
+    ) -> Page:
+        """One JSON array of rows (row ``first`` of the listing first): typed, else checked."""
+        try:
+            rows: list[Row] = self._typed.decode(chunk)
+        except msgspec.ValidationError:
+            rows = []
+            invalid: list[Invalid] = []
+            raws = msgspec.json.decode(chunk)
+            for i, value in enumerate(raws):
+                row, problems = self.checked_row(value, where(first + i))
+                invalid.extend(Invalid(label, message) for label, message in problems)
+                if row is not None:
+                    rows.append(row)
+            return Page(rows, len(raws), status, invalid)
+        return Page(rows, len(rows), status)
+
+    def typed(self, chunk: Buffer) -> list[Row]:
+        """A whole array decoded typed (raises ``msgspec.ValidationError`` when it is not)."""
+        rows: list[Row] = self._typed.decode(chunk)
+        return rows
+
+    async def pages(
+        self, array: Buffer, *, where: Callable[[int], str], status: str | None = None
+    ) -> AsyncIterator[Page]:
+        """The rows of a JSON array, a chunk at a time (as :meth:`RowCodec.pages`)."""
+        first = 0
+        for chunk in iter_array(array, CHUNK_BYTES):
+            try:
+                rows: list[Row] = self._typed.decode(chunk)
+            except msgspec.ValidationError:
+                pass
+            else:
+                yield Page(rows, len(rows), status)
+                first += len(rows)
+                if len(chunk) >= CHUNK_BYTES:
+                    await asyncio.sleep(0)
+                continue
+            for piece in iter_array(chunk, CHECKED_BYTES):
+                page = self.decode(piece, first=first, where=where, status=status)
+                yield page
+                first += page.read
+                await asyncio.sleep(0)
+
+
+class CheckedRow:
+    """A row read field by field (the typed decode rejected its chunk)."""
+
+    __slots__ = ("created", "deadline", "id", "kind", "last_activity", "leases", "status")
+    executions = None
+
+    def __init__(  # noqa: PLR0917 - the Row's attributes, in order
+        self,
+        id: str,
+        status: str,
+        created: datetime | None,
+        deadline: datetime | None,
+        last_activity: datetime | None,
+        leases: int | None,
+        kind: str | None,
+    ) -> None:
+        self.id, self.status, self.created = id, status, created
+        self.deadline, self.last_activity = deadline, last_activity
+        self.leases, self.kind = leases, kind
+
+
+class _Unreadable(Exception):
+    def __init__(self, expected: str) -> None:
+        self.expected = expected
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _text(value: object, scale: float, required: bool) -> str | None:
+    if value is None and not required:
+        return None
+    if isinstance(value, str) and (value or not required):
+        return value
+    raise _Unreadable("a non-empty string" if required else "a string")
+
+
+def _time(value: object, scale: float, required: bool) -> datetime | None:
+    if value is None and not required:
+        return None
+    if isinstance(value, str):
+        try:
+            return parse_datetime(value)
+        except (ValueError, TypeError):
+            pass
+    number = _number(value)
+    if number is not None and math.isfinite(number):
+        try:
+            return datetime.fromtimestamp(number / scale, UTC)
+        except (OverflowError, OSError, ValueError):
+            pass
+    raise _Unreadable("an ISO-8601 timestamp or a number")
+
+
+def _count(value: object, scale: float, required: bool) -> int | None:
+    if value is None:
+        return None
+    number = _number(value)
+    if number is None or not number.is_integer() or number < 0:
+        raise _Unreadable("a count of at least 0")
+    return int(number)
+
+
+def _amount(value: object, scale: float, required: bool) -> float | None:
+    if value is None:
+        return None
+    number = _number(value)
+    if number is None or not math.isfinite(number):
+        raise _Unreadable("a number")
+    return number
+
+
+_READERS: dict[str, Callable[[object, float, bool], Any]] = {
+    "id": _text,
+    "status": _text,
+    "text": _text,
+    "created": _time,
+    "time": _time,
+    "count": _count,
+    "number": _amount,
+}
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "dict"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return repr(clip(value, 60))
+    return brief(value, limit=60)
