@@ -340,8 +340,12 @@ class RowSchema:
             return None, [("id", f"{here}: expected an object, got {_kind(value)}")]
         problems: list[tuple[str, str]] = []
         values: dict[str, Any] = {}
+        by_pointer: dict[str, Any] = {}
         for leaf in self.leaves:
-            values[leaf.key] = self._read(value, leaf, here, problems)
+            if leaf.pointer in by_pointer:  # read once, and reported once
+                values[leaf.key] = by_pointer[leaf.pointer]
+                continue
+            values[leaf.key] = by_pointer[leaf.pointer] = self._read(value, leaf, here, problems)
         program = self.program
 
         def get(key: str) -> Any:

@@ -1,0 +1,298 @@
+"""The five providers shipped as definitions, against small in-test servers of their wire
+formats (as their official SDKs send and read them): requests, filters, paging, phases,
+deadlines and activity, with exact counts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from exporter.core.records import Phase
+from exporter.polling.state import Store
+from exporter.providers.catalog import BUILTIN
+from exporter.providers.engine import provider_class
+from tests.harness import KEY, NOW, poll_all, settings_for
+from tests.origin import Origin, json_response, origin_server
+
+HOUR = "2025-12-31T23:00:00Z"
+"""An hour before NOW."""
+PAST = "2025-12-31T23:30:00Z"
+"""Half an hour before NOW: a deadline already passed."""
+LATER = "2026-01-01T01:00:00Z"
+"""An hour after NOW."""
+
+
+async def _poll(
+    provider: str, handler: Callable[[web.Request], web.Response], **options: Any
+) -> tuple[Store, Origin]:
+    async with origin_server(handler) as origin:
+        target = {"name": "t", "provider": provider, "base_url": origin.url, **options}
+        store = await poll_all(settings_for(target), clock=lambda: NOW)
+    return store, origin
+
+
+def _counts(store: Store) -> dict[str, tuple[Phase, int]]:
+    snapshot = store.snapshots["t"]
+    assert snapshot.error is None
+    assert snapshot.aggregate is not None
+    return {s: (c.phase, c.count) for s, c in snapshot.aggregate.statuses.items()}
+
+
+def _aggregate(store: Store) -> Any:
+    aggregate = store.snapshots["t"].aggregate
+    assert aggregate is not None
+    return aggregate
+
+
+def _paged(rows: list[dict[str, Any]], at: int, size: int) -> tuple[list[dict[str, Any]], bool]:
+    return rows[at : at + size], at + size < len(rows)
+
+
+# --- E2B ---------------------------------------------------------------------------------
+
+E2B_ROWS = [
+    {"sandboxID": f"e{i}", "state": state, "startedAt": HOUR, "endAt": end}
+    for i, (state, end) in enumerate(
+        [("running", PAST), ("running", LATER), ("paused", PAST)] + [("running", LATER)] * 150
+    )
+]
+
+
+def _e2b(request: web.Request) -> web.Response:
+    states = request.query.get("state", "running,paused").split(",")
+    rows = [r for r in E2B_ROWS if r["state"] in states]
+    at = int(request.query.get("nextToken", "0"))
+    part, more = _paged(rows, at, int(request.query["limit"]))
+    headers = {"X-Next-Token": str(at + len(part))} if more else {}
+    return json_response(part, headers=headers)
+
+
+async def test_e2b_lists_running_sandboxes_by_header_cursor() -> None:
+    """E2B: X-API-Key, state=running (its only live state), a bare array a page of 100 at
+    a time with the next token in X-Next-Token; endAt is the deadline of a running one."""
+    store, origin = await _poll("e2b", _e2b)
+    assert {"running": (Phase.LIVE, 152)} == _counts(store)
+    assert [
+        "/v2/sandboxes?state=running&limit=100",
+        "/v2/sandboxes?state=running&limit=100&nextToken=100",
+    ] == origin.paths()
+    assert KEY == origin.seen[0].headers["X-API-Key"]
+    assert "Authorization" not in origin.seen[0].headers
+    assert 1 == _aggregate(store).overdue
+
+
+async def test_e2b_counts_paused_sandboxes_when_asked_for_all() -> None:
+    """E2B with only_active false: every state, paused in its own phase and never overdue."""
+    store, origin = await _poll("e2b", _e2b, only_active=False)
+    assert {"running": (Phase.LIVE, 152), "paused": (Phase.PAUSED, 1)} == _counts(store)
+    assert "/v2/sandboxes?limit=100" == origin.paths()[0]
+    assert 1 == _aggregate(store).overdue
+
+
+# --- Browserbase -------------------------------------------------------------------------
+
+BB_ROWS = [
+    {"id": f"b{i}", "status": status, "createdAt": HOUR, "expiresAt": exp}
+    for i, (status, exp) in enumerate(
+        [
+            ("RUNNING", PAST),
+            ("RUNNING", LATER),
+            ("PENDING", LATER),
+            ("COMPLETED", PAST),
+            ("ERROR", PAST),
+            ("TIMED_OUT", PAST),
+        ]
+    )
+]
+
+
+def _browserbase(request: web.Request) -> web.Response:
+    wanted = request.query.get("status")
+    return json_response([r for r in BB_ROWS if wanted in (None, r["status"])])
+
+
+async def test_browserbase_lists_each_active_status() -> None:
+    """Browserbase: X-BB-API-Key, one listing per active status, upper-case on the wire."""
+    store, origin = await _poll("browserbase", _browserbase)
+    assert {"pending": (Phase.PENDING, 1), "running": (Phase.LIVE, 2)} == _counts(store)
+    assert ["/v1/sessions?status=PENDING", "/v1/sessions?status=RUNNING"] == sorted(origin.paths())
+    assert KEY == origin.seen[0].headers["X-BB-API-Key"]
+    assert 1 == _aggregate(store).overdue
+
+
+async def test_browserbase_counts_every_status_when_asked_for_all() -> None:
+    """Browserbase with only_active false: one unfiltered listing, every status."""
+    store, origin = await _poll("browserbase", _browserbase, only_active=False)
+    assert {
+        "pending": (Phase.PENDING, 1),
+        "running": (Phase.LIVE, 2),
+        "completed": (Phase.ENDED, 1),
+        "timed_out": (Phase.ENDED, 1),
+        "error": (Phase.FAILED, 1),
+    } == _counts(store)
+    assert ["/v1/sessions"] == origin.paths()
+
+
+# --- Daytona -----------------------------------------------------------------------------
+
+
+def _daytona_row(i: int, state: str, **extra: Any) -> dict[str, Any]:
+    return {"id": f"d{i}", "state": state, "createdAt": HOUR, **extra}
+
+
+DAYTONA_ROWS = [
+    _daytona_row(0, "started", lastActivityAt=HOUR, autoStopInterval=15, autoPauseInterval=0),
+    _daytona_row(1, "started", lastActivityAt=PAST, autoStopInterval=120),
+    _daytona_row(2, "creating", autoDestroyAt=PAST),
+    _daytona_row(3, "stopped", autoDestroyAt=PAST),
+    _daytona_row(4, "started", lastActivityAt=HOUR, autoStopInterval=0, autoPauseInterval=0),
+    _daytona_row(5, "destroyed"),
+]
+
+
+def _daytona(request: web.Request) -> web.Response:
+    states = request.query.getall("states", [])
+    rows = [r for r in DAYTONA_ROWS if not states or r["state"] in states]
+    at = int(request.query.get("cursor", "0"))
+    part, more = _paged(rows, at, 2)  # a server serving fewer than asked for
+    # "eventually consistent": the last row of a page is served again on the next one
+    nxt = str(at + len(part) - 1) if more else None
+    return json_response({"items": part, "nextCursor": nxt})
+
+
+async def test_daytona_repeats_states_and_reads_computed_deadlines() -> None:
+    """Daytona: Bearer key, the organization header, states= repeated for the 13 active
+    states, nextCursor paging; a row served twice is counted once; the deadline is the
+    earliest of autoDestroyAt and, for started, lastActivityAt + the auto-stop/pause
+    minutes above 0; lastActivityAt is the activity."""
+    store, origin = await _poll("daytona", _daytona, organization_id="org-1")
+    counts = {s: v for s, v in _counts(store).items() if v[1]}
+    assert {"started": (Phase.LIVE, 3), "creating": (Phase.PENDING, 1)} == counts
+    assert 13 == len(_counts(store))
+    first = origin.seen[0]
+    assert f"Bearer {KEY}" == first.headers["Authorization"]
+    assert "org-1" == first.headers["X-Daytona-Organization-ID"]
+    assert 13 == first.query.count("states=")
+    assert "limit=200" in first.query
+    aggregate = _aggregate(store)
+    # d0: 23:00 + 15 min (past); d1: 23:30 + 120 min (later); d2: autoDestroyAt (past)
+    assert 2 == aggregate.overdue
+    assert NOW - 3600 == aggregate.oldest_activity
+    assert 1 <= aggregate.duplicates
+
+
+# --- Runloop -----------------------------------------------------------------------------
+
+MS = int((NOW - 3600) * 1000)
+RUNLOOP_ROWS = [
+    {
+        "id": "r0",
+        "status": "running",
+        "create_time_ms": MS,
+        "launch_parameters": {"keep_alive_time_seconds": 1800},
+    },
+    {
+        "id": "r1",
+        "status": "running",
+        "create_time_ms": MS,
+        "launch_parameters": {"keep_alive_time_seconds": 7200},
+    },
+    {
+        "id": "r2",
+        "status": "running",
+        "create_time_ms": MS,
+        "launch_parameters": {"lifecycle": {"after_idle": {"idle_time_seconds": 60}}},
+    },
+    {"id": "r3", "status": "provisioning", "create_time_ms": MS, "launch_parameters": {}},
+    {"id": "r4", "status": "suspended", "create_time_ms": MS, "launch_parameters": {}},
+    {"id": "r5", "status": "shutdown", "create_time_ms": MS, "launch_parameters": {}},
+]
+
+
+def _runloop(request: web.Request) -> web.Response:
+    wanted = request.query.get("status")
+    rows = [r for r in RUNLOOP_ROWS if wanted in (None, r["status"])]
+    after = request.query.get("starting_after")
+    at = 0 if after is None else [r["id"] for r in rows].index(after) + 1
+    part, more = _paged(rows, at, 2)
+    return json_response({"devboxes": part, "has_more": more, "total_count": len(rows)})
+
+
+async def test_runloop_lists_each_active_status_with_last_id_cursor() -> None:
+    """Runloop: Bearer key, one listing per active status, starting_after = the last id
+    while has_more; created in epoch ms; the deadline is created + keep_alive (3600 s when
+    absent), none when an after_idle policy is set."""
+    store, origin = await _poll("runloop", _runloop)
+    counts = {s: v for s, v in _counts(store).items() if v[1]}
+    assert {"running": (Phase.LIVE, 3), "provisioning": (Phase.PENDING, 1)} == counts
+    assert 7 == len(_counts(store))
+    running = sorted(p for p in origin.paths() if "status=running" in p)
+    assert [
+        "/v1/devboxes?status=running&limit=5000",
+        "/v1/devboxes?status=running&limit=5000&starting_after=r1",
+    ] == sorted(running)
+    assert 8 == len(origin.seen)
+    aggregate = _aggregate(store)
+    assert 1 == aggregate.overdue  # r0 at created + 30 min; r1, r3 not yet; r2 none
+    assert NOW - 1800 == aggregate.next_deadline
+    schema = provider_class("runloop", BUILTIN["runloop"]).schema
+    r1, r2, r3 = schema.typed(orjson.dumps(RUNLOOP_ROWS[1:4]))
+    assert [NOW + 3600, None, NOW] == [
+        None if r.deadline is None else r.deadline.timestamp() for r in (r1, r2, r3)
+    ]
+
+
+# --- Steel -------------------------------------------------------------------------------
+
+STEEL_ROWS = [
+    {"id": f"s{i}", "status": status, "createdAt": HOUR, "timeout": timeout}
+    for i, (status, timeout) in enumerate(
+        [("live", 1_800_000), ("live", 7_200_000), ("live", 7_200_000), ("released", 1)]
+    )
+]
+
+
+def _steel(request: web.Request) -> web.Response:
+    wanted = request.query.get("status")
+    rows = [r for r in STEEL_ROWS if wanted in (None, r["status"])]
+    after = request.query.get("cursorId")
+    at = 0 if after is None else [r["id"] for r in rows].index(after) + 1
+    part, more = _paged(rows, at, int(request.query["limit"]) // 50)
+    nxt = part[-1]["id"] if more else None
+    return json_response({"sessions": part, "nextCursor": nxt, "totalCount": len(rows)})
+
+
+async def test_steel_lists_live_sessions_until_the_cursor_is_null() -> None:
+    """Steel: steel-api-key, status=live, cursorId = the last id, stopping at a null
+    nextCursor (one request fewer than the SDK's walk); the deadline is created + timeout ms."""
+    store, origin = await _poll("steel", _steel)
+    assert {"live": (Phase.LIVE, 3)} == _counts(store)
+    assert [
+        "/v1/sessions?status=live&limit=100",
+        "/v1/sessions?status=live&limit=100&cursorId=s1",
+    ] == origin.paths()
+    assert KEY == origin.seen[0].headers["steel-api-key"]
+    assert 1 == _aggregate(store).overdue
+
+
+# --- rows that cannot be read ------------------------------------------------------------
+
+
+async def test_an_unreadable_field_is_counted_under_the_definition_field() -> None:
+    """A row with an unreadable time is still counted (that field unknown); a row without
+    an id is left out; both counted under the definition's field names."""
+    rows: list[Mapping[str, Any]] = [
+        {"id": "s0", "status": "live", "createdAt": "yesterday", "timeout": 1000},
+        {"status": "live", "createdAt": HOUR, "timeout": 1000},
+        {"id": "s2", "status": "live", "createdAt": HOUR, "timeout": "soon"},
+    ]
+
+    def handler(request: web.Request) -> web.Response:
+        return json_response({"sessions": rows, "nextCursor": None})
+
+    store, _ = await _poll("steel", handler)
+    assert {"live": (Phase.LIVE, 2)} == _counts(store)
+    assert {"id": 1, "status": 0, "created": 1, "deadline": 1} == dict(_aggregate(store).invalid)
