@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from exporter.core.records import Phase
-from tests.harness import NOW, poll_all, settings_for
+from tests.harness import NOW, poll_all, scrape, settings_for
 from tests.origin import json_response, origin_server
 
 ROWS = [
@@ -156,3 +156,145 @@ async def test_each_paging_style_counts_every_row_with_the_fewest_requests(style
     assert requests == len(origin.seen)
     assert "test-key-0123456789" == origin.seen[0].headers["X-API-Key"]
     assert 0 == aggregate.duplicates
+
+
+def _definition(**extra: Any) -> dict[str, Any]:
+    return {"path": "/v1/list", "fields": FIELDS, "statuses": STATUSES, **extra}
+
+
+async def _poll_one(
+    handler: Callable[[web.Request], web.Response], definition: dict[str, Any], **target: Any
+) -> tuple[Any, list[str]]:
+    async with origin_server(handler) as origin:
+        settings = settings_for(
+            {"name": "t", "provider": "acme", "base_url": origin.url, **target},
+            providers={"acme": definition},
+        )
+        store = await poll_all(settings, clock=lambda: NOW)
+    return store.snapshots["t"], origin.paths()
+
+
+BIG = [{"id": f"b{i}", "state": "running", "startedAt": "2025-12-31T23:00:00Z"} for i in range(95)]
+
+
+def _big_offset(request: web.Request) -> web.Response:
+    at, size = _int(request, "offset", 0), _int(request, "limit", 100)
+    return json_response({"data": BIG[at : at + size], "total": len(BIG)})
+
+
+def _big_page(request: web.Request) -> web.Response:
+    number, size = _int(request, "page", 1), _int(request, "per_page", 100)
+    return json_response({"items": BIG[(number - 1) * size : number * size], "total": len(BIG)})
+
+
+async def test_a_known_total_fetches_the_rest_side_by_side_and_no_page_more() -> None:
+    """Offset and page styles with a total: after the first page the other nine are
+    fetched up to page_concurrency at a time, each exactly once."""
+    offset = _definition(
+        rows="/data",
+        paging={"style": "offset", "size_param": "limit", "size": 10, "total": "/total"},
+    )
+    snapshot, paths = await _poll_one(_big_offset, offset, page_concurrency=4)
+    assert snapshot.error is None
+    assert 95 == snapshot.aggregate.sessions
+    assert [f"/v1/list?limit=10&offset={10 * i}" for i in range(10)] == sorted(
+        paths, key=lambda p: int(p.rpartition("=")[2])
+    )
+    page = _definition(
+        rows="/items",
+        paging={"style": "page", "size_param": "per_page", "size": 10, "total": "/total"},
+    )
+    snapshot, paths = await _poll_one(_big_page, page, page_concurrency=3)
+    assert snapshot.error is None
+    assert 95 == snapshot.aggregate.sessions
+    assert 10 == len(paths) == len(set(paths))
+
+
+async def test_a_page_served_again_ends_the_poll() -> None:
+    """A cursor that never advances (the same page again) fails the poll with
+    too_many_pages instead of walking until max_pages."""
+
+    def handler(request: web.Request) -> web.Response:
+        return json_response({"data": ROWS[:3], "next": "again"})
+
+    definition = _definition(
+        rows="/data", paging={"style": "cursor", "size_param": "limit", "size": 3, "next": "/next"}
+    )
+    snapshot, paths = await _poll_one(handler, definition)
+    assert "too_many_pages" == snapshot.error_reason.value
+    assert 2 == len(paths)
+
+
+async def test_max_pages_and_max_response_bytes_bound_a_defined_provider() -> None:
+    """A list that never ends stops at max_pages; an answer above max_response_bytes fails."""
+
+    def endless(request: web.Request) -> web.Response:
+        at = _int(request, "cursor", 0)
+        rows = [{"id": f"x{at}", "state": "running", "startedAt": "2025-12-31T23:00:00Z"}]
+        return json_response({"data": rows, "next": str(at + 1)})
+
+    definition = _definition(rows="/data", paging={"style": "cursor", "next": "/next"})
+    snapshot, paths = await _poll_one(endless, definition, max_pages=5)
+    assert "too_many_pages" == snapshot.error_reason.value
+    assert 5 == len(paths)
+
+    def big(request: web.Request) -> web.Response:
+        return json_response({"data": BIG * 20})
+
+    snapshot, _ = await _poll_one(big, _definition(rows="/data"), max_response_bytes=4096)
+    assert "too_large" == snapshot.error_reason.value
+
+
+async def test_a_wrong_envelope_fails_with_schema() -> None:
+    """An answer without the rows array where the definition says fails the poll (schema)."""
+
+    def handler(request: web.Request) -> web.Response:
+        return json_response({"items": ROWS})
+
+    snapshot, _ = await _poll_one(handler, _definition(rows="/data"))
+    assert "schema" == snapshot.error_reason.value
+    assert "response.data: expected an array" in (snapshot.error or "")
+
+
+async def test_several_shapes_constant_status_and_numeric_times() -> None:
+    """rows: [/data, ""] takes an envelope or a bare array; derived_status gives rows
+    without a status one; times in ms and numbers sent as strings are read."""
+    rows = [
+        {"id": "a", "created": 1767222000000, "ended": None, "leases": "2"},
+        {"id": "b", "created": "1767222000000", "ended": "yes", "leases": 0},
+    ]
+
+    def handler(request: web.Request) -> web.Response:
+        return json_response(rows)
+
+    definition = {
+        "path": "/v1/list",
+        "rows": ["/data", ""],
+        "fields": {"id": "/id", "created": "/created", "leases": "/leases"},
+        "time_unit": "ms",
+        "derived_status": {"set": "/ended", "then": "done", "otherwise": "up"},
+        "statuses": {"up": "live", "done": "ended"},
+    }
+    snapshot, _ = await _poll_one(handler, definition)
+    assert snapshot.error is None
+    aggregate = snapshot.aggregate
+    assert {"up": 1, "done": 1} == {s: c.count for s, c in aggregate.statuses.items()}
+    assert NOW - 3600 == aggregate.statuses["up"].oldest_created
+    assert 2 == aggregate.leases
+    assert {"id": 0, "created": 0, "leases": 0, "status": 0} == dict(aggregate.invalid)
+
+
+async def test_paused_sessions_are_exported_and_not_live() -> None:
+    """A paused session is exported in phase paused, and adds no live seconds."""
+    handler, extra, _ = STYLES["none"]
+    definition = _definition(**extra)
+    async with origin_server(handler) as origin:
+        settings = settings_for(
+            {"name": "t", "provider": "acme", "base_url": origin.url},
+            providers={"acme": definition},
+        )
+        store = await poll_all(settings, clock=lambda: NOW)
+        await poll_all(settings, store=store, clock=lambda: NOW + 60)
+    exposition = scrape(store, clock=lambda: NOW + 60)
+    assert 1 == exposition.get("sessions", target="t", status="paused", phase="paused")
+    assert 6 * 60 == exposition.get("sessions_live_seconds_total", target="t")
