@@ -9,6 +9,8 @@ import pytest
 from aiohttp import web
 
 from exporter.core.records import Phase
+from exporter.polling.runtime import new_pollers, new_store
+from exporter.upstream.client import new_client_session
 from tests.harness import NOW, poll_all, scrape, settings_for
 from tests.origin import json_response, origin_server
 
@@ -298,3 +300,39 @@ async def test_paused_sessions_are_exported_and_not_live() -> None:
     exposition = scrape(store, clock=lambda: NOW + 60)
     assert 1 == exposition.get("sessions", target="t", status="paused", phase="paused")
     assert 6 * 60 == exposition.get("sessions_live_seconds_total", target="t")
+
+
+async def test_without_a_total_pages_are_fetched_as_far_as_the_last_walk_went() -> None:
+    """Page style without a total: the first poll walks one page at a time, the next ones
+    fetch ahead as far as it went, with no page more; when the list shrinks, at most
+    page_concurrency - 1 pages past its end are requested."""
+    served = list(BIG)
+
+    def handler(request: web.Request) -> web.Response:
+        number, size = _int(request, "page", 1), _int(request, "per_page", 100)
+        part = served[(number - 1) * size : number * size]
+        return json_response({"items": part, "has_next": number * size < len(served)})
+
+    definition = _definition(
+        rows="/items",
+        paging={"style": "page", "size_param": "per_page", "size": 10, "has_next": "/has_next"},
+    )
+    async with origin_server(handler) as origin:
+        settings = settings_for(
+            {"name": "t", "provider": "acme", "base_url": origin.url, "page_concurrency": 4},
+            providers={"acme": definition},
+        )
+        store = new_store(settings)
+        async with new_client_session() as session:
+            (poller,) = new_pollers(settings, session, store, clock=lambda: NOW)
+            counts = []
+            for shrink in (False, False, True):
+                if shrink:
+                    del served[50:]
+                before = len(origin.seen)
+                snapshot = await poller.poll()
+                counts.append((snapshot.aggregate.sessions, len(origin.seen) - before))
+    assert [(95, 10), (95, 10)] == counts[:2]
+    sessions, requests = counts[2]
+    assert 50 == sessions
+    assert 5 <= requests <= 5 + 3  # pages 6-8 may be cancelled before they are sent

@@ -212,6 +212,8 @@ class DefinedProvider(Provider[DefinedTarget]):
     def __init__(self, target: DefinedTarget) -> None:
         super().__init__(target)
         self._slots: asyncio.Semaphore | None = None
+        self._known: dict[tuple[tuple[str, str], ...], int] = {}
+        """Pages the previous complete walk of each listing took: how far to fetch ahead."""
 
     def statuses(self) -> Mapping[str, Phase]:
         d = self.definition
@@ -360,27 +362,38 @@ class DefinedProvider(Provider[DefinedTarget]):
     async def _numbered(
         self, fetcher: PageFetcher, query: list[tuple[str, str]], label: str, offsets: bool
     ) -> AsyncIterator[Page]:
-        """Offset or page paging; with a total, the pages after the first side by side."""
+        """Offset or page paging, pages fetched ahead up to ``page_concurrency`` at a time:
+        as far as the total says once a page has told it, else as far as the previous walk
+        of this listing went (so a steady poll requests exactly the pages it needs; a list
+        that shrank costs at most ``page_concurrency - 1`` pages past its end). Pages are
+        consumed in order; a short page drops what was fetched beyond it."""
         p = self.definition.paging
         first = 0 if offsets else p.first
+        name = p.offset_name if offsets else p.page_name
+        key = tuple(query)
+        known = self._known.get(key, 1)
 
         def params(at: int) -> list[tuple[str, str]]:
-            name = p.offset_name if offsets else p.page_name
             return [*query, *self._size(), (name, str(at))]
 
         guard = RepeatGuard()
         window: Window[_Fetched] = Window(self.target.page_concurrency)
-        ahead: int | None = None  # with a known total: the next position to start
-        at = first
-        page = await self._fetch(fetcher, params(at), at)
-        step = p.size
+        step = p.size  # rows per page (offsets), once known
+        ahead = first  # the position of the next page to start
+        end = first + (known * step if offsets and step else known)  # how far to fetch ahead
+        consumed = 0
         try:
             while True:
-                guard.check_rows(
-                    page.rows,
-                    page.exact,
-                    f"{label} at {p.offset_name if offsets else p.page_name}={at}",
-                )
+                inc = (step or 0) if offsets else 1  # 0: the step is not known yet
+                if window.next_key() is None:  # nothing in flight: the next page at least
+                    window.start(ahead, self._fetch(fetcher, params(ahead), ahead))
+                    ahead += inc
+                while inc and window.room() and ahead < end:
+                    window.start(ahead, self._fetch(fetcher, params(ahead), ahead))
+                    ahead += inc
+                at, page = await window.next()
+                consumed += 1
+                guard.check_rows(page.rows, page.exact, f"{label} at {name}={at}")
                 read = 0
                 async for part in self._parts(page, f"{label}[{at}]"):
                     read += part.read
@@ -389,30 +402,23 @@ class DefinedProvider(Provider[DefinedTarget]):
                     step = read  # the page size the server serves
                 total = _total(page.meta.get(p.total, _MISSING) if p.total else _MISSING, p.total)
                 nxt = at + read if offsets else at + 1
-                done_rows = nxt - first if offsets else (nxt - first) * (step or 0)
+                done_rows = nxt - first if offsets else (nxt - first) * step
                 if (
                     not read
                     or (p.has_next is not None and _ends(page.meta.get(p.has_next, _MISSING)))
                     or (total is not None and done_rows >= total)
                     or (p.size is not None and read < p.size)
                 ):
+                    self._known[key] = consumed
                     return
+                if window.next_key() not in (None, nxt):
+                    await window.drop()  # a short page: the pages ahead start elsewhere
+                if window.next_key() is None:
+                    ahead = nxt
                 if total is not None and step:
-                    # known total: start the pages still missing, up to page_concurrency
-                    if ahead is None or window.next_key() not in (None, nxt):
-                        await window.drop()
-                        ahead = nxt
-                    last = first + total if offsets else first + math.ceil(total / step)
-                    while window.room() and ahead < last:
-                        window.start(ahead, self._fetch(fetcher, params(ahead), ahead))
-                        ahead += step if offsets else 1
-                if window.next_key() == nxt:
-                    at, page = await window.next()
+                    end = first + total if offsets else first + math.ceil(total / step)
                 else:
-                    await window.drop()
-                    ahead = None
-                    at = nxt
-                    page = await self._fetch(fetcher, params(at), at)
+                    end = max(end, first + known * (step if offsets else 1))
         finally:
             await window.drop()
 
