@@ -25,7 +25,7 @@ import structlog
 from bench import load, measure, report
 from bench.upstream import Spec
 
-PARTS = ("scrape", "poll", "memory", "render", "growth", "scaling")
+PARTS = ("scrape", "poll", "latency", "memory", "render", "growth", "scaling")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -54,6 +54,10 @@ async def run(profile: measure.Profile, parts: Sequence[str]) -> dict[str, Any]:
         *([Spec("memory", "chaser", profile.memory_sessions)] if "memory" in parts else []),
         *(Spec(name, "chaser", s) for s, name in growth_specs.items()),
         Spec("scaling", "chaser", measure.SCALING_SESSIONS),
+        *(
+            Spec(f"latency-{api}", api, measure.LATENCY_SESSIONS, measure.LATENCY_MS)
+            for api in ("chaser", "notte", "trigger")
+        ),
     ]
     rows: list[report.Row] = []
     growth: list[measure.GrowthFigures] = []
@@ -68,16 +72,7 @@ async def run(profile: measure.Profile, parts: Sequence[str]) -> dict[str, Any]:
                 rows += report.scrape_rows(figures)
             details["scrape"] = [asdict(f) for f in scrapes]
         if "poll" in parts:
-            polls = []
-            for provider, options in (
-                ("chaser", {}),
-                ("chaser", {"page_size": 1000}),
-                ("notte", {}),
-            ):
-                _say(f"polls: {provider} {options} ...")
-                polls.append(
-                    await measure.poll(up, provider, provider, profile.poll_repeats, **options)
-                )
+            polls = await _polls(up, profile)
             for polled in polls:
                 rows += report.poll_rows(polled)
             rows += [report.requests_row(p) for p in polls if p.page_size == 100]
@@ -90,6 +85,10 @@ async def run(profile: measure.Profile, parts: Sequence[str]) -> dict[str, Any]:
                 }
                 for p in polls
             ]
+        if "latency" in parts:
+            latencies = await _latencies(up, profile)
+            rows += [report.latency_row(f) for f in latencies]
+            details["latency"] = [asdict(f) for f in latencies]
         if "memory" in parts:
             _say("peak RSS of once ...")
             memory = await measure.memory(up, "memory", "empty", profile.memory_sessions)
@@ -121,6 +120,52 @@ async def run(profile: measure.Profile, parts: Sequence[str]) -> dict[str, Any]:
                     gc.collect()
                     scaling.append(await measure.scaling(up, "scaling", targets, shards))
     return report.as_json(rows, growth, details, scaling)
+
+
+POLL_CASES: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("chaser", "chaser", {}),
+    ("chaser", "chaser_def", {}),
+    ("chaser", "chaser", {"page_size": 1000}),
+    ("chaser", "chaser_def_1000", {}),
+    ("notte", "notte", {}),
+    ("notte", "notte_def", {}),
+)
+"""(population, provider, target options) of each poll row: each hand-written provider
+beside a definition of the same API (``measure.DEFINITIONS``)."""
+
+
+async def _polls(up: measure.Upstream, profile: measure.Profile) -> list[measure.PollFigures]:
+    found = []
+    for name, provider, options in POLL_CASES:
+        _say(f"polls: {provider} {options} ...")
+        found.append(await measure.poll(up, name, provider, profile.poll_repeats, **options))
+    return found
+
+
+LATENCY_CASES: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("chaser", "chaser", "total", {}),
+    ("chaser", "chaser_def", "total", {}),
+    ("notte", "notte", "ahead", {}),
+    ("notte", "notte_def", "ahead", {}),
+    ("trigger", "trigger", "cursor", {"ended_window": "2d"}),
+    ("trigger", "trigger_def", "cursor", {"only_active": False}),
+)
+"""(API, provider, paging rule, target options) of each latency row: each hand-written
+provider beside a definition of the same API."""
+
+
+async def _latencies(
+    up: measure.Upstream, profile: measure.Profile
+) -> list[measure.LatencyFigures]:
+    found = []
+    for api, provider, rule, options in LATENCY_CASES:
+        _say(f"latency: {provider}, {measure.LATENCY_MS} ms per request ...")
+        found.append(
+            await measure.latency(
+                up, f"latency-{api}", provider, rule, profile.poll_repeats, **options
+            )
+        )
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:

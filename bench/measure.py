@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from bench import load
+from bench import upstream as upstream_module
 from bench.upstream import KEY, Spec
 from exporter.config.settings import Settings
 from exporter.exposition.cache import GZIP_LEVEL, ExpositionCache
@@ -195,9 +196,101 @@ def target(name: str, provider: str, base_url: str, **options: Any) -> dict[str,
     return entry
 
 
+_CHASER_API: dict[str, Any] = {
+    "path": "/v1/sessions",
+    "paging": {"style": "offset", "size_param": "limit", "size": 100, "total": "/total"},
+    "rows": ["/sessions", ""],
+    "fields": {
+        "id": "/id",
+        "status": "/status",
+        "created": "/created_at",
+        "leases": "/active_connection_leases",
+        "kind": "/session_type",
+    },
+    "statuses": {
+        "pending": "pending",
+        "starting": "pending",
+        "ready": "live",
+        "running": "live",
+        "active": "live",
+        "idle": "live",
+        "stopping": "live",
+        "stopped": "ended",
+        "terminated": "ended",
+        "completed": "ended",
+        "expired": "ended",
+        "failed": "failed",
+        "error": "failed",
+    },
+}
+DEFINITIONS: dict[str, dict[str, Any]] = {
+    "chaser_def": _CHASER_API,
+    "chaser_def_1000": _CHASER_API | {"paging": _CHASER_API["paging"] | {"size": 1000}},
+    "notte_def": {
+        "path": "/sessions/",
+        "query": {"only_active": "true"},
+        "paging": {
+            "style": "page",
+            "size_param": "page_size",
+            "size": 100,
+            "has_next": "/has_next",
+        },
+        "rows": ["/items", ""],
+        "fields": {
+            "id": "/session_id",
+            "status": "/status",
+            "created": "/created_at",
+            "last_activity": "/last_accessed_at",
+            "kind": "/browser_type",
+        },
+        "statuses": {
+            "authenticating": "pending",
+            "active": "live",
+            "closed": "ended",
+            "timed_out": "ended",
+            "error": "failed",
+        },
+        "deadline": {
+            "earliest": [
+                {
+                    "time": "/created_at",
+                    "plus": "/max_duration_minutes",
+                    "unit": "min",
+                    "default": 15,
+                },
+                {"time": "/last_accessed_at", "plus": "/idle_timeout_minutes", "unit": "min"},
+            ]
+        },
+    },
+    "trigger_def": {
+        "path": "/api/v1/sessions",
+        "paging": {
+            "style": "cursor",
+            "size_param": "page[size]",
+            "size": 100,
+            "cursor_param": "page[after]",
+            "next": "/pagination/next",
+        },
+        "rows": "/data",
+        "fields": {
+            "id": "/id",
+            "created": "/createdAt",
+            "deadline": "/expiresAt",
+            "last_activity": "/updatedAt",
+            "kind": "/type",
+        },
+        "statuses": {"active": "live", "closed": "ended", "expired": "ended"},
+        "status_filter": {"param": "filter[status]", "join": "each", "case": "upper"},
+    },
+}
+"""Definitions of the hand-written providers' APIs, polled beside them (same simulators)."""
+API = {"chaser_def": "chaser", "chaser_def_1000": "chaser", "notte_def": "notte"}
+"""The API (simulator) each definition reads."""
+
+
 def settings(*targets: dict[str, Any]) -> Settings:
     """Settings polling hourly, so nothing polls behind a measurement's back."""
-    return Settings(targets=list(targets), poll_interval="1h")
+    return Settings(targets=list(targets), poll_interval="1h", providers=DEFINITIONS)
 
 
 async def fill(store: Store, config: Settings) -> float:
@@ -428,9 +521,12 @@ async def poll(up: Upstream, name: str, provider: str, repeats: int, **options: 
     baseline and the loopback baseline in turn (after one warm-up of each), so a disturbance
     of the machine hits all three alike."""
     config = settings(target("poll", provider, up.url(name), **options))
-    page_size = int(options.get("page_size", 100))
+    defined = DEFINITIONS.get(provider)
+    size = defined["paging"]["size"] if defined else options.get("page_size", 100)
+    page_size = int(size)
     concurrency = int(options.get("page_concurrency", _default_concurrency(config)))
-    key = "sessions" if provider == "chaser" else "items"
+    api = API.get(provider, provider)
+    key = "sessions" if api == "chaser" else "items"
     store = new_store(config)
     seconds: list[float] = []
     baseline: list[float] = []
@@ -440,7 +536,7 @@ async def poll(up: Upstream, name: str, provider: str, repeats: int, **options: 
         poller = new_pollers(config, session, store)[0]
         await poller.poll()  # fills the upstream's page cache (and any paging hint)
         listed = (await up.stats())[name]["listed"]
-        pages = _page_params(provider, listed, page_size)
+        pages = _page_params(api, listed, page_size)
         bodies = [await up.get(name, path, params) for path, params in pages]
         await fetch_and_count(up, name, pages, key, concurrency)  # warm-up
         collections: list[int] = []
@@ -543,6 +639,98 @@ def gc_heap(targets: int = 10) -> HeapFigures:
 def _default_concurrency(config: Settings) -> int:
     value = getattr(config.targets[0], "page_concurrency", 1)
     return int(value)
+
+
+# --- latency: what a real account feels ---------------------------------------------------------
+
+LATENCY_MS = 50
+"""The simulated round trip of each request in the latency rows."""
+LATENCY_SESSIONS = 2_000
+"""Sessions of each latency population: 20 pages of 100."""
+
+
+@dataclass(frozen=True)
+class LatencyFigures:
+    """A poll's wall time with every answer ``delay_ms`` late, against the floor its paging
+    allows: what the pages cost if each round trip were the only cost."""
+
+    provider: str
+    rule: str
+    pages: tuple[int, ...]
+    """Pages of each listing."""
+    page_concurrency: int
+    delay_ms: int
+    seconds: float
+    floor_seconds: float
+    requests: int
+
+
+def latency_floor(rule: str, pages: Sequence[int], concurrency: int, delay: float) -> float:
+    """The least wall time of a poll under its paging rule, with ``delay`` per request.
+
+    ``total``: the first page, then the rest ``concurrency`` at a time; ``ahead``: every page
+    ``concurrency`` at a time (fetched ahead as far as the previous poll went); ``cursor``:
+    one page after another; several listings side by side: the longest.
+    """
+    longest = 0.0
+    for n in pages:
+        if rule == "total":
+            trips = 1 + math.ceil((n - 1) / concurrency)
+        elif rule == "ahead":
+            trips = math.ceil(n / concurrency)
+        else:
+            trips = n
+        longest = max(longest, trips * delay)
+    return longest
+
+
+def _listing_pages(api: str, sessions: int, page_size: int, each_status: bool) -> tuple[int, ...]:
+    if api == "trigger" and each_status:
+        population = upstream_module.trigger_population(sessions)
+        counts = [
+            sum(1 for r in population if r["status"] == s) for s in ("ACTIVE", "CLOSED", "EXPIRED")
+        ]
+        return tuple(max(1, math.ceil(c / page_size)) for c in counts)
+    if api == "notte":
+        population = upstream_module.notte_population(sessions)
+        sessions = sum(1 for r in population if r["status"] == "active")
+    return (max(1, math.ceil(sessions / page_size)),)
+
+
+async def latency(
+    up: Upstream, name: str, provider: str, rule: str, repeats: int, **options: Any
+) -> LatencyFigures:
+    """The median wall time of ``repeats`` polls (after one that warms the caches and the
+    paging hint), and the floor of the provider's paging rule."""
+    config = settings(target("latency", provider, up.url(name), **options))
+    concurrency = int(options.get("page_concurrency", _default_concurrency(config)))
+    api = API.get(provider, provider.removesuffix("_def"))
+    each = provider in ("trigger", "trigger_def")
+    pages = _listing_pages(api, LATENCY_SESSIONS, 100, each)
+    store = new_store(config)
+    seconds: list[float] = []
+    requests: list[int] = []
+    async with new_client_session() as session:
+        poller = new_pollers(config, session, store)[0]
+        await poller.poll()
+        for _ in range(repeats):
+            before = await up.requests(name)
+            started = time.perf_counter()
+            snapshot = await poller.poll()
+            seconds.append(time.perf_counter() - started)
+            requests.append(await up.requests(name) - before)
+            if not snapshot.up:
+                raise RuntimeError(f"poll of {name} failed: {snapshot.error}")
+    return LatencyFigures(
+        provider=provider,
+        rule=rule,
+        pages=pages,
+        page_concurrency=concurrency,
+        delay_ms=LATENCY_MS,
+        seconds=statistics.median(seconds),
+        floor_seconds=latency_floor(rule, pages, concurrency, LATENCY_MS / 1000),
+        requests=max(requests),
+    )
 
 
 # --- memory -------------------------------------------------------------------------------------

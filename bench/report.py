@@ -15,6 +15,7 @@ from bench.measure import (
     MIB,
     GrowthFigures,
     HeapFigures,
+    LatencyFigures,
     MemoryFigures,
     PollFigures,
     RenderFigures,
@@ -118,6 +119,33 @@ def poll_rows(p: PollFigures) -> list[Row]:
             met=loopback >= goal,
         )
     ]
+
+
+LATENCY_GOAL = 1.2
+_RULES = {
+    "total": "the first page, then the rest {c} at a time",
+    "ahead": "every page {c} at a time (as far as the last poll went)",
+    "cursor": "one page after another",
+}
+
+
+def latency_row(f: LatencyFigures) -> Row:
+    """A poll's wall time with a round trip per request, vs the floor its paging allows."""
+    listings = " + ".join(str(n) for n in f.pages)
+    rule = _RULES[f.rule].format(c=f.page_concurrency)
+    if len(f.pages) > 1:
+        rule = f"{len(f.pages)} listings side by side, the longest; each {rule}"
+    ratio = f.seconds / f.floor_seconds
+    return Row(
+        what=f"poll wall time, {f.provider}, {f.delay_ms} ms per request, {listings} pages "
+        f"({f.requests} requests)",
+        result=f"{f.seconds * 1e3:,.0f} ms",
+        baseline=f"the floor of its paging: {rule}",
+        baseline_result=f"{f.floor_seconds * 1e3:,.0f} ms",
+        ratio=_times(ratio),
+        goal=f"<= {LATENCY_GOAL:g}x",
+        met=ratio <= LATENCY_GOAL,
+    )
 
 
 def heap_row(h: HeapFigures) -> Row:

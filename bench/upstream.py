@@ -28,8 +28,10 @@ from exporter.simulators import (
     ChaserSimulator,
     NotteSimulator,
     Simulator,
+    TriggerSimulator,
     chaser_row,
     notte_row,
+    trigger_row,
 )
 
 KEY = "bench-key-0123456789"
@@ -91,30 +93,55 @@ def notte_population(sessions: int, *, seed: int = 1) -> list[dict[str, Any]]:
     return rows
 
 
+_TRIGGER_STATUSES = (("ACTIVE", 60), ("CLOSED", 30), ("EXPIRED", 10))
+
+
+def trigger_population(sessions: int, *, seed: int = 1) -> list[dict[str, Any]]:
+    """``sessions`` Trigger.dev rows: mostly active, created within the last day."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(sessions):
+        created = NOW - rng.uniform(0, 86_400)
+        rows.append(
+            trigger_row(
+                _session_id(rng),
+                _pick(rng, _TRIGGER_STATUSES),
+                created,
+                created + rng.uniform(0, NOW - created),
+                created + 86_400,
+            )
+        )
+    return rows
+
+
 def simulator(provider: str, sessions: int) -> Simulator:
     """A simulator of ``provider`` holding a generated population of ``sessions``."""
     if provider == "chaser":
         return ChaserSimulator(sessions=chaser_population(sessions), api_key=KEY)
     if provider == "notte":
         return NotteSimulator(sessions=notte_population(sessions), api_key=KEY)
+    if provider == "trigger":
+        return TriggerSimulator(sessions=trigger_population(sessions), api_key=KEY)
     raise ValueError(f"no generated population for provider {provider!r}")
 
 
 @dataclass(frozen=True)
 class Spec:
-    """One population: served under ``/<name>`` by a ``provider`` simulator."""
+    """One population: served under ``/<name>`` by a ``provider`` simulator, each answer
+    ``delay_ms`` late (a round trip over the internet, for the latency rows)."""
 
     name: str
     provider: str
     sessions: int
+    delay_ms: int = 0
 
     @classmethod
     def parse(cls, text: str) -> Spec:
-        name, provider, sessions = text.split(":")
-        return cls(name, provider, int(sessions))
+        name, provider, sessions, *delay = text.split(":")
+        return cls(name, provider, int(sessions), int(delay[0]) if delay else 0)
 
     def __str__(self) -> str:
-        return f"{self.name}:{self.provider}:{self.sessions}"
+        return f"{self.name}:{self.provider}:{self.sessions}:{self.delay_ms}"
 
 
 def app(specs: Sequence[Spec]) -> web.Application:
@@ -128,7 +155,8 @@ def app(specs: Sequence[Spec]) -> web.Application:
         listed[spec.name] = sum(
             1 for row in sim.sessions if spec.provider != "notte" or row["status"] == "active"
         )  # what a poll with the target's defaults lists (notte: only_active)
-        application.router.add_get(f"/{spec.name}{sim.path}", _cached(spec.name, sim, served))
+        handler = _cached(spec.name, sim, served, spec.delay_ms / 1000)
+        application.router.add_get(f"/{spec.name}{sim.path}", handler)
 
     async def stats(_request: web.Request) -> web.Response:
         return web.json_response(
@@ -139,7 +167,7 @@ def app(specs: Sequence[Spec]) -> web.Application:
     return application
 
 
-def _cached(name: str, sim: Simulator, served: dict[str, int]) -> Handler:
+def _cached(name: str, sim: Simulator, served: dict[str, int], delay: float = 0.0) -> Handler:
     pages: dict[str, bytes] = {}
     auth = f"Bearer {sim.api_key}"
 
@@ -147,6 +175,8 @@ def _cached(name: str, sim: Simulator, served: dict[str, int]) -> Handler:
         if request.headers.get("Authorization") != auth:
             return web.json_response({"detail": "Unauthorized"}, status=401)
         served[name] += 1
+        if delay:
+            await asyncio.sleep(delay)
         body = pages.get(request.query_string)
         if body is None:
             body = pages[request.query_string] = json.dumps(sim.payload(request.query)).encode()

@@ -296,3 +296,22 @@ async def test_an_unreadable_field_is_counted_under_the_definition_field() -> No
     store, _ = await _poll("steel", handler)
     assert {"live": (Phase.LIVE, 2)} == _counts(store)
     assert {"id": 1, "status": 0, "created": 1, "deadline": 1} == dict(_aggregate(store).invalid)
+
+
+def test_the_computed_deadline_is_the_same_in_seconds_and_as_a_time() -> None:
+    """A computed deadline read the aggregate's fast way (unix seconds, from the times it
+    has already read) equals the one read as a datetime, for every term kind."""
+    cases = {
+        "runloop": RUNLOOP_ROWS,
+        "daytona": DAYTONA_ROWS,
+        "steel": STEEL_ROWS,
+        "e2b": E2B_ROWS[:3],
+    }
+    for provider, rows in cases.items():
+        schema = provider_class(provider, BUILTIN[provider]).schema
+        for row in schema.typed(orjson.dumps(rows)):
+            created = None if row.created is None else row.created.timestamp()
+            activity = None if row.last_activity is None else row.last_activity.timestamp()
+            fast = type(row).deadline_seconds(row, created, activity)  # type: ignore[attr-defined]
+            slow = None if row.deadline is None else row.deadline.timestamp()
+            assert slow == fast, (provider, row.id)

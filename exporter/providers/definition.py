@@ -264,9 +264,12 @@ class Definition(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Definition:
-        if (self.fields.status is None) == (self.derived_status is None):
+        if self.fields.status is not None and self.derived_status is not None:
+            raise ValueError("give the status as fields.status or as derived_status, not both")
+        if self.from_listing and (self.status_filter is None or self.status_filter.join != "each"):
             raise ValueError(
-                "give the status as fields.status (a pointer) or as derived_status, exactly one"
+                "rows without a status need fields.status (a pointer), derived_status, or a "
+                "status_filter with join: each (each listing's status is its rows' status)"
             )
         if self.fields.deadline is not None and self.deadline is not None:
             raise ValueError("give the deadline as fields.deadline or as deadline, not both")
@@ -277,6 +280,11 @@ class Definition(Model):
         if self.paging.next == LAST_ID and self.fields.id.count("/") != 1:
             raise ValueError("next: last_id needs fields.id to be a top-level key (/id)")
         return self
+
+    @property
+    def from_listing(self) -> bool:
+        """Whether a row's status is the one its listing asked for (the rows have none)."""
+        return self.fields.status is None and self.derived_status is None
 
     @property
     def shapes(self) -> tuple[str, ...]:

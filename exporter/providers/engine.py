@@ -18,7 +18,7 @@ import difflib
 import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Annotated, Any, ClassVar
 
@@ -222,7 +222,8 @@ class DefinedProvider(Provider[DefinedTarget]):
         return d.statuses
 
     def counts_only_listed(self) -> bool:
-        return self.definition.status_filter is not None and self.target.only_active
+        d = self.definition
+        return d.status_filter is not None and self.target.only_active and not d.from_listing
 
     def request_headers(self) -> Mapping[str, str]:
         out = {}
@@ -235,23 +236,29 @@ class DefinedProvider(Provider[DefinedTarget]):
     def auth(self) -> tuple[str, str]:
         return self.definition.auth.pair()
 
-    def listings(self) -> list[list[tuple[str, str]]]:
-        """The query of each listing a poll makes (fixed parameters first)."""
+    def listings(self) -> list[tuple[list[tuple[str, str]], str | None]]:
+        """The query of each listing a poll makes (fixed parameters first), and the status
+        its rows have when they carry none."""
         d = self.definition
         fixed = list(d.query.items())
         flt = d.status_filter
-        if flt is None or not self.target.only_active:
-            return [fixed]
-        values = [s.upper() if flt.case == "upper" else s for s in d.active]
+        if flt is None or (not self.target.only_active and not d.from_listing):
+            return [(fixed, None)]
+        wanted = d.active if self.target.only_active else d.statuses
+        values = [s.upper() if flt.case == "upper" else s for s in wanted]
         if flt.join == "each":
-            return [[*fixed, (flt.param, v)] for v in values]
+            given = d.from_listing
+            return [
+                ([*fixed, (flt.param, v)], s if given else None)
+                for s, v in zip(wanted, values, strict=True)
+            ]
         if flt.join == "comma":
-            return [[*fixed, (flt.param, ",".join(values))]]
-        return [[*fixed, *((flt.param, v) for v in values)]]
+            return [([*fixed, (flt.param, ",".join(values))], None)]
+        return [([*fixed, *((flt.param, v) for v in values)], None)]
 
     async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Page]:
         self._slots = asyncio.Semaphore(self.target.page_concurrency)
-        walks = [self._walk(fetcher, query) for query in self.listings()]
+        walks = [self._walk(fetcher, query, status) for query, status in self.listings()]
         async for page in _merged(walks):
             yield page
 
@@ -309,20 +316,19 @@ class DefinedProvider(Provider[DefinedTarget]):
         return [(p.size_param, str(p.size))] if p.size_param and p.size else []
 
     async def _walk(
-        self, fetcher: PageFetcher, query: list[tuple[str, str]]
+        self, fetcher: PageFetcher, query: list[tuple[str, str]], status: str | None
     ) -> AsyncIterator[Page]:
+        """One listing to its end; ``status`` is its rows' status when they carry none."""
         style = self.definition.paging.style
-        label = "rows" + "".join(f"[{k}={v}]" for k, v in query if k != "")
+        label = "rows" + "".join(f"[{k}={v}]" for k, v in query)
         if style == "none":
-            page = await self._fetch(fetcher, query, 0)
-            async for part in self._parts(page, label):
-                yield part
+            parts = self._parts(await self._fetch(fetcher, query, 0), label)
         elif style == "cursor":
-            async for part in self._cursor(fetcher, query, label):
-                yield part
+            parts = self._cursor(fetcher, query, label)
         else:
-            async for part in self._numbered(fetcher, query, label, style == "offset"):
-                yield part
+            parts = self._numbered(fetcher, query, label, style == "offset")
+        async for part in parts:
+            yield part if status is None else replace(part, status=status)
 
     async def _cursor(
         self, fetcher: PageFetcher, query: list[tuple[str, str]], label: str

@@ -126,6 +126,16 @@ class Program:
         self.otherwise = derived.otherwise if derived else None
         rule = definition.deadline
         self.unless = [f"u{i}" for i in range(len(rule.unless_set))] if rule else []
+        fields = definition.fields
+        self.aliases = [
+            "created"
+            if t.time == fields.created
+            else "last_activity"
+            if t.time == fields.last_activity
+            else None
+            for t in (rule.earliest if rule else ())
+        ]
+        """Which term times are the row's creation or activity (read once by the aggregate)."""
         self.terms = [
             (
                 f"t{i}",
@@ -137,6 +147,45 @@ class Program:
             )
             for i, t in enumerate(rule.earliest if rule else ())
         ]
+
+    def deadline_seconds(
+        self,
+        status: str | None,
+        get: Callable[[str], Any],
+        created: float | None,
+        activity: float | None,
+    ) -> float | None:
+        """:meth:`deadline` as unix seconds, in float arithmetic: the times the aggregate
+        has read already (creation, activity) are not read again."""
+        for key in self.unless:
+            if _is_set(get(key)):
+                return None
+        best: float | None = None
+        lowered = None if status is None else status.lower()
+        for (time_key, plus_key, unit, default, positive, only), alias in zip(
+            self.terms, self.aliases, strict=True
+        ):
+            if only is not None and lowered not in only:
+                continue
+            if alias == "created" and created is not None:
+                at: float | None = created
+            elif alias == "last_activity" and activity is not None:
+                at = activity
+            else:
+                moment = self.time(get(time_key))
+                at = None if moment is None else moment.timestamp()
+            if at is None:
+                continue
+            if plus_key is not None:
+                amount = get(plus_key)
+                if amount is None:
+                    amount = default
+                if amount is None or (positive and amount <= 0) or not math.isfinite(amount):
+                    continue
+                at += amount * unit
+            if best is None or at < best:
+                best = at
+        return best
 
     def time(self, value: object) -> datetime | None:
         """A typed time value: a datetime already, or a number in the definition's unit."""
@@ -199,6 +248,17 @@ def _deadline_of(
         )
 
     return deadline
+
+
+def _deadline_seconds_of(
+    program: Program, getters: Mapping[str, Callable[[Any], Any]]
+) -> Callable[[Any, float | None, float | None], float | None]:
+    def deadline_seconds(row: Any, created: float | None, activity: float | None) -> float | None:
+        return program.deadline_seconds(
+            row.status, lambda key: getters[key](row) if key in getters else None, created, activity
+        )
+
+    return deadline_seconds
 
 
 def _time_of(program: Program, getter: Callable[[Any], Any]) -> Callable[[Any], datetime | None]:
@@ -292,6 +352,10 @@ class RowSchema:
                 namespace[attr] = property(_status_of(self.program, getters))
             elif attr == "deadline" and definition.deadline is not None:
                 namespace[attr] = property(_deadline_of(self.program, getters))
+                namespace["deadline_seconds"] = _deadline_seconds_of(self.program, getters)
+            elif attr == "status" and attr not in getters:  # the listing gives it
+                namespace["__annotations__"][attr] = ClassVar[str]
+                namespace[attr] = ""
             elif attr not in getters:
                 namespace["__annotations__"][attr] = ClassVar[None]
                 namespace[attr] = None
@@ -351,7 +415,12 @@ class RowSchema:
         def get(key: str) -> Any:
             return values.get(key)
 
-        status = values.get("status") if "status" in values else program.status(get)
+        if "status" in values:
+            status = values["status"]
+        elif program.constant is not None or program.then is not None:
+            status = program.status(get)
+        else:
+            status = ""  # the listing gives it
         if values["id"] is None or status is None:
             return None, problems
         deadline = values.get("deadline")
