@@ -50,6 +50,8 @@ SPECS = Path(
     )
 )
 T0 = 1_700_000_000.0
+SPECIFIED = ("agi", "chaser", "notte", "together", "trigger")
+"""The providers with an OpenAPI spec in ../shared/specs (the five added later have only SDKs)."""
 AUTH = {"Authorization": "Bearer test-key"}
 
 
@@ -358,14 +360,14 @@ async def test_response_validates_against_the_spec(
         assert case.rows == len(rows_of(sim.provider, document))
 
 
-@pytest.mark.parametrize("provider", sorted(SIMULATORS))
+@pytest.mark.parametrize("provider", SPECIFIED)
 def test_served_path_is_the_spec_operation(specs: Path, provider: str) -> None:
     """The simulator's path is a spec server's path prefix plus the documented operation path."""
     spec = sdk_spec(specs, provider)
     assert "get" in spec["paths"][spec_path(spec, SIMULATORS[provider].path)]
 
 
-@pytest.mark.parametrize("provider", sorted(SIMULATORS))
+@pytest.mark.parametrize("provider", SPECIFIED)
 def test_every_documented_json_response_is_exercised(specs: Path, provider: str) -> None:
     """Each status with a JSON schema in the spec has at least one case above (catches drift)."""
     spec = sdk_spec(specs, provider)

@@ -23,6 +23,7 @@ __all__ = [
     "Simulator",
     "iso",
     "parse_int",
+    "phrase",
     "serve",
     "timestamp",
 ]
@@ -94,7 +95,8 @@ class Fault:
 class RequestLog:
     """One received request: its path, a copy of its query, and whether its key was right.
 
-    `headers` copies the request's headers except the credentials (`UNRECORDED_HEADERS`):
+    `headers` copies the request's headers except the credentials (`UNRECORDED_HEADERS` and
+    the simulator's own `key_header`):
     what a client sends beside the key (`X-Chaser-Account`, `Accept`, an API version) can be
     asserted, the key itself is only ever judged by `authorized`.
     """
@@ -120,11 +122,16 @@ class Simulator:
     Every request is appended to `requests`. `on_request(sim, index)` runs before each page
     is computed, `index` being the request's 0-based ordinal among authorized requests to
     `path`. Subclasses set `provider` and `path` and implement `payload` (and `error_body`
-    when the provider's error shape differs from `{"error": message}`).
+    when the provider's error shape differs from `{"error": message}`, `key_header` and
+    `key_prefix` when the key is not sent as `Authorization: Bearer <key>`).
     """
 
     provider: ClassVar[str]
     path: ClassVar[str]
+    key_header: ClassVar[str] = "Authorization"
+    """The request header that carries the key (never recorded in `requests`)."""
+    key_prefix: ClassVar[str] = "Bearer "
+    """What precedes the key in `key_header`'s value."""
 
     def __init__(
         self, *, sessions: Iterable[dict[str, Any]] = (), api_key: str = "test-key"
@@ -189,7 +196,8 @@ class Simulator:
         if fault is not None and (fault.status is not None or fault.body is not None):
             response = self._fault_response(fault, headers)
         elif not authorized:
-            headers.setdefault("WWW-Authenticate", "Bearer")
+            if self.key_prefix == "Bearer ":
+                headers.setdefault("WWW-Authenticate", "Bearer")
             response = self._json(self.error_body(401, "Unauthorized"), 401, headers)
         elif (refusal := self.refusal(request.headers)) is not None:
             response = self._json(self.error_body(403, refusal), 403, headers)
@@ -210,7 +218,7 @@ class Simulator:
         status = fault.status or HTTPStatus.OK
         if fault.body is not None:
             return _response(fault.body, status=status, headers=headers)
-        return self._json(self.error_body(status, _phrase(status)), status, headers)
+        return self._json(self.error_body(status, phrase(status)), status, headers)
 
     def _redirect_to(self, target: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         """A handler answering 307 to `target` on this server, the query string kept.
@@ -235,11 +243,12 @@ class Simulator:
         return self._json(self.error_body(404, "Not Found"), 404, {})
 
     def _log(self, request: web.Request) -> bool:
-        authorized = request.headers.get("Authorization") == f"Bearer {self.api_key}"
+        key_header = self.key_header.lower()
+        authorized = request.headers.get(key_header) == f"{self.key_prefix}{self.api_key}"
         headers = CIMultiDict(
             (name, value)
             for name, value in request.headers.items()
-            if name.lower() not in UNRECORDED_HEADERS
+            if name.lower() not in UNRECORDED_HEADERS and name.lower() != key_header
         )
         self.requests.append(
             RequestLog(request.path, MultiDict(request.query), authorized, headers)
@@ -310,7 +319,8 @@ async def _stream(request: web.Request, response: web.Response, fault: Fault) ->
     return stream
 
 
-def _phrase(status: int) -> str:
+def phrase(status: int) -> str:
+    """The reason phrase of an HTTP status (`Error` for one without)."""
     try:
         return HTTPStatus(status).phrase
     except ValueError:
