@@ -1,4 +1,4 @@
-"""``session-exporter demo``: five simulated providers with a living population, and the exporter.
+"""``session-exporter demo``: ten simulated providers with a living population, and the exporter.
 
 Each provider's population is seeded and evolves once a second: sessions are
 created, start, run, idle, pause, expire, fail and close, and Chaser leases come
@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -26,17 +26,27 @@ from exporter.config.settings import Settings
 from exporter.core.timeparse import parse_timestamp
 from exporter.simulators import (
     AgiSimulator,
+    BrowserbaseSimulator,
     ChaserSimulator,
+    DaytonaSimulator,
+    E2bSimulator,
     Fault,
     NotteSimulator,
+    RunloopSimulator,
     Simulator,
+    SteelSimulator,
     TogetherSimulator,
     TriggerSimulator,
     agi_row,
+    browserbase_population,
     chaser_row,
+    daytona_population,
+    e2b_population,
     iso,
     notte_row,
+    runloop_population,
     serve,
+    steel_population,
     together_row,
     trigger_row,
 )
@@ -53,6 +63,9 @@ KEEP_FAILED = 20 * 60.0
 DEMO_PRICES = {"together": 0.03, "chaser": 0.09, "notte": 0.12}
 """Made-up prices of a session-hour, so the dashboard's spend panels have numbers; the AGI and
 Trigger.dev targets have none, as an account without a known price."""
+
+BASE_PATHS = {"together": "/v1", "daytona": "/api"}
+"""The path in a provider's default base URL, which its simulator serves under."""
 
 log = structlog.get_logger("exporter.cli.demo")
 
@@ -378,8 +391,37 @@ class TriggerPopulation(Population):
         self.prune("id", now)
 
 
+SEEDED: dict[str, Callable[..., list[dict[str, Any]]]] = {
+    "e2b": e2b_population,
+    "browserbase": browserbase_population,
+    "daytona": daytona_population,
+    "runloop": runloop_population,
+    "steel": steel_population,
+}
+"""The seeded population of each provider shipped as a definition (every status held)."""
+RESEED = 10 * 60.0
+"""How often those accounts are seeded afresh: new sessions, new times, new deadlines."""
+
+
+class SeededPopulation(Population):
+    """A provider shipped as a definition: its simulator's seeded population, which holds
+    every status (some sessions past their deadline), renewed every ``RESEED`` seconds."""
+
+    seeded = 0.0
+    rounds = 0
+
+    def seed(self, now: float) -> None:
+        self.seeded = now
+        self.rounds += 1
+        self.sim.sessions[:] = SEEDED[self.sim.provider](now, seed=self.rounds)
+
+    def tick(self, now: float) -> None:
+        if now - self.seeded >= RESEED:
+            self.seed(now)
+
+
 class DemoWorld:
-    """All five simulated accounts, their populations, and the AGI outage schedule."""
+    """All ten simulated accounts, their populations, and the AGI outage schedule."""
 
     def __init__(self, *, seed: int = 7, now: float | None = None, outage: Outage = Outage()):
         start = time.time() if now is None else now
@@ -399,6 +441,16 @@ class DemoWorld:
             self.trigger,
             self.chaser,
             self.notte,
+            *(
+                SeededPopulation(sim(api_key=DEMO_KEY), rng, start)
+                for sim in (
+                    E2bSimulator,
+                    BrowserbaseSimulator,
+                    DaytonaSimulator,
+                    RunloopSimulator,
+                    SteelSimulator,
+                )
+            ),
         ]
 
     def tick(self, now: float) -> None:
@@ -421,7 +473,7 @@ class DemoWorld:
             target: dict[str, Any] = {
                 "name": f"{provider}-demo",
                 "provider": provider,
-                "base_url": urls[provider] + ("/v1" if provider == "together" else ""),
+                "base_url": urls[provider] + BASE_PATHS.get(provider, ""),
                 "api_key": DEMO_KEY,
                 "per_session": {"enabled": True, "max_series": 20},
             }
@@ -434,7 +486,7 @@ class DemoWorld:
 
     @asynccontextmanager
     async def running(self, *, tick: float = TICK) -> AsyncIterator[dict[str, str]]:
-        """Serve the five simulators on loopback and evolve them; yield their URLs."""
+        """Serve the ten simulators on loopback and evolve them; yield their URLs."""
         async with AsyncExitStack() as stack:
             urls = {
                 p.sim.provider: await stack.enter_async_context(serve(p.sim))

@@ -67,6 +67,8 @@ class DefinedTarget(TargetBase):
     provider: str
     only_active: bool = True
     page_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
+    page_size: Annotated[int, Field(ge=1)] | None = None
+    """Rows asked for a page, at most the definition's ``paging.size`` (its default)."""
     _definition: Definition | None = PrivateAttr(default=None)
 
     @field_validator("provider")
@@ -108,6 +110,11 @@ class DefinedTarget(TargetBase):
                 f"only_active: provider {self.provider} has no status filter, it counts "
                 "every status its list returns"
             )
+        size = definition.paging.size
+        if self.page_size is not None and size is None:
+            problems.append(f"page_size: provider {self.provider} sends no page size")
+        elif self.page_size is not None and size is not None and self.page_size > size:
+            problems.append(f"page_size: at most {size}, the largest page of {self.provider}")
         if self.base_url is None and definition.base_url is None:
             problems.append(
                 f"base_url is required: provider {self.provider} has no default base_url"
@@ -311,9 +318,15 @@ class DefinedProvider(Provider[DefinedTarget]):
 
     # -- the walks ------------------------------------------------------------------------
 
+    @property
+    def page_size(self) -> int | None:
+        """The rows asked for a page: the target's ``page_size``, else the definition's."""
+        return self.target.page_size or self.definition.paging.size
+
     def _size(self) -> list[tuple[str, str]]:
         p = self.definition.paging
-        return [(p.size_param, str(p.size))] if p.size_param and p.size else []
+        size = self.page_size
+        return [(p.size_param, str(size))] if p.size_param and size else []
 
     async def _walk(
         self, fetcher: PageFetcher, query: list[tuple[str, str]], status: str | None
@@ -384,7 +397,8 @@ class DefinedProvider(Provider[DefinedTarget]):
 
         guard = RepeatGuard()
         window: Window[_Fetched] = Window(self.target.page_concurrency)
-        step = p.size  # rows per page (offsets), once known
+        size = self.page_size
+        step = size  # rows per page (offsets), once known
         ahead = first  # the position of the next page to start
         end = first + (known * step if offsets and step else known)  # how far to fetch ahead
         consumed = 0
@@ -413,7 +427,7 @@ class DefinedProvider(Provider[DefinedTarget]):
                     not read
                     or (p.has_next is not None and _ends(page.meta.get(p.has_next, _MISSING)))
                     or (total is not None and done_rows >= total)
-                    or (p.size is not None and read < p.size)
+                    or (size is not None and read < size)
                 ):
                     self._known[key] = consumed
                     return

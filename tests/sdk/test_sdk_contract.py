@@ -206,7 +206,7 @@ async def exporter_once(
     target = {
         "name": TARGET,
         "provider": scenario.provider,
-        "base_url": base_url + ("/v1" if scenario.provider == "together" else ""),
+        "base_url": base_url + {"together": "/v1", "daytona": "/api"}.get(scenario.provider, ""),
         "api_key_env": KEY_ENV,
         **scenario.target,
     }

@@ -7,20 +7,8 @@ what it got. The tests assert that it got exactly the dataset's ids and statuses
 fields the exporter reads) and that the requests it sent were the expected ones, page by
 page. The machinery (environments, `run`, `sdk_listing`) is test_sdk_contract.py's.
 
-The `once` half ("`session-exporter once` counts the same") is a few lines once the exporter
-knows these providers. Each scenario already names the exporter's target (`target`) with
-the page size and filter matching the driver's walk, and `PHASES` holds interface.md's phase
-of every status, so in test_sdk_contract.py:
-
-    from tests.sdk.test_sdk_more import PHASES as MORE_PHASES, SCENARIOS as MORE_SCENARIOS
-    PHASES = {**PHASES, **MORE_PHASES}
-    # and add MORE_SCENARIOS to the parametrize lists of
-    # test_exporter_counts_the_sessions_the_sdk_lists (all of them) and
-    # test_exporter_phases_follow_the_contract (the `-all` ones)
-
-(`exporter_once` derives the target from `Scenario.provider` and `Scenario.target`; a
-Daytona scenario's base URL is the simulator's plus `/api`, the path of the SDK's default
-base URL, which `exporter_once` adds for Together's `/v1` today: give Daytona the same.)
+`once` counts the same as the SDK lists (`test_exporter_counts_the_sessions_the_sdk_lists`),
+and exports every status the SDK knows in the contract's phase.
 """
 
 # House style is `assert expected == actual`, which SIM300 calls a Yoda condition.
@@ -36,7 +24,15 @@ from exporter.simulators import Simulator
 from exporter.simulators.keyset import token
 from tests.conftest import Serve
 from tests.sdk import datasets
-from tests.sdk.test_sdk_contract import Scenario, sdk_listing, simulator
+from tests.sdk.test_sdk_contract import (
+    TARGET,
+    Scenario,
+    counted,
+    exporter_once,
+    listed,
+    sdk_listing,
+    simulator,
+)
 
 ACTIVE = datasets.ACTIVE
 
@@ -286,3 +282,31 @@ async def test_steel_sdk_asks_once_more_after_the_last_page(served: Serve, tmp_p
 def _base_path(scenario: Scenario) -> str:
     """The path in the SDK's default base URL: Daytona's ends in /api, the others' in none."""
     return "/api" if scenario.provider == "daytona" else ""
+
+
+# --- `once` counts what the SDK lists ------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+async def test_exporter_counts_the_sessions_the_sdk_lists(
+    served: Serve, tmp_path: Path, scenario: Scenario
+) -> None:
+    """`once` over the same simulator succeeds and counts the SDK's sessions per status."""
+    sim = simulator(scenario)
+    base_url = await served(sim)
+    listing = await sdk_listing(scenario, base_url + _base_path(scenario), tmp_path)
+    code, exposition = await exporter_once(scenario, base_url, tmp_path)
+    assert (0, listed(listing)) == (code, counted(exposition))
+
+
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s.name.endswith("-all")], ids=str)
+async def test_exporter_phases_follow_the_contract(
+    served: Serve, tmp_path: Path, scenario: Scenario
+) -> None:
+    """Every status the SDK knows is exported (0 when empty) in the phase interface.md fixes."""
+    sim = simulator(scenario)
+    code, exposition = await exporter_once(scenario, await served(sim), tmp_path)
+    series = exposition.select("sessions", target=TARGET)
+    phases = {dict(labels)["status"]: dict(labels)["phase"] for labels in series}
+    expected = PHASES[scenario.provider]
+    assert (0, expected) == (code, {status: phases.get(status) for status in expected})
