@@ -36,11 +36,17 @@ def test_quick_benchmark_prints_every_row_with_its_ratio(tmp_path: Path) -> None
         ">= 50x",
         ">= 0.8x, p99 < 10 ms",
         ">= 50x",
-        ">= 0.6x",
-        ">= 0.8x",
-        ">= 0.6x",
+        ">= 0.6x",  # chaser, page size 100
+        ">= 0.6x",  # a definition of its API
+        ">= 0.8x",  # chaser, page size 1000
+        ">= 0.8x",  # a definition of its API
+        ">= 0.6x",  # notte
+        ">= 0.6x",  # a definition of its API
         "equal",
         "equal",
+        "equal",
+        "equal",
+        *["<= 1.2x"] * 6,  # latency: three hand-written providers, each beside a definition
         "<= +64 MiB",
         "<= 1 ms",
         "<= 25 ms",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import operator
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -253,10 +254,59 @@ def _deadline_of(
 def _deadline_seconds_of(
     program: Program, getters: Mapping[str, Callable[[Any], Any]]
 ) -> Callable[[Any, float | None, float | None], float | None]:
-    def deadline_seconds(row: Any, created: float | None, activity: float | None) -> float | None:
-        return program.deadline_seconds(
-            row.status, lambda key: getters[key](row) if key in getters else None, created, activity
+    """:meth:`Program.deadline_seconds` specialised for one row type: each term's readers
+    resolved once, no closure made per row (the aggregate calls it for every live row)."""
+    unless = [getters[key] for key in program.unless]
+    terms = [
+        (
+            alias,
+            getters.get(time_key),
+            getters.get(plus_key) if plus_key else None,
+            unit,
+            default,
+            positive,
+            only,
         )
+        for (time_key, plus_key, unit, default, positive, only), alias in zip(
+            program.terms, program.aliases, strict=True
+        )
+    ]
+    to_time = program.time
+    isfinite = math.isfinite
+
+    def deadline_seconds(  # noqa: PLR0912 - inlined on purpose: once per live row
+        row: Any, created: float | None, activity: float | None
+    ) -> float | None:
+        for read in unless:
+            if _is_set(read(row)):
+                return None
+        best: float | None = None
+        status: str | None = None
+        for alias, read_time, read_plus, unit, default, positive, only in terms:
+            if only is not None:
+                if status is None:
+                    status = str(row.status).lower()
+                if status not in only:
+                    continue
+            if alias == "created" and created is not None:
+                at: float | None = created
+            elif alias == "last_activity" and activity is not None:
+                at = activity
+            else:
+                moment = None if read_time is None else to_time(read_time(row))
+                at = None if moment is None else moment.timestamp()
+            if at is None:
+                continue
+            if read_plus is not None:
+                amount = read_plus(row)
+                if amount is None:
+                    amount = default
+                if amount is None or (positive and amount <= 0) or not isfinite(amount):
+                    continue
+                at += amount * unit
+            if best is None or at < best:
+                best = at
+        return best
 
     return deadline_seconds
 
@@ -270,12 +320,7 @@ def _time_of(program: Program, getter: Callable[[Any], Any]) -> Callable[[Any], 
 
 def _getter(attrs: tuple[str, ...]) -> Callable[[Any], Any]:
     if len(attrs) == 1:
-        (name,) = attrs
-
-        def one(row: Any) -> Any:
-            return getattr(row, name)
-
-        return one
+        return operator.attrgetter(attrs[0])  # one C call
 
     def chain(row: Any) -> Any:
         value = row
