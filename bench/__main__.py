@@ -24,6 +24,7 @@ import structlog
 
 from bench import load, measure, report
 from bench.upstream import Spec
+from exporter.providers.catalog import BUILTIN
 
 PARTS = ("scrape", "poll", "latency", "memory", "render", "growth", "scaling")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -56,7 +57,7 @@ async def run(profile: measure.Profile, parts: Sequence[str]) -> dict[str, Any]:
         Spec("scaling", "chaser", measure.SCALING_SESSIONS),
         *(
             Spec(f"latency-{api}", api, measure.LATENCY_SESSIONS, measure.LATENCY_MS)
-            for api in ("chaser", "notte", "trigger")
+            for api in ("chaser", "notte", "trigger", *BUILTIN)
         ),
     ]
     rows: list[report.Row] = []
@@ -144,14 +145,22 @@ async def _polls(up: measure.Upstream, profile: measure.Profile) -> list[measure
 
 LATENCY_CASES: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ("chaser", "chaser", "total", {}),
-    ("chaser", "chaser_def", "total", {}),
+    ("chaser", "chaser_def", "ahead", {}),
     ("notte", "notte", "ahead", {}),
     ("notte", "notte_def", "ahead", {}),
-    ("trigger", "trigger", "cursor", {"ended_window": "2d"}),
+    ("trigger", "trigger", "cursor", {"ended_window": "366d"}),
     ("trigger", "trigger_def", "cursor", {"only_active": False}),
+    ("e2b", "e2b", "cursor", {}),
+    ("browserbase", "browserbase", "cursor", {}),
+    ("daytona", "daytona", "cursor", {}),
+    ("runloop", "runloop", "cursor", {}),
+    ("steel", "steel", "cursor", {}),
 )
 """(API, provider, paging rule, target options) of each latency row: each hand-written
-provider beside a definition of the same API."""
+provider beside a definition of the same API. A definition with offset or page paging fetches
+ahead as far as the previous poll went (``ahead``), from the first page on; the hand-written
+Chaser provider learns the total from its first page (``total``). Trigger.dev's
+``ended_window`` covers the whole generated population, so both count the same rows."""
 
 
 async def _latencies(

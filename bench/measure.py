@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,6 +34,7 @@ from exporter.exposition.cache import GZIP_LEVEL, ExpositionCache
 from exporter.exposition.collector import SessionCollector
 from exporter.polling.runtime import new_pollers, new_store
 from exporter.polling.state import Store
+from exporter.providers.catalog import BUILTIN
 from exporter.providers.target import TargetBase
 from exporter.upstream.client import new_client_session
 from exporter.web.app import EXPOSITION, STORE, create_app
@@ -670,9 +672,10 @@ def latency_floor(rule: str, pages: Sequence[int], concurrency: int, delay: floa
 
     ``total``: the first page, then the rest ``concurrency`` at a time; ``ahead``: every page
     ``concurrency`` at a time (fetched ahead as far as the previous poll went); ``cursor``:
-    one page after another; several listings side by side: the longest.
+    one page after another; several listings side by side: the longest, and never less than
+    all their pages ``concurrency`` at a time.
     """
-    longest = 0.0
+    longest = 0
     for n in pages:
         if rule == "total":
             trips = 1 + math.ceil((n - 1) / concurrency)
@@ -680,11 +683,36 @@ def latency_floor(rule: str, pages: Sequence[int], concurrency: int, delay: floa
             trips = math.ceil(n / concurrency)
         else:
             trips = n
-        longest = max(longest, trips * delay)
-    return longest
+        longest = max(longest, trips)
+    return max(longest, math.ceil(sum(pages) / concurrency)) * delay
+
+
+_STATUS_KEY = {"e2b": "state", "daytona": "state"}
+
+
+def _defined_pages(provider: str, sessions: int) -> tuple[int, ...]:
+    """The pages of each listing a default poll of a built-in definition makes."""
+    definition = BUILTIN[provider]
+    rows = upstream_module.population(provider, sessions)
+    key = _STATUS_KEY.get(provider, "status")
+    counts = Counter(str(row.get(key)).lower() for row in rows)
+    size = definition.paging.size
+    flt = definition.status_filter
+    assert flt is not None
+    wanted = list(definition.active)
+    groups = [[s] for s in wanted] if flt.join == "each" else [wanted]
+
+    def pages(n: int) -> int:
+        if size is None:
+            return 1
+        return max(1, math.ceil(n / size))
+
+    return tuple(pages(sum(counts[s] for s in group)) for group in groups)
 
 
 def _listing_pages(api: str, sessions: int, page_size: int, each_status: bool) -> tuple[int, ...]:
+    if api in BUILTIN:
+        return _defined_pages(api, sessions)
     if api == "trigger" and each_status:
         population = upstream_module.trigger_population(sessions)
         counts = [
@@ -702,8 +730,12 @@ async def latency(
 ) -> LatencyFigures:
     """The median wall time of ``repeats`` polls (after one that warms the caches and the
     paging hint), and the floor of the provider's paging rule."""
-    config = settings(target("latency", provider, up.url(name), **options))
-    concurrency = int(options.get("page_concurrency", _default_concurrency(config)))
+    base = up.url(name) + ("/api" if provider == "daytona" else "")
+    config = settings(target("latency", provider, base, **options))
+    # a provider without the option (Trigger.dev) is held to the engine's default
+    concurrency = int(
+        options.get("page_concurrency", getattr(config.targets[0], "page_concurrency", 4))
+    )
     api = API.get(provider, provider.removesuffix("_def"))
     each = provider in ("trigger", "trigger_def")
     pages = _listing_pages(api, LATENCY_SESSIONS, 100, each)

@@ -134,7 +134,10 @@ def latency_row(f: LatencyFigures) -> Row:
     listings = " + ".join(str(n) for n in f.pages)
     rule = _RULES[f.rule].format(c=f.page_concurrency)
     if len(f.pages) > 1:
-        rule = f"{len(f.pages)} listings side by side, the longest; each {rule}"
+        rule = (
+            f"{len(f.pages)} listings side by side ({f.page_concurrency} requests at a time), "
+            f"the longest; each {rule}"
+        )
     ratio = f.seconds / f.floor_seconds
     return Row(
         what=f"poll wall time, {f.provider}, {f.delay_ms} ms per request, {listings} pages "

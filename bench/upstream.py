@@ -25,12 +25,18 @@ from typing import Any
 from aiohttp import web
 
 from exporter.simulators import (
+    SIMULATORS,
     ChaserSimulator,
     NotteSimulator,
     Simulator,
     TriggerSimulator,
+    browserbase_population,
     chaser_row,
+    daytona_population,
+    e2b_population,
     notte_row,
+    runloop_population,
+    steel_population,
     trigger_row,
 )
 
@@ -114,6 +120,27 @@ def trigger_population(sessions: int, *, seed: int = 1) -> list[dict[str, Any]]:
     return rows
 
 
+POPULATIONS: dict[str, Callable[..., list[dict[str, Any]]]] = {
+    "e2b": e2b_population,
+    "browserbase": browserbase_population,
+    "daytona": daytona_population,
+    "runloop": runloop_population,
+    "steel": steel_population,
+}
+"""The seeded populations of the providers shipped as definitions (every status held)."""
+
+
+def population(provider: str, sessions: int) -> list[dict[str, Any]]:
+    """The generated rows of ``provider``."""
+    if provider in POPULATIONS:
+        return POPULATIONS[provider](NOW, seed=1, size=sessions)
+    return {
+        "chaser": chaser_population,
+        "notte": notte_population,
+        "trigger": trigger_population,
+    }[provider](sessions)
+
+
 def simulator(provider: str, sessions: int) -> Simulator:
     """A simulator of ``provider`` holding a generated population of ``sessions``."""
     if provider == "chaser":
@@ -122,6 +149,8 @@ def simulator(provider: str, sessions: int) -> Simulator:
         return NotteSimulator(sessions=notte_population(sessions), api_key=KEY)
     if provider == "trigger":
         return TriggerSimulator(sessions=trigger_population(sessions), api_key=KEY)
+    if provider in POPULATIONS:
+        return SIMULATORS[provider](sessions=population(provider, sessions), api_key=KEY)
     raise ValueError(f"no generated population for provider {provider!r}")
 
 
@@ -168,19 +197,20 @@ def app(specs: Sequence[Spec]) -> web.Application:
 
 
 def _cached(name: str, sim: Simulator, served: dict[str, int], delay: float = 0.0) -> Handler:
-    pages: dict[str, bytes] = {}
-    auth = f"Bearer {sim.api_key}"
+    pages: dict[str, tuple[bytes, dict[str, str]]] = {}
+    auth = f"{sim.key_prefix}{sim.api_key}"
 
     async def handle(request: web.Request) -> web.Response:
-        if request.headers.get("Authorization") != auth:
+        if request.headers.get(sim.key_header) != auth:
             return web.json_response({"detail": "Unauthorized"}, status=401)
         served[name] += 1
         if delay:
             await asyncio.sleep(delay)
-        body = pages.get(request.query_string)
-        if body is None:
-            body = pages[request.query_string] = json.dumps(sim.payload(request.query)).encode()
-        return web.Response(body=body, content_type="application/json")
+        page = pages.get(request.query_string)
+        if page is None:  # the answer's headers too: E2B's cursor is one
+            body = json.dumps(sim.payload(request.query)).encode()
+            page = pages[request.query_string] = (body, sim.answer_headers(200))
+        return web.Response(body=page[0], headers=page[1], content_type="application/json")
 
     return handle
 
