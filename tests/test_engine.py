@@ -330,8 +330,9 @@ async def test_without_a_total_pages_are_fetched_as_far_as_the_last_walk_went() 
                 if shrink:
                     del served[50:]
                 before = len(origin.seen)
-                snapshot = await poller.poll()
-                counts.append((snapshot.aggregate.sessions, len(origin.seen) - before))
+                aggregate = (await poller.poll()).aggregate
+                assert aggregate is not None
+                counts.append((aggregate.sessions, len(origin.seen) - before))
     assert [(95, 10), (95, 10)] == counts[:2]
     sessions, requests = counts[2]
     assert 50 == sessions
