@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
+from exporter.config.settings import ConfigError, load_settings
 from exporter.core.records import Phase
 from exporter.polling.runtime import new_pollers, new_store
 from exporter.upstream.client import new_client_session
@@ -337,3 +339,56 @@ async def test_without_a_total_pages_are_fetched_as_far_as_the_last_walk_went() 
     sessions, requests = counts[2]
     assert 50 == sessions
     assert 5 <= requests <= 5 + 3  # pages 6-8 may be cancelled before they are sent
+
+
+BROKEN = """\
+providers:
+  acme:
+    path: /v1/list
+    pagng: {style: cursor}
+    paging: {style: cursor, size_param: limit, size: 10}
+    rows: /data
+    fields: {id: id, status: /state, created: /created}
+    statuses: {running: alive}
+  chaser:
+    path: /x
+    rows: ""
+    fields: {id: /id, status: /s, created: /c}
+  Acme!:
+    path: /x
+    rows: ""
+    fields: {id: /id, status: /s, created: /c}
+targets:
+  - name: t
+    provider: acme
+    api_key: k
+    base_url: http://127.0.0.1:1
+  - name: u
+    provider: acmi
+    api_key: k
+"""
+
+
+def test_a_broken_definition_is_reported_where_it_is_written(tmp_path: Path) -> None:
+    """Every problem of a definition is located (file:line:column and dotted key), in plain
+    words, with "did you mean" for a misspelt key or provider id."""
+    path = tmp_path / "broken.yaml"
+    path.write_text(BROKEN, encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path)
+    ids = "together, agi, trigger, chaser, notte, e2b, browserbase, daytona, runloop, steel, acme"
+    assert [
+        f"{path}:4:5: providers.acme.pagng: unknown key (did you mean paging?)",
+        f"{path}:5:13: providers.acme.paging: paging style cursor needs next: a JSON pointer, "
+        "header:NAME or last_id",
+        f"{path}:7:18: providers.acme.fields.id: 'id' is not a JSON pointer (RFC 6901): write "
+        "'/id' for a top-level key, or \"\" for the whole value",
+        f"{path}:8:25: providers.acme.statuses.running: must be one of pending, live, paused, "
+        "ended, failed, unknown, not 'alive'",
+        f"{path}:10:5: providers.chaser: 'chaser' is a built-in provider id: give your "
+        "definition another id",
+        f"{path}:14:5: providers.Acme!: 'Acme!' is not a provider id: lower-case letters, "
+        "digits, '_' and '-', starting with a letter or digit (it becomes the provider label)",
+        f"{path}:23:15: targets[1].provider: unknown provider 'acmi': did you mean acme? use one "
+        f"of {ids}, or define it under providers:",
+    ] == [str(p) for p in raised.value.problems]

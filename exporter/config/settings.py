@@ -35,7 +35,7 @@ from exporter.config.messages import describe, model_at, suggest, unknown_key
 from exporter.core import names
 from exporter.core.durations import format_duration
 from exporter.providers import PROVIDER_IDS, PROVIDERS, TargetConfig, UserProviderId
-from exporter.providers.definition import Definition
+from exporter.providers.definition import ID_PATTERN, Definition
 from exporter.providers.engine import USER_DEFINITIONS
 from exporter.providers.target import PositiveDuration, TargetBase
 
@@ -95,7 +95,7 @@ class Settings(BaseSettings):
         known: dict[str, Definition | None] = {}
         if isinstance(raw, dict):
             for name, value in raw.items():
-                if name in PROVIDER_IDS:
+                if name in PROVIDER_IDS or not re.fullmatch(ID_PATTERN, str(name)):
                     continue  # refused under providers
                 try:
                     known[str(name)] = Definition.model_validate(value)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Discriminator, Field, Tag
+from pydantic import AfterValidator, Discriminator, Tag
 
 from exporter.providers.agi import AgiProvider, AgiTarget
 from exporter.providers.base import Capabilities, Provider
@@ -59,12 +60,17 @@ TargetConfig = Annotated[
 
 
 def _not_builtin(value: str) -> str:
+    if not re.fullmatch(ID_PATTERN, value):
+        raise ValueError(
+            f"{value!r} is not a provider id: lower-case letters, digits, '_' and '-', "
+            "starting with a letter or digit (it becomes the provider label)"
+        )
     if value in PROVIDER_IDS:
         raise ValueError(f"{value!r} is a built-in provider id: give your definition another id")
     return value
 
 
-UserProviderId = Annotated[str, Field(pattern=ID_PATTERN), AfterValidator(_not_builtin)]
+UserProviderId = Annotated[str, AfterValidator(_not_builtin)]
 """The id of a provider the config defines."""
 
 
