@@ -146,10 +146,15 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> Path:
     return path
 
 
-def server_context(issued: Issued, *, client_ca: Path | None = None) -> ssl.SSLContext:
+def server_context(
+    issued: Issued, *, client_ca: Path | None = None, tls12: bool = False
+) -> ssl.SSLContext:
     """A server context presenting ``issued``; requiring a client certificate from
-    ``client_ca`` when given."""
+    ``client_ca`` when given; at most TLS 1.2 with ``tls12`` (which refuses a missing client
+    certificate in the handshake, where TLS 1.3 closes the connection after it)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if tls12:
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(issued.cert, issued.key)
     if client_ca is not None:
         context.verify_mode = ssl.CERT_REQUIRED

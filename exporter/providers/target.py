@@ -158,19 +158,12 @@ RESERVED_HEADERS = frozenset(
 HTTP client owns."""
 
 
-def _header_name(name: str) -> str:
-    if not _TOKEN.fullmatch(name):
-        raise ValueError(f"header name {name!r} is not a valid HTTP header name")
-    return name
-
-
 def _header_value(value: SecretStr) -> SecretStr:
     if _CONTROL.search(value.get_secret_value().replace("\t", "")):
         raise ValueError("a header value must be one line (no CR, LF, NUL or other control)")
     return value
 
 
-HeaderName = Annotated[str, AfterValidator(_header_name)]
 HeaderValue = Annotated[SecretStr, AfterValidator(_header_value)]
 
 
@@ -242,7 +235,7 @@ class TargetBase(Model):
     proxy_url: Annotated[ProxyURL, AfterValidator(_proxy_url)] | None = None
     """An http:// forward proxy for this target; overrides HTTPS_PROXY/HTTP_PROXY/NO_PROXY."""
     tls: TLSConfig | None = None
-    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
+    headers: dict[str, HeaderValue] = Field(default_factory=dict)
     """Extra request headers (values are shown masked, as they may be credentials)."""
     _transport: Transport | None = PrivateAttr(default=None)
 
@@ -251,6 +244,8 @@ class TargetBase(Model):
     def _headers_allowed(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
         seen: dict[str, str] = {}
         for name in value:
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"header name {name!r} is not a valid HTTP header name")
             folded = name.lower()
             if folded in RESERVED_HEADERS or folded == cls.auth_header.lower():
                 raise ValueError(_reserved(name, cls.auth_header))

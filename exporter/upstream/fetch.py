@@ -355,9 +355,17 @@ class PageFetcher:
         if isinstance(exc, aiohttp.ClientResponseError):
             return PollError(Reason.DECODE, f"invalid HTTP response: {exc.message}")
         via = f" (through {proxy.named})" if proxy is not None else ""
+        hint = ""
+        words = connect_failure(exc)
+        if (
+            words in _CUT_OFF
+            and url.scheme == "https"
+            and (tls is None or not tls.client_certificate)
+        ):  # how servers refuse a missing client certificate (TLS 1.3: after the handshake)
+            hint = " (if it requires a client certificate, set tls.cert_file and tls.key_file)"
         return PollError(
             Reason.CONNECT,
-            f"cannot reach {_shown(self._url)}{via}: {connect_failure(exc)}",
+            f"cannot reach {_shown(self._url)}{via}: {words}{hint}",
             retryable=True,
         )
 
@@ -556,9 +564,12 @@ def _origin(url: URL) -> tuple[str, str, int | None]:
     return (url.scheme.lower(), (url.host or "").lower(), url.port)
 
 
+_RESET = "the connection was reset"
+_CLOSED = "the server closed the connection without an answer"
+_CUT_OFF = frozenset({_RESET, _CLOSED})
 _ERRNO_WORDS = {
     errno.ECONNREFUSED: "connection refused",
-    errno.ECONNRESET: "the connection was reset",
+    errno.ECONNRESET: _RESET,
     errno.ETIMEDOUT: "the connection timed out",
     errno.ENETUNREACH: "the network is unreachable",
     errno.EHOSTUNREACH: "no route to the host",
@@ -566,6 +577,12 @@ _ERRNO_WORDS = {
     errno.EMFILE: "too many open files",
     errno.EADDRNOTAVAIL: "the address is not available",
 }
+_TYPE_WORDS: tuple[tuple[type[OSError], str], ...] = (
+    (ConnectionRefusedError, "connection refused"),
+    (ConnectionResetError, _RESET),
+    (ConnectionAbortedError, "the connection was aborted"),
+    (BrokenPipeError, "the connection was closed while sending"),
+)
 _TEXT_WORDS = (
     (re.compile(r"Connect call failed|Connection refused", re.I), "connection refused"),
     (
@@ -584,15 +601,16 @@ def connect_failure(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return "the host name does not resolve"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "the server closed the connection without an answer"
+        return _CLOSED
     cause = getattr(exc, "os_error", None) or exc
-    words = _ERRNO_WORDS.get(getattr(cause, "errno", None) or -1)
+    text = str(cause)
+    words = (
+        _ERRNO_WORDS.get(getattr(cause, "errno", None) or -1)
+        or next((said for kind, said in _TYPE_WORDS if isinstance(cause, kind)), None)
+        or next((said for pattern, said in _TEXT_WORDS if pattern.search(text)), None)
+    )
     if words is not None:
         return words
-    text = str(cause)
-    for pattern, found in _TEXT_WORDS:
-        if pattern.search(text):
-            return found
     strerror = getattr(cause, "strerror", None)
     if strerror:
         return str(strerror)[:1].lower() + str(strerror)[1:]

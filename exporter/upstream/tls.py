@@ -30,6 +30,7 @@ class ClientTLS:
     context: ssl.SSLContext
     server_name: str | None
     verify: bool
+    client_certificate: bool
     fingerprint: bytes = field(repr=False)
 
     def __eq__(self, other: object) -> bool:
@@ -119,6 +120,7 @@ def client_tls(
         context=context,
         server_name=server_name,
         verify=not insecure_skip_verify,
+        client_certificate=cert_file is not None,
         fingerprint=digest.digest(),
     )
 
