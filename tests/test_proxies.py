@@ -90,10 +90,14 @@ def test_which_variable_applies() -> None:
 
 
 def test_a_proxy_url_is_shown_with_its_password_masked() -> None:
-    """``shown`` keeps scheme, user, host and port and masks the password as ``xxxxx``."""
+    """``shown`` keeps scheme, user, host and port and masks the password as ``xxxxx``; a
+    percent-encoded password is sent decoded, once."""
     proxy = parse_proxy(f"http://{USER}:{PASSWORD}@proxy.example:3128/", "proxy_url")
+    encoded = parse_proxy("http://al%20ice:p%40ss%25x@proxy.example:3128", "proxy_url")
     assert "http://alice:xxxxx@proxy.example:3128" == proxy.shown
     assert PASSWORD not in repr(proxy)
+    assert ("al ice", "p@ss%x") == (encoded.url.user, encoded.password)
+    assert "http://al%20ice:xxxxx@proxy.example:3128" == encoded.shown
 
 
 # --- through a real tinyproxy ---------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 from yarl import URL
 
@@ -55,7 +54,7 @@ class Proxy:
 def masked_url(url: URL) -> str:
     """``scheme://user:xxxxx@host:port`` (or without user info): a URL safe to print."""
     shown = url.with_path("").with_query(None).with_fragment(None)
-    if url.password is not None:
+    if url.password:
         shown = shown.with_password(MASKED_PASSWORD)
     return str(shown)
 
@@ -81,11 +80,7 @@ def parse_proxy(value: str, source: str) -> Proxy:
         raise ProxyError(f"{source} has no host")
     if url.path not in ("", "/") or url.query_string or url.fragment:
         raise ProxyError(f"{source} must be only scheme, host and port (no path or query)")
-    if url.user is not None and url.password is None:
-        url = url.with_password("")  # a user without a password: sent with an empty one
-    if url.user is not None:  # aiohttp wants them percent-decoded in the URL object
-        url = url.with_user(unquote(url.user)).with_password(unquote(url.password or ""))
-    return Proxy(url.with_path(""), source)
+    return Proxy(url.with_path(""), source)  # user info percent-decoded by yarl, as sent
 
 
 def environment_proxy(target_url: str, environ: Mapping[str, str]) -> Proxy | None:

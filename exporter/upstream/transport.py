@@ -4,7 +4,7 @@ headers. Built once per config load (see ``TargetBase.transport``), used by ever
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.upstream.proxies import Proxy
@@ -17,8 +17,9 @@ class Transport:
 
     proxy: Proxy | None = None
     tls: ClientTLS | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-    """Extra request headers from the target's ``headers:`` (never ``Authorization``)."""
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    """Extra request headers from the target's ``headers:`` (never ``Authorization``); not in
+    the repr, as a value may be a credential."""
 
     def request_options(self) -> Mapping[str, Any]:
         """The keyword arguments of ``ClientSession.get`` that apply these settings."""
