@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from exporter.config.settings import ConfigError, load_settings
 from exporter.upstream.errors import Reason
@@ -187,3 +188,18 @@ def test_the_context_is_built_once_per_load(tmp_path: Path) -> None:
 
     ca.cert_file.write_bytes(make_ca(tmp_path / "other", "Another CA").cert_file.read_bytes())
     assert first != load_settings(path).targets[0]
+
+
+def test_insecure_skip_verify_is_logged_once_logging_runs(tmp_path: Path) -> None:
+    """Once logging is set up (a reload in ``serve``), the warning is a ``config.warning``
+    event with its place, at each load."""
+    path = tls_config(tmp_path, "      insecure_skip_verify: true")
+    with capture_logs() as logs:
+        load_settings(path)
+        load_settings(path)
+
+    warnings = [e for e in logs if e["event"] == "config.warning"]
+    assert 2 == len(warnings)
+    assert f"{path}:6:29" == warnings[0]["where"]
+    assert "targets[0].tls.insecure_skip_verify" == warnings[0]["key"]
+    assert "warning" == warnings[0]["log_level"]
