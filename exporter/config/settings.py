@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
+import structlog
 import yaml
 from pydantic import AfterValidator, Field, ValidationError
 from pydantic_settings import (
@@ -28,7 +30,7 @@ from pydantic_settings import (
 from exporter.config.messages import describe, model_at, suggest, unknown_key
 from exporter.core import names
 from exporter.core.durations import format_duration
-from exporter.providers import PROVIDER_IDS, PROVIDERS, TargetConfig
+from exporter.providers import PROVIDER_IDS, PROVIDERS, TargetConfig, provider_for
 from exporter.providers.target import PositiveDuration, TargetBase
 
 ENV_PREFIX = names.ENV_PREFIX
@@ -37,6 +39,8 @@ TARGETS_ENV = names.TARGETS_ENV
 DEFAULT_PORT = names.DEFAULT_PORT
 TARGET_MODELS = {provider.id: model for model, provider in PROVIDERS.items()}
 """Each provider id's target model (an unknown key may be another provider's option)."""
+
+log = structlog.get_logger("exporter.config")
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -237,9 +241,69 @@ def load_settings(
         settings = settings.model_copy(update=dict(command_line))
     problems += _after_merge(settings, root, where, targets_from_env=targets_from_env)
     problems += _sharding(settings, root, where, command_line or {})
+    problems += _header_clashes(settings, root, where, targets_from_env=targets_from_env)
     if problems:
         raise ConfigError(sorted(problems, key=line_of))
+    _warn(insecure_targets(settings, root, where, targets_from_env=targets_from_env))
     return settings
+
+
+def _header_clashes(
+    settings: Settings, root: yaml.Node | None, where: str, *, targets_from_env: bool
+) -> list[Problem]:
+    """A target's ``headers:`` naming a header its provider sets itself (the API version)."""
+    problems = []
+    for index, target in enumerate(settings.targets):
+        own = {name.lower() for name in provider_for(target).request_headers()}
+        for name in target.headers:
+            if name.lower() in own:
+                loc = ("targets", index, "headers", name)
+                at = (
+                    f"environment {TARGETS_ENV}"
+                    if targets_from_env
+                    else key_place(root, loc, where)
+                )
+                problems.append(
+                    Problem(
+                        at,
+                        dotted(loc),
+                        f"header {name!r} is set by the exporter for provider "
+                        f"{provider_for(target).id} and cannot be replaced",
+                    )
+                )
+    return problems
+
+
+def insecure_targets(
+    settings: Settings, root: yaml.Node | None, where: str, *, targets_from_env: bool = False
+) -> list[Problem]:
+    """A warning per target whose ``tls.insecure_skip_verify`` is true (given at every load)."""
+    warnings = []
+    for index, target in enumerate(settings.targets):
+        if target.tls is not None and target.tls.insecure_skip_verify:
+            loc = ("targets", index, "tls", "insecure_skip_verify")
+            at = f"environment {TARGETS_ENV}" if targets_from_env else place(root, loc, where)
+            warnings.append(
+                Problem(
+                    at,
+                    dotted(loc),
+                    f"target {target.name}: the provider's certificate is not verified, so "
+                    "anyone on the path can read the API key; set tls.ca_file instead",
+                )
+            )
+    return warnings
+
+
+def _warn(warnings: Sequence[Problem]) -> None:
+    """Log each warning (``config.warning``), or print it to stderr before logging is set up
+    (``check-config``, and the first load of ``serve``)."""
+    for warning in warnings:
+        if structlog.is_configured():
+            log.warning(
+                "config.warning", where=warning.where, key=warning.path, problem=warning.message
+            )
+        else:
+            print(f"warning: {warning}", file=sys.stderr)
 
 
 def _target_overrides(

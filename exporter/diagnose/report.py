@@ -415,7 +415,10 @@ def _request(
 ) -> Request:
     note: str | None = None
     count: int | None = None
-    if not last:
+    if exchange.status is None:  # an attempt with no answer: why, and whether it was retried
+        why = call.error if last and call.error is not None else exchange.error or ""
+        note = masker.scrub(why) + ("" if last else " (retried)")
+    elif not last:
         note = "redirect, followed" if exchange.status in REDIRECTS else "retried"
     elif call.error is not None:
         note = masker.scrub(call.error)

@@ -187,6 +187,7 @@ class TargetPoller:
             retry=self._retry,
             rng=self._rng,
             headers=self._provider.request_headers(),
+            transport=self.target.transport,
             error_detail=self._provider.error_detail,
             rate_limit_reset=self._provider.rate_limit_reset,
             on_response=self._on_response,
