@@ -12,7 +12,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from pytest_aiohttp import AiohttpClient
 
 from exporter.simulators import ChaserSimulator, Fault, NotteSimulator, chaser_row, iso, notte_row
-from exporter.web.app import STORE, create_app
+from exporter.web.app import EXPOSITION, STORE, create_app
 from tests.conftest import Serve
 from tests.harness import KEY, NOW, Exposition, settings_for
 
@@ -99,6 +99,30 @@ async def test_metrics_openmetrics_when_asked(aiohttp_client: AiohttpClient, ser
     assert text.endswith("# EOF\n")
     names = {f.name for f in text_string_to_metric_families(text)}  # type: ignore[no-untyped-call]
     assert {"sessions", "sessions_target_up", "sessions_exporter_poll_errors"} <= names
+
+
+async def test_openmetrics_versions_share_one_rendering(
+    aiohttp_client: AiohttpClient, served: Serve
+) -> None:
+    """A client cycling ``version=1.0.N`` (and ``1.0.x``) gets OpenMetrics 1.0.0 every time,
+    rendered once: neither a render per version nor an HTTP 500."""
+    client = await start(aiohttp_client, served)
+    await until_ready(client)
+    await client.get("/metrics")  # the text format, as Prometheus's own scrapes
+
+    statuses, types = set(), set()
+    for version in [*(f"1.0.{n}" for n in range(20)), "1.0.x"]:
+        accept = f"application/openmetrics-text; version={version}"
+        response = await client.get("/metrics", headers={"Accept": accept})
+        statuses.add(response.status)
+        types.add(response.headers["Content-Type"])
+        assert (await response.text()).endswith("# EOF\n")
+
+    assert {200} == statuses
+    assert {
+        "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores"
+    } == types
+    assert 2 == client.app[EXPOSITION].renders  # the text body and the OpenMetrics one
 
 
 async def test_metrics_gzip_when_accepted(aiohttp_client: AiohttpClient, served: Serve) -> None:
