@@ -19,7 +19,7 @@ from exporter.polling.runtime import new_store
 from exporter.polling.state import Store
 from exporter.polling.supervisor import Supervisor
 from exporter.upstream.client import new_client_session
-from exporter.web.landing import ConfigText, Page, render
+from exporter.web.landing import ConfigText, LastPage, Page, render
 
 
 class Probes:
@@ -53,6 +53,7 @@ CONFIG_PATH = web.AppKey("config_path", Path)
 EXPOSITION = web.AppKey("exposition", ExpositionCache)
 PROBES: web.AppKey[Probes] = web.AppKey("probes", Probes)
 CONFIG_TEXT = web.AppKey("config_text", ConfigText)
+PAGES = web.AppKey("pages", LastPage)
 COMMAND_LINE: web.AppKey[dict[str, int]] = web.AppKey("command_line")
 STARTED: web.AppKey[float] = web.AppKey("started")
 
@@ -82,6 +83,7 @@ def create_app(
     app[EXPOSITION] = ExpositionCache(store, runtime=process_registry())
     app[PROBES] = Probes(store)
     app[CONFIG_TEXT] = ConfigText()
+    app[PAGES] = LastPage()
     app[COMMAND_LINE] = dict(command_line or {})
     app[STARTED] = time.time()
     app.cleanup_ctx.append(_client)
@@ -197,19 +199,28 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def landing(request: web.Request) -> web.Response:
-    """The landing page: each target's last poll, the process and the masked config (rendered
-    once per config, not per request)."""
+    """The landing page: each target's last poll, the process and the masked config.
+
+    The config is dumped once per config, and the page rendered at most once a second while
+    the snapshots and the config stay the same (its times are to the second): clients looping
+    on ``/`` cost one render a second between them, not one each.
+    """
     app = request.app
     supervisor = app.get(SUPERVISOR)
-    config = app[STORE].config
+    store = app[STORE]
     settings = supervisor.settings if supervisor is not None else app[SETTINGS]
-    page = Page(
-        version=__version__,
-        started=app[STARTED],
-        now=time.time(),
-        settings=settings,
-        config=app[CONFIG_TEXT](settings),
-        shard=config.shard,
-        total_shards=config.total_shards,
-    )
-    return web.Response(text=render(page, app[STORE].snapshots.values()), content_type="text/html")
+    now = time.time()
+    pages = app[PAGES]
+    html = pages.get(int(now), store.snapshots, settings, store.config)
+    if html is None:
+        page = Page(
+            version=__version__,
+            started=app[STARTED],
+            now=now,
+            settings=settings,
+            config=app[CONFIG_TEXT](settings),
+            shard=store.config.shard,
+            total_shards=store.config.total_shards,
+        )
+        html = pages.put(render(page, store.snapshots.values()))
+    return web.Response(text=html, content_type="text/html")

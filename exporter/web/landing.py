@@ -159,6 +159,34 @@ class ConfigText:
         return self._text
 
 
+class LastPage:
+    """The last page rendered, with what it was rendered from: the second, and the objects
+    (snapshots, settings, config status) that a publish or a reload replaces."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._shown: tuple[object, ...] = ()
+        self._html = ""
+
+    def get(self, second: int, *shown: object) -> str | None:
+        """The page, if it was rendered in ``second`` from these very objects; else None,
+        and :meth:`put` stores the next one for them."""
+        same = (
+            second == self._second
+            and len(shown) == len(self._shown)
+            and all(a is b for a, b in zip(shown, self._shown, strict=True))
+        )
+        if same:
+            return self._html
+        self._second, self._shown, self._html = second, shown, ""
+        return None
+
+    def put(self, html: str) -> str:
+        """Keep ``html`` as the page of the objects last asked for."""
+        self._html = html
+        return html
+
+
 def masked_config(settings: Settings) -> str:
     """The running config as YAML, every key replaced by ``<secret>`` (names and paths stay)."""
     return yaml.safe_dump(_plain(settings), sort_keys=False, allow_unicode=True, width=80)
