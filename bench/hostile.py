@@ -15,7 +15,6 @@ after each fix (``PYTHONPATH=<a checkout of the older code>`` makes the server r
 - ``landing``: at 1,000 targets, the time ``/`` takes, and the ``/metrics`` p50 while 4
   clients loop on ``/``.
 - ``pipeline``: 1,500 GETs pipelined on one connection: how many are answered, how fast.
-- ``rename``: RSS after each of 5 reloads that rename a 2 MB target, probed after each.
 """
 
 from __future__ import annotations
@@ -291,49 +290,12 @@ async def pipeline(urls: dict[str, str]) -> None:
     print(f"pipeline: {answered} of 1,500 pipelined GETs answered, in {took * 1000:.0f} ms")
 
 
-async def rename(urls: dict[str, str]) -> None:
-    """5 reloads renaming a 2 MB target, each followed by a probe of it."""
-    async with (
-        exporter(urls["big"], targets=1, sessions=7000) as server,
-        aiohttp.ClientSession() as http,
-    ):
-        text = server.config.read_text(encoding="utf-8")
-
-        async def probe(name: str) -> None:
-            for accept in ("", "application/openmetrics-text; version=1.0.0"):
-                headers = {"Accept": accept, "Accept-Encoding": "gzip"}
-                async with http.get(
-                    server.base + "/probe", params={"target": name}, headers=headers
-                ) as response:
-                    assert response.status == 200, response.status
-                    await response.read()
-
-        await probe("t0")
-        await asyncio.sleep(1)
-        rss = [server.rss_mib()]
-        for n in range(1, 6):
-            server.config.write_text(text.replace("name: t0", f"name: r{n}"), encoding="utf-8")
-            server.proc.send_signal(signal.SIGHUP)
-            async with asyncio.timeout(30):
-                while True:
-                    async with http.get(server.base + "/probe", params={"target": f"r{n}"}) as r:
-                        if r.status == 200:
-                            break
-                    await asyncio.sleep(0.2)
-            await probe(f"r{n}")
-            await asyncio.sleep(0.5)
-            rss.append(server.rss_mib())
-    steps = ", ".join(f"{value:.0f}" for value in rss)
-    print(f"rename: RSS (MiB) after the first probe and after each of 5 renames: {steps}")
-
-
 ATTACKS: dict[str, Callable[[dict[str, str]], Awaitable[None]]] = {
     "keepalive": keepalive,
     "unread": unread,
     "versions": versions,
     "landing": landing,
     "pipeline": pipeline,
-    "rename": rename,
 }
 
 
