@@ -146,6 +146,7 @@ def test_the_editable_install_prints_no_setuptools_warning(tmp_path: Path) -> No
             "--quiet",
             "--disable-pip-version-check",
             "--no-deps",
+            "--ignore-installed",  # never uninstall the running environment's own install
             "--prefix",
             str(tmp_path),
             "-e",
