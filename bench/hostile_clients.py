@@ -1,4 +1,4 @@
-"""``python -m bench.hostile [--only ATTACK...]``: hostile clients against a real ``serve``.
+"""``python -m bench.hostile_clients [--only ATTACK...]``: hostile clients against ``serve``.
 
 Each attack starts ``session-exporter serve`` (the one next to this Python) with the default
 connection flags on a loopback port, over a Chaser simulator in this process, runs a bounded
@@ -308,7 +308,7 @@ async def _main(only: list[str]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.hostile", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.hostile_clients", description=__doc__)
     parser.add_argument("--only", nargs="+", choices=list(ATTACKS), default=list(ATTACKS))
     args = parser.parse_args()
     asyncio.run(_main(args.only))
