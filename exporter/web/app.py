@@ -19,7 +19,31 @@ from exporter.polling.runtime import new_store
 from exporter.polling.state import Store
 from exporter.polling.supervisor import Supervisor
 from exporter.upstream.client import new_client_session
-from exporter.web.landing import Page, render
+from exporter.web.landing import ConfigText, LastPage, Page, render
+
+
+class Probes:
+    """The ``/probe`` caches, one per target asked for; a target that a reload removed or
+    renamed loses its cache with the first probe after that reload."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._config = store.config
+        self.caches: dict[str, ExpositionCache] = {}
+
+    def cache(self, name: str) -> ExpositionCache | None:
+        """The cache of target ``name``; None when this replica does not serve it."""
+        store = self._store
+        if store.config is not self._config:  # reloaded (or failed to): drop the gone ones
+            self._config = store.config
+            self.caches = {n: c for n, c in self.caches.items() if n in store.snapshots}
+        if name not in store.snapshots:
+            return None
+        cache = self.caches.get(name)
+        if cache is None:
+            cache = self.caches[name] = ExpositionCache(store, target=name)
+        return cache
+
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
@@ -27,7 +51,9 @@ CLIENT = web.AppKey("client", aiohttp.ClientSession)
 SUPERVISOR = web.AppKey("supervisor", Supervisor)
 CONFIG_PATH = web.AppKey("config_path", Path)
 EXPOSITION = web.AppKey("exposition", ExpositionCache)
-PROBES: web.AppKey[dict[str, ExpositionCache]] = web.AppKey("probes")
+PROBES: web.AppKey[Probes] = web.AppKey("probes", Probes)
+CONFIG_TEXT = web.AppKey("config_text", ConfigText)
+PAGES = web.AppKey("pages", LastPage)
 COMMAND_LINE: web.AppKey[dict[str, int]] = web.AppKey("command_line")
 STARTED: web.AppKey[float] = web.AppKey("started")
 
@@ -55,7 +81,9 @@ def create_app(
     app[SETTINGS] = settings
     app[STORE] = store
     app[EXPOSITION] = ExpositionCache(store, runtime=process_registry())
-    app[PROBES] = {}
+    app[PROBES] = Probes(store)
+    app[CONFIG_TEXT] = ConfigText()
+    app[PAGES] = LastPage()
     app[COMMAND_LINE] = dict(command_line or {})
     app[STARTED] = time.time()
     app.cleanup_ctx.append(_client)
@@ -133,13 +161,9 @@ async def probe(request: web.Request) -> web.Response:
     if not name:
         return web.Response(status=400, text="missing the target parameter: /probe?target=NAME\n")
     app = request.app
-    probes = app[PROBES]
-    if name not in app[STORE].snapshots:
-        probes.pop(name, None)  # a target removed by a reload
-        return web.Response(status=404, text=_unknown_target(app, name))
-    cache = probes.get(name)
+    cache = app[PROBES].cache(name)
     if cache is None:
-        cache = probes[name] = ExpositionCache(app[STORE], target=name)
+        return web.Response(status=404, text=_unknown_target(app, name))
     headers = request.headers
     body, response_headers = cache.response(
         headers.get("Accept", ""), headers.get("Accept-Encoding", "")
@@ -175,16 +199,28 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def landing(request: web.Request) -> web.Response:
-    """The landing page: each target's last poll, the process and the masked config."""
+    """The landing page: each target's last poll, the process and the masked config.
+
+    The config is dumped once per config, and the page rendered at most once a second while
+    the snapshots and the config stay the same (its times are to the second): clients looping
+    on ``/`` cost one render a second between them, not one each.
+    """
     app = request.app
     supervisor = app.get(SUPERVISOR)
-    config = app[STORE].config
-    page = Page(
-        version=__version__,
-        started=app[STARTED],
-        now=time.time(),
-        settings=supervisor.settings if supervisor is not None else app[SETTINGS],
-        shard=config.shard,
-        total_shards=config.total_shards,
-    )
-    return web.Response(text=render(page, app[STORE].snapshots.values()), content_type="text/html")
+    store = app[STORE]
+    settings = supervisor.settings if supervisor is not None else app[SETTINGS]
+    now = time.time()
+    pages = app[PAGES]
+    html = pages.get(int(now), store.snapshots, settings, store.config)
+    if html is None:
+        page = Page(
+            version=__version__,
+            started=app[STARTED],
+            now=now,
+            settings=settings,
+            config=app[CONFIG_TEXT](settings),
+            shard=store.config.shard,
+            total_shards=store.config.total_shards,
+        )
+        html = pages.put(render(page, store.snapshots.values()))
+    return web.Response(text=html, content_type="text/html")
