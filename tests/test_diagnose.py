@@ -28,6 +28,7 @@ from exporter.simulators import (
     TogetherSimulator,
     TriggerSimulator,
     agi_row,
+    chaser_list_row,
     chaser_row,
     iso,
     notte_row,
@@ -124,8 +125,8 @@ EXPECTED_CHASER = [
     "  ready (live): 1",
     "  running (live): 2",
     "  paused (unknown): 1",
-    "  0 in: pending, starting, active, idle, stopping, stopped, terminated, completed, expired, "
-    "failed, error",
+    "  0 in: creating, pending, starting, active, idle, stopping, stopped, terminated, completed, "
+    "expired, failed, error",
     "  invalid rows by field: active_connection_leases 1, created_at 1, id 1",
     "",
     "requests (3)",
@@ -599,6 +600,24 @@ async def test_rows_limits_the_mappings_not_the_totals(tmp_path: Path, served: S
         '      created 2025-12-31T23:59:59Z, kind "a…" (5 chars)',
         "  … 3 more rows not shown (--rows 0 shows every row)",
     ] == lines[-6:]
+
+
+async def test_chaser_list_shape_rows_are_shown(tmp_path: Path, served: Serve) -> None:
+    """An account served Chaser's newer list shape has its rows found under ``data`` and
+    mapped like the others, ``creating`` pending, ``expires_at`` as the deadline."""
+    rows = [
+        chaser_list_row("sess_a", "creating", iso(T - 5), expires_at="2100-01-01T00:00:00Z"),
+        chaser_list_row("sess_b", "ready", iso(T - 9), expires_at=iso(T - M)),
+    ]
+    base = await served(ChaserSimulator(sessions=rows, api_key=KEY, envelope="list"))
+    result = await diagnose(tmp_path, "chaser", base, "--json")
+
+    assert 0 == result.returncode, result.stderr
+    document = json.loads(result.stdout)
+    assert [2] == [request["rows"] for request in document["requests"]]
+    assert [("pending", False), ("live", True)] == [
+        (row["phase"], row["overdue"]) for row in document["rows"]
+    ]
 
 
 async def test_help_lists_the_options_and_exit_codes() -> None:

@@ -68,8 +68,10 @@ async def test_chaser_steps_by_what_the_server_serves(served: Serve) -> None:
     assert [0, 7, 14, 21, 28] == sorted(offsets(sim))
 
 
-async def test_chaser_short_page_mid_list_goes_on_from_where_it_ended(served: Serve) -> None:
-    """A session gone while paging shortens a page; the walk resumes at that page's end."""
+async def test_chaser_shrinking_list_is_re_read_where_it_shifted(served: Serve) -> None:
+    """A session gone while paging shifts the list back one row: the next page's smaller
+    ``total`` shows it, the gap is re-read from the first page's last row, and every
+    session is counted (issue 22.7: before, c10 slid onto page one and was missed)."""
     sim = ChaserSimulator(sessions=chaser_rows(40), api_key=KEY)
 
     def shrink(s: Any, index: int) -> None:
@@ -83,8 +85,8 @@ async def test_chaser_short_page_mid_list_goes_on_from_where_it_ended(served: Se
 
     aggregate = store.snapshots["t"].aggregate
     assert aggregate is not None
-    assert 39 == aggregate.sessions  # c10 slid onto page one, already fetched: missed, not doubled
-    assert [0, 10, 20, 30] == offsets(sim)
+    assert [0, 10, 8, 18, 28, 38] == offsets(sim)
+    assert (40, 11) == (aggregate.sessions, aggregate.duplicates)
 
 
 async def test_chaser_max_pages_still_guards(served: Serve) -> None:

@@ -339,9 +339,10 @@ class AggregateBuilder:
         )
         return out, sum(1 for k, to in mapping.items() if to == labels.OTHER and k != to)
 
-    def build(self) -> Aggregate:
-        """The immutable result of everything added so far."""
-        caps = self.capabilities
+    def build(self, *, reported: Capabilities | None = None) -> Aggregate:
+        """The immutable result of everything added so far; a fact outside ``reported``
+        (the facts the walk's answers carried, by default :attr:`capabilities`) is absent."""
+        caps = self.capabilities if reported is None else reported
         status_labels = self._status_labels()
         statuses, folded = self._final_statuses(status_labels)
         folded += self._overflowed

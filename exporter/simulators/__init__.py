@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .agi import AgiSimulator, agi_row
 from .base import OMIT, Fault, QueryError, RequestLog, Simulator, iso, serve
-from .chaser import ChaserSimulator, chaser_row
+from .chaser import ChaserSimulator, chaser_list_row, chaser_row
 from .notte import NotteSimulator, notte_row
 from .together import TogetherSimulator, together_row
 from .trigger import TriggerSimulator, trigger_row
@@ -26,6 +26,7 @@ __all__ = [
     "TogetherSimulator",
     "TriggerSimulator",
     "agi_row",
+    "chaser_list_row",
     "chaser_row",
     "iso",
     "notte_row",
