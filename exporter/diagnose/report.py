@@ -294,9 +294,9 @@ def rows_of(provider: str, body: bytes) -> list[msgspec.Raw] | None:
                 value = _OBJECT.decode(bytes(value)).get(key) if value is not None else None
             if value is not None and bytes(value).lstrip()[:1] == b"[":
                 return _RAWS.decode(bytes(value))
-        return None
     except (msgspec.DecodeError, RecursionError):
         return None
+    return None
 
 
 def build(
