@@ -129,3 +129,24 @@ async def test_notte_list_shrinking_overshoots_by_less_than_the_window(served: S
 
     assert 150.0 == scrape(store).get("sessions", status="active")
     assert 2 <= len(sim.requests) - before <= 2 + 3
+
+
+async def test_chaser_page_read_again_after_a_re_read_is_no_repeat(served: Serve) -> None:
+    """Nine sessions of the first page end at once: the re-read goes back to offset 0, and the
+    page after it is the one that showed the shrink, again, row for row. That is the walk
+    catching up, not a server that does not advance: every session is counted."""
+    sim = ChaserSimulator(sessions=chaser_rows(40), api_key=KEY)
+
+    def end_nine(s: Any, index: int) -> None:
+        if index == 1:
+            del s.sessions[:9]
+
+    sim.on_request = end_nine
+    url = await served(sim)
+
+    store = await poll_all(settings_for(target("chaser", url, page_size=10, page_concurrency=1)))
+
+    aggregate = store.snapshots["t"].aggregate
+    assert aggregate is not None
+    assert [0, 10, 0, 10, 20, 30] == offsets(sim)
+    assert 40 == aggregate.sessions

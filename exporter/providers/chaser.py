@@ -19,7 +19,8 @@ lower-cased name with phase ``unknown``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
@@ -30,7 +31,7 @@ from exporter.core.records import Phase
 from exporter.providers import envelope, fields, wire
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.paging import RepeatGuard, Window
-from exporter.providers.rows import Aware, Buffer, Count, Page, RowCodec, RowStruct, Text
+from exporter.providers.rows import Aware, Buffer, Count, Page, Row, RowCodec, RowStruct, Text
 from exporter.providers.target import TargetBase
 from exporter.upstream.errors import SchemaError, clip
 from exporter.upstream.fetch import PageFetcher
@@ -266,6 +267,7 @@ class ChaserProvider(Provider[ChaserTarget]):
                     continue
                 # something slipped between the chain page and this one: re-read the gap
                 await window.drop()
+                guard = RepeatGuard()  # a page read again after the gap is no repeat
                 shrunk = max(0, chain.total - link.total) + 1  # and the chain's last row again
                 back = max(back * 2, shrunk)
                 ahead = max(0, min(expected, link.total) - back)
@@ -317,23 +319,38 @@ class ChaserProvider(Provider[ChaserTarget]):
             yield part
 
 
-class _Chain:
-    """One offset page as a link of the walk: where it starts, its rows' ids, its ``total``."""
+_TAIL_ROWS = 1024
+"""Rows at the end of a chain page whose ids a re-read page is compared with (at least)."""
 
-    __slots__ = ("at", "ids", "read", "total")
+
+class _Chain:
+    """One offset page as a link of the walk: where it starts, its last rows, its ``total``."""
+
+    __slots__ = ("_ids", "_tail", "_tail_rows", "at", "read", "total")
 
     def __init__(self, at: int, total: int | None) -> None:
         self.at = at
-        self.ids: set[str] = set()
         self.read = 0
         self.total = -1 if total is None else total
+        self._tail: deque[Sequence[Row]] = deque()
+        self._tail_rows = 0
+        self._ids: set[str] | None = None
 
     def add(self, part: Page) -> None:
-        """Count a part of the page and remember its ids."""
+        """Count a part of the page and keep its rows while they are among its last ones."""
         self.read += part.read
-        self.ids.update(row.id for row in part.rows)
         if self.total < 0:  # a bare array is the whole list
             self.total = self.at + self.read
+        self._tail.append(part.rows)
+        self._tail_rows += len(part.rows)
+        while self._tail_rows - len(self._tail[0]) >= _TAIL_ROWS:
+            self._tail_rows -= len(self._tail.popleft())
+
+    def ids(self) -> set[str]:
+        """The ids of the page's last rows (built when a re-read first needs them)."""
+        if self._ids is None:
+            self._ids = {row.id for rows in self._tail for row in rows}
+        return self._ids
 
     @property
     def end(self) -> int:
@@ -353,5 +370,5 @@ class _Chain:
         if link.at == 0:
             return True
         if link.at < self.end:
-            return not self.ids.isdisjoint(link.ids)
+            return not self.ids().isdisjoint(link.ids())
         return link.total >= self.total
