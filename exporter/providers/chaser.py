@@ -241,15 +241,15 @@ class ChaserProvider(Provider[ChaserTarget]):
         try:
             while True:
                 while window.room() and ahead < total:
-                    window.start(ahead, self._page(fetcher, self._offset(ahead), ahead))
+                    window.start(ahead, self._offset_page(fetcher, ahead))
                     ahead += advance
                 if window.next_key() is None:  # a re-read below where the list now ends
-                    window.start(ahead, self._page(fetcher, self._offset(ahead), ahead))
+                    window.start(ahead, self._offset_page(fetcher, ahead))
                     ahead += advance
                 at, page = await window.next()
-                if page.shape == "cursor":
-                    raise SchemaError(f"sessions at offset {at}: a cursor answer in an offset walk")
                 if not back:
+                    if page.total != chain.total:  # the list changed: a repeat is new rows
+                        guard = RepeatGuard()
                     guard.check_rows(page.rows, page.exact, f"sessions at offset {at}")
                 link = _Chain(at, page.total)
                 async for part in self._parts(page, "sessions"):
@@ -275,8 +275,11 @@ class ChaserProvider(Provider[ChaserTarget]):
         finally:
             await window.drop()
 
-    def _offset(self, offset: int) -> dict[str, str]:
-        return {"offset": str(offset)}
+    async def _offset_page(self, fetcher: PageFetcher, offset: int) -> _Page:
+        page = await self._page(fetcher, {"offset": str(offset)}, offset)
+        if page.shape == "cursor":
+            raise SchemaError(f"sessions at offset {offset}: a cursor answer in an offset walk")
+        return page
 
     async def _page(self, fetcher: PageFetcher, query: dict[str, str], offset: int) -> _Page:
         if "cursor" in query:
