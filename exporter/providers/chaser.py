@@ -216,10 +216,10 @@ class ChaserProvider(Provider[ChaserTarget]):
         before it, and would never be read. Each answer's ``total`` shows it: a page whose
         ``total`` is below the one of the page before it (the *chain* page) is not trusted
         to follow on. The gap is re-read: from as many rows before that page as ``total``
-        shrank, and one more (the chain page's last row, to see that nothing is missing), twice
-        as far back each time, until a re-read page lists one of the chain
-        page's sessions (the list's order being stable, nothing slipped between the two) or
-        starts at offset 0. A session listed for the whole poll is therefore read, and the
+        shrank, and one more (the chain page's last row, to see that nothing is missing),
+        twice as far back each time, until a re-read page lists one of the chain page's
+        sessions (the list's order being stable, nothing slipped between the two) or starts
+        at offset 0. A session listed for the whole poll is therefore read, and the
         aggregate counts each session once by id; the rows read twice are counted as
         duplicates. ``max_pages`` bounds the re-reads too.
         """
@@ -233,7 +233,6 @@ class ChaserProvider(Provider[ChaserTarget]):
         if not read or read >= total:
             return
         step = read  # the page size the server actually serves
-        advance = step
         window: Window[_Page] = Window(self.target.page_concurrency)
         expected = chain.next()  # the offset of the next chain page
         ahead = expected  # the offset of the next page to start
@@ -242,10 +241,10 @@ class ChaserProvider(Provider[ChaserTarget]):
             while True:
                 while window.room() and ahead < total:
                     window.start(ahead, self._offset_page(fetcher, ahead))
-                    ahead += advance
+                    ahead += step
                 if window.next_key() is None:  # a re-read below where the list now ends
                     window.start(ahead, self._offset_page(fetcher, ahead))
-                    ahead += advance
+                    ahead += step
                 at, page = await window.next()
                 if not back:
                     if page.total != chain.total:  # the list changed: a repeat is new rows
@@ -329,12 +328,13 @@ _TAIL_ROWS = 1024
 class _Chain:
     """One offset page as a link of the walk: where it starts, its last rows, its ``total``."""
 
-    __slots__ = ("_ids", "_tail", "_tail_rows", "at", "read", "total")
+    __slots__ = ("_bare", "_ids", "_tail", "_tail_rows", "at", "read", "total")
 
     def __init__(self, at: int, total: int | None) -> None:
         self.at = at
         self.read = 0
-        self.total = -1 if total is None else total
+        self._bare = total is None  # a bare array is the whole list: its total is its rows
+        self.total = at if total is None else total
         self._tail: deque[Sequence[Row]] = deque()
         self._tail_rows = 0
         self._ids: set[str] | None = None
@@ -342,7 +342,7 @@ class _Chain:
     def add(self, part: Page) -> None:
         """Count a part of the page and keep its rows while they are among its last ones."""
         self.read += part.read
-        if self.total < 0:  # a bare array is the whole list
+        if self._bare:
             self.total = self.at + self.read
         self._tail.append(part.rows)
         self._tail_rows += len(part.rows)
