@@ -16,8 +16,8 @@ STAMP := $(VENV)/.installed
 # The providers' official SDKs, for the SDK contract tests (tests/sdk/): never the project's deps.
 SDK_VENV := .sdk/python
 SDK_STAMP := $(SDK_VENV)/.installed
-SDK_NODE := tests/sdk/trigger
-SDK_NODE_STAMP := $(SDK_NODE)/node_modules/.installed
+SDK_NODE := tests/sdk/trigger tests/sdk/together
+SDK_NODE_STAMP := $(SDK_NODE:%=%/node_modules/.installed)
 
 .DEFAULT_GOAL := help
 .PHONY: help run demo serve check-config once diagnose test lint fmt clean bench sdk _config
@@ -43,8 +43,8 @@ $(SDK_STAMP): tests/sdk/requirements.txt
 	$(SDK_VENV)/bin/python -m pip check
 	touch $@
 
-$(SDK_NODE_STAMP): $(SDK_NODE)/package.json $(SDK_NODE)/package-lock.json
-	npm ci --prefix $(SDK_NODE) --no-audit --no-fund
+tests/sdk/%/node_modules/.installed: tests/sdk/%/package.json tests/sdk/%/package-lock.json
+	npm ci --prefix tests/sdk/$* --no-audit --no-fund
 	touch $@
 
 $(RUNTIME): $(VENV_STAMP) pyproject.toml
@@ -96,4 +96,4 @@ fmt: $(STAMP) ## reformat and fix what ruff can
 	$(BIN)/ruff format .
 
 clean: ## remove the venvs, the SDK environments and the caches
-	rm -rf $(VENV) .sdk $(SDK_NODE)/node_modules .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .sdk $(SDK_NODE:%=%/node_modules) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -41,6 +41,7 @@ TARGET_LABELS = {"provider", "target"}
 STATUS_LABELS = {"provider", "target", "status", "phase"}
 
 CHASER_STATUSES = {
+    "creating": "pending",
     "pending": "pending",
     "starting": "pending",
     "ready": "live",

@@ -43,6 +43,7 @@ async def test_capped_at_max_series_oldest_first(served: Serve) -> None:
                 ("status", "running"),
                 ("phase", "live"),
                 ("kind", "browser"),
+                ("run_id", ""),
             }
         ),
         frozenset(
@@ -53,6 +54,7 @@ async def test_capped_at_max_series_oldest_first(served: Serve) -> None:
                 ("status", "starting"),
                 ("phase", "pending"),
                 ("kind", "headful"),
+                ("run_id", ""),
             }
         ),
         frozenset(
@@ -63,6 +65,7 @@ async def test_capped_at_max_series_oldest_first(served: Serve) -> None:
                 ("status", "idle"),
                 ("phase", "live"),
                 ("kind", "browser"),
+                ("run_id", ""),
             }
         ),
     } == set(info)

@@ -298,6 +298,7 @@ class AggregateBuilder:
             row.leases,
             row.executions,
             row.kind,
+            getattr(row, "run_id", None),  # only a row type that reads it has it
         )
         if len(heap) < self.detail_max:
             heapq.heappush(heap, (key, row.id, record))
@@ -325,7 +326,9 @@ class AggregateBuilder:
         return {s: StatusCount(t.phase, t.count, t.oldest) for s, t in final.items()}, len(folded)
 
     def _final_detail(self, statuses: Mapping[str, str]) -> tuple[tuple[SessionRecord, ...], int]:
-        """The kept sessions, oldest first, with safe and capped ids, statuses and kinds."""
+        """The kept sessions, oldest first, with safe and capped ids, statuses and kinds;
+        a run id is made safe as a session id is (each is one session's, so ``max_series``
+        caps how many there are)."""
         records = [r for _, _, r in sorted(self._detail, reverse=True)]
         kinds = Counter(labels.clean(r.kind) for r in records if r.kind is not None)
         mapping = labels.cap(kinds, keep=(), limit=self.max_label_values)
@@ -334,14 +337,16 @@ class AggregateBuilder:
                 id=labels.session_id(r.id),
                 status=statuses[r.status],
                 kind=None if r.kind is None else mapping[labels.clean(r.kind)],
+                run_id=None if r.run_id is None else labels.session_id(r.run_id),
             )
             for r in records
         )
         return out, sum(1 for k, to in mapping.items() if to == labels.OTHER and k != to)
 
-    def build(self) -> Aggregate:
-        """The immutable result of everything added so far."""
-        caps = self.capabilities
+    def build(self, *, reported: Capabilities | None = None) -> Aggregate:
+        """The immutable result of everything added so far; a fact outside ``reported``
+        (the facts the walk's answers carried, by default :attr:`capabilities`) is absent."""
+        caps = self.capabilities if reported is None else reported
         status_labels = self._status_labels()
         statuses, folded = self._final_statuses(status_labels)
         folded += self._overflowed

@@ -215,7 +215,7 @@ class TargetPoller:
         async with asyncio.timeout(self._deadline()):
             async for page in provider.pages(fetcher):
                 builder.add_page(page)
-        return builder.build()
+        return builder.build(reported=provider.reported())
 
     def _log(self, previous: TargetSnapshot, snapshot: TargetSnapshot) -> None:
         fields = {
