@@ -1159,3 +1159,16 @@ async def test_misspelt_config_variable_is_named_when_no_config_is_found() -> No
         "warning: environment SESSION_EXPORTER_CONFG: not a setting, so it is ignored "
         "(did you mean SESSION_EXPORTER_CONFIG?)",
     ] == result.stderr.splitlines()
+
+
+async def test_check_config_on_deep_nesting_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    """check-config on a YAML nested 5,000 deep exits 2 with one located line; it used to
+    print a RecursionError traceback and exit 1."""
+    path = write_config(tmp_path, "deep: " + "[" * 5_000 + "]" * 5_000 + "\n")
+
+    result = await run("check-config", "--config", str(path))
+
+    assert 2 == result.returncode, result.stderr
+    assert [
+        f"{path}:1:70: nested more than 64 levels deep: a config needs 5"
+    ] == result.stderr.splitlines()
