@@ -64,7 +64,11 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "check-config":
         _print(misspelt_variables(os.environ, settings), prefix="warning: ")
         return _check_config(settings, web_config)
-    configure_logging(level=args.log_level or settings.log_level, fmt=_format(args.log_format))
+    configure_logging(
+        level=args.log_level or settings.log_level,
+        fmt=_format(args.log_format),
+        pinned=args.log_level is not None,
+    )
     for problem in misspelt_variables(os.environ, settings):
         log.warning("config.unknown_variable", variable=problem.where, problem=problem.message)
     for target in settings.targets:  # every target's key: a reload may change the shard's

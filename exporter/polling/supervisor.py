@@ -15,6 +15,7 @@ import aiohttp
 import structlog
 
 from exporter.config.settings import ConfigError, Settings, load_settings
+from exporter.core import logs
 from exporter.polling.poller import TargetPoller
 from exporter.polling.state import Store, TargetSnapshot
 from exporter.providers import provider_for
@@ -81,7 +82,8 @@ class Supervisor:
     undisturbed, their data and counters intact (a new price is simply shown). Only the
     targets of this replica's shard are polled; ``command_line`` (``--shard``,
     ``--total-shards``) is re-applied on every reload, so a reloaded config keeps the shard
-    the replica was started with.
+    the replica was started with. A new ``log_level`` is applied, unless ``--log-level``
+    pinned it.
     """
 
     def __init__(
@@ -147,13 +149,18 @@ class Supervisor:
                     note="the previous config stays in force",
                 )
                 return False
+            level = self.settings.log_level
             changes = await self._apply(settings)
+            level_applied = settings.log_level != level and logs.follow_config_level(
+                settings.log_level
+            )
             log.info(
                 "config.reloaded",
                 path=str(path),
                 added=list(changes.added),
                 removed=list(changes.removed),
                 changed=list(changes.changed),
+                **({"log_level": settings.log_level} if level_applied else {}),
             )
             return True
 
