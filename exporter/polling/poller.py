@@ -145,7 +145,9 @@ class TargetPoller:
             error=error,
             requests=fetcher.requests if fetcher else {},
             pages=fetcher.pages if fetcher else 0,
-            upstream_errors=len(fetcher.upstream_errors) if fetcher else 0,
+            upstream_errors=(
+                len(fetcher.upstream_errors) + fetcher.upstream_errors_more if fetcher else 0
+            ),
             retries=fetcher.retries if fetcher else 0,
             rate_limit=fetcher.rate_limit if fetcher else None,
         )
@@ -164,7 +166,7 @@ class TargetPoller:
                 "poll.upstream_errors",
                 target=self.target.name,
                 provider=snapshot.provider,
-                count=len(fetcher.upstream_errors),
+                count=len(fetcher.upstream_errors) + fetcher.upstream_errors_more,
                 errors=fetcher.upstream_errors[:10],
             )
         return snapshot
