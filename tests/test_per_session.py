@@ -6,7 +6,7 @@ from functools import partial
 
 import pytest
 
-from exporter.core import labels
+from exporter.core.labels import session_id
 from exporter.polling import aggregate
 from exporter.providers import rows as rows_module
 from exporter.simulators import (
@@ -206,9 +206,7 @@ async def test_session_listed_again_past_the_dedup_window(
     url = await served(TogetherSimulator(sessions=listed, api_key=KEY))
     target = {"name": "t", "provider": "together", "base_url": url + "/v1"}
 
-    metrics = scrape(
-        await poll_all(settings_for(target | {"per_session": {"enabled": True}}))
-    )
+    metrics = scrape(await poll_all(settings_for(target | {"per_session": {"enabled": True}})))
 
     assert 1 == metrics.get("sessions_target_up", target="t")
     assert ["a", "b", "c"] == sorted(metrics.by("session_info", "session_id"))
@@ -220,7 +218,7 @@ async def test_rewritten_session_ids_that_collide_make_one_series(served: Serve)
     make one ``session_info`` series, the older session's, and one left out: never two
     samples with one label set, which would break the scrape."""
     hostile = "x\x00y"
-    same = labels.session_id(hostile)
+    same = session_id(hostile)
     listed = [
         together_row(hostile, T - 100, T + 900),
         together_row(same, T - 50, T + 900),
@@ -228,9 +226,7 @@ async def test_rewritten_session_ids_that_collide_make_one_series(served: Serve)
     url = await served(TogetherSimulator(sessions=listed, api_key=KEY))
     target = {"name": "t", "provider": "together", "base_url": url + "/v1"}
 
-    metrics = scrape(
-        await poll_all(settings_for(target | {"per_session": {"enabled": True}}))
-    )
+    metrics = scrape(await poll_all(settings_for(target | {"per_session": {"enabled": True}})))
 
     assert {same: T - 100} == metrics.by("session_created_timestamp_seconds", "session_id")
     assert 1 == metrics.get("sessions_per_session_left_out", target="t")
