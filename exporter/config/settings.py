@@ -7,6 +7,7 @@ list can be given whole as JSON in ``SESSION_EXPORTER_TARGETS``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -195,6 +196,52 @@ def misspelt_variables(
     return problems
 
 
+MIN_POLL_INTERVAL = 1.0
+"""A poll interval below this is accepted with a warning (as Prometheus warns of a tiny
+scrape interval): it is more likely ``1ms`` meant for ``1m`` than a wish to poll a provider
+a thousand times a second."""
+
+
+def short_intervals(settings: Settings, path: Path) -> list[Problem]:
+    """Warnings for each ``poll_interval`` under :data:`MIN_POLL_INTERVAL`, located where it
+    is written (``1ms`` suggests ``1m``)."""
+    given: list[tuple[tuple[Any, ...], float]] = [(("poll_interval",), settings.poll_interval)]
+    given += [
+        (("targets", index, "poll_interval"), target.poll_interval)
+        for index, target in enumerate(settings.targets)
+        if target.poll_interval
+    ]
+    short = [(loc, value) for loc, value in given if value < MIN_POLL_INTERVAL]
+    if not short:
+        return []
+    root: yaml.Node | None = None
+    with contextlib.suppress(ConfigError):
+        _, root = parse_yaml(read_text(path), str(path))
+    warnings = []
+    for loc, value in short:
+        node = _node_at(root, loc)
+        written = str(node.value).strip() if isinstance(node, yaml.ScalarNode) else ""
+        number = written.removesuffix("ms")
+        meant = number != written and number.isdigit() and 0 < int(number) <= 60
+        hint = f" (did you mean {number}m?)" if meant else ""
+        warnings.append(
+            Problem(
+                _env_source(loc) or place(root, loc, str(path)),
+                dotted(loc),
+                f"{format_duration(value)} is shorter than 1s{hint}: each target it applies "
+                f"to is polled {1 / value:g} times a second",
+            )
+        )
+    return warnings
+
+
+def _node_at(root: yaml.Node | None, loc: Sequence[Any]) -> yaml.Node | None:
+    node = root
+    for part in loc:
+        node = _child(node, part)
+    return node
+
+
 def config_path(explicit: str | None) -> Path:
     """The config file: ``--config``, else ``$SESSION_EXPORTER_CONFIG``."""
     value = explicit or os.environ.get(CONFIG_ENV)
@@ -260,11 +307,15 @@ def _target_overrides(
         if not var.upper().startswith(prefix):
             continue
         selector, _, key = var[len(prefix) :].partition("__")
-        index = _select_target(targets, selector)
+        matches = _select_targets(targets, selector)
+        index = matches[0] if len(matches) == 1 else None
         if targets_from_env:
             message = f"cannot be combined with {TARGETS_ENV}, which replaces the file's targets"
         elif not key:
             message = f"expected {prefix}<index or name>__<key>"
+        elif len(matches) > 1:
+            names = ", ".join(f"targets[{i}] {targets[i]['name']!r}" for i in matches)  # type: ignore[index]
+            message = f"{selector!r} names {len(matches)} targets ({names}): give its index"
         elif index is None:
             message = f"no target {selector!r} in the file (give its index or its name)"
         else:
@@ -286,18 +337,21 @@ def _target_overrides(
     return places, problems
 
 
-def _select_target(targets: object, selector: str) -> int | None:
-    """The index of the target a variable names by index or by name (``-`` and ``.`` as ``_``)."""
+def _select_targets(targets: object, selector: str) -> list[int]:
+    """The indexes of the targets a variable names by index or by name (``-`` and ``.`` read
+    as ``_``, any case): more than one (``prod-a``, ``prod.a``, ``PROD_A``) is ambiguous."""
     if not isinstance(targets, list):
-        return None
+        return []
     if selector.isdigit():
-        return int(selector) if int(selector) < len(targets) else None
+        return [int(selector)] if int(selector) < len(targets) else []
     wanted = selector.upper()
-    for index, target in enumerate(targets):
-        name = target.get("name") if isinstance(target, dict) else None
-        if isinstance(name, str) and re.sub(r"[-.]", "_", name).upper() == wanted:
-            return index
-    return None
+    return [
+        index
+        for index, target in enumerate(targets)
+        if isinstance(target, dict)
+        and isinstance(name := target.get("name"), str)
+        and re.sub(r"[-.]", "_", name).upper() == wanted
+    ]
 
 
 def _after_merge(

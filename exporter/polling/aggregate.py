@@ -124,9 +124,7 @@ class AggregateBuilder:
     max_label_values: int = 20
     row_fields: tuple[str, ...] = ()
     _labels: StatusLabels = field(init=False)
-    _detail: list[tuple[float, str, int, SessionRecord]] = field(
-        init=False, default_factory=list
-    )
+    _detail: list[tuple[float, str, int, SessionRecord]] = field(init=False, default_factory=list)
     _detail_seen: int = 0
     _tallies: dict[str, _Tally] = field(init=False)
     _sorted: dict[str, tuple[_Tally | None, Phase, str]] = field(init=False, default_factory=dict)
