@@ -83,12 +83,15 @@ class TargetPoller:
                 note="the API key travels unencrypted; use https",
             )
 
-    async def run(self) -> None:
-        """Poll forever, every ``interval`` (with jitter), independent of scrapes.
+    async def run(self, *, first_delay: float = 0.0) -> None:
+        """Poll forever, every ``interval`` (with jitter), independent of scrapes, the first
+        time after ``first_delay`` seconds.
 
         A target that keeps failing is polled less often (the wait doubles per
         consecutive failure, up to ``BACKOFF_CAP``); one success restores the interval.
         """
+        if first_delay > 0:
+            await asyncio.sleep(first_delay)
         failures = 0
         while True:
             started = time.monotonic()
