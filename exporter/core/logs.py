@@ -184,22 +184,12 @@ class LineSink:
         with self._lock:
             self._dropped += lines
 
-    def flush(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the queued lines to be written; whether they were."""
-        end = time.monotonic() + timeout
-        with self._queue.all_tasks_done:
-            while self._queue.unfinished_tasks:
-                left = end - time.monotonic()
-                if left <= 0:
-                    return False
-                self._queue.all_tasks_done.wait(left)
-        return True
-
     def close(self) -> None:
         """Stop the writer once the lines queued so far are written (within a bound)."""
+        end = time.monotonic() + FLUSH_AT_EXIT
         with contextlib.suppress(queue.Full):
             self._queue.put(None, timeout=FLUSH_AT_EXIT)
-        self._thread.join(FLUSH_AT_EXIT)
+        self._thread.join(max(0.0, end - time.monotonic()))
         if not self._thread.is_alive() and self._fd is not None:
             os.close(self._fd)
             self._fd = None
