@@ -284,6 +284,7 @@ class FakeFetcher:
         self._answers = [d if isinstance(d, bytes) else orjson.dumps(d) for d in documents]
         self.params: list[dict[str, str]] = []
         self.upstream_errors: list[str] = []
+        self.upstream_errors_more = 0
 
     async def get_body(self, params: Mapping[str, str] | None = None) -> bytes:
         self.params.append(dict(params or {}))
@@ -291,8 +292,9 @@ class FakeFetcher:
             raise PollError(Reason.TOO_MANY_PAGES, "stopped after the fake's last page")
         return self._answers[len(self.params) - 1]
 
-    def report_upstream_errors(self, messages: list[str]) -> None:
+    def report_upstream_errors(self, messages: list[str], *, more: int = 0) -> None:
         self.upstream_errors.extend(messages)
+        self.upstream_errors_more += more
 
 
 _RUNNER: list[asyncio.Runner] = []

@@ -83,12 +83,15 @@ class TargetPoller:
                 note="the API key travels unencrypted; use https",
             )
 
-    async def run(self) -> None:
-        """Poll forever, every ``interval`` (with jitter), independent of scrapes.
+    async def run(self, *, first_delay: float = 0.0) -> None:
+        """Poll forever, every ``interval`` (with jitter), independent of scrapes, the first
+        time after ``first_delay`` seconds.
 
         A target that keeps failing is polled less often (the wait doubles per
         consecutive failure, up to ``BACKOFF_CAP``); one success restores the interval.
         """
+        if first_delay > 0:
+            await asyncio.sleep(first_delay)
         failures = 0
         while True:
             started = time.monotonic()
@@ -145,7 +148,9 @@ class TargetPoller:
             error=error,
             requests=fetcher.requests if fetcher else {},
             pages=fetcher.pages if fetcher else 0,
-            upstream_errors=len(fetcher.upstream_errors) if fetcher else 0,
+            upstream_errors=(
+                len(fetcher.upstream_errors) + fetcher.upstream_errors_more if fetcher else 0
+            ),
             retries=fetcher.retries if fetcher else 0,
             rate_limit=fetcher.rate_limit if fetcher else None,
         )
@@ -164,7 +169,7 @@ class TargetPoller:
                 "poll.upstream_errors",
                 target=self.target.name,
                 provider=snapshot.provider,
-                count=len(fetcher.upstream_errors),
+                count=len(fetcher.upstream_errors) + fetcher.upstream_errors_more,
                 errors=fetcher.upstream_errors[:10],
             )
         return snapshot

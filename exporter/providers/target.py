@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import stat
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeoutError
@@ -26,6 +25,7 @@ from pydantic import (
 )
 
 from exporter.core.durations import parse_duration
+from exporter.core.files import RefusedFileError, read_regular_file
 from exporter.core.logs import REDACTOR
 from exporter.core.records import Phase
 from exporter.upstream.proxies import Proxy, ProxyError, environment_proxy, parse_proxy
@@ -417,36 +417,18 @@ def _read_key_file_now(path: Path) -> str:
     writer), a device such as ``/dev/zero`` (endless) or a directory is refused at once.
     """
     name = shown(str(path))
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise KeyUnavailableError(
-            f"cannot read api_key_file {name}: {exc.strerror or exc}"
-        ) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+        data = read_regular_file(path, max_bytes=KEY_FILE_MAX_BYTES)
+    except RefusedFileError as exc:
+        if exc.kind == "too_big":
+            raise KeyUnavailableError(_too_big(name)) from None
+        if exc.kind == "not_regular":
             raise KeyUnavailableError(
-                f"api_key_file {name} is not a regular file ({_file_kind(info.st_mode)})"
-            )
-        if info.st_size > KEY_FILE_MAX_BYTES:
-            raise KeyUnavailableError(_too_big(name))
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := os.read(fd, KEY_FILE_MAX_BYTES + 1 - size):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > KEY_FILE_MAX_BYTES:  # grew while read
-                raise KeyUnavailableError(_too_big(name))
-    except OSError as exc:
-        raise KeyUnavailableError(
-            f"cannot read api_key_file {name}: {exc.strerror or exc}"
-        ) from None
-    finally:
-        os.close(fd)
+                f"api_key_file {name} is not a regular file ({exc.detail})"
+            ) from None
+        raise KeyUnavailableError(f"cannot read api_key_file {name}: {exc.detail}") from None
     try:
-        value = b"".join(chunks).decode("utf-8").strip()
+        value = data.decode("utf-8").strip()
     except UnicodeDecodeError:
         raise KeyUnavailableError(f"api_key_file {name} is not UTF-8 text") from None
     if not value:
@@ -456,16 +438,3 @@ def _read_key_file_now(path: Path) -> str:
 
 def _too_big(name: str) -> str:
     return f"api_key_file {name} is larger than {KEY_FILE_MAX_BYTES // 1024} KiB: not a key"
-
-
-def _file_kind(mode: int) -> str:
-    for test, kind in (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return kind
-    return "not a file"

@@ -43,6 +43,9 @@ from exporter.upstream.tls import handshake_failure, verify_failure
 from exporter.upstream.transport import DIRECT, Transport
 
 _SNIPPET = 300
+ERROR_BODY_BYTES = 64 * 1024
+"""How much of an answer that is not a 2xx is read: its detail is in the first bytes, and a
+hostile error body (gzip inflating to gigabytes) must not be read, let alone decoded, whole."""
 _EPOCH_THRESHOLD = 1e9
 """A rate-limit reset value above this is a unix time; below, seconds from now."""
 
@@ -228,10 +231,14 @@ class PageFetcher:
         self.retries = 0
         self.rate_limit = RateLimitInfo()
         self.upstream_errors: list[str] = []
+        self.upstream_errors_more = 0
+        """Errors the provider listed past those kept in :attr:`upstream_errors` (counted)."""
 
-    def report_upstream_errors(self, messages: list[str]) -> None:
-        """Record errors the provider listed in an otherwise good answer (logged and counted)."""
+    def report_upstream_errors(self, messages: list[str], *, more: int = 0) -> None:
+        """Record errors the provider listed in an otherwise good answer (logged and counted);
+        ``more``: how many further ones it listed, counted but not kept."""
         self.upstream_errors.extend(messages)
+        self.upstream_errors_more += more
 
     async def get_body(self, params: Mapping[str, str] | None = None) -> bytes:
         """GET the endpoint with ``params`` and return the raw body of its 2xx answer.
@@ -322,7 +329,10 @@ class PageFetcher:
                 self._note_rate_limit(response.headers)
                 received = [0]
                 try:
-                    body = await self._read(response, received)
+                    if 200 <= response.status < 300:
+                        body = await self._read(response, received)
+                    else:
+                        body = await _read_prefix(response, received)
                 finally:
                     self._trace(response, hops, received[0], time.monotonic() - started)
                 return _Answer(response.url, response.status, response.headers, body)
@@ -534,6 +544,19 @@ def proxy_refusal(proxy: Proxy, status: int, message: str, url: URL) -> PollErro
     return PollError(Reason.CONNECT, clip(text, 500), retryable=status >= 500)
 
 
+async def _read_prefix(response: aiohttp.ClientResponse, received: list[int]) -> bytes:
+    """The first :data:`ERROR_BODY_BYTES` of a failed answer's body; the rest is not read (the
+    connection is then closed, not reused)."""
+    chunks: list[bytes] = []
+    while received[0] < ERROR_BODY_BYTES:
+        chunk = await response.content.read(ERROR_BODY_BYTES - received[0])
+        if not chunk:
+            break
+        chunks.append(chunk)
+        received[0] += len(chunk)
+    return b"".join(chunks)[:ERROR_BODY_BYTES]
+
+
 def should_retry(status: int, headers: Mapping[str, str]) -> bool:
     """Whether a failed status is worth another attempt (not for 401/403: see the caller).
 
@@ -658,11 +681,12 @@ def default_rate_limit_reset(headers: Mapping[str, str], now: float) -> float | 
 
 def plain_error_detail(body: bytes) -> str:
     """An error body shown as it is: compact JSON or text, cut short (no provider shapes)."""
+    body = body[:ERROR_BODY_BYTES]
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         # masked before it is cut (a key echoed across the cut must not leave half of it)
-        return clip(body[: 64 * 1024].decode("utf-8", "replace").strip(), _SNIPPET)
+        return clip(body.decode("utf-8", "replace").strip(), _SNIPPET)
     return "" if data is None else brief(data, limit=_SNIPPET)
 
 
