@@ -295,8 +295,7 @@ def certificate(common_name: str) -> tuple[bytes, bytes, bytes]:
 
 def trusting(*certs: bytes) -> ssl.SSLContext:
     """A client context trusting exactly these self-signed certificates (PEM)."""
-    context = ssl.create_default_context(cadata=b"".join(certs).decode())
-    return context
+    return ssl.create_default_context(cadata=b"".join(certs).decode())
 
 
 async def served_certificate(port: int) -> bytes:
@@ -360,9 +359,11 @@ async def test_a_renewed_certificate_is_served_without_a_restart(
             async with kept.get(f"{server.base}/metrics") as response:
                 kept_status = response.status
             strict = aiohttp.TCPConnector(ssl=trusting(b_cert))
-            async with aiohttp.ClientSession(connector=strict) as http:
-                async with http.get(f"{server.base}/metrics") as response:
-                    new_status = response.status
+            async with (
+                aiohttp.ClientSession(connector=strict) as http,
+                http.get(f"{server.base}/metrics") as response,
+            ):
+                new_status = response.status
 
             # a reload_failed may already be logged if a check fell between the two writes
             earlier = len(events(server, "web_config.reload_failed"))
