@@ -448,3 +448,68 @@ def test_web_config_files_are_the_file_and_its_pem_files(tmp_path: Path) -> None
     assert [web_yml, tmp_path / "tls.crt", tmp_path / "tls.key", tmp_path / "ca.crt"] == (
         web_config_files(load_web_config(web_yml))
     )
+
+
+async def test_a_new_client_ca_applies_to_new_connections(
+    tmp_path: Path, urls: dict[str, str]
+) -> None:
+    """Mutual TLS: the client CA file replaced by another CA's, a client certificate of the
+    new CA is accepted on the next connection and one of the old CA refused."""
+    from tests.test_webconfig import _issue, _name, _write  # noqa: PLC0415
+
+    cas = {}
+    clients = {}
+    for label in ("old", "new"):
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = _issue(f"{label} CA", ca_key, None)
+        cas[label] = ca.public_bytes(serialization.Encoding.PEM)
+        client_key = ec.generate_private_key(ec.SECP256R1())
+        client = _issue(
+            f"{label} client", client_key, (_name(f"{label} CA"), ca_key), sans=None, usage=None
+        )
+        clients[label] = _write(tmp_path, f"{label}-client", client, client_key)
+    cert, key, _ = certificate("server")
+    (tmp_path / "tls.crt").write_bytes(cert)
+    (tmp_path / "tls.key").write_bytes(key)
+    (tmp_path / "client-ca.crt").write_bytes(cas["old"])
+    web_yml = tmp_path / "web.yml"
+    web_yml.write_text(
+        "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n"
+        "  client_ca_file: client-ca.crt\n  client_auth_type: RequireAndVerifyClientCert\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "c.yaml"
+    path.write_text(config_text(target("a", "chaser", urls["chaser"])), encoding="utf-8")
+
+    async def status_as(label: str) -> int | str:
+        context = trusting(cert)
+        context.load_cert_chain(*map(str, clients[label]))
+        connector = aiohttp.TCPConnector(ssl=context, force_close=True)
+        try:
+            async with (
+                aiohttp.ClientSession(connector=connector) as http,
+                http.get(f"{server.base}/healthz") as response,
+            ):
+                return response.status
+        except aiohttp.ClientError as exc:
+            return type(exc).__name__
+
+    async with tls_serving(tmp_path, path, web_yml, "--config.auto-reload-interval", "50ms") as (
+        server
+    ):
+        async with asyncio.timeout(LIMIT):
+            while (before := await status_as("old")) != 200:
+                await asyncio.sleep(0.02)
+        refused_before = await status_as("new")
+        (tmp_path / "client-ca.crt").write_bytes(cas["new"])
+        async with asyncio.timeout(LIMIT):
+            while (after := await status_as("new")) != 200:
+                await asyncio.sleep(0.02)
+        refused_after = await status_as("old")
+        await stop(server, signal.SIGTERM)
+
+    assert 200 == before
+    assert 200 == after
+    assert 200 != refused_before
+    assert 200 != refused_after
+    assert 1 == len(events(server, "server.started"))

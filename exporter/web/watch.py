@@ -125,9 +125,11 @@ class ConfigWatcher:
 
 
 _LIVE_TLS_SETTINGS = frozenset(
-    {"cert", "key", "cert_file", "key_file", "client_ca", "client_ca_file"}
+    {"cert", "key", "cert_file", "key_file", "client_ca", "client_ca_file", "client_allowed_sans"}
 )
-"""What a running server can change for new connections: the others are fixed per process."""
+"""What a running server can change for new connections (the certificate, key and client CA
+through the handshake's context, the allowed SANs in a middleware); the rest of
+``tls_server_config`` is fixed per process."""
 
 
 class LiveWebConfig:
