@@ -25,7 +25,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from exporter.simulators import AgiSimulator, ChaserSimulator, agi_row, chaser_row, iso
-from exporter.web.watch import changed, config_files, digest, web_config_files
+from exporter.web.watch import (
+    ConfigWatcher,
+    changed,
+    config_files,
+    digest,
+    web_config_files,
+)
 from exporter.web.webconfig import load_web_config
 from tests.conftest import Serve
 from tests.harness import KEY, NOW, Exposition, settings_for
@@ -131,6 +137,33 @@ def test_digests_compare_content_not_mtime(tmp_path: Path) -> None:
     assert [path] == changed(same, edited)
     assert [path] == changed(edited, gone)
     assert None is gone[path]
+
+
+async def test_a_change_already_reloaded_is_not_reloaded_again(tmp_path: Path) -> None:
+    """A change applied by SIGHUP (the watcher's reload) is not reloaded again by the next
+    check; a later change is, once; an unchanged file never is."""
+    path = tmp_path / "c.yaml"
+    path.write_text("one\n", encoding="utf-8")
+    settings = settings_for({"name": "a", "provider": "chaser", "api_key": KEY})
+    calls: list[str] = []
+
+    async def reload() -> bool:
+        calls.append(path.read_text(encoding="utf-8"))
+        return True
+
+    watcher = ConfigWatcher(
+        path=path, settings=lambda: settings, interval=lambda: 1.0, reload=reload
+    )
+    first = await watcher.check()  # the baseline
+    path.write_text("two\n", encoding="utf-8")
+    assert await watcher.reload()  # SIGHUP
+    after_sighup = await watcher.check()
+    path.write_text("three\n", encoding="utf-8")
+    edited = await watcher.check()
+    unchanged = await watcher.check()
+
+    assert (None, None, True, None) == (first, after_sighup, edited, unchanged)
+    assert ["two\n", "three\n"] == calls
 
 
 # --- the config -------------------------------------------------------------------------------

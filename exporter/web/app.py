@@ -36,6 +36,7 @@ COMMAND_LINE: web.AppKey[dict[str, int]] = web.AppKey("command_line")
 STARTED: web.AppKey[float] = web.AppKey("started")
 AUTO_RELOAD: web.AppKey[float | None] = web.AppKey("auto_reload_interval")
 WEB_CONFIG = web.AppKey("web_config", LiveWebConfig)
+CONFIG_WATCHER = web.AppKey("config_watcher", ConfigWatcher)
 
 
 def create_app(
@@ -109,8 +110,9 @@ async def _config_watcher(app: web.Application) -> AsyncIterator[None]:
         path=app[CONFIG_PATH],
         settings=lambda: app[SUPERVISOR].settings,
         interval=lambda: auto_reload_interval(app),
-        reload=lambda: reload_config(app),
+        reload=lambda: app[SUPERVISOR].reload(app[CONFIG_PATH]),
     )
+    app[CONFIG_WATCHER] = watcher
     async with _running(watcher.run(), "config:watch"):
         yield
 
@@ -153,8 +155,10 @@ async def _pollers(app: web.Application) -> AsyncIterator[None]:
 
 
 async def reload_config(app: web.Application) -> bool:
-    """Reload the config file the app was started with; False when it was invalid."""
-    return await app[SUPERVISOR].reload(app[CONFIG_PATH])
+    """Reload the config file the app was started with; False when it was invalid.
+
+    Through the watcher, so that it does not reload the same change again."""
+    return await app[CONFIG_WATCHER].reload()
 
 
 async def reload(request: web.Request) -> web.Response:

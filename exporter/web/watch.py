@@ -75,13 +75,19 @@ def changed(before: Digests, now: Digests) -> list[Path]:
     return [path for path, value in now.items() if path in before and before[path] != value]
 
 
+OFF_RECHECK = 1.0
+"""Seconds between looks at the interval while auto-reload is off (a reload may turn it on)."""
+
+
 class ConfigWatcher:
     """Reloads the config when a file of :func:`config_files` changes.
 
     ``interval()`` is read before each wait (a reload may change the config's own
-    ``config_auto_reload_interval``); at 0 nothing is read, and the watcher looks again a
-    second later. ``reload`` is the SIGHUP reload: it validates first and counts a failure,
-    and a broken file is reloaded once, not at every check, until it changes again.
+    ``config_auto_reload_interval``); at 0 no file is read. ``reload`` is the SIGHUP reload:
+    it validates first and counts a failure. Every reload, SIGHUP's and ``POST /-/reload``'s
+    included, goes through :meth:`reload`, which records the files as they were just before
+    it: a change already applied is not applied again, and a broken file is reloaded once,
+    not at every check, until it changes again.
     """
 
     def __init__(
@@ -98,29 +104,36 @@ class ConfigWatcher:
         self._reload = reload
         self._seen: Digests = {}
 
+    async def _digest(self) -> Digests:
+        return await asyncio.to_thread(digest, config_files(self._settings(), self._path))
+
     async def run(self) -> None:
         """Check at the interval until cancelled."""
-        self._seen = await asyncio.to_thread(digest, config_files(self._settings(), self._path))
+        self._seen = await self._digest()
         while True:
             interval = self._interval()
-            await asyncio.sleep(interval if interval > 0 else 1.0)
+            await asyncio.sleep(interval if interval > 0 else OFF_RECHECK)
             if interval > 0:
                 await self.check()
 
     async def check(self) -> bool | None:
         """Reload when a watched file changed: whether the reload worked, None when nothing
         changed."""
-        now = await asyncio.to_thread(digest, config_files(self._settings(), self._path))
+        now = await self._digest()
         paths = changed(self._seen, now)
         self._seen = now
         if not paths:
             return None
         log.info("config.changed", files=[str(p) for p in paths])
+        return await self.reload()
+
+    async def reload(self) -> bool:
+        """Reload the config; the files as read just before are the next check's baseline
+        (a write racing the reload is then reloaded again at the next check, never missed)."""
+        before = await self._digest()
         ok = await self._reload()
-        # the files the config names now; those read before the reload keep that reading,
-        # so a write racing the reload is seen at the next check (reloaded twice, not missed)
-        self._seen = await asyncio.to_thread(digest, config_files(self._settings(), self._path))
-        self._seen.update({p: v for p, v in now.items() if p in self._seen})
+        now = await self._digest()  # the files the config names now, some perhaps new
+        self._seen = {path: before.get(path, value) for path, value in now.items()}
         return ok
 
 
