@@ -292,6 +292,16 @@ async def test_disable_exporter_metrics(tmp_path: Path, urls: dict[str, str]) ->
     assert names[False] - runtime == names[True]
 
 
+async def test_disable_exporter_metrics_takes_no_value(tmp_path: Path) -> None:
+    """--web.disable-exporter-metrics is a switch: given a value, it is a usage error."""
+    result = await run(
+        "serve", "--config", str(tmp_path / "c.yaml"), "--web.disable-exporter-metrics=no"
+    )
+
+    assert 2 == result.returncode
+    assert "--web.disable-exporter-metrics: ignored explicit argument 'no'" in result.stderr
+
+
 # --- certificate renewal -----------------------------------------------------------------------
 
 
