@@ -37,8 +37,9 @@ from tests.conftest import Serve
 from tests.harness import KEY, NOW, Exposition, settings_for
 from tests.test_cli import Server, run, serving, stop
 
-LIMIT = 10.0
-"""Seconds any awaited change may take before the test fails."""
+LIMIT = 30.0
+"""Seconds any awaited change may take before the test fails (a start on a busy machine
+included: test_cli waits 15 s for readiness alone)."""
 
 
 def target(name: str, provider: str, url: str) -> str:
@@ -101,6 +102,14 @@ async def events_until(server: Server, name: str, count: int) -> list[dict[str, 
         while len(found := events(server, name)) < count:
             await asyncio.sleep(0.02)
     return found
+
+
+def replace(path: Path, data: bytes) -> None:
+    """Write ``path`` whole at once (a new file renamed over it), so that no check reads it
+    half written; a ConfigMap's or Secret's mount swaps its files as atomically."""
+    part = path.with_name(f".{path.name}.part")
+    part.write_bytes(data)
+    part.replace(path)
 
 
 def reloads(exposition: Exposition, result: str) -> float | None:
@@ -229,7 +238,7 @@ async def test_the_config_key_turns_auto_reload_on(tmp_path: Path, urls: dict[st
     path.write_text(config_text(target("a", "chaser", urls["chaser"]), top=top), encoding="utf-8")
     async with serving(tmp_path, path) as server, aiohttp.ClientSession() as http:
         await metrics_until(http, server, lambda m: m.get("sessions_target_up", target="a") == 1.0)
-        path.write_text(config_text(target("g", "agi", urls["agi"]), top=top), encoding="utf-8")
+        replace(path, config_text(target("g", "agi", urls["agi"]), top=top).encode())
         after = await metrics_until(
             http, server, lambda m: m.get("sessions_target_up", target="g") == 1.0
         )
@@ -394,8 +403,8 @@ async def test_a_renewed_certificate_is_served_without_a_restart(
             await metrics_until(kept, server, lambda m: m.get("sessions_target_up") == 1.0)
             first = await served_certificate(port)
 
-            (tls / "tls.key").write_bytes(b_key)  # as cert-manager's Secret: both files
-            (tls / "tls.crt").write_bytes(b_cert)
+            replace(tls / "tls.key", b_key)  # both files, one after the other
+            replace(tls / "tls.crt", b_cert)
             async with asyncio.timeout(LIMIT):
                 while (renewed := await served_certificate(port)) != b_der:
                     await asyncio.sleep(0.02)
@@ -410,7 +419,7 @@ async def test_a_renewed_certificate_is_served_without_a_restart(
 
             # a reload_failed may already be logged if a check fell between the two writes
             earlier = len(events(server, "web_config.reload_failed"))
-            (tls / "tls.key").write_bytes(a_key)  # a key that is not the certificate's
+            replace(tls / "tls.key", a_key)  # a key that is not the certificate's
             failed = await events_until(server, "web_config.reload_failed", earlier + 1)
             after_failure = await served_certificate(port)
         pid = server.proc.pid
@@ -447,7 +456,7 @@ async def test_basic_auth_users_follow_the_web_config(tmp_path: Path, urls: dict
         connector = aiohttp.TCPConnector(ssl=trusting(cert))
         async with aiohttp.ClientSession(connector=connector) as http:
             await metrics_until(http, server, lambda m: m.get("sessions_target_up") == 1.0)
-            web_yml.write_text(tls + f"basic_auth_users:\n  alice: {ALICE_HASH}\n", "utf-8")
+            replace(web_yml, f"{tls}basic_auth_users:\n  alice: {ALICE_HASH}\n".encode())
             async with asyncio.timeout(LIMIT):
                 while True:
                     async with http.get(f"{server.base}/metrics") as response:
@@ -458,9 +467,9 @@ async def test_basic_auth_users_follow_the_web_config(tmp_path: Path, urls: dict
                 f"{server.base}/metrics", headers=basic("alice", ALICE_PASSWORD)
             ) as response:
                 alice = response.status
-            web_yml.write_text(
-                tls + "  min_version: TLS13\n" + f"basic_auth_users:\n  bob: {ALICE_HASH}\n",
-                "utf-8",
+            replace(
+                web_yml,
+                f"{tls}  min_version: TLS13\nbasic_auth_users:\n  bob: {ALICE_HASH}\n".encode(),
             )
             refused = await events_until(server, "web_config.reload_failed", 1)
             async with http.get(
@@ -544,7 +553,7 @@ async def test_a_new_client_ca_applies_to_new_connections(
             while (before := await status_as("old")) != 200:
                 await asyncio.sleep(0.02)
         refused_before = await status_as("new")
-        (tmp_path / "client-ca.crt").write_bytes(cas["new"])
+        replace(tmp_path / "client-ca.crt", cas["new"])
         async with asyncio.timeout(LIMIT):
             while (after := await status_as("new")) != 200:
                 await asyncio.sleep(0.02)
