@@ -91,8 +91,9 @@ async def metrics_until(
 
 
 def events(server: Server, name: str) -> list[dict[str, Any]]:
-    """The JSON log events of `serve` named ``name``."""
-    lines = server.stderr().splitlines()
+    """The JSON log events of `serve` named ``name`` (a last line still being written is
+    left for the next look)."""
+    lines = server.stderr().split("\n")[:-1]
     return [e for e in map(json.loads, lines) if e.get("event") == name]
 
 
