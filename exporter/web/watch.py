@@ -41,6 +41,8 @@ def config_files(settings: Settings, path: Path) -> list[Path]:
 
     Key files (``api_key_file``) are not among them: each poll reads its key file again. A
     setting that names a file to be read at load (a CA, a client certificate) adds it here.
+    The web config and its files are watched apart (:func:`web_config_files`): a change there
+    re-reads the web config, not the config.
     """
     del settings  # no setting names such a file yet: only the config itself
     return [path]
