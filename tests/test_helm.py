@@ -292,6 +292,32 @@ def test_memory_limit_holds_the_default_answer_size_with_room() -> None:
     assert _mib(limit) >= needed + needed / 2, (limit, needed)
 
 
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        (
+            {"serviceMonitor": {"enable": True}},
+            "at '/serviceMonitor': additional properties 'enable'",
+        ),
+        (
+            {"sharding": {"enabled": True, "shards": 0}},
+            "at '/sharding/shards': minimum: got 0, want 1",
+        ),
+        ({"autoReloadInterval": "soon"}, "at '/autoReloadInterval'"),
+    ],
+)
+def test_values_schema_refuses_wrong_values(values: dict[str, Any], problem: str) -> None:
+    """values.schema.json: a misspelt toggle, no shard or a duration that is none fails the
+    lint and the render, naming the value; an interval of 0 (off) is accepted."""
+    report = helm.lint(str(CHART), values, strict=True)
+    with helm.Chart.load(str(CHART)) as chart, pytest.raises(helm.HelmValuesError) as caught:
+        chart.render(values, name=RELEASE, namespace="monitoring")
+
+    assert problem in "".join(report["errors"])
+    assert problem in str(caught.value)
+    assert [] == helm.lint(str(CHART), {"autoReloadInterval": 0}, strict=True)["errors"]
+
+
 def test_rendering_without_the_keys_secret_fails_with_its_reason() -> None:
     """keys.existingSecret is required: rendering without it fails, naming it."""
     with helm.Chart.load(str(CHART)) as chart, pytest.raises(helm.HelmRenderError) as caught:
