@@ -96,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
             command_line=command_line,
             read_header_timeout=args.read_header_timeout,
             max_connections=args.max_connections,
+            auto_reload_interval=args.auto_reload_interval,
+            exporter_metrics=not args.disable_exporter_metrics,
         )
     )
 

@@ -34,7 +34,7 @@ from exporter.core import names
 from exporter.core.durations import format_duration
 from exporter.core.files import RefusedFileError, read_regular_file
 from exporter.providers import PROVIDER_IDS, PROVIDERS, TargetConfig, provider_for
-from exporter.providers.target import PositiveDuration, TargetBase
+from exporter.providers.target import Duration, PositiveDuration, TargetBase
 
 ENV_PREFIX = names.ENV_PREFIX
 CONFIG_ENV = names.CONFIG_ENV
@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shard: Annotated[int, Field(ge=0)] = 0
     total_shards: Annotated[int, Field(ge=1)] = 1
+    config_auto_reload_interval: Annotated[Duration, Field(ge=0, le=366 * 86400)] = 0.0
+    """How often the config file (and the files it names, key files aside) is checked for a
+    change, which is then reloaded as SIGHUP would; 0 is off (``--config.auto-reload-interval``
+    wins over it)."""
     targets: Annotated[list[TargetConfig], Field(min_length=1)]
 
     demo: ClassVar[bool] = False

@@ -14,14 +14,16 @@ PROCESS_TTL = 1.0
 """Seconds the rendered process series are reused (:class:`exporter.exposition.cache.Runtime`)."""
 
 
-def process_registry() -> CollectorRegistry:
-    """A private registry holding prometheus_client's standard process, platform and GC
-    collectors: ``process_*`` (Linux ``/proc`` only), ``python_info`` and ``python_gc_*``; and
-    the exporter's dropped log lines."""
+def process_registry(*, standard: bool = True) -> CollectorRegistry:
+    """A private registry holding the exporter's dropped log lines and, unless ``standard``
+    is off (``--web.disable-exporter-metrics``), prometheus_client's standard process,
+    platform and GC collectors: ``process_*`` (Linux ``/proc`` only), ``python_info`` and
+    ``python_gc_*``."""
     registry = CollectorRegistry(auto_describe=True)
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    GCCollector(registry=registry)
+    if standard:
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
     registry.register(LogCollector())
     return registry
 

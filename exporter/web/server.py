@@ -26,6 +26,7 @@ from exporter.config.settings import Settings
 from exporter.core.names import MAX_CONNECTIONS, READ_HEADER_TIMEOUT
 from exporter.polling.runtime import settle_heap
 from exporter.web.app import create_app, reload_config
+from exporter.web.watch import LiveWebConfig
 from exporter.web.webconfig import WebConfig
 
 SHUTDOWN_GRACE = 3.0
@@ -52,6 +53,8 @@ async def run_server(
     command_line: Mapping[str, int] | None = None,
     read_header_timeout: float = READ_HEADER_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
+    auto_reload_interval: float | None = None,
+    exporter_metrics: bool = True,
 ) -> None:
     """Serve the exporter app until a stop signal; poll tasks stop with the app.
 
@@ -62,7 +65,8 @@ async def run_server(
     ``web_config`` (``--web.config.file``) adds TLS, basic auth and response headers. With
     ``config_path``, SIGHUP reloads the config (and ``enable_lifecycle`` adds
     ``POST /-/reload``). ``command_line`` (``--shard``/``--total-shards``) is re-applied to
-    every reloaded config.
+    every reloaded config. ``auto_reload_interval`` and ``exporter_metrics`` go to
+    :func:`~exporter.web.app.create_app`; the web config is re-read when its files change.
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -75,13 +79,16 @@ async def run_server(
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise ListenError(f"cannot listen on {host}:{port}: {reason}") from None
-    middlewares = web_config.middlewares() if web_config else ()
+    live = LiveWebConfig(web_config) if web_config else None
     app = create_app(
         settings,
-        middlewares=middlewares,
+        middlewares=live.middlewares() if live else (),
         config_path=config_path,
         enable_lifecycle=enable_lifecycle,
         command_line=command_line,
+        auto_reload_interval=auto_reload_interval,
+        web_config=live,
+        exporter_metrics=exporter_metrics,
     )
     settle_heap()  # the startup heap out of the GC's scans (exporter/polling/runtime.py)
     reloads: set[asyncio.Task[bool]] = set()
@@ -111,7 +118,7 @@ async def run_server(
     try:
         if web_config:
             web_config.log_warnings()
-        ssl_context = web_config.ssl_context if web_config else None
+        ssl_context = live.ssl_context if live else None
         await GuardedSite(runner, sock, guard, ssl_context=ssl_context).start()
         log.info(
             "server.started",
