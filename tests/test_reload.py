@@ -161,24 +161,34 @@ async def test_inherited_interval_change_restarts_the_target(
 
 
 async def test_many_reloads_leak_no_task(tmp_path: Path, urls: dict[str, str]) -> None:
-    """Fifty reloads that swap targets in and out leave exactly one task per target."""
+    """Fifty reloads that swap targets in and out leave exactly one poll task per target: every
+    task a reload replaced has ended, and no other poll task runs (counted by name, so the
+    simulators' own connection handlers, which come and go, do not enter the count)."""
     path = config(tmp_path / "c.yaml", target("t0", "chaser", urls["a"]))
     settings = load_settings(path)
     store = new_store(settings)
     async with new_client_session() as session:
         supervisor = Supervisor(settings=settings, session=session, store=store)
         supervisor.start()
-        baseline = len(asyncio.all_tasks())
+        replaced: list[asyncio.Task[None]] = []
         for i in range(1, 51):
+            before = supervisor.tasks()
             config(path, target(f"t{i % 3}", "chaser", urls["a"]), target("x", "agi", urls["agi"]))
             assert await supervisor.reload(path)
-            if i == 1:
-                baseline += 1  # the second target's task
-        await asyncio.sleep(0.05)
-        running = len(asyncio.all_tasks())
+            after = supervisor.tasks()
+            replaced += [task for name, task in before.items() if after.get(name) is not task]
+        polls = sorted(
+            task.get_name()
+            for task in asyncio.all_tasks()
+            if task.get_name().startswith("poll:") and not task.done()
+        )
+        current = sorted(f"poll:{name}" for name in supervisor.tasks())
         await supervisor.stop()
 
-    assert baseline <= running <= baseline + 2  # the simulators' connection handlers may vary
+    assert ["poll:t2", "poll:x"] == current  # the last config: t{50 % 3} and x
+    assert current == polls
+    assert 50 == len(replaced)
+    assert [] == [task.get_name() for task in replaced if not task.done()]
     assert 50.0 == store.config.reloads_ok
 
 
