@@ -16,15 +16,15 @@ STAMP := $(VENV)/.installed
 # The providers' official SDKs, for the SDK contract tests (tests/sdk/): never the project's deps.
 SDK_VENV := .sdk/python
 SDK_STAMP := $(SDK_VENV)/.installed
-SDK_NODE := tests/sdk/trigger
-SDK_NODE_STAMP := $(SDK_NODE)/node_modules/.installed
+SDK_NODE := tests/sdk/trigger tests/sdk/together
+SDK_NODE_STAMP := $(SDK_NODE:%=%/node_modules/.installed)
 
 .DEFAULT_GOAL := help
-.PHONY: help run demo serve test lint fmt clean bench sdk _config
+.PHONY: help run demo serve check-config once diagnose test lint fmt clean bench sdk _config
 
 help: ## this list
 	@echo "usage: make TARGET [ARGS=...]   (each target builds the $(VENV) it needs on first use)"
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z -]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z -]*:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV_STAMP):
 	@test -n "$(PY_TAG)" || { echo "make: $(PYTHON) was not found: install Python 3.11+ or pass PYTHON=/path/to/python3.11" >&2; exit 1; }
@@ -43,8 +43,8 @@ $(SDK_STAMP): tests/sdk/requirements.txt
 	$(SDK_VENV)/bin/python -m pip check
 	touch $@
 
-$(SDK_NODE_STAMP): $(SDK_NODE)/package.json $(SDK_NODE)/package-lock.json
-	npm ci --prefix $(SDK_NODE) --no-audit --no-fund
+tests/sdk/%/node_modules/.installed: tests/sdk/%/package.json tests/sdk/%/package-lock.json
+	npm ci --prefix tests/sdk/$* --no-audit --no-fund
 	touch $@
 
 $(RUNTIME): $(VENV_STAMP) pyproject.toml
@@ -65,8 +65,20 @@ run demo: $(RUNTIME) ## the demo: five simulated providers, the exporter on http
 serve: _config $(RUNTIME) ## the exporter on a real config: make serve CONFIG=config.yaml
 	$(BIN)/session-exporter serve --config $(CONFIG) $(ARGS)
 
+# The other commands on a config; not echoed, so stdout is the command's own (the exposition
+# of once, the JSON of diagnose --json). ARGS are the command's: ARGS="--target prod --json".
+check-config: _config $(RUNTIME) ## validate a config: make check-config CONFIG=config.yaml
+	@$(BIN)/session-exporter check-config --config $(CONFIG) $(ARGS)
+
+once: _config $(RUNTIME) ## poll once and print the metrics: make once CONFIG=config.yaml
+	@$(BIN)/session-exporter once --config $(CONFIG) $(ARGS)
+
+diagnose: _config $(RUNTIME) ## what a real account sends: make diagnose CONFIG=c.yaml ARGS="--target t"
+	@$(BIN)/session-exporter diagnose --config $(CONFIG) $(ARGS)
+
+COMMAND = $(or $(filter serve check-config once diagnose,$(MAKECMDGOALS)),serve)
 _config:
-	@test -n "$(CONFIG)" || { echo "make serve needs a config file: make serve CONFIG=config.yaml (how to write one: docs/configuration.md; no config yet? try make run)" >&2; exit 2; }
+	@test -n "$(CONFIG)" || { echo "make $(firstword $(COMMAND)) needs a config file: make $(firstword $(COMMAND)) CONFIG=config.yaml (how to write one: docs/configuration.md; no config yet? try make run)" >&2; exit 2; }
 
 test: $(TESTS) ## the test suite (ARGS are pytest's: ARGS="tests/test_cli.py -q")
 	$(BIN)/pytest $(ARGS)
@@ -84,4 +96,4 @@ fmt: $(STAMP) ## reformat and fix what ruff can
 	$(BIN)/ruff format .
 
 clean: ## remove the venvs, the SDK environments and the caches
-	rm -rf $(VENV) .sdk $(SDK_NODE)/node_modules .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .sdk $(SDK_NODE:%=%/node_modules) .pytest_cache .mypy_cache .ruff_cache *.egg-info

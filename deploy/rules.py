@@ -1,7 +1,8 @@
 """Build the Prometheus alert and recording rules from ``deploy/prometheus/thresholds.yml``.
 
-``python -m deploy.rules`` rewrites ``deploy/prometheus/rules.yml`` and
-``deploy/kubernetes/prometheusrule.yaml``; ``--check`` only reports whether they are current
+``python -m deploy.rules`` rewrites ``deploy/prometheus/rules.yml``,
+``deploy/kubernetes/prometheusrule.yaml`` and the Helm chart's
+``deploy/helm/session-exporter/files/rules.yml``; ``--check`` only reports whether they are current
 (exit 1 when not). The committed files are this module's output, and a test keeps them equal.
 
 Per-provider stuck thresholds are series, not copies of the alert: one recording rule per
@@ -48,6 +49,8 @@ ROOT = Path(__file__).resolve().parent.parent
 THRESHOLDS = ROOT / "deploy" / "prometheus" / "thresholds.yml"
 RULES = ROOT / "deploy" / "prometheus" / "rules.yml"
 PROMETHEUS_RULE = ROOT / "deploy" / "kubernetes" / "prometheusrule.yaml"
+HELM_RULES = ROOT / "deploy" / "helm" / "session-exporter" / "files" / "rules.yml"
+"""The chart's copy of the groups: its PrometheusRule template reads it as a plain file."""
 
 PROVIDERS = ("together", "agi", "trigger", "chaser", "notte")
 """Every provider id the exporter knows; each gets a stuck threshold series."""
@@ -652,6 +655,10 @@ def render(config: Thresholds) -> dict[Path, str]:
         PROMETHEUS_RULE: dump(
             prometheus_rule(groups),
             GENERATED + "\nMatch its labels to your Prometheus's ruleSelector.",
+        ),
+        HELM_RULES: dump(
+            {"groups": groups},
+            GENERATED + "\nThe chart's PrometheusRule (templates/prometheusrule.yaml) reads it.",
         ),
     }
 

@@ -11,6 +11,8 @@ import pytest
 from exporter.simulators import Simulator, serve
 
 NO_SKIP = "SESSION_EXPORTER_NO_SKIP"
+PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY")
+"""Read by every target at load: the machine's own would send the tests' loopback polls away."""
 
 Serve = Callable[[Simulator], Awaitable[str]]
 
@@ -24,6 +26,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.outcome = "failed"
         report.longrepr = f"skipped, but {NO_SKIP}=1 forbids skips: {report.longrepr}"
     return None
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no proxy variables (tests that need them set their own)."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

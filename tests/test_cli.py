@@ -41,6 +41,7 @@ TARGET_LABELS = {"provider", "target"}
 STATUS_LABELS = {"provider", "target", "status", "phase"}
 
 CHASER_STATUSES = {
+    "creating": "pending",
     "pending": "pending",
     "starting": "pending",
     "ready": "live",
@@ -1158,4 +1159,72 @@ async def test_misspelt_config_variable_is_named_when_no_config_is_found() -> No
         "config: no config file given: pass --config FILE or set SESSION_EXPORTER_CONFIG",
         "warning: environment SESSION_EXPORTER_CONFG: not a setting, so it is ignored "
         "(did you mean SESSION_EXPORTER_CONFIG?)",
+    ] == result.stderr.splitlines()
+
+
+async def test_check_config_on_deep_nesting_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    """check-config on a YAML nested 5,000 deep exits 2 with one located line; it used to
+    print a RecursionError traceback and exit 1."""
+    path = write_config(tmp_path, "deep: " + "[" * 5_000 + "]" * 5_000 + "\n")
+
+    result = await run("check-config", "--config", str(path))
+
+    assert 2 == result.returncode, result.stderr
+    assert [
+        f"{path}:1:70: nested more than 64 levels deep: a config needs 5"
+    ] == result.stderr.splitlines()
+
+
+async def test_a_target_variable_naming_several_targets_is_an_error(tmp_path: Path) -> None:
+    """``SESSION_EXPORTER_TARGETS__PROD_A__TIMEOUT`` with targets ``prod-a``, ``prod.a`` and
+    ``PROD_A`` is one problem naming all three (exit 2); it used to set the first one's
+    timeout silently."""
+    path = write_config(
+        tmp_path,
+        "targets:\n"
+        + "".join(
+            f'  - {{name: "{name}", provider: chaser, api_key: "{KEY}"}}\n'
+            for name in ("prod-a", "prod.a", "PROD_A")
+        ),
+    )
+
+    result = await run(
+        "check-config",
+        "--config",
+        str(path),
+        env={"SESSION_EXPORTER_TARGETS__PROD_A__TIMEOUT": "7s"},
+    )
+
+    assert 2 == result.returncode, result.stderr
+    assert [
+        "environment SESSION_EXPORTER_TARGETS__PROD_A__TIMEOUT: 'PROD_A' names 3 targets "
+        "(targets[0] 'prod-a', targets[1] 'prod.a', targets[2] 'PROD_A'): give its index"
+    ] == result.stderr.splitlines()
+
+
+async def test_a_poll_interval_under_a_second_is_a_located_warning(tmp_path: Path) -> None:
+    """``poll_interval: 1ms`` (meant for ``1m``) is accepted with a located warning that says
+    what it does and suggests ``1m``; a target's own 500ms is warned of too. It used to be
+    accepted silently (polling 1,000 times a second)."""
+    path = write_config(
+        tmp_path,
+        f"""
+        poll_interval: 1ms
+        targets:
+          - name: a
+            provider: chaser
+            api_key: "{KEY}"
+            poll_interval: 500ms
+            stale_after: 1m
+        """,
+    )
+
+    result = await run("check-config", "--config", str(path))
+
+    assert 0 == result.returncode, result.stderr
+    assert [
+        f"warning: {path}:1:16: poll_interval: 0.001s is shorter than 1s (did you mean 1m?): "
+        "each target it applies to is polled 1000 times a second",
+        f"warning: {path}:6:20: targets[0].poll_interval: 0.5s is shorter than 1s: "
+        "each target it applies to is polled 2 times a second",
     ] == result.stderr.splitlines()

@@ -1218,3 +1218,36 @@ def test_ordinary_anchors_and_merge_keys_still_work(tmp_path: Path) -> None:
     settings = load_settings(path)
 
     assert [("a", 5.0), ("b", 5.0)] == [(t.name, t.timeout) for t in settings.targets]
+
+
+# --- hostile files -----------------------------------------------------------------------
+
+
+def test_a_long_flat_list_is_refused_while_it_is_composed(tmp_path: Path) -> None:
+    """A 1 MB flat YAML list (250,000 items, no alias) is refused at the list, as soon as it
+    passes the node budget, with a message that says no alias is involved: the budget used to
+    be checked after the whole tree was built (+355 MiB, 11-13 s)."""
+    path = tmp_path / "flat.yaml"
+    path.write_text(ONE_TARGET + "junk:\n" + "- a\n" * 250_000, encoding="utf-8")
+
+    assert [
+        f"{path}:7:1: too many YAML nodes: more than 100,000 (about 7,000 targets); "
+        "split the targets over several exporters"
+    ] == problems(path)
+
+
+def test_deep_nesting_is_a_located_problem(tmp_path: Path) -> None:
+    """A list nested 5,000 deep is one located problem at the level past the limit, not a
+    RecursionError."""
+    path = tmp_path / "deep.yaml"
+    path.write_text(ONE_TARGET + "deep: " + "[" * 5_000 + "]" * 5_000 + "\n", encoding="utf-8")
+
+    assert [f"{path}:6:70: nested more than 64 levels deep: a config needs 5"] == problems(path)
+
+
+def test_a_config_larger_than_the_cap_is_refused_unread(tmp_path: Path) -> None:
+    """A config over 4 MiB is refused before it is parsed."""
+    path = tmp_path / "big.yaml"
+    path.write_text(ONE_TARGET + "# " + "x" * (4 * 1024 * 1024) + "\n", encoding="utf-8")
+
+    assert [f"{path}: larger than 4 MiB: not a config file"] == problems(path)

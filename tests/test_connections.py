@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -27,14 +28,25 @@ PARTIAL = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "  # never finis
 
 
 @asynccontextmanager
-async def exporter(tmp_path: Path, served: Serve) -> AsyncIterator[tuple[str, int]]:
-    """`serve` with a 1 s header timeout and a cap of 40 connections: its URL and pid."""
-    url = await served(
-        ChaserSimulator(sessions=[chaser_row("a", "running", 1_767_225_600.0)], api_key=KEY)
-    )
+async def exporter(
+    tmp_path: Path, served: Serve, *, sessions: int = 1, targets: int = 1
+) -> AsyncIterator[tuple[str, int]]:
+    """`serve` with a 1 s header timeout and a cap of 40 connections: its URL and pid. With
+    more than one session, each gets per-session series (a /metrics of about 300 bytes per
+    session and target)."""
+    rows = [chaser_row(f"s{i:05d}", "running", 1_767_225_600.0 - i) for i in range(sessions)]
+    url = await served(ChaserSimulator(sessions=rows, api_key=KEY))
     config = tmp_path / "config.yaml"
+    per_session = (
+        f", per_session: {{enabled: true, max_series: {sessions}}}" if sessions > 1 else ""
+    )
     config.write_text(
-        f'targets:\n  - {{name: c, provider: chaser, base_url: "{url}", api_key: "{KEY}"}}\n',
+        "targets:\n"
+        + "".join(
+            f'  - {{name: c{n}, provider: chaser, base_url: "{url}", api_key: "{KEY}"'
+            f"{per_session}}}\n"
+            for n in range(targets)
+        ),
         encoding="utf-8",
     )
     port = free_port()
@@ -203,6 +215,102 @@ async def test_the_next_request_on_a_kept_alive_connection_has_the_same_deadline
     assert first.startswith(b"HTTP/1.1 200")
     assert second.startswith(b"HTTP/1.1 200")
     assert closed
+
+
+HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+async def test_idle_keep_alive_connections_cannot_lock_out_new_clients(
+    tmp_path: Path, served: Serve
+) -> None:
+    """40 keep-alive connections (the cap), each sending a GET well within the header timeout
+    and then idling: 12 new clients in a row all get their /healthz, each taking the place of
+    the connection idle the longest."""
+    async with exporter(tmp_path, served) as (base, _):
+        port = int(base.rsplit(":", 1)[1])
+        keepers = [await half_open(port, HEALTHZ) for _ in range(CAP)]
+        for reader, _ in keepers:
+            async with asyncio.timeout(5):
+                await reader.readuntil(b"ok\n")
+
+        async def keep_asking(reader: asyncio.StreamReader, writer: Any) -> None:
+            """Ask again every 0.2 s, well within the header timeout, until evicted."""
+            with suppress(ConnectionError, asyncio.IncompleteReadError):
+                while True:
+                    await asyncio.sleep(0.2 * HEADER_TIMEOUT)
+                    writer.write(HEALTHZ)
+                    await reader.readuntil(b"ok\n")
+
+        asking = [asyncio.ensure_future(keep_asking(r, w)) for r, w in keepers]
+        statuses = []
+        try:
+            for _ in range(12):
+                reader, writer = await half_open(port, HEALTHZ)
+                try:
+                    async with asyncio.timeout(5):
+                        head = await reader.readuntil(b"\r\n")
+                    statuses.append(head.split(b" ")[1])
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    statuses.append(b"reset")
+                writer.close()
+        finally:
+            for task in asking:
+                task.cancel()
+            for _, writer in keepers:
+                writer.close()
+
+    assert [b"200"] * 12 == statuses
+
+
+async def test_a_client_that_never_reads_its_response_is_closed(
+    tmp_path: Path, served: Serve
+) -> None:
+    """Ten clients that ask for a 7 MB /metrics and never read it (more than the kernel's
+    buffers take: the rest waits in the exporter): each is closed once its response has
+    waited the write deadline (the header timeout), and the exporter is back to the
+    descriptors it had before them."""
+    async with exporter(tmp_path, served, sessions=8000, targets=3) as (base, pid):
+        port = int(base.rsplit(":", 1)[1])
+        baseline = open_fds(pid)
+        async with aiohttp.ClientSession() as http, http.get(base + "/metrics") as response:
+            assert len(await response.read()) > 6_000_000
+        loop = asyncio.get_running_loop()
+        stalled = []
+        for _ in range(10):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+            sock.setblocking(False)
+            await loop.sock_connect(sock, ("127.0.0.1", port))
+            await loop.sock_sendall(sock, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            stalled.append(sock)
+        try:
+            async with asyncio.timeout(5):  # most are open (the first may be closed already)
+                while open_fds(pid) < baseline + 8:
+                    await asyncio.sleep(0.02)
+            async with asyncio.timeout(10 * HEADER_TIMEOUT):
+                while open_fds(pid) > baseline:
+                    await asyncio.sleep(0.05)
+        finally:
+            for sock in stalled:
+                sock.close()
+
+
+async def test_1500_pipelined_requests_are_all_answered(tmp_path: Path, served: Serve) -> None:
+    """1,500 GETs sent in one write on one connection are answered, in order, all of them
+    (the header scanner follows them in a loop, not one recursion per request)."""
+    async with exporter(tmp_path, served) as (base, _):
+        port = int(base.rsplit(":", 1)[1])
+        reader, writer = await half_open(port, HEALTHZ * 1500)
+        answered = 0
+        try:
+            async with asyncio.timeout(30):
+                while answered < 1500:
+                    await reader.readuntil(b"ok\n")
+                    answered += 1
+        finally:
+            writer.close()
+
+    assert 1500 == answered
 
 
 def test_out_of_descriptors_on_accept_is_logged_once_per_interval() -> None:

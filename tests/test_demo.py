@@ -15,6 +15,7 @@ from exporter.cli.demo import DEMO_PRICES, DemoWorld, Outage
 from exporter.config.settings import Settings
 from exporter.polling.aggregate import Aggregate, AggregateBuilder
 from exporter.providers import agi, chaser, notte, together, trigger
+from exporter.providers.base import Capabilities
 from exporter.simulators import Fault
 from tests.conftest import Serve
 from tests.harness import Exposition, console_script, free_port, poll_all, scrape
@@ -53,9 +54,14 @@ def test_fixtures_for_every_alert() -> None:
     assert "ntt-overdue" == world.notte.sim.sessions[0]["session_id"]
 
 
+REPORTED = {"chaser": Capabilities(leases=True), "chaser-list": Capabilities(deadlines=True)}
+"""What each Chaser account's answers carry: leases in the reference's shape, deadlines in
+the guide's (the others report all their provider's facts)."""
+
+
 def aggregates(world: DemoWorld, now: float, *, since: float | None = None) -> dict[str, Aggregate]:
     """Each simulated account's sessions folded exactly as a poll at ``now`` would fold them
-    (after a successful one at ``since``)."""
+    (after a successful one at ``since``), by the account's key."""
     out: dict[str, Aggregate] = {}
     for population in world.populations:
         name = population.sim.provider
@@ -72,7 +78,7 @@ def aggregates(world: DemoWorld, now: float, *, since: float | None = None) -> d
             )
             assert not page.invalid, page.invalid
             builder.add_page(page)
-        out[name] = builder.build()
+        out[population.key] = builder.build(reported=REPORTED.get(population.key))
     return out
 
 
@@ -199,12 +205,17 @@ async def test_demo_command_serves_all_ten_providers() -> None:
         _, err = await asyncio.wait_for(proc.communicate(), 10)
 
     assert 0 == proc.returncode, err.decode()[-2000:]
-    for provider in PROVIDERS + DEFINED:
-        assert 1.0 == metrics.get("sessions_target_up", provider=provider), provider
-        live = metrics.select("sessions", provider=provider, phase="live")
-        assert sum(live.values()) > 0, provider
+    for name in (*PROVIDERS, "chaser-list", *DEFINED):
+        assert 1.0 == metrics.get("sessions_target_up", target=f"{name}-demo"), name
+        live = metrics.select("sessions", target=f"{name}-demo", phase="live")
+        assert sum(live.values()) > 0, name
     assert 1.0 <= (metrics.get("sessions_overdue", provider="notte") or 0)
-    assert 1.0 <= (metrics.get("sessions_unleased", provider="chaser") or 0)
+    assert 1.0 <= (metrics.get("sessions_unleased", target="chaser-demo") or 0)
+    # Chaser's two list shapes: leases from the reference's, deadlines from the guide's
+    assert 1.0 == metrics.get("sessions_target_up", target="chaser-list-demo")
+    assert 1.0 <= (metrics.get("sessions_overdue", target="chaser-list-demo") or 0)
+    assert {} == metrics.select("sessions_connection_leases", target="chaser-list-demo")
+    assert {} == metrics.select("sessions_overdue", target="chaser-demo")
     assert metrics.select("session_info", session_id="chs-stuck")
     assert b'"event": "demo.started"' in err
 
@@ -266,7 +277,7 @@ async def demo_log(*flags: str) -> list[dict[str, object]]:
                         )
                 except aiohttp.ClientConnectionError:
                     polls = {}
-                if len(polls) == len(PROVIDERS + DEFINED) and min(polls.values()) >= 2:
+                if len(polls) == len(PROVIDERS + DEFINED) + 1 and min(polls.values()) >= 2:
                     break
                 await asyncio.sleep(0.2)
     finally:
@@ -306,7 +317,7 @@ async def test_the_demo_burns_session_hours_and_prices_some_targets(served: Serv
     none, so the dashboard's spend panels have moving numbers."""
     start = 1_800_000_000.0
     world = DemoWorld(now=start)
-    urls = {p.sim.provider: await served(p.sim) for p in world.populations}
+    urls = {p.key: await served(p.sim) for p in world.populations}
     settings = Settings(targets=world.targets(urls))
     now = start
 
@@ -317,12 +328,15 @@ async def test_the_demo_burns_session_hours_and_prices_some_targets(served: Serv
     await poll_all(settings, store=store, clock=lambda: now)
 
     metrics = scrape(store, clock=lambda: now)
-    spent = metrics.by("sessions_live_seconds_total", "provider")
+    spent = metrics.by("sessions_live_seconds_total", "target")
     expected = {
-        name: aggregate.live_seconds
-        for name, aggregate in aggregates(world, now, since=start).items()
+        f"{key}-demo": aggregate.live_seconds
+        for key, aggregate in aggregates(world, now, since=start).items()
     }
-    assert expected == {name: spent[name] for name in PROVIDERS}
-    assert set(PROVIDERS + DEFINED) == set(spent)
+    assert expected == {name: spent[name] for name in expected}
+    assert set(expected) | {f"{name}-demo" for name in DEFINED} == set(spent)
     assert all(seconds > 0 for seconds in spent.values()), spent
-    assert DEMO_PRICES == metrics.by("sessions_price_per_session_hour", "provider")
+    prices = {p.key: DEMO_PRICES.get(p.sim.provider) for p in world.populations}
+    assert {f"{k}-demo": v for k, v in prices.items() if v is not None} == metrics.by(
+        "sessions_price_per_session_hour", "target"
+    )

@@ -603,7 +603,8 @@ def test_systemd_unit_is_sandboxed(tmp_path: Path) -> None:
 
 
 def test_systemd_unit_options() -> None:
-    """DynamicUser, keys through LoadCredential, and the main sandboxing switches are set."""
+    """DynamicUser, keys through LoadCredential, the main sandboxing switches, and
+    `systemctl reload` sending the SIGHUP that reloads the config."""
     lines = {line.strip() for line in UNIT.read_text().splitlines()}
 
     assert {
@@ -615,6 +616,7 @@ def test_systemd_unit_options() -> None:
         "CapabilityBoundingSet=",
         "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
         "SystemCallFilter=@system-service",
+        "ExecReload=/bin/kill -HUP $MAINPID",
     } <= lines
     assert {line for line in lines if line.startswith("LoadCredential=")}
 

@@ -28,6 +28,7 @@ from exporter.simulators import (
     TogetherSimulator,
     TriggerSimulator,
     agi_row,
+    chaser_list_row,
     chaser_row,
     iso,
     notte_row,
@@ -124,8 +125,8 @@ EXPECTED_CHASER = [
     "  ready (live): 1",
     "  running (live): 2",
     "  paused (unknown): 1",
-    "  0 in: pending, starting, active, idle, stopping, stopped, terminated, completed, expired, "
-    "failed, error",
+    "  0 in: creating, pending, starting, active, idle, stopping, stopped, terminated, completed, "
+    "expired, failed, error",
     "  invalid rows by field: active_connection_leases 1, created_at 1, id 1",
     "",
     "requests (3)",
@@ -479,10 +480,10 @@ EXPECTED_TRIGGER = [
     "      x-ratelimit-reset: 1767225661000",
     "      retry-after: 0",
     "  #2 GET BASE/api/v1/sessions?filter%5Bstatus%5D=ACTIVE&page%5Bsize%5D=100",
-    "      200, T.TTTs, 576 bytes, 2 rows",
+    "      200, T.TTTs, 620 bytes, 2 rows",
     "  #3 GET BASE/api/v1/sessions?filter%5BcreatedAt%5D%5Bperiod%5D=1d&filter%5Bstatus%5D=CLOSED&"
     "page%5Bsize%5D=100",
-    "      200, T.TTTs, 313 bytes, 1 row",
+    "      200, T.TTTs, 335 bytes, 1 row",
     "  #4 GET BASE/api/v1/sessions?filter%5BcreatedAt%5D%5Bperiod%5D=1d&"
     "filter%5Bstatus%5D=EXPIRED&page%5Bsize%5D=100",
     "      200, T.TTTs, 30 bytes, 0 rows",
@@ -495,6 +496,7 @@ EXPECTED_TRIGGER = [
     '      taskIdentifier  string  "m…" (7 chars)',
     "      tags            array   []",
     "      metadata        null    null",
+    "      currentRunId    null    null",
     "      closedAt        null    null",
     "      closedReason    null    null",
     '      expiresAt       string  "2100-01-01T00:00:00.000Z"',
@@ -507,6 +509,7 @@ EXPECTED_TRIGGER = [
     '      taskIdentifier  string  "m…" (7 chars)',
     "      tags            array   []",
     "      metadata        null    null",
+    "      currentRunId    null    null",
     "      closedAt        null    null",
     "      closedReason    null    null",
     "      expiresAt       null    null",
@@ -519,6 +522,7 @@ EXPECTED_TRIGGER = [
     '      taskIdentifier  string  "m…" (7 chars)',
     "      tags            array   []",
     "      metadata        null    null",
+    "      currentRunId    null    null",
     '      closedAt        string  "2025-12-31T23:59:00.000Z"',
     "      closedReason    null    null",
     "      expiresAt       null    null",
@@ -539,17 +543,26 @@ EXPECTED_TRIGGER = [
 
 
 async def test_a_target_that_cannot_be_reached(tmp_path: Path) -> None:
-    """No HTTP answer at all: the request is listed with why there was none, retries counted,
-    exit 1."""
+    """No HTTP answer at all: each of the three attempts is listed with why it got none, in
+    plain words (``connection refused``, no client internals), retries counted, exit 1."""
     base = f"http://127.0.0.1:{free_port()}"
-    result = await diagnose(tmp_path, "agi", base, retries=1)
+    result = await diagnose(tmp_path, "agi", base, retries=2)
 
     lines = normalized(result.stdout, base)
+    refused = "cannot reach BASE/v1/sessions: connection refused"
     assert 1 == result.returncode
-    assert lines[2].startswith("result: failed in T.TTTs, reason connect: cannot reach BASE/v1/")
-    assert "  retried requests: 1" == lines[3]
-    assert ["requests (1)", "  #1 GET BASE/v1/sessions"] == lines[5:7]
-    assert lines[7].startswith("      no answer: cannot reach BASE/v1/sessions: ")
+    assert f"result: failed in T.TTTs, reason connect: {refused}" == lines[2]
+    assert "  retried requests: 2" == lines[3]
+    assert [
+        "requests (3)",
+        "  #1 GET BASE/v1/sessions",
+        f"      no answer: {refused} (retried)",
+        "  #2 GET BASE/v1/sessions",
+        f"      no answer: {refused} (retried)",
+        "  #3 GET BASE/v1/sessions",
+        f"      no answer: {refused}",
+    ] == lines[5:12]
+    assert "ssl:default" not in result.stdout
 
 
 # --- usage ----------------------------------------------------------------------------------
@@ -599,6 +612,24 @@ async def test_rows_limits_the_mappings_not_the_totals(tmp_path: Path, served: S
         '      created 2025-12-31T23:59:59Z, kind "a…" (5 chars)',
         "  … 3 more rows not shown (--rows 0 shows every row)",
     ] == lines[-6:]
+
+
+async def test_chaser_list_shape_rows_are_shown(tmp_path: Path, served: Serve) -> None:
+    """An account served Chaser's newer list shape has its rows found under ``data`` and
+    mapped like the others, ``creating`` pending, ``expires_at`` as the deadline."""
+    rows = [
+        chaser_list_row("sess_a", "creating", iso(T - 5), expires_at="2100-01-01T00:00:00Z"),
+        chaser_list_row("sess_b", "ready", iso(T - 9), expires_at=iso(T - M)),
+    ]
+    base = await served(ChaserSimulator(sessions=rows, api_key=KEY, envelope="list"))
+    result = await diagnose(tmp_path, "chaser", base, "--json")
+
+    assert 0 == result.returncode, result.stderr
+    document = json.loads(result.stdout)
+    assert [2] == [request["rows"] for request in document["requests"]]
+    assert [("pending", False), ("live", True)] == [
+        (row["phase"], row["overdue"]) for row in document["rows"]
+    ]
 
 
 async def test_help_lists_the_options_and_exit_codes() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import orjson
 import pytest
 from aiohttp import web
@@ -12,7 +14,7 @@ from exporter.providers.chaser import ChaserProvider
 from exporter.simulators import Fault, NotteSimulator
 from exporter.upstream.client import new_client_session
 from exporter.upstream.errors import PollError, Reason
-from exporter.upstream.fetch import ErrorDetail
+from exporter.upstream.fetch import ErrorDetail, Exchange
 from tests.conftest import Serve
 from tests.harness import KEY, poll_all, settings_for
 from tests.origin import json_response, new_fetcher, origin_server
@@ -189,3 +191,47 @@ async def test_a_body_without_detail_keeps_the_bare_status() -> None:
             ).get_body()
 
     assert (Reason.HTTP_5XX, "HTTP 503") == (caught.value.reason, caught.value.message)
+
+
+SHOWN = ('{"detail":[' + ",".join(["{}"] * 100))[:299] + "…"
+"""How the start of :func:`detail_bomb` shows: as text, cut to 300 characters."""
+
+
+def detail_bomb(size: int) -> bytes:
+    """A FastAPI-shaped error body of about ``size`` bytes: ``{"detail": [{}, {}, ...]}``."""
+    return b'{"detail":[' + b",".join([b"{}"] * (size // 3)) + b"]}"
+
+
+async def test_only_the_first_64_kib_of_an_error_body_is_read() -> None:
+    """Of a 16 MiB error body sent as ~16 KiB of gzip, the fetcher reads 64 KiB and no more
+    (the request trace shows it), and the detail is that prefix shown as text: a cut body is
+    not JSON, so nothing is decoded whole. It used to read, and decode three times, all of it
+    (+882 MiB RSS, ~1 s on the loop)."""
+    body = gzip.compress(detail_bomb(16 * 1024 * 1024), 9)
+    answer = web.Response(
+        body=body,
+        status=503,
+        headers={"Content-Encoding": "gzip", "x-should-retry": "false"},
+    )
+    seen: list[Exchange] = []
+    async with origin_server(lambda _: answer) as api, new_client_session() as session:
+        with pytest.raises(PollError) as caught:
+            await new_fetcher(
+                session,
+                api.url + "/",
+                error_detail=wire.notte_error_detail,
+                max_bytes=64 * 1024 * 1024,
+                on_response=seen.append,
+            ).get_body()
+
+    assert [64 * 1024] == [exchange.body_bytes for exchange in seen]
+    assert f"HTTP 503: {SHOWN}" == caught.value.message
+
+
+@pytest.mark.parametrize("reader", [wire.notte_error_detail, wire.generic_error_detail])
+def test_a_long_body_is_shown_by_its_first_bytes(reader: ErrorDetail) -> None:
+    """A body longer than the read bound (a Notte 2xx with ``detail``, whose whole page is
+    passed) is read as its first 64 KiB, shown as text, never decoded whole."""
+    body = detail_bomb(1024 * 1024)
+
+    assert SHOWN == reader(body)

@@ -21,7 +21,7 @@ import pytest
 
 from exporter import __version__
 from exporter.simulators import ChaserSimulator, NotteSimulator, chaser_row, notte_row
-from exporter.web.landing import human_error, masked_config
+from exporter.web.landing import LastPage, human_error, masked_config
 from tests.conftest import Serve
 from tests.harness import console_script, free_port, settings_for
 from tests.test_cli import KEY, KEY_ENV, serving, wait_ready, write_config
@@ -70,6 +70,13 @@ def widths(dom: str) -> tuple[int, int]:
     assert scroll, dom[:500]
     assert client, dom[:500]
     return int(scroll.group(1)), int(client.group(1))
+
+
+def split_headers(dom: str) -> list[str]:
+    """The column headers' words that the page saw broken across two lines once loaded."""
+    split = re.search(r'data-split-headers="([^"]*)"', dom)
+    assert split, dom[:500]
+    return split.group(1).split()
 
 
 def row(dom: str, name: str) -> str:
@@ -123,6 +130,7 @@ async def test_serve_page_shows_every_target_and_never_a_key(tmp_path: Path, ser
         async with http.get(f"{server.base}/") as response:
             raw = await response.text()
 
+    assert [] == split_headers(dom)  # an error in a row squeezes no header mid-word
     assert f"session-exporter {__version__}" in re.sub(r"<[^>]+>", "", dom)
     assert re.search(r"Started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, up \d+s\.", dom)
     browsers = row(dom, "browsers")
@@ -240,3 +248,18 @@ def test_masked_config_hides_inline_keys_only() -> None:
     assert "sk-inline-123456789" not in text
     assert "api_key: <secret>" in text
     assert "api_key_env: PATH" in text
+
+
+def test_the_page_is_reused_within_its_second_while_nothing_changed() -> None:
+    """The last page serves every request of the same second shown from the same objects; a
+    new second, or a new snapshots mapping (a publish), renders again."""
+    pages = LastPage()
+    snapshots: dict[str, object] = {}
+    settings = settings_for({"name": "a", "provider": "chaser", "api_key_env": "PATH"})
+
+    assert pages.get(100, snapshots, settings) is None
+    pages.put("first")
+    assert "first" == pages.get(100, snapshots, settings)
+    assert pages.get(100, dict(snapshots), settings) is None  # equal, but another mapping
+    pages.put("second")
+    assert pages.get(101, snapshots, settings) is None

@@ -68,8 +68,10 @@ async def test_chaser_steps_by_what_the_server_serves(served: Serve) -> None:
     assert [0, 7, 14, 21, 28] == sorted(offsets(sim))
 
 
-async def test_chaser_short_page_mid_list_goes_on_from_where_it_ended(served: Serve) -> None:
-    """A session gone while paging shortens a page; the walk resumes at that page's end."""
+async def test_chaser_shrinking_list_is_re_read_where_it_shifted(served: Serve) -> None:
+    """A session gone while paging shifts the list back one row: the next page's smaller
+    ``total`` shows it, the gap is re-read from the first page's last row, and every
+    session is counted (issue 22.7: before, c10 slid onto page one and was missed)."""
     sim = ChaserSimulator(sessions=chaser_rows(40), api_key=KEY)
 
     def shrink(s: Any, index: int) -> None:
@@ -83,8 +85,8 @@ async def test_chaser_short_page_mid_list_goes_on_from_where_it_ended(served: Se
 
     aggregate = store.snapshots["t"].aggregate
     assert aggregate is not None
-    assert 39 == aggregate.sessions  # c10 slid onto page one, already fetched: missed, not doubled
-    assert [0, 10, 20, 30] == offsets(sim)
+    assert [0, 10, 8, 18, 28, 38] == offsets(sim)
+    assert (40, 11) == (aggregate.sessions, aggregate.duplicates)
 
 
 async def test_chaser_max_pages_still_guards(served: Serve) -> None:
@@ -127,3 +129,24 @@ async def test_notte_list_shrinking_overshoots_by_less_than_the_window(served: S
 
     assert 150.0 == scrape(store).get("sessions", status="active")
     assert 2 <= len(sim.requests) - before <= 2 + 3
+
+
+async def test_chaser_page_read_again_after_a_re_read_is_no_repeat(served: Serve) -> None:
+    """Nine sessions of the first page end at once: the re-read goes back to offset 0, and the
+    page after it is the one that showed the shrink, again, row for row. That is the walk
+    catching up, not a server that does not advance: every session is counted."""
+    sim = ChaserSimulator(sessions=chaser_rows(40), api_key=KEY)
+
+    def end_nine(s: Any, index: int) -> None:
+        if index == 1:
+            del s.sessions[:9]
+
+    sim.on_request = end_nine
+    url = await served(sim)
+
+    store = await poll_all(settings_for(target("chaser", url, page_size=10, page_concurrency=1)))
+
+    aggregate = store.snapshots["t"].aggregate
+    assert aggregate is not None
+    assert [0, 10, 0, 10, 20, 30] == offsets(sim)
+    assert 40 == aggregate.sessions

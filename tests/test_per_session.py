@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from functools import partial
 
-from exporter.simulators import ChaserSimulator, NotteSimulator, chaser_row, iso, notte_row
+import pytest
+
+from exporter.core.labels import session_id
+from exporter.polling import aggregate
+from exporter.providers import rows as rows_module
+from exporter.simulators import (
+    ChaserSimulator,
+    NotteSimulator,
+    TogetherSimulator,
+    chaser_row,
+    iso,
+    notte_row,
+    together_row,
+)
 from tests import harness
 from tests.conftest import Serve
 from tests.harness import KEY, NOW, settings_for
@@ -43,6 +56,7 @@ async def test_capped_at_max_series_oldest_first(served: Serve) -> None:
                 ("status", "running"),
                 ("phase", "live"),
                 ("kind", "browser"),
+                ("run_id", ""),
             }
         ),
         frozenset(
@@ -53,6 +67,7 @@ async def test_capped_at_max_series_oldest_first(served: Serve) -> None:
                 ("status", "starting"),
                 ("phase", "pending"),
                 ("kind", "headful"),
+                ("run_id", ""),
             }
         ),
         frozenset(
@@ -63,6 +78,7 @@ async def test_capped_at_max_series_oldest_first(served: Serve) -> None:
                 ("status", "idle"),
                 ("phase", "live"),
                 ("kind", "browser"),
+                ("run_id", ""),
             }
         ),
     } == set(info)
@@ -174,3 +190,66 @@ async def test_hostile_ids_and_statuses_are_cleaned_capped_and_folded(served: Se
         for _, value in labels:
             assert value.isprintable(), repr(value)
             assert len(value) <= 128
+
+
+async def test_session_listed_again_past_the_dedup_window(
+    served: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session listed again beyond the dedup window, with other values the second time,
+    neither fails the poll (the top-N never compares two records: ``3 < None``) nor makes
+    two ``session_info`` series of one id: the first listing's is kept, one is left out."""
+    monkeypatch.setattr(aggregate, "DEDUP_WINDOW", 1)  # the window rotates on every page
+    monkeypatch.setattr(rows_module, "CHUNK_BYTES", 1)  # one row per page
+    listed = [
+        together_row("a", T - 100, T + 900, execute_count=3),
+        together_row("b", T - 50, T + 900),
+        together_row("c", T - 40, T + 900),
+        together_row("a", T - 100, T + 900, execute_count=None),  # type: ignore[arg-type]
+    ]
+    url = await served(TogetherSimulator(sessions=listed, api_key=KEY))
+    target = {"name": "t", "provider": "together", "base_url": url + "/v1"}
+
+    metrics = scrape(await poll_all(settings_for(target | {"per_session": {"enabled": True}})))
+
+    assert 1 == metrics.get("sessions_target_up", target="t")
+    assert ["a", "b", "c"] == sorted(metrics.by("session_info", "session_id"))
+    assert 1 == metrics.get("sessions_per_session_left_out", target="t")
+
+
+async def test_rewritten_session_ids_that_collide_make_one_series(served: Serve) -> None:
+    """Two ids whose label values are the same (one rewritten, one already in that form)
+    make one ``session_info`` series, the older session's, and one left out: never two
+    samples with one label set, which would break the scrape."""
+    hostile = "x\x00y"
+    same = session_id(hostile)
+    listed = [
+        together_row(hostile, T - 100, T + 900),
+        together_row(same, T - 50, T + 900),
+    ]
+    url = await served(TogetherSimulator(sessions=listed, api_key=KEY))
+    target = {"name": "t", "provider": "together", "base_url": url + "/v1"}
+
+    metrics = scrape(await poll_all(settings_for(target | {"per_session": {"enabled": True}})))
+
+    assert {same: T - 100} == metrics.by("session_created_timestamp_seconds", "session_id")
+    assert 1 == metrics.get("sessions_per_session_left_out", target="t")
+    assert 2 == metrics.get("sessions", target="t", status="active")
+
+
+async def test_status_that_cleans_to_a_documented_one_is_it_everywhere(served: Serve) -> None:
+    """``running\\u200b`` (a zero-width space) is ``running``, phase live, in every series:
+    counted in ``sessions``, in the live-age histogram and in the leases, not live in one
+    and unknown in the others."""
+    listed = [
+        chaser_row("a", "running", iso(T - 10), leases=1),
+        chaser_row("b", "running\u200b", iso(T - 20), leases=2),
+    ]
+    url = await served(ChaserSimulator(sessions=listed, api_key=KEY))
+
+    metrics = scrape(await poll_all(settings_for(chaser(url))))
+
+    assert {"running": 2.0} == {
+        s: v for s, v in metrics.by("sessions", "status", target="b").items() if v
+    }
+    assert 2 == metrics.get("sessions_age_seconds_gcount", target="b")
+    assert 3 == metrics.get("sessions_connection_leases", target="b")

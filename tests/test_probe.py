@@ -5,19 +5,20 @@ from __future__ import annotations
 import asyncio
 import gzip
 from dataclasses import replace
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from pytest_aiohttp import AiohttpClient
 
-from exporter.config.settings import shard_of
+from exporter.config.settings import load_settings, shard_of
 from exporter.core.records import Phase
 from exporter.exposition.cache import ExpositionCache
 from exporter.polling.aggregate import Aggregate, StatusCount
 from exporter.polling.state import Store, TargetSnapshot
 from exporter.simulators import ChaserSimulator, NotteSimulator, chaser_row, iso, notte_row
-from exporter.web.app import PROBES, STORE, create_app
+from exporter.web.app import PROBES, STORE, create_app, reload_config
 from tests.conftest import Serve
 from tests.harness import KEY, NOW, Exposition, settings_for
 
@@ -92,7 +93,7 @@ async def test_probe_never_calls_upstream(aiohttp_client: AiohttpClient, served:
             assert 200 == (await client.get("/probe", params={"target": name})).status
 
     assert before == (len(chaser.requests), len(notte.requests))
-    assert {"ch": 1, "nt": 1} == {n: c.renders for n, c in client.app[PROBES].items()}
+    assert {"ch": 1, "nt": 1} == {n: c.renders for n, c in client.app[PROBES].caches.items()}
 
 
 async def test_probe_openmetrics_and_gzip(aiohttp_client: AiohttpClient, served: Serve) -> None:
@@ -154,7 +155,7 @@ async def test_probe_of_unknown_or_other_shards_target_is_404(
             f"target {name!r} belongs to shard {1 - shard} of 2; this replica serves shard "
             f"{shard}\n",
         ) == (response.status, await response.text())
-    probes = client.app[PROBES]
+    probes = client.app[PROBES].caches
     assert set(client.app[STORE].snapshots) == set(probes)
 
 
@@ -203,3 +204,39 @@ def test_probe_cache_follows_only_its_target() -> None:
     body, _ = cache.response("", "")
     assert 3 == cache.renders  # gone stale: the session series are withdrawn
     assert b"sessions{" not in body
+
+
+async def test_a_target_renamed_by_a_reload_loses_its_probe_cache(
+    aiohttp_client: AiohttpClient, served: Serve, tmp_path: Path
+) -> None:
+    """After a reload renames target `old` to `new`, the first probe drops `old`'s cache
+    (which held its rendered bodies) instead of keeping it for good."""
+    url = await served(
+        ChaserSimulator(sessions=[chaser_row("c1", "running", iso(T - 5))], api_key=KEY)
+    )
+    path = tmp_path / "config.yaml"
+
+    def write(name: str) -> None:
+        path.write_text(
+            "poll_interval: 1h\ntargets:\n"
+            f'  - {{name: {name}, provider: chaser, base_url: "{url}", api_key: "{KEY}"}}\n',
+            encoding="utf-8",
+        )
+
+    write("old")
+    client = await aiohttp_client(create_app(load_settings(path), config_path=path))
+    async with asyncio.timeout(5):
+        while (await client.get("/readyz")).status != 200:
+            await asyncio.sleep(0.02)
+    assert 200 == (await client.get("/probe", params={"target": "old"})).status
+    assert {"old"} == set(client.app[PROBES].caches)
+
+    write("new")
+    assert await reload_config(client.app)
+    async with asyncio.timeout(5):
+        while (await client.get("/readyz")).status != 200:
+            await asyncio.sleep(0.02)
+    response = await client.get("/probe", params={"target": "new"})
+
+    assert 200 == response.status
+    assert {"new"} == set(client.app[PROBES].caches)

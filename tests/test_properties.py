@@ -284,6 +284,7 @@ class FakeFetcher:
         self._answers = [d if isinstance(d, bytes) else orjson.dumps(d) for d in documents]
         self.params: list[dict[str, str]] = []
         self.upstream_errors: list[str] = []
+        self.upstream_errors_more = 0
 
     async def get_body(self, params: Mapping[str, str] | None = None) -> bytes:
         self.params.append(dict(params or {}))
@@ -291,8 +292,9 @@ class FakeFetcher:
             raise PollError(Reason.TOO_MANY_PAGES, "stopped after the fake's last page")
         return self._answers[len(self.params) - 1]
 
-    def report_upstream_errors(self, messages: list[str]) -> None:
+    def report_upstream_errors(self, messages: list[str], *, more: int = 0) -> None:
         self.upstream_errors.extend(messages)
+        self.upstream_errors_more += more
 
 
 _RUNNER: list[asyncio.Runner] = []
@@ -487,3 +489,72 @@ def test_a_nested_timestamp_is_an_invalid_field() -> None:
     (page,) = run(collect(provider("agi"), FakeFetcher([document])))
     assert ["created_at"] == [problem.field for problem in page.invalid]
     assert [None] == [row.created for row in page.rows]
+
+
+# --- a Chaser list that changes while it is paged (issue 22.7) ------------------------------
+
+
+class ShiftingChaser:
+    """A Chaser list, newest first, that changes before each request it answers: some rows
+    end and leave it, and new ones are listed first (as a list newest first adds them)."""
+
+    def __init__(self, size: int, changes: Sequence[tuple[list[float], int]]) -> None:
+        self.rows = [chaser_row(f"s{i:03d}", "running", NOW - i) for i in range(size)]
+        self.changes = list(changes)
+        self.gone: set[str] = set()
+        self.served = 0
+        self.params: list[dict[str, str]] = []
+
+    async def get_body(self, params: Mapping[str, str] | None = None) -> bytes:
+        query = dict(params or {})
+        self.params.append(query)
+        if len(self.params) > 400:
+            raise PollError(Reason.TOO_MANY_PAGES, "the walk did not end")
+        if self.served and self.changes:
+            ends, starts = self.changes.pop(0)
+            for where in ends:
+                if self.rows:
+                    self.gone.add(self.rows.pop(int(where * len(self.rows)))["id"])
+            for n in range(starts):
+                self.rows.insert(0, chaser_row(f"n{self.served}-{n}", "running", NOW))
+        self.served += 1
+        offset, limit = int(query.get("offset", "0")), int(query["limit"])
+        rows = self.rows[offset : offset + limit]
+        return orjson.dumps({"sessions": rows, "total": len(self.rows)})
+
+    def report_upstream_errors(self, messages: list[str]) -> None:
+        raise AssertionError(messages)
+
+
+@settings(PROPERTY)
+@given(
+    size=st.integers(0, 60),
+    page_size=st.integers(1, 12),
+    concurrency=st.sampled_from([1, 4]),
+    changes=st.lists(
+        st.tuples(st.lists(st.floats(0, 1, exclude_max=True), max_size=3), st.integers(0, 2)),
+        max_size=12,
+    ),
+)
+def test_every_chaser_session_listed_for_the_whole_walk_is_read(
+    size: int, page_size: int, concurrency: int, changes: list[tuple[list[float], int]]
+) -> None:
+    """Whatever sessions end (anywhere in the list) and start (listed first) between the
+    requests of an offset walk, every session listed from its start to its end is read; or
+    the poll fails, never counting short. It fails only when a page comes back equal, row for
+    row, to the one before it while ``total`` stayed the same (as many sessions started as
+    ended): :class:`RepeatGuard` cannot tell that from a server that ignores ``offset``."""
+    fake = ShiftingChaser(size, changes)
+    adapter = provider("chaser", page_size=page_size, page_concurrency=concurrency)
+    failure: str | None = None
+    try:
+        pages = run(collect(adapter, cast(FakeFetcher, fake)))
+    except PollError as exc:
+        failure = exc.message
+    if failure is not None:
+        assert "repeats the previous page row for row" in failure
+        return
+
+    read = {row.id for page in pages for row in page.rows}
+    throughout = {f"s{i:03d}" for i in range(size)} - fake.gone
+    assert set() == throughout - read

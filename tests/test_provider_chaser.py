@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
+import pytest
 from structlog.testing import capture_logs
 
-from exporter.simulators import ChaserSimulator, Fault, Simulator, chaser_row, iso
+from exporter.simulators import (
+    OMIT,
+    ChaserSimulator,
+    Fault,
+    Simulator,
+    chaser_list_row,
+    chaser_row,
+    iso,
+)
 from tests.conftest import Serve
 from tests.harness import KEY, invalid_example, invalid_rows, poll_all, scrape, settings_for
 
@@ -29,6 +40,7 @@ DATASET = [
     chaser_row("c8", "running", "2026-01-02T00:00:00Z", leases=0),
 ]
 KNOWN = {
+    "creating": "pending",
     "pending": "pending",
     "starting": "pending",
     "ready": "live",
@@ -156,7 +168,8 @@ async def test_max_pages_guard_fails_the_poll(served: Serve) -> None:
 
 
 async def test_total_larger_than_served_rows_ends_on_empty_page(served: Serve) -> None:
-    """A `total` the list never reaches stops at the first empty page instead of looping."""
+    """A `total` the list never reaches stops at an empty page instead of looping: the empty
+    page's smaller `total` is re-read from offset 0 once, which is empty too."""
     sim = ChaserSimulator(sessions=[chaser_row("a", "running", iso(T))], api_key=KEY)
     url = await served(sim)
     sim.sessions.append(chaser_row("b", "running", iso(T)))
@@ -170,7 +183,7 @@ async def test_total_larger_than_served_rows_ends_on_empty_page(served: Serve) -
     metrics = scrape(await poll_all(settings_for(target(url, page_size=1))))
 
     assert 1.0 == metrics.get("sessions", status="running")
-    assert 2 == len(sim.requests)
+    assert ["0", "1", "0"] == [r.query["offset"] for r in sim.requests]
 
 
 async def test_live_age_distribution(served: Serve) -> None:
@@ -302,6 +315,142 @@ async def test_invalid_rows_are_zeros_per_field_when_every_row_reads(served: Ser
         "id": 0.0,
         "status": 0.0,
         "created_at": 0.0,
+        "expires_at": 0.0,
         "active_connection_leases": 0.0,
         "session_type": 0.0,
     } == metrics.by("sessions_exporter_invalid_rows", "field", target="browsers")
+
+
+# --- the guide's list shape: cursor paging, creating..ready, expires_at, no leases ----------
+
+LISTED = [
+    chaser_list_row("sess_01", "creating", T - 10, expires_at=T + 600),
+    chaser_list_row("sess_02", "ready", T - 20, expires_at=T + 300),
+    chaser_list_row("sess_03", "Ready", T - 30, expires_at=T - 60),  # overdue
+    chaser_list_row("sess_04", "running", T - 40, expires_at=None),
+    chaser_list_row("sess_05", "creating", T - 50, expires_at=T - 5),  # overdue, pending
+    chaser_list_row(
+        "sess_06", "terminated", T - 60, expires_at=T - 100, ended_at=T - 70, ended_reason="user"
+    ),  # ended: not overdue
+    chaser_list_row("sess_07", "ready", T - 70, expires_at=OMIT, bytes_in=4096, bytes_out=512),
+]
+
+
+async def test_the_guides_list_shape_is_paged_by_cursor(served: Serve) -> None:
+    """An account served the guide's shape is walked by ``cursor`` while ``has_more``:
+    every session counted once, ``creating`` pending and ``ready`` live."""
+    sim = ChaserSimulator(sessions=LISTED, api_key=KEY, envelope="list")
+    url = await served(sim)
+    store = await poll_all(settings_for(target(url, page_size=3)), clock=clock)
+    metrics = scrape(store, clock=clock)
+
+    assert 1.0 == metrics.get("sessions_target_up")
+    counts = {s: v for s, v in metrics.by("sessions", "status").items() if v}
+    assert {"creating": 2.0, "ready": 3.0, "running": 1.0, "terminated": 1.0} == counts
+    assert {"pending": 2.0} == metrics.by("sessions", "phase", status="creating")
+    assert {"live": 3.0} == metrics.by("sessions", "phase", status="ready")
+    queries = [sorted(r.query.items()) for r in sim.requests]
+    assert [("limit", "3"), ("offset", "0")] == queries[0]
+    assert [["cursor", "limit"], ["cursor", "limit"]] == [[k for k, _ in q] for q in queries[1:]]
+    assert ["3", "3"] == [dict(q)["limit"] for q in queries[1:]]
+    assert 3.0 == metrics.get("sessions_exporter_pages_fetched_total")
+    aggregate = store.snapshots["browsers"].aggregate
+    assert (7, 0) == (aggregate and aggregate.sessions, aggregate and aggregate.duplicates)
+
+
+async def test_the_guides_expires_at_is_a_deadline(served: Serve) -> None:
+    """``expires_at`` is the deadline: sessions still reported live past it are overdue and
+    the earliest is the next deadline; ended sessions are not overdue."""
+    url = await served(ChaserSimulator(sessions=LISTED, api_key=KEY, envelope="list"))
+    metrics = scrape(await poll_all(settings_for(target(url)), clock=clock), clock=clock)
+
+    assert 2.0 == metrics.get("sessions_overdue")
+    assert T - 60 == metrics.get("sessions_next_deadline_timestamp_seconds")
+
+
+async def test_the_guides_shape_has_no_lease_series(served: Serve) -> None:
+    """The guide's answers carry no leases: the lease series are absent, never 0, and an
+    empty account still gets ``sessions_overdue`` 0 (no next deadline)."""
+    for sessions in (LISTED, []):
+        url = await served(ChaserSimulator(sessions=sessions, api_key=KEY, envelope="list"))
+        metrics = scrape(await poll_all(settings_for(target(url)), clock=clock), clock=clock)
+
+        assert {} == metrics.select("sessions_connection_leases")
+        assert {} == metrics.select("sessions_unleased")
+        assert (0.0 if not sessions else 2.0) == metrics.get("sessions_overdue")
+    assert {} == metrics.select("sessions_next_deadline_timestamp_seconds")
+
+
+async def test_a_reference_row_with_expires_at_gets_deadlines(served: Serve) -> None:
+    """The reference's shape has no deadline, but a row that carries ``expires_at`` is read
+    as one: the account then gets ``sessions_overdue`` beside its lease series."""
+    rows = [
+        chaser_row("a", "running", iso(T - 50), leases=1, expires_at=iso(T - 1)),
+        chaser_row("b", "running", iso(T - 60), leases=0),
+    ]
+    url = await served(ChaserSimulator(sessions=rows, api_key=KEY))
+    metrics = scrape(await poll_all(settings_for(target(url)), clock=clock), clock=clock)
+
+    assert 1.0 == metrics.get("sessions_overdue")
+    assert T - 1 == metrics.get("sessions_next_deadline_timestamp_seconds")
+    assert (1.0, 1.0) == (
+        metrics.get("sessions_connection_leases"),
+        metrics.get("sessions_unleased"),
+    )
+
+
+async def test_the_guides_shape_ends_on_a_cursor_seen_before(served: Serve) -> None:
+    """A server that hands back a cursor already followed fails the poll as ``schema``
+    instead of looping."""
+    page = {"object": "list", "data": [chaser_list_row("sess_1", "ready", T)], "has_more": True}
+    sim = ChaserSimulator(sessions=[], api_key=KEY, envelope="list")
+    sim.fault = Fault(body=orjson.dumps(page | {"next_cursor": "cur_same"}))
+    store = await poll_all(settings_for(target(await served(sim))), clock=clock)
+
+    snapshot = store.snapshots["browsers"]
+    reason = snapshot.error_reason and snapshot.error_reason.value
+    assert ("schema", 2) == (reason, len(sim.requests))
+    assert "cur_same" in (snapshot.error or "")
+
+
+async def test_the_guides_shape_needs_a_cursor_while_it_has_more(served: Serve) -> None:
+    """``has_more`` true without ``next_cursor`` is a schema error naming the page."""
+    page = {"object": "list", "data": [], "has_more": True, "next_cursor": None}
+    sim = ChaserSimulator(sessions=[], api_key=KEY, envelope="list")
+    sim.fault = Fault(body=orjson.dumps(page), times=1)
+    store = await poll_all(settings_for(target(await served(sim))), clock=clock)
+
+    snapshot = store.snapshots["browsers"]
+    assert "schema" == (snapshot.error_reason and snapshot.error_reason.value)
+    assert "page 1: next_cursor: expected a cursor while has_more is true, got none" == (
+        snapshot.error
+    )
+
+
+# --- issue 22.7: a list that shrinks while it is paged --------------------------------------
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_sessions_live_for_the_whole_poll_are_each_counted_once(
+    served: Serve, concurrency: int
+) -> None:
+    """Ten sessions already read end while the poll goes on, one per request: every later
+    page's ``total`` shrinks and the gap is re-read, so each of the 90 sessions live for
+    the whole poll is counted (before the fix, 10 of them were never seen)."""
+    rows = [chaser_row(f"s{i:03d}", "running", iso(T - i)) for i in range(100)]
+    sim = ChaserSimulator(sessions=rows, api_key=KEY)
+    ended: list[str] = []
+
+    def end_one_already_read(simulator: Simulator, index: int) -> None:
+        if 1 <= index <= 10:  # a session of the first page ends and leaves the list
+            ended.append(simulator.sessions.pop(0)["id"])
+
+    sim.on_request = end_one_already_read
+    url = await served(sim)
+    options: dict[str, Any] = {"page_size": 10, "page_concurrency": concurrency}
+    store = await poll_all(settings_for(target(url, **options)), clock=clock)
+
+    aggregate = store.snapshots["browsers"].aggregate
+    assert aggregate is not None
+    # the 90 live throughout, and the 10 read before they ended
+    assert (100, 10) == (aggregate.sessions, len(ended))

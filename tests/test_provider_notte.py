@@ -315,3 +315,27 @@ def test_the_deadline_in_seconds_is_exactly_the_datetime_one(
     )
 
     assert (None if at is None else at.timestamp()) == seconds
+
+
+SYSTEM = [
+    notte_row("user-1", "active", T - 60, T - 10),
+    notte_row("user-2", "active", T - 50, T - 10),
+    notte_row("sys-1", "active", T - 40, T - 10, system_hidden=True),
+]
+
+
+@pytest.mark.parametrize(
+    ("setting", "sent", "counted"),
+    [(None, None, 3.0), (True, "true", 3.0), (False, "false", 2.0)],
+)
+async def test_include_system_is_sent_only_when_set(
+    served: Serve, setting: bool | None, sent: str | None, counted: float
+) -> None:
+    """``include_system`` is the API's default (true: system sessions are listed) unless the
+    target sets it; it is sent only when set, and ``false`` leaves the system sessions out."""
+    sim = NotteSimulator(sessions=SYSTEM, api_key=KEY)
+    options = {} if setting is None else {"include_system": setting}
+    store = await poll_all(settings_for(target(await served(sim), **options)), clock=clock)
+
+    assert counted == scrape(store, clock=clock).get("sessions", status="active")
+    assert [sent] == [r.query.get("include_system") for r in sim.requests]

@@ -13,7 +13,9 @@ import orjson
 import pytest
 from structlog.testing import capture_logs
 
+from exporter.providers.together import TogetherProvider
 from exporter.simulators import Fault, TogetherSimulator, iso, together_row
+from exporter.upstream.fetch import PageFetcher
 from tests.conftest import Serve
 from tests.harness import (
     KEY,
@@ -342,3 +344,34 @@ async def test_overdue_counts_only_deadlines_already_passed(served: Serve) -> No
     assert t - DAY - 2 == exp.get("sessions_next_deadline_timestamp_seconds", target=NAME)
     assert 8 == exp.get("sessions_executions", target=NAME)
     assert {("active", "live"): 8} == sessions(exp)
+
+
+async def test_a_huge_errors_array_is_counted_not_built(served: Serve) -> None:
+    """An ``errors`` array of 2,000,000 items (16 MiB) is counted whole, its first ten read:
+    the fetcher keeps ten messages and counts the rest, and the sessions are exported. The
+    whole array used to be decoded and walked on the loop (3.1 s hold, +291 MiB)."""
+    t = now()
+    count = 2_000_000
+    sim = TogetherSimulator(
+        api_key=KEY,
+        sessions=[together_row("ses_a", t - 120, t + DAY)],
+        errors=[{"message": f"e{i}"} for i in range(12)] + ["x" * 4] * (count - 12),
+    )
+    url = await served(sim)
+    kept: list[PageFetcher] = []
+    original = TogetherProvider.pages
+
+    def pages(self: TogetherProvider, fetcher: PageFetcher) -> Any:
+        kept.append(fetcher)
+        return original(self, fetcher)
+
+    with capture_logs() as logs, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TogetherProvider, "pages", pages)
+        exp = scrape(await poll_all(settings_for(target(url, max_response_bytes=64 * 1024 * 1024))))
+
+    assert count == exp.get("sessions_exporter_upstream_errors_total", target=NAME)
+    assert {("active", "live"): 1} == sessions(exp)
+    assert [f"e{i}" for i in range(10)] == kept[0].upstream_errors
+    assert count - 10 == kept[0].upstream_errors_more
+    warned = [e for e in logs if e["event"] == "poll.upstream_errors"]
+    assert [(count, [f"e{i}" for i in range(10)])] == [(e["count"], e["errors"]) for e in warned]

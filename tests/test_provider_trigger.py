@@ -570,3 +570,77 @@ async def test_last_page_without_pagination_object_ends_the_walk(served: Serve) 
 
     assert {("active", "live"): 1} == sessions(exp)
     assert 1 == len(sim.requests)
+
+
+# --- what the server's own code shows: short pages, currentRunId --------------------------
+
+
+async def test_short_and_empty_pages_with_next_set_walk_to_the_end(served: Serve) -> None:
+    """The server cuts a page from a delayed store, then drops the rows that no longer match:
+    a page of 100 ids can come out empty, or short, with ``pagination.next`` still set. The
+    walk follows ``next`` to its end and counts exactly the sessions still active."""
+    t = now()
+    rows = []
+    for i in range(250):
+        # the store still lists all 250 as ACTIVE; the first 100 and every other of the next
+        # 100 have been closed since, and the server's in-memory filter drops them
+        closed = i < 100 or (i < 200 and i % 2 == 0)
+        status = "CLOSED" if closed else "ACTIVE"
+        rows.append(trigger_row(f"s{i:03d}", status, t - i, t - i, stored_status="ACTIVE"))
+    sim = TriggerSimulator(sessions=rows, api_key=KEY)
+    url = await served(sim)
+    store = await poll_all(settings_for(target(url, ended_window=0)))
+    exp = scrape(store)
+
+    assert {("active", "live"): 100.0} == sessions(exp)
+    served_sizes = [len(r) for r in _page_rows(sim)]
+    assert [0, 50, 50] == served_sizes
+    assert [None, "s099", "s199"] == [q.get("page[after]") for q in walk_of(sim, "ACTIVE")]
+    aggregate = store.snapshots[NAME].aggregate
+    assert (100, 0) == (aggregate and aggregate.sessions, aggregate and aggregate.duplicates)
+
+
+def _page_rows(sim: TriggerSimulator) -> list[list[dict[str, Any]]]:
+    """The rows each logged request was answered with, computed again from its query."""
+    return [sim.payload(r.query)["data"] for r in sim.requests]
+
+
+async def test_current_run_id_is_the_run_id_label_of_session_info(served: Serve) -> None:
+    """With ``per_session`` on, ``currentRunId`` is read and shown as the ``run_id`` label of
+    ``session_info`` (empty where null), made safe as a session id is; no other series has it."""
+    t = now()
+    hostile = "run_\u202e" + "x" * 200
+    rows = [
+        trigger_row("s1", "ACTIVE", t - 30, t - 30, current_run_id="run_cm0abc123"),
+        trigger_row("s2", "ACTIVE", t - 20, t - 20, current_run_id=None),
+        trigger_row("s3", "ACTIVE", t - 10, t - 10, current_run_id=hostile),
+    ]
+    url = await served(TriggerSimulator(sessions=rows, api_key=KEY))
+    per_session = {"enabled": True, "max_series": 10}
+    exp = scrape(await poll_all(settings_for(target(url, ended_window=0, per_session=per_session))))
+
+    assert {"s1", "s2", "s3"} == set(exp.by("session_info", "session_id"))
+    labels = {dict(lbl)["session_id"]: dict(lbl)["run_id"] for lbl in exp.select("session_info")}
+    assert "run_cm0abc123" == labels["s1"]
+    assert "" == labels["s2"]
+    assert 128 == len(labels["s3"])
+    assert labels["s3"].startswith("run_ xxx")
+    assert "\u202e" not in labels["s3"]
+    for name, labelset in exp.samples:
+        if name != "session_info":
+            assert "run_id" not in dict(labelset), name
+
+
+async def test_current_run_id_is_read_only_where_per_session_is_on(served: Serve) -> None:
+    """Without ``per_session`` a ``currentRunId`` of the wrong type is not even read; with it,
+    the row still counts and the field is counted invalid."""
+    t = now()
+    rows = [trigger_row("s1", "ACTIVE", t - 5, t - 5, currentRunId=42)]
+    url = await served(TriggerSimulator(sessions=rows, api_key=KEY))
+
+    off = await poll_all(settings_for(target(url, ended_window=0)))
+    on = await poll_all(settings_for(target(url, ended_window=0, per_session={"enabled": True})))
+
+    assert 0 == sum(invalid_rows(off, NAME).values())
+    assert 1.0 == invalid_rows(on, NAME)["currentRunId"]
+    assert 1.0 == scrape(on).get("sessions", status="active")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -160,24 +161,34 @@ async def test_inherited_interval_change_restarts_the_target(
 
 
 async def test_many_reloads_leak_no_task(tmp_path: Path, urls: dict[str, str]) -> None:
-    """Fifty reloads that swap targets in and out leave exactly one task per target."""
+    """Fifty reloads that swap targets in and out leave exactly one poll task per target: every
+    task a reload replaced has ended, and no other poll task runs (counted by name, so the
+    simulators' own connection handlers, which come and go, do not enter the count)."""
     path = config(tmp_path / "c.yaml", target("t0", "chaser", urls["a"]))
     settings = load_settings(path)
     store = new_store(settings)
     async with new_client_session() as session:
         supervisor = Supervisor(settings=settings, session=session, store=store)
         supervisor.start()
-        baseline = len(asyncio.all_tasks())
+        replaced: list[asyncio.Task[None]] = []
         for i in range(1, 51):
+            before = supervisor.tasks()
             config(path, target(f"t{i % 3}", "chaser", urls["a"]), target("x", "agi", urls["agi"]))
             assert await supervisor.reload(path)
-            if i == 1:
-                baseline += 1  # the second target's task
-        await asyncio.sleep(0.05)
-        running = len(asyncio.all_tasks())
+            after = supervisor.tasks()
+            replaced += [task for name, task in before.items() if after.get(name) is not task]
+        polls = sorted(
+            task.get_name()
+            for task in asyncio.all_tasks()
+            if task.get_name().startswith("poll:") and not task.done()
+        )
+        current = sorted(f"poll:{name}" for name in supervisor.tasks())
         await supervisor.stop()
 
-    assert baseline <= running <= baseline + 2  # the simulators' connection handlers may vary
+    assert ["poll:t2", "poll:x"] == current  # the last config: t{50 % 3} and x
+    assert current == polls
+    assert 50 == len(replaced)
+    assert [] == [task.get_name() for task in replaced if not task.done()]
     assert 50.0 == store.config.reloads_ok
 
 
@@ -392,3 +403,82 @@ async def test_a_reload_reads_key_files_off_the_event_loop(
         assert await reload
         await until(store, "keep", "filed")
         await supervisor.stop()
+
+
+async def test_a_reloaded_log_level_is_applied(tmp_path: Path, urls: dict[str, str]) -> None:
+    """A SIGHUP that changes ``log_level`` from info to debug makes ``serve`` log its debug
+    events (``poll.succeeded``) from then on; it used to report success and keep info."""
+    path = tmp_path / "c.yaml"
+    items = target("a", "chaser", urls["a"])
+    path.write_text(f"log_level: info\npoll_interval: 50ms\ntargets:\n{items}", encoding="utf-8")
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        console_script(),
+        "serve",
+        "--config",
+        str(path),
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--log-format",
+        "json",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    seen: list[str] = []
+
+    async def next_event() -> str:
+        assert proc.stderr is not None
+        event = str(json.loads(await proc.stderr.readline())["event"])
+        seen.append(event)
+        return event
+
+    try:
+        async with asyncio.timeout(10):
+            while await next_event() != "server.started":
+                pass
+        await wait_for_metrics(
+            f"http://127.0.0.1:{port}", lambda m: (m.get("sessions_exporter_polls_total") or 0) >= 2
+        )
+        path.write_text(
+            f"log_level: debug\npoll_interval: 50ms\ntargets:\n{items}", encoding="utf-8"
+        )
+        proc.send_signal(signal.SIGHUP)
+        async with asyncio.timeout(10):
+            while await next_event() != "poll.succeeded":
+                pass
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), 10)
+
+    assert "poll.succeeded" not in seen[: seen.index("config.reloaded")]
+
+
+async def test_a_config_replaced_by_a_fifo_fails_the_reload_at_once(
+    tmp_path: Path, urls: dict[str, str]
+) -> None:
+    """A config that is (or links to) a FIFO fails its reload at once, located, and the next
+    reload goes through: the read used to wait for a writer forever, holding the reload lock."""
+    path = config(tmp_path / "c.yaml", target("keep", "chaser", urls["a"]))
+    settings = load_settings(path)
+    store = new_store(settings)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.yaml"
+    link.symlink_to(fifo)
+    async with new_client_session() as session:
+        supervisor = Supervisor(settings=settings, session=session, store=store)
+        supervisor.start()
+        await until(store, "keep")
+        with capture_logs() as logs:
+            async with asyncio.timeout(5):
+                refused = [await supervisor.reload(fifo), await supervisor.reload(link)]
+                accepted = await supervisor.reload(path)
+        await supervisor.stop()
+
+    assert [False, False] == refused
+    assert accepted
+    assert [
+        [f"{fifo}: not a regular file (a FIFO): a config must be a file"],
+        [f"{link}: not a regular file (a FIFO): a config must be a file"],
+    ] == [e["problems"] for e in logs if e["event"] == "config.reload_failed"]

@@ -30,6 +30,7 @@ from exporter.simulators import (
     TogetherSimulator,
     TriggerSimulator,
     agi_row,
+    chaser_list_row,
     chaser_row,
     iso,
     notte_row,
@@ -592,6 +593,49 @@ async def test_chaser_serves_rows_unchanged(aiohttp_client: AiohttpClient) -> No
     sim = ChaserSimulator(sessions=rows)
     client = await start(aiohttp_client, sim)
     assert (200, {"sessions": rows, "total": 2}) == await get_json(client, sim.path)
+
+
+async def test_chaser_list_shape_pages_newest_first_by_cursor(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """The guide's shape: `{object, data, next_cursor, has_more}`, newest first, each
+    `next_cursor` leading on after the page's last row; the last page has none."""
+    rows = [chaser_list_row(f"sess_{i}", "ready", T0 + i) for i in range(5)]
+    sim = ChaserSimulator(sessions=rows, envelope="list")
+    client = await start(aiohttp_client, sim)
+    pages, params = [], {"limit": "2"}
+    while True:
+        status, body = await get_json(client, sim.path, params=params)
+        assert (200, "list") == (status, body["object"])
+        pages.append((ids(body["data"]), body["has_more"]))
+        if not body["has_more"]:
+            assert body["next_cursor"] is None
+            break
+        params = {"limit": "2", "cursor": body["next_cursor"]}
+    assert [
+        (["sess_4", "sess_3"], True),
+        (["sess_2", "sess_1"], True),
+        (["sess_0"], False),
+    ] == pages
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"limit": "101"}, "limit must be between 1 and 100"),
+        ({"limit": "0"}, "limit must be between 1 and 100"),
+        ({"cursor": "cur_!!"}, "cursor is not valid"),
+    ],
+)
+async def test_chaser_list_shape_refuses_a_bad_limit_or_cursor(
+    aiohttp_client: AiohttpClient, params: dict[str, str], message: str
+) -> None:
+    """A `limit` outside 1 to 100 or a cursor it did not make is a 422 in Chaser's shape."""
+    sim = ChaserSimulator(sessions=[chaser_list_row("sess_1", "ready", T0)], envelope="list")
+    client = await start(aiohttp_client, sim)
+    assert (422, {"code": "invalid_request", "message": message}) == await get_json(
+        client, sim.path, params=params
+    )
 
 
 async def test_chaser_empty_dataset(aiohttp_client: AiohttpClient) -> None:

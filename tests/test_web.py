@@ -6,13 +6,16 @@ import asyncio
 import gzip
 
 import aiohttp
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from pytest_aiohttp import AiohttpClient
 
+from exporter.config.settings import Settings
 from exporter.simulators import ChaserSimulator, Fault, NotteSimulator, chaser_row, iso, notte_row
-from exporter.web.app import STORE, create_app
+from exporter.web import landing
+from exporter.web.app import EXPOSITION, STORE, create_app
 from tests.conftest import Serve
 from tests.harness import KEY, NOW, Exposition, settings_for
 
@@ -101,6 +104,30 @@ async def test_metrics_openmetrics_when_asked(aiohttp_client: AiohttpClient, ser
     assert {"sessions", "sessions_target_up", "sessions_exporter_poll_errors"} <= names
 
 
+async def test_openmetrics_versions_share_one_rendering(
+    aiohttp_client: AiohttpClient, served: Serve
+) -> None:
+    """A client cycling ``version=1.0.N`` (and ``1.0.x``) gets OpenMetrics 1.0.0 every time,
+    rendered once: neither a render per version nor an HTTP 500."""
+    client = await start(aiohttp_client, served)
+    await until_ready(client)
+    await client.get("/metrics")  # the text format, as Prometheus's own scrapes
+
+    statuses, types = set(), set()
+    for version in [*(f"1.0.{n}" for n in range(20)), "1.0.x"]:
+        accept = f"application/openmetrics-text; version={version}"
+        response = await client.get("/metrics", headers={"Accept": accept})
+        statuses.add(response.status)
+        types.add(response.headers["Content-Type"])
+        assert (await response.text()).endswith("# EOF\n")
+
+    assert {200} == statuses
+    assert {
+        "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores"
+    } == types
+    assert 2 == client.app[EXPOSITION].renders  # the text body and the OpenMetrics one
+
+
 async def test_metrics_gzip_when_accepted(aiohttp_client: AiohttpClient, served: Serve) -> None:
     """Accept-Encoding: gzip gets a gzip body that inflates to the text exposition."""
     client = await start(aiohttp_client, served)
@@ -134,3 +161,25 @@ async def test_landing_page_lists_targets(aiohttp_client: AiohttpClient, served:
     )
     assert '<td data-label="interval">1h</td>' in page
     assert 'href="/metrics"' in page
+
+
+async def test_landing_page_renders_the_config_once(
+    aiohttp_client: AiohttpClient, served: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten requests for / dump the config as YAML once (it was once per request: 0.6 s at
+    1,000 targets), and every page still shows it."""
+    dumps = []
+    real = landing.masked_config
+
+    def counted(settings: Settings) -> str:
+        dumps.append(settings)
+        return real(settings)
+
+    monkeypatch.setattr(landing, "masked_config", counted)
+    client = await start(aiohttp_client, served)
+    await until_ready(client)
+
+    pages = [await (await client.get("/")).text() for _ in range(10)]
+
+    assert 1 == len(dumps)
+    assert all("name: ch" in page and "name: nt" in page for page in pages)

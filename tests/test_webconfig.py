@@ -11,6 +11,7 @@ import asyncio
 import base64
 import datetime
 import ipaddress
+import os
 import signal
 import socket
 import ssl
@@ -1099,3 +1100,17 @@ async def test_serve_with_web_config_file(tmp_path: Path, pki: Pki, served: Serv
     )
     assert "Traceback" not in log
     assert ALICE_PASSWORD not in log
+
+
+def test_a_certificate_file_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    """A ``cert_file`` that is a FIFO is a located problem at once (as a key file or the
+    config would be), not a read waiting for a writer forever."""
+    os.mkfifo(tmp_path / "server.crt")
+    path = write_web_config(
+        tmp_path, "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n", "w.yml"
+    )
+
+    assert [
+        f"{path}:2:14: tls_server_config.cert_file: cannot read {tmp_path / 'server.crt'}: "
+        "not a regular file (a FIFO)"
+    ] == problems_of(path)

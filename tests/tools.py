@@ -1,6 +1,7 @@
 """External programs the deployment tests drive: found on PATH, or the test skips saying why.
 
-CI installs Debian's ``prometheus`` and ``prometheus-alertmanager`` (``.ci/run``) and sets
+CI installs Debian's ``prometheus``, ``prometheus-alertmanager`` and ``tinyproxy``
+(``.ci/run``) and sets
 ``SESSION_EXPORTER_NO_SKIP=1``, which turns these skips into failures.
 """
 
@@ -20,6 +21,7 @@ DEBIAN_PACKAGE = {
     "prometheus-alertmanager": "prometheus-alertmanager",
     "amtool": "prometheus-alertmanager",
     "systemd-analyze": "systemd",
+    "tinyproxy": "tinyproxy",
 }
 
 

@@ -24,6 +24,7 @@ from exporter.core.names import (
     WEB_CONFIG_ENV,
 )
 
+_YEAR = 366 * 86400.0
 DEMO_LISTEN = f"127.0.0.1:{DEFAULT_PORT}"
 
 EXIT_CODES = {
@@ -188,6 +189,22 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept POST /-/reload to reload the config (SIGHUP always does)",
     )
+    serve.add_argument(
+        "--config.auto-reload-interval",
+        dest="auto_reload_interval",
+        type=_duration,
+        metavar="DURATION",
+        help="check the config file and the files it names at this interval, by content, and "
+        "reload on a change as SIGHUP does; 0 is off (default: the config's "
+        "config_auto_reload_interval, 0)",
+    )
+    serve.add_argument(
+        "--web.disable-exporter-metrics",
+        dest="disable_exporter_metrics",
+        action="store_true",
+        help="leave out the exporter's own process, Python and GC series (process_*, "
+        "python_info, python_gc_*)",
+    )
     _subparser(
         sub,
         "once",
@@ -271,6 +288,16 @@ def _positive_duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"must be above zero, got {text!r}")
+    return seconds
+
+
+def _duration(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not 0 <= seconds <= _YEAR:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 (off) to a year, got {text!r}")
     return seconds
 
 

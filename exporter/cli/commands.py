@@ -30,6 +30,7 @@ from exporter.config.settings import (
     misspelt_variables,
     parse_listen,
     shard_from_pod_name,
+    short_intervals,
 )
 from exporter.core.durations import format_duration
 from exporter.core.logs import REDACTOR, LogFormat, configure_logging
@@ -63,10 +64,22 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.command == "check-config":
         _print(misspelt_variables(os.environ, settings), prefix="warning: ")
+        _print(short_intervals(settings, path), prefix="warning: ")
         return _check_config(settings, web_config)
-    configure_logging(level=args.log_level or settings.log_level, fmt=_format(args.log_format))
+    configure_logging(
+        level=args.log_level or settings.log_level,
+        fmt=_format(args.log_format),
+        pinned=args.log_level is not None,
+    )
     for problem in misspelt_variables(os.environ, settings):
         log.warning("config.unknown_variable", variable=problem.where, problem=problem.message)
+    for problem in short_intervals(settings, path):
+        log.warning(
+            "config.short_poll_interval",
+            where=problem.where,
+            key=problem.path,
+            problem=problem.message,
+        )
     for target in settings.targets:  # every target's key: a reload may change the shard's
         with contextlib.suppress(KeyUnavailableError):  # reported by the poll that needs it
             REDACTOR.add(target.secret().get_secret_value())
@@ -83,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
             command_line=command_line,
             read_header_timeout=args.read_header_timeout,
             max_connections=args.max_connections,
+            auto_reload_interval=args.auto_reload_interval,
+            exporter_metrics=not args.disable_exporter_metrics,
         )
     )
 

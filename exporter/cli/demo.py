@@ -2,10 +2,12 @@
 
 Each provider's population is seeded and evolves once a second: sessions are
 created, start, run, idle, pause, expire, fail and close, and Chaser leases come
-and go. A few fixtures stay on purpose so every shipped alert has something to
-fire on: a session stuck for hours, sessions past their deadline, a browser
-nobody is connected to, an AGI account that fails for 20 minutes (long enough for the
-target-down and data-stale alerts) and recovers, and a wave of failing Chaser browsers.
+and go. Chaser has two accounts, one served each of its two list shapes (the API
+reference's, with leases, and the newer guide's, with deadlines). A few fixtures stay on
+purpose so every shipped alert has something to fire on: a session stuck for hours,
+sessions past their deadline, a browser nobody is connected to, an AGI account that fails
+for 20 minutes (long enough for the target-down and data-stale alerts) and recovers, and a
+wave of failing Chaser browsers.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from exporter.simulators import (
     TriggerSimulator,
     agi_row,
     browserbase_population,
+    chaser_list_row,
     chaser_row,
     daytona_population,
     e2b_population,
@@ -91,10 +94,14 @@ FAILURE_WAVE = Outage(start=120.0, length=180.0, period=30 * 60.0)
 
 
 class Population:
-    """One simulated account whose sessions change on every tick."""
+    """One simulated account whose sessions change on every tick; ``key`` names it (its
+    provider, unless that provider has two accounts)."""
 
-    def __init__(self, sim: Simulator, rng: random.Random, now: float) -> None:
+    def __init__(
+        self, sim: Simulator, rng: random.Random, now: float, *, key: str | None = None
+    ) -> None:
         self.sim = sim
+        self.key = key or sim.provider
         self.rng = rng
         self.started = now
         self.serial = 0
@@ -190,6 +197,56 @@ class ChaserPopulation(Population):
             row["status"] = "idle" if row["status"] == busy else busy
         if self.chance(0.2):
             row["active_connection_leases"] = self.rng.choice([0, 0, 1, 1, 2, 3, None])
+
+
+class ChaserListPopulation(Population):
+    """Chaser sessions served in the newer guide's list shape: creating, then ready until they
+    end (terminated, or failed now and then) or outlive their ``expires_at`` a while (overdue).
+    """
+
+    def seed(self, now: float) -> None:
+        # fixture: ready, past its expiry for an hour and still listed (overdue, stuck)
+        self.sim.sessions.append(
+            chaser_list_row("sess_overdue", "ready", now - 3 * 3600, expires_at=now - 3600)
+        )
+        for _ in range(6):
+            created = now - self.rng.uniform(60, 1200)
+            self._create(created, "ready")
+
+    def _create(self, created: float, status: str) -> None:
+        self.sim.sessions.append(
+            chaser_list_row(
+                self.new_id("sess_"),
+                status,
+                created,
+                expires_at=created + self.rng.uniform(600, 1800),
+                bytes_in=0,
+                bytes_out=0,
+            )
+        )
+
+    def tick(self, now: float) -> None:
+        if self.chance(0.2) and self.live("id") < 20:
+            self._create(now, "creating")
+        for row in self.sim.sessions:
+            if row["id"] in self.ended or row["id"] == "sess_overdue":
+                continue
+            if row["status"] == "creating":
+                if self.chance(0.4):
+                    row["status"] = "ready"
+                continue
+            row["bytes_in"] += self.rng.randint(0, 40_000)
+            row["bytes_out"] += self.rng.randint(0, 4_000)
+            expired = now > parse_timestamp(row["expires_at"])
+            if self.chance(0.002) or (expired and self.chance(0.05)):
+                failed = self.chance(0.1)
+                row.update(
+                    status="failed" if failed else "terminated",
+                    ended_at=iso(now),
+                    ended_reason="error" if failed else ("expired" if expired else "user"),
+                )
+                self.end(row, "id", now, keep=KEEP_FAILED if failed else KEEP_ENDED)
+        self.prune("id", now)
 
 
 class NottePopulation(Population):
@@ -421,7 +478,8 @@ class SeededPopulation(Population):
 
 
 class DemoWorld:
-    """All ten simulated accounts, their populations, and the AGI outage schedule."""
+    """The simulated accounts (ten providers, Chaser twice: one per list shape), their
+    populations, and the AGI outage schedule."""
 
     def __init__(self, *, seed: int = 7, now: float | None = None, outage: Outage = Outage()):
         start = time.time() if now is None else now
@@ -432,6 +490,9 @@ class DemoWorld:
         self.agi = AgiPopulation(AgiSimulator(api_key=DEMO_KEY), rng, start)
         self.trigger = TriggerPopulation(TriggerSimulator(api_key=DEMO_KEY), rng, start)
         self.chaser = ChaserPopulation(ChaserSimulator(api_key=DEMO_KEY), rng, start)
+        self.chaser_list = ChaserListPopulation(
+            ChaserSimulator(api_key=DEMO_KEY, envelope="list"), rng, start, key="chaser-list"
+        )
         # both spellings of Notte's route are served, so the demo's exporter needs no redirect
         notte = NotteSimulator(api_key=DEMO_KEY, redirect_slashless=False)
         self.notte = NottePopulation(notte, rng, start)
@@ -440,6 +501,7 @@ class DemoWorld:
             self.agi,
             self.trigger,
             self.chaser,
+            self.chaser_list,
             self.notte,
             *(
                 SeededPopulation(sim(api_key=DEMO_KEY), rng, start)
@@ -466,14 +528,14 @@ class DemoWorld:
             log.info("demo.outage_ended", target="agi-demo")
 
     def targets(self, urls: dict[str, str]) -> list[dict[str, Any]]:
-        """The exporter's target list for simulators served at ``urls`` (by provider)."""
+        """The exporter's target list for simulators served at ``urls`` (by population key)."""
         targets: list[dict[str, Any]] = []
         for population in self.populations:
             provider = population.sim.provider
             target: dict[str, Any] = {
-                "name": f"{provider}-demo",
+                "name": f"{population.key}-demo",
                 "provider": provider,
-                "base_url": urls[provider] + BASE_PATHS.get(provider, ""),
+                "base_url": urls[population.key] + BASE_PATHS.get(provider, ""),
                 "api_key": DEMO_KEY,
                 "per_session": {"enabled": True, "max_series": 20},
             }
@@ -486,12 +548,9 @@ class DemoWorld:
 
     @asynccontextmanager
     async def running(self, *, tick: float = TICK) -> AsyncIterator[dict[str, str]]:
-        """Serve the ten simulators on loopback and evolve them; yield their URLs."""
+        """Serve the simulators on loopback and evolve them; yield their URLs by key."""
         async with AsyncExitStack() as stack:
-            urls = {
-                p.sim.provider: await stack.enter_async_context(serve(p.sim))
-                for p in self.populations
-            }
+            urls = {p.key: await stack.enter_async_context(serve(p.sim)) for p in self.populations}
             task = asyncio.create_task(self._evolve(tick), name="demo:evolve")
             try:
                 yield urls
@@ -544,7 +603,8 @@ async def run_demo(
             "demo.started",
             metrics=f"{url}/metrics",
             landing_page=f"{url}/",
-            providers=sorted(urls),
+            providers=sorted({p.sim.provider for p in world.populations}),
+            targets=len(urls),
             note="simulated providers on loopback; no key and no network needed",
         )
         await run_server(settings, host, port, web_config=web_config)

@@ -7,14 +7,17 @@ list can be given whole as JSON in ``SESSION_EXPORTER_TARGETS``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
+import structlog
 import yaml
 from pydantic import (
     AfterValidator,
@@ -30,14 +33,16 @@ from pydantic_settings import (
     SettingsConfigDict,
     SettingsError,
 )
+from yaml._yaml import CParser
 
 from exporter.config.messages import describe, model_at, suggest, unknown_key
 from exporter.core import names
 from exporter.core.durations import format_duration
-from exporter.providers import PROVIDER_IDS, PROVIDERS, TargetConfig, UserProviderId
+from exporter.core.files import RefusedFileError, read_regular_file
+from exporter.providers import PROVIDER_IDS, PROVIDERS, TargetConfig, UserProviderId, provider_for
 from exporter.providers.definition import ID_PATTERN, Definition
 from exporter.providers.engine import USER_DEFINITIONS
-from exporter.providers.target import PositiveDuration, TargetBase
+from exporter.providers.target import Duration, PositiveDuration, TargetBase
 
 ENV_PREFIX = names.ENV_PREFIX
 CONFIG_ENV = names.CONFIG_ENV
@@ -45,6 +50,8 @@ TARGETS_ENV = names.TARGETS_ENV
 DEFAULT_PORT = names.DEFAULT_PORT
 TARGET_MODELS = {provider.id: model for model, provider in PROVIDERS.items()}
 """Each provider id's target model (an unknown key may be another provider's option)."""
+
+log = structlog.get_logger("exporter.config")
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -80,6 +87,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shard: Annotated[int, Field(ge=0)] = 0
     total_shards: Annotated[int, Field(ge=1)] = 1
+    config_auto_reload_interval: Annotated[Duration, Field(ge=0, le=366 * 86400)] = 0.0
+    """How often the config file (and the files it names, key files aside) is checked for a
+    change, which is then reloaded as SIGHUP would; 0 is off (``--config.auto-reload-interval``
+    wins over it)."""
     providers: dict[UserProviderId, Definition] = {}
     """The config's own providers, by id (docs/providers.md, "Defining a provider")."""
     targets: Annotated[list[TargetConfig], Field(min_length=1)]
@@ -223,6 +234,52 @@ def misspelt_variables(
     return problems
 
 
+MIN_POLL_INTERVAL = 1.0
+"""A poll interval below this is accepted with a warning (as Prometheus warns of a tiny
+scrape interval): it is more likely ``1ms`` meant for ``1m`` than a wish to poll a provider
+a thousand times a second."""
+
+
+def short_intervals(settings: Settings, path: Path) -> list[Problem]:
+    """Warnings for each ``poll_interval`` under :data:`MIN_POLL_INTERVAL`, located where it
+    is written (``1ms`` suggests ``1m``)."""
+    given: list[tuple[tuple[Any, ...], float]] = [(("poll_interval",), settings.poll_interval)]
+    given += [
+        (("targets", index, "poll_interval"), target.poll_interval)
+        for index, target in enumerate(settings.targets)
+        if target.poll_interval
+    ]
+    short = [(loc, value) for loc, value in given if value < MIN_POLL_INTERVAL]
+    if not short:
+        return []
+    root: yaml.Node | None = None
+    with contextlib.suppress(ConfigError):
+        _, root = parse_yaml(read_text(path), str(path))
+    warnings = []
+    for loc, value in short:
+        node = _node_at(root, loc)
+        written = str(node.value).strip() if isinstance(node, yaml.ScalarNode) else ""
+        number = written.removesuffix("ms")
+        meant = number != written and number.isdigit() and 0 < int(number) <= 60
+        hint = f" (did you mean {number}m?)" if meant else ""
+        warnings.append(
+            Problem(
+                _env_source(loc) or place(root, loc, str(path)),
+                dotted(loc),
+                f"{format_duration(value)} is shorter than 1s{hint}: each target it applies "
+                f"to is polled {1 / value:g} times a second",
+            )
+        )
+    return warnings
+
+
+def _node_at(root: yaml.Node | None, loc: Sequence[Any]) -> yaml.Node | None:
+    node = root
+    for part in loc:
+        node = _child(node, part)
+    return node
+
+
 def config_path(explicit: str | None) -> Path:
     """The config file: ``--config``, else ``$SESSION_EXPORTER_CONFIG``."""
     value = explicit or os.environ.get(CONFIG_ENV)
@@ -267,9 +324,69 @@ def load_settings(
         settings = settings.model_copy(update=dict(command_line))
     problems += _after_merge(settings, root, where, targets_from_env=targets_from_env)
     problems += _sharding(settings, root, where, command_line or {})
+    problems += _header_clashes(settings, root, where, targets_from_env=targets_from_env)
     if problems:
         raise ConfigError(sorted(problems, key=line_of))
+    _warn(insecure_targets(settings, root, where, targets_from_env=targets_from_env))
     return settings
+
+
+def _header_clashes(
+    settings: Settings, root: yaml.Node | None, where: str, *, targets_from_env: bool
+) -> list[Problem]:
+    """A target's ``headers:`` naming a header its provider sets itself (the API version)."""
+    problems = []
+    for index, target in enumerate(settings.targets):
+        own = {name.lower() for name in provider_for(target).request_headers()}
+        for name in target.headers:
+            if name.lower() in own:
+                loc = ("targets", index, "headers", name)
+                at = (
+                    f"environment {TARGETS_ENV}"
+                    if targets_from_env
+                    else key_place(root, loc, where)
+                )
+                problems.append(
+                    Problem(
+                        at,
+                        dotted(loc),
+                        f"header {name!r} is set by the exporter for provider "
+                        f"{provider_for(target).id} and cannot be replaced",
+                    )
+                )
+    return problems
+
+
+def insecure_targets(
+    settings: Settings, root: yaml.Node | None, where: str, *, targets_from_env: bool = False
+) -> list[Problem]:
+    """A warning per target whose ``tls.insecure_skip_verify`` is true (given at every load)."""
+    warnings = []
+    for index, target in enumerate(settings.targets):
+        if target.tls is not None and target.tls.insecure_skip_verify:
+            loc = ("targets", index, "tls", "insecure_skip_verify")
+            at = f"environment {TARGETS_ENV}" if targets_from_env else place(root, loc, where)
+            warnings.append(
+                Problem(
+                    at,
+                    dotted(loc),
+                    f"target {target.name}: the provider's certificate is not verified, so "
+                    "anyone on the path can read the API key; set tls.ca_file instead",
+                )
+            )
+    return warnings
+
+
+def _warn(warnings: Sequence[Problem]) -> None:
+    """Log each warning (``config.warning``), or print it to stderr before logging is set up
+    (``check-config``, and the first load of ``serve``)."""
+    for warning in warnings:
+        if structlog.is_configured():
+            log.warning(
+                "config.warning", where=warning.where, key=warning.path, problem=warning.message
+            )
+        else:
+            print(f"warning: {warning}", file=sys.stderr)
 
 
 def _target_overrides(
@@ -288,11 +405,15 @@ def _target_overrides(
         if not var.upper().startswith(prefix):
             continue
         selector, _, key = var[len(prefix) :].partition("__")
-        index = _select_target(targets, selector)
+        matches = _select_targets(targets, selector)
+        index = matches[0] if len(matches) == 1 else None
         if targets_from_env:
             message = f"cannot be combined with {TARGETS_ENV}, which replaces the file's targets"
         elif not key:
             message = f"expected {prefix}<index or name>__<key>"
+        elif len(matches) > 1:
+            names = ", ".join(f"targets[{i}] {targets[i]['name']!r}" for i in matches)  # type: ignore[index]
+            message = f"{selector!r} names {len(matches)} targets ({names}): give its index"
         elif index is None:
             message = f"no target {selector!r} in the file (give its index or its name)"
         else:
@@ -314,18 +435,21 @@ def _target_overrides(
     return places, problems
 
 
-def _select_target(targets: object, selector: str) -> int | None:
-    """The index of the target a variable names by index or by name (``-`` and ``.`` as ``_``)."""
+def _select_targets(targets: object, selector: str) -> list[int]:
+    """The indexes of the targets a variable names by index or by name (``-`` and ``.`` read
+    as ``_``, any case): more than one (``prod-a``, ``prod.a``, ``PROD_A``) is ambiguous."""
     if not isinstance(targets, list):
-        return None
+        return []
     if selector.isdigit():
-        return int(selector) if int(selector) < len(targets) else None
+        return [int(selector)] if int(selector) < len(targets) else []
     wanted = selector.upper()
-    for index, target in enumerate(targets):
-        name = target.get("name") if isinstance(target, dict) else None
-        if isinstance(name, str) and re.sub(r"[-.]", "_", name).upper() == wanted:
-            return index
-    return None
+    return [
+        index
+        for index, target in enumerate(targets)
+        if isinstance(target, dict)
+        and isinstance(name := target.get("name"), str)
+        and re.sub(r"[-.]", "_", name).upper() == wanted
+    ]
 
 
 def _after_merge(
@@ -393,22 +517,157 @@ YAML_NODE_BUDGET = 100_000
 
 Aliases let a few hundred bytes stand for billions of nodes (an "alias bomb"), which every
 walk of the document (the duplicate-key check, validation) would follow. A target of six
-keys is 13 nodes, so this leaves room for about 7,000 targets."""
+keys is 13 nodes, so this leaves room for about 7,000 targets. Enforced while the document
+is composed, node by node: a longer document is refused before it is built."""
+YAML_MAX_DEPTH = 64
+"""The deepest nesting of lists and mappings a config may have (a config needs 5)."""
+CONFIG_MAX_BYTES = 4 * 1024 * 1024
+"""The largest config file read (7,000 targets are about 1 MiB)."""
+
+
+_Mark = Any
+"""Where an event starts: libyaml's mark or PyYAML's (the stubs also allow None)."""
+
+
+class _BoundedComposer(yaml.composer.Composer):
+    """PyYAML's composer, counting nodes as it composes them (an alias counts the nodes of
+    its anchor), and refusing the document the moment it passes :data:`YAML_NODE_BUDGET`
+    nodes or :data:`YAML_MAX_DEPTH` levels, or an alias refers to its own anchor."""
+
+    where: str
+    peek_event: Callable[[], yaml.Event]  # the parser's
+
+    def _bounded_setup(self, where: str) -> None:
+        self.where = where
+        self._nodes = 0
+        self._aliases = False
+        self._sizes: dict[str, int] = {}
+        self._open: list[_Mark] = []  # start of each collection being composed
+        self._open_anchors: dict[str, _Mark] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            name = str(event.anchor)
+            opened = self._open_anchors.get(name)
+            if opened is not None:
+                raise ConfigError(
+                    [_at_mark(opened, self.where, "an alias refers to its own anchor (a cycle)")]
+                )
+            self._aliases = True
+            self._count(self._sizes.get(name, 1), event)
+            return super().compose_node(parent, index)
+        self._count(1, event)
+        before = self._nodes - 1
+        anchor: str | None = getattr(event, "anchor", None)
+        collection = isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent)
+        if collection:
+            if len(self._open) >= YAML_MAX_DEPTH:
+                raise ConfigError(
+                    [
+                        _at_mark(
+                            event.start_mark,
+                            self.where,
+                            f"nested more than {YAML_MAX_DEPTH} levels deep: a config needs 5",
+                        )
+                    ]
+                )
+            self._open.append(event.start_mark)
+            if anchor is not None:
+                self._open_anchors[anchor] = event.start_mark
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            if collection:
+                self._open.pop()
+                if anchor is not None:
+                    self._open_anchors.pop(anchor, None)
+        if anchor is not None:
+            self._sizes[anchor] = self._nodes - before
+        return node
+
+    def _count(self, nodes: int, event: yaml.Event) -> None:
+        self._nodes += nodes
+        if self._nodes <= YAML_NODE_BUDGET:
+            return
+        at = self._open[-1] if self._open else event.start_mark
+        limit = YAML_NODE_BUDGET
+        message = (
+            f"too many YAML nodes: this expands to more than {limit:,} with its aliases "
+            "(an alias bomb?); write the values out or use fewer aliases"
+            if self._aliases
+            else f"too many YAML nodes: more than {limit:,} (about 7,000 targets); "
+            "split the targets over several exporters"
+        )
+        raise ConfigError([_at_mark(at, self.where, message)])
+
+
+class _Loader(
+    yaml.reader.Reader,
+    yaml.scanner.Scanner,
+    yaml.parser.Parser,
+    _BoundedComposer,
+    yaml.constructor.SafeConstructor,
+    yaml.resolver.Resolver,
+):
+    """PyYAML's safe loader, with :class:`_BoundedComposer` composing its events (pure
+    Python: its messages are the ones the hints know; used to word a syntax error)."""
+
+    def __init__(self, text: str, where: str) -> None:
+        yaml.reader.Reader.__init__(self, text)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        self._bounded_setup(where)
+
+
+class _FastLoader(
+    _BoundedComposer,
+    CParser,  # libyaml's events, ten times as fast; composed in Python, counted
+    yaml.constructor.SafeConstructor,
+    yaml.resolver.Resolver,
+):
+    """:class:`_Loader` over libyaml's parser."""
+
+    def __init__(self, text: str, where: str) -> None:
+        CParser.__init__(self, text)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        self._bounded_setup(where)
 
 
 def parse_yaml(text: str, where: str) -> tuple[Any, yaml.Node | None]:
     """The document and its node tree (for locations); a YAML error is a located ConfigError.
 
-    A document larger than :data:`YAML_NODE_BUDGET` nodes once its aliases are expanded is
-    refused before anything walks it.
+    A document of more than :data:`YAML_NODE_BUDGET` nodes once its aliases are expanded, or
+    nested deeper than :data:`YAML_MAX_DEPTH`, is refused while it is composed, before
+    anything walks it. libyaml parses; a syntax error is worded by PyYAML's own parser.
     """
     try:
-        root = yaml.compose(text)
-        _check_node_budget(root, where)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError([yaml_problem(exc, where)]) from None
-    return data, root
+        return _load(_FastLoader(text, where))
+    except yaml.YAMLError as fast:
+        try:
+            _load(_Loader(text, where))
+        except yaml.YAMLError as exc:
+            raise ConfigError([yaml_problem(exc, where)]) from None
+        raise ConfigError([yaml_problem(fast, where)]) from None
+
+
+def _load(loader: _Loader | _FastLoader) -> tuple[Any, yaml.Node | None]:
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, None
+        kept = _mapping_values(root)
+        data = loader.construct_document(root)
+        for node, value in kept:  # merge keys (``<<``) are merged into the nodes: undone
+            node.value = value
+        return data, root
+    finally:
+        loader.dispose()
 
 
 _YAML_HINTS = {
@@ -438,67 +697,44 @@ def yaml_problem(exc: yaml.YAMLError, where: str) -> Problem:
     return Problem(at, "", reason)
 
 
-def _check_node_budget(root: yaml.Node | None, where: str) -> None:
-    """Refuse a document over the budget with aliases expanded, or with an alias inside its own
-    anchor; located at the smallest part that is too big on its own, or at the cycle.
-
-    Each distinct node is visited once (its expanded size is remembered, and capped just
-    above the budget), so this costs as much as the text, however far the aliases expand.
-    """
-    if root is None:
-        return
-    limit = YAML_NODE_BUDGET
-    sizes: dict[int, int] = {}
-    on_path: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+def _mapping_values(root: yaml.Node) -> list[tuple[yaml.MappingNode, list[Any]]]:
+    """Each mapping node of the tree, with its pairs as composed (each node once)."""
+    kept: list[tuple[yaml.MappingNode, list[Any]]] = []
+    seen: set[int] = set()
+    stack = [root]
     while stack:
-        node, finished = stack.pop()
-        key = id(node)
-        if finished:
-            on_path.discard(key)
-            sizes[key] = min(limit + 1, 1 + sum(sizes[id(c)] for c in _children(node)))
-        elif key in on_path:
-            raise ConfigError([_at(node, where, "an alias refers to its own anchor (a cycle)")])
-        elif key not in sizes:
-            on_path.add(key)
-            stack.append((node, True))
-            stack.extend((child, False) for child in _children(node))
-    if sizes[id(root)] <= limit:
-        return
-    node = root
-    while big := next((c for c in _children(node) if sizes[id(c)] > limit), None):
-        node = big
-    raise ConfigError(
-        [
-            _at(
-                node,
-                where,
-                f"too many YAML nodes: this expands to more than {limit:,} with its aliases "
-                "(an alias bomb?); write the values out or use fewer aliases",
-            )
-        ]
-    )
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            kept.append((node, list(node.value)))
+            stack.extend(part for pair in node.value for part in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return kept
 
 
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
-
-
-def _at(node: yaml.Node, where: str, message: str) -> Problem:
-    mark = node.start_mark
+def _at_mark(mark: _Mark, where: str, message: str) -> Problem:
     return Problem(f"{where}:{mark.line + 1}:{mark.column + 1}", "", message)
 
 
 def read_text(path: Path) -> str:
-    """A config file's text; an unreadable or non-UTF-8 file is a ConfigError."""
+    """A config file's text: a regular file (or a link to one) of at most
+    :data:`CONFIG_MAX_BYTES`, in UTF-8; anything else is a ConfigError, at once (a FIFO is
+    refused, not waited on)."""
     try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([Problem(str(path), "", f"cannot read: {exc.strerror or exc}")]) from None
+        data = read_regular_file(path, max_bytes=CONFIG_MAX_BYTES)
+    except RefusedFileError as exc:
+        if exc.kind == "too_big":
+            reason = f"larger than {CONFIG_MAX_BYTES // (1024 * 1024)} MiB: not a config file"
+        elif exc.kind == "not_regular":
+            reason = f"not a regular file ({exc.detail}): a config must be a file"
+        else:
+            reason = f"cannot read: {exc.detail}"
+        raise ConfigError([Problem(str(path), "", reason)]) from None
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError([Problem(str(path), "", "not UTF-8 text")]) from None
 

@@ -1,12 +1,23 @@
-"""structlog setup: JSON lines by default, console rendering on a TTY, secrets redacted last."""
+"""structlog setup: JSON lines by default, console rendering on a TTY, secrets redacted last.
+
+Lines are written by one thread of their own, never by the caller: a log call renders its
+line and puts it on a bounded queue, so a slow, stalled or closed log reader can neither
+block the event loop nor raise into it. Lines that find the queue full, or that cannot be
+written (the reader is gone), are dropped and counted (:func:`dropped_lines`).
+"""
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import logging
+import os
+import queue
 import sys
-from collections.abc import MutableMapping
+import threading
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any, Literal, TextIO
 from urllib.parse import quote, quote_plus
 
@@ -129,12 +140,174 @@ def _access_fields(_logger: WrappedLogger, _name: str, event: EventDict) -> Even
     return event
 
 
+QUEUED_LINES = 10_000
+"""Lines waiting for the writer thread at most; further ones are dropped (and counted)."""
+_BATCH = 256
+"""Lines the writer takes from the queue for one write."""
+FLUSH_AT_EXIT = 1.0
+"""Seconds the process waits at exit for queued lines to be written (a stalled reader)."""
+
+
+class LineSink:
+    """A bounded queue of rendered lines and the daemon thread that writes them.
+
+    ``put`` never blocks and never raises. A stream with a file descriptor is written with
+    ``os.write`` on a duplicate of it, so a write stalled on a full pipe holds no lock the
+    rest of the process (``print``, the interpreter's exit) would wait for.
+    """
+
+    def __init__(self, stream: TextIO, *, capacity: int = QUEUED_LINES) -> None:
+        self._stream = stream
+        self._fd: int | None = None
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            self._fd = os.dup(stream.fileno())
+        self._queue: queue.Queue[str | None] = queue.Queue(maxsize=capacity)
+        self._lock = threading.Lock()
+        self._dropped = 0
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def dropped(self) -> int:
+        """Lines dropped so far: the queue was full, or the stream could not take them."""
+        return self._dropped
+
+    def put(self, line: str) -> None:
+        """Queue one line (without its newline); drop it when the queue is full."""
+        try:
+            self._queue.put_nowait(line)
+        except queue.Full:
+            self.drop(1)
+
+    def drop(self, lines: int) -> None:
+        """Count ``lines`` as dropped."""
+        with self._lock:
+            self._dropped += lines
+
+    def close(self) -> None:
+        """Stop the writer once the lines queued so far are written (within a bound)."""
+        end = time.monotonic() + FLUSH_AT_EXIT
+        with contextlib.suppress(queue.Full):
+            self._queue.put(None, timeout=FLUSH_AT_EXIT)
+        self._thread.join(max(0.0, end - time.monotonic()))
+        if not self._thread.is_alive() and self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _run(self) -> None:
+        while True:
+            lines = [self._queue.get()]
+            with contextlib.suppress(queue.Empty):
+                while len(lines) < _BATCH:
+                    lines.append(self._queue.get_nowait())
+            stop = None in lines
+            text = [line for line in lines if line is not None]
+            try:
+                self._write("".join(f"{line}\n" for line in text))
+            except Exception:  # a closed or broken stream: the lines are lost
+                self.drop(len(text))
+            for _ in lines:
+                self._queue.task_done()
+            if stop:
+                return
+
+    def _write(self, data: str) -> None:
+        if not data:
+            return
+        if self._fd is None:
+            self._stream.write(data)
+            self._stream.flush()
+            return
+        view = memoryview(data.encode("utf-8", "backslashreplace"))
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+
+class _SinkLogger:
+    """structlog's logger at the end of the chain: hands the rendered line to the sink."""
+
+    def __init__(self, sink: LineSink) -> None:
+        self._sink = sink
+
+    def msg(self, message: str) -> None:
+        self._sink.put(message)
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = msg
+    failure = msg
+
+
+class _SinkHandler(logging.Handler):
+    """stdlib logging (aiohttp's) into the same sink; a record that cannot be formatted is
+    dropped and counted, never printed to stderr as ``--- Logging error ---``."""
+
+    def __init__(self, sink: LineSink) -> None:
+        super().__init__()
+        self._sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:  # logging must never raise into its caller
+            self._sink.drop(1)
+            return
+        self._sink.put(line)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # logging's own name
+        self._sink.drop(1)
+
+
+def _never_raising(renderer: Processor, sink: Callable[[], LineSink | None]) -> Processor:
+    """``renderer``, with an event it cannot render dropped (and counted) instead of raised."""
+
+    def render(logger: WrappedLogger, name: str, event: EventDict) -> Any:
+        try:
+            return renderer(logger, name, event)
+        except Exception:  # logging must never raise into its caller
+            current = sink()
+            if current is not None:
+                current.drop(1)
+            raise structlog.DropEvent from None
+
+    return render
+
+
+_SINK: LineSink | None = None
+_LEVEL_PINNED = False
+
+
+def dropped_lines() -> int:
+    """Log lines dropped since the process started (0 before logging is configured)."""
+    return 0 if _SINK is None else _SINK.dropped
+
+
+def _close_sink() -> None:
+    if _SINK is not None:
+        _SINK.close()
+
+
+atexit.register(_close_sink)
+
+
 def configure_logging(
-    *, level: str = "info", fmt: LogFormat = "auto", stream: TextIO | None = None
+    *,
+    level: str = "info",
+    fmt: LogFormat = "auto",
+    stream: TextIO | None = None,
+    pinned: bool = False,
 ) -> None:
-    """Route structlog and stdlib logging (aiohttp's) through one pipeline to ``stream``."""
+    """Route structlog and stdlib logging (aiohttp's) through one pipeline to ``stream``.
+
+    ``pinned``: the level was given on the command line, so a reloaded config's
+    ``log_level`` does not change it (see :func:`follow_config_level`).
+    """
+    global _SINK, _LEVEL_PINNED  # noqa: PLW0603 - one logging pipeline per process
     out = stream or sys.stderr
-    console = fmt == "console" or (fmt == "auto" and out.isatty())
+    if _SINK is not None:
+        _SINK.close()
+    _SINK = sink = LineSink(out)
+    _LEVEL_PINNED = pinned
+    # a closed stderr is None: every line is then dropped (and counted)
+    console = fmt == "console" or (fmt == "auto" and out is not None and out.isatty())
     renderer: Processor = (
         structlog.dev.ConsoleRenderer(colors=False)
         if console
@@ -145,15 +318,17 @@ def configure_logging(
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    tail: list[Processor] = [structlog.processors.format_exc_info, REDACTOR, renderer]
-    numeric = logging.getLevelNamesMapping()[level.upper()]
+    tail: list[Processor] = [
+        structlog.processors.format_exc_info,
+        REDACTOR,
+        _never_raising(renderer, lambda: _SINK),
+    ]
     structlog.configure(
         processors=[*shared, *tail],
-        wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        logger_factory=lambda *_: _SinkLogger(sink),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(out)
+    handler = _SinkHandler(sink)
     handler.addFilter(AccessLines())  # before formatting, so the level shown is debug
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
@@ -163,7 +338,23 @@ def configure_logging(
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(max(numeric, logging.INFO))
+    _set_level(level)
+
+
+def follow_config_level(level: str) -> bool:
+    """Apply a reloaded config's ``log_level``, unless the command line pinned the level;
+    whether it was applied."""
+    if _LEVEL_PINNED or _SINK is None:
+        return False
+    _set_level(level)
+    return True
+
+
+def _set_level(level: str) -> None:
+    """The level of structlog's events and of stdlib logging (aiohttp's)."""
+    numeric = logging.getLevelNamesMapping()[level.upper()]
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(numeric))
+    logging.getLogger().setLevel(max(numeric, logging.INFO))
     # access lines are debug events: above debug aiohttp skips them before formatting a line
     access_level = logging.NOTSET if numeric <= logging.DEBUG else logging.WARNING
     logging.getLogger(ACCESS_LOGGER).setLevel(access_level)

@@ -28,7 +28,9 @@ class SessionRecord(NamedTuple):
     Times are unix seconds; ``None`` means the provider does not report it (or the row's
     value could not be read).
     ``leases`` is ``None`` when the lease count is unknown (not zero);
-    ``executions`` is the provider's count of work done in the session, where it has one.
+    ``executions`` is the provider's count of work done in the session, where it has one;
+    ``run_id`` the run the session is executing now, where the provider tells it
+    (Trigger.dev's ``currentRunId``).
     """
 
     id: str
@@ -40,3 +42,4 @@ class SessionRecord(NamedTuple):
     leases: int | None = None
     executions: int | None = None
     kind: str | None = None
+    run_id: str | None = None

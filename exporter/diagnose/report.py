@@ -8,7 +8,7 @@ slowed or changed. Everything in a report is masked (:mod:`exporter.diagnose.mas
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +43,8 @@ ROWS_AT: Mapping[str, tuple[str, ...]] = {
     "notte": ("items",),
 }
 """Where a page's rows are in its answer (``()``: the answer is the array)."""
+ROWS_ALSO_AT: Mapping[str, tuple[str, ...]] = {"chaser": ("data",)}
+"""Where they are in a provider's other answer shape (Chaser's newer guide's list)."""
 BARE_ARRAY = frozenset({"agi", "chaser", "notte"})
 """The providers whose answer may be the rows array itself."""
 STATUS_PARAM: Mapping[str, str] = {"trigger": "filter[status]"}
@@ -291,14 +293,17 @@ def rows_of(provider: str, body: bytes) -> list[msgspec.Raw] | None:
     try:
         if body.lstrip()[:1] == b"[":
             return _RAWS.decode(body) if provider in BARE_ARRAY else None
-        value: msgspec.Raw | None = msgspec.Raw(body)
-        for key in ROWS_AT[provider]:
-            value = _OBJECT.decode(bytes(value)).get(key) if value is not None else None
-        if value is None or bytes(value).lstrip()[:1] != b"[":
-            return None
-        return _RAWS.decode(bytes(value))
+        for path in (ROWS_AT[provider], ROWS_ALSO_AT.get(provider)):
+            if path is None:
+                continue
+            value: msgspec.Raw | None = msgspec.Raw(body)
+            for key in path:
+                value = _OBJECT.decode(bytes(value)).get(key) if value is not None else None
+            if value is not None and bytes(value).lstrip()[:1] == b"[":
+                return _RAWS.decode(bytes(value))
     except (msgspec.DecodeError, RecursionError):
         return None
+    return None
 
 
 def build(
@@ -350,6 +355,12 @@ def build(
         )
         statuses = [(masker.scrub(s), c.phase.value, c.count) for s, c in ordered]
     caps = provider.capabilities
+    if aggregate is not None:  # the facts this poll's answers carried (Chaser's shapes differ)
+        caps = replace(
+            caps,
+            deadlines=caps.deadlines and aggregate.overdue is not None,
+            leases=caps.leases and aggregate.leases is not None,
+        )
     return Report(
         target=snapshot.name,
         provider=pid,
@@ -428,7 +439,10 @@ def _request(
 ) -> Request:
     note: str | None = None
     count: int | None = None
-    if not last:
+    if exchange.status is None:  # an attempt with no answer: why, and whether it was retried
+        why = call.error if last and call.error is not None else exchange.error or ""
+        note = masker.scrub(why) + ("" if last else " (retried)")
+    elif not last:
         note = "redirect, followed" if exchange.status in REDIRECTS else "retried"
     elif call.error is not None:
         note = masker.scrub(call.error)

@@ -43,11 +43,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from exporter.exposition.collector import exporter_families, target_families
+from exporter.exposition.negotiation import Variant, negotiate
 from exporter.exposition.process import PROCESS_TTL
 from exporter.polling.state import Store, TargetSnapshot
 
@@ -61,8 +61,6 @@ PIECE_BYTES = 32 * 1024
 small enough that a change recompresses little."""
 _NEGOTIATED_MAX = 64
 """Distinct ``Accept`` headers remembered; scrapers send one or two, a flood cannot grow it."""
-_FORMATS_MAX = 8
-"""Content types kept rendered (each holds a full body); scrapers use one or two."""
 _HEADER = re.compile(rb"^# HELP [^\n]*\n(?:#(?! HELP )[^\n]*\n)*", re.MULTILINE)
 """A family's header lines: HELP (both encoders write one first, for every family), then
 TYPE and UNIT. Sample lines never start with ``#``."""
@@ -162,6 +160,25 @@ class _Format:
         self.runtime = b""
         self.runtime_at = -math.inf
         self.fragment_renders = 0
+        self._served: dict[bool, bytes] = {}  # gzipped or not -> the bytes served
+
+    def served(self, *, gzipped: bool) -> bytes:
+        """The whole exposition as served (gzipped or not), made once per change."""
+        out = self._served.get(gzipped)
+        if out is None:
+            out = self._served[gzipped] = self.gzipped() if gzipped else self.plain()
+        return out
+
+    def drop_body(self) -> None:
+        """The targets changed: the body is assembled again (from the fragments) when asked."""
+        self.body = None
+        self._served.clear()
+
+    def set_runtime(self, runtime: bytes, at: float) -> None:
+        """New process series, rendered at ``at``."""
+        self.runtime = runtime
+        self.runtime_at = at
+        self._served.clear()
 
     def render(self, families: Iterable[Metric]) -> bytes:
         """``families`` in this format, without the end-of-exposition marker."""
@@ -315,11 +332,11 @@ class ExpositionCache:
         self._runtime_ttl = runtime_ttl
         self._monotonic = monotonic
         self._at = 0.0  # the instant the current rendering shows
-        self._negotiated: dict[str, tuple[Encoder, str]] = {}
+        self._negotiated: dict[str, Variant] = {}
         self._version: tuple[object, ...] = ()
         self._expiry: TargetSnapshot | None = None  # the fresh target that goes stale first
-        self._formats: dict[str, _Format] = {}
-        self._responses: dict[tuple[str, bool], tuple[bytes, Headers]] = {}
+        self._formats: dict[tuple[str, str], _Format] = {}
+        self._header_sets: dict[tuple[str, bool], Headers] = {}
         self.renders = 0
         """How many times a format's body was assembled, once per change and format (for tests
         and the benchmark)."""
@@ -333,31 +350,27 @@ class ExpositionCache:
     def response(self, accept: str, accept_encoding: str) -> tuple[bytes, Headers]:
         """The body and headers answering a scrape with these ``Accept*`` request headers."""
         self._validate()
-        encoder, content_type = self._negotiate(accept)
+        variant = self._negotiate(accept)
         gzipped = "gzip" in accept_encoding
-        key = (content_type, gzipped)
-        fmt = self._format(content_type, encoder)
+        fmt = self._format(variant)
         if self._runtime is not None:
             now = self._monotonic()
             if not fmt.runtime_at <= now < fmt.runtime_at + self._runtime_ttl:
-                fmt.runtime = fmt.render(self._runtime.collect())
-                fmt.runtime_at = now
-                self._responses.pop((content_type, False), None)
-                self._responses.pop((content_type, True), None)
-        cached = self._responses.get(key)
-        if cached is not None:
-            return cached
+                fmt.set_runtime(fmt.render(self._runtime.collect()), now)
         if fmt.body is None:
             fmt.build(self._shown(), self._at, self._exporter())
             self.renders += 1
-        headers = {"Content-Type": content_type, "Vary": VARY}
-        if gzipped:
-            body = fmt.gzipped()
-            headers["Content-Encoding"] = "gzip"
-        else:
-            body = fmt.plain()
-        cached = self._responses[key] = (body, MappingProxyType(headers))
-        return cached
+        return fmt.served(gzipped=gzipped), self._headers(variant.content_type, gzipped)
+
+    def _headers(self, content_type: str, gzipped: bool) -> Headers:
+        key = (content_type, gzipped)
+        headers = self._header_sets.get(key)
+        if headers is None:  # a closed set: a few content types, with gzip or not
+            fields = {"Content-Type": content_type, "Vary": VARY}
+            if gzipped:
+                fields["Content-Encoding"] = "gzip"
+            headers = self._header_sets[key] = MappingProxyType(fields)
+        return headers
 
     def _shown(self) -> Sequence[TargetSnapshot]:
         snapshots = self._store.snapshots
@@ -369,19 +382,18 @@ class ExpositionCache:
     def _exporter(self) -> list[Metric]:
         return exporter_families(self._store.config, with_config=self._target is None)
 
-    def _format(self, content_type: str, encoder: Encoder) -> _Format:
-        fmt = self._formats.get(content_type)
+    def _format(self, variant: Variant) -> _Format:
+        """The rendering behind ``variant``: one of at most four (see
+        :mod:`exporter.exposition.negotiation`), so no Accept header can evict another's."""
+        fmt = self._formats.get(variant.body)
         if fmt is None:
-            if len(self._formats) >= _FORMATS_MAX:
-                self._formats.clear()
-                self._responses.clear()
-            fmt = self._formats[content_type] = _Format(encoder)
+            fmt = self._formats[variant.body] = _Format(variant.encoder())
         return fmt
 
-    def _negotiate(self, accept: str) -> tuple[Encoder, str]:
+    def _negotiate(self, accept: str) -> Variant:
         chosen = self._negotiated.get(accept)
         if chosen is None:
-            chosen = choose_encoder(accept)
+            chosen = negotiate(accept)
             if len(self._negotiated) >= _NEGOTIATED_MAX:
                 self._negotiated.clear()
             self._negotiated[accept] = chosen
@@ -411,8 +423,7 @@ class ExpositionCache:
         self._at = now
         self._expiry = _first_to_expire(shown, now)
         for fmt in self._formats.values():
-            fmt.body = None
-        self._responses.clear()
+            fmt.drop_body()
 
 
 def _first_to_expire(snapshots: Iterable[TargetSnapshot], now: float) -> TargetSnapshot | None:

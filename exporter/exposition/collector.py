@@ -139,7 +139,7 @@ class _Families:
         self.info = g(
             "session_info",
             "One series per session, opt-in and capped to the oldest (per_session)" + _LAST + ".",
-            labels=[*TARGET, "session_id", "status", "phase", "kind"],
+            labels=[*TARGET, "session_id", "status", "phase", "kind", "run_id"],
         )
         self.created = g(
             "session_created_timestamp_seconds",
@@ -378,7 +378,8 @@ class _Families:
     def _detail(self, records: tuple[SessionRecord, ...], target: list[str]) -> None:
         for record in records:
             labels = [*target, record.id]
-            self.info.add_metric([*labels, record.status, record.phase.value, record.kind or ""], 1)
+            values = [record.status, record.phase.value, record.kind or "", record.run_id or ""]
+            self.info.add_metric([*labels, *values], 1)
             if record.created is not None:
                 self.created.add_metric(labels, record.created)
             if record.deadline is not None:

@@ -124,7 +124,7 @@ class AggregateBuilder:
     max_label_values: int = 20
     row_fields: tuple[str, ...] = ()
     _labels: StatusLabels = field(init=False)
-    _detail: list[tuple[float, str, SessionRecord]] = field(init=False, default_factory=list)
+    _detail: list[tuple[float, str, int, SessionRecord]] = field(init=False, default_factory=list)
     _detail_seen: int = 0
     _tallies: dict[str, _Tally] = field(init=False)
     _sorted: dict[str, tuple[_Tally | None, Phase, str]] = field(init=False, default_factory=dict)
@@ -298,11 +298,15 @@ class AggregateBuilder:
             row.leases,
             row.executions,
             row.kind,
+            getattr(row, "run_id", None),  # only a row type that reads it has it
         )
+        # the entry number breaks a tie of time and id (a session listed again past the
+        # dedup window): records themselves are never compared (``3 < None`` would raise)
+        entry = (key, row.id, -self._detail_seen, record)
         if len(heap) < self.detail_max:
-            heapq.heappush(heap, (key, row.id, record))
+            heapq.heappush(heap, entry)
         else:
-            heapq.heapreplace(heap, (key, row.id, record))
+            heapq.heapreplace(heap, entry)
 
     def _status_labels(self) -> dict[str, str]:
         """Each raw status's label, one mapping for the ``sessions`` and the per-session
@@ -324,30 +328,45 @@ class AggregateBuilder:
         folded.discard(labels.OTHER)
         return {s: StatusCount(t.phase, t.count, t.oldest) for s, t in final.items()}, len(folded)
 
-    def _final_detail(self, statuses: Mapping[str, str]) -> tuple[tuple[SessionRecord, ...], int]:
-        """The kept sessions, oldest first, with safe and capped ids, statuses and kinds."""
-        records = [r for _, _, r in sorted(self._detail, reverse=True)]
+    def _final_detail(
+        self, statuses: Mapping[str, str]
+    ) -> tuple[tuple[SessionRecord, ...], int, int]:
+        """The kept sessions, oldest first, with safe and capped ids, statuses and kinds; the
+        kind values folded; and the sessions left out because their ``session_id`` label is
+        taken already (the same id listed again past the dedup window, or a rewritten id that
+        equals another one): one series per label set, the oldest session's. A run id is made
+        safe as a session id is (each is one session's, so ``max_series`` caps how many)."""
+        records: list[SessionRecord] = []
+        taken: set[str] = set()
+        for _, _, _, record in sorted(self._detail, reverse=True):
+            shown = labels.session_id(record.id)
+            if shown not in taken:
+                taken.add(shown)
+                records.append(record._replace(id=shown))
         kinds = Counter(labels.clean(r.kind) for r in records if r.kind is not None)
         mapping = labels.cap(kinds, keep=(), limit=self.max_label_values)
         out = tuple(
             r._replace(
-                id=labels.session_id(r.id),
                 status=statuses[r.status],
                 kind=None if r.kind is None else mapping[labels.clean(r.kind)],
+                run_id=None if r.run_id is None else labels.session_id(r.run_id),
             )
             for r in records
         )
-        return out, sum(1 for k, to in mapping.items() if to == labels.OTHER and k != to)
+        folded = sum(1 for k, to in mapping.items() if to == labels.OTHER and k != to)
+        return out, folded, len(self._detail) - len(records)
 
-    def build(self) -> Aggregate:
-        """The immutable result of everything added so far."""
-        caps = self.capabilities
+    def build(self, *, reported: Capabilities | None = None) -> Aggregate:
+        """The immutable result of everything added so far; a fact outside ``reported``
+        (the facts the walk's answers carried, by default :attr:`capabilities`) is absent."""
+        caps = self.capabilities if reported is None else reported
         status_labels = self._status_labels()
         statuses, folded = self._final_statuses(status_labels)
         folded += self._overflowed
         detail: tuple[SessionRecord, ...] | None = None
+        taken = 0
         if self.detail_phases is not None:
-            detail, folded_kinds = self._final_detail(status_labels)
+            detail, folded_kinds, taken = self._final_detail(status_labels)
             folded += folded_kinds
         return Aggregate(
             statuses=MappingProxyType(statuses),
@@ -363,7 +382,7 @@ class AggregateBuilder:
             age_counts=tuple(self._ages),
             age_sum=self._age_sum,
             detail=detail,
-            detail_left_out=self._detail_seen - len(self._detail),
+            detail_left_out=self._detail_seen - len(self._detail) + taken,
             dropped=self._dropped,
             invalid=MappingProxyType(dict(self._invalid)),
             invalid_example=self._invalid_example,

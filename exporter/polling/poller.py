@@ -83,12 +83,15 @@ class TargetPoller:
                 note="the API key travels unencrypted; use https",
             )
 
-    async def run(self) -> None:
-        """Poll forever, every ``interval`` (with jitter), independent of scrapes.
+    async def run(self, *, first_delay: float = 0.0) -> None:
+        """Poll forever, every ``interval`` (with jitter), independent of scrapes, the first
+        time after ``first_delay`` seconds.
 
         A target that keeps failing is polled less often (the wait doubles per
         consecutive failure, up to ``BACKOFF_CAP``); one success restores the interval.
         """
+        if first_delay > 0:
+            await asyncio.sleep(first_delay)
         failures = 0
         while True:
             started = time.monotonic()
@@ -145,7 +148,9 @@ class TargetPoller:
             error=error,
             requests=fetcher.requests if fetcher else {},
             pages=fetcher.pages if fetcher else 0,
-            upstream_errors=len(fetcher.upstream_errors) if fetcher else 0,
+            upstream_errors=(
+                len(fetcher.upstream_errors) + fetcher.upstream_errors_more if fetcher else 0
+            ),
             retries=fetcher.retries if fetcher else 0,
             rate_limit=fetcher.rate_limit if fetcher else None,
         )
@@ -164,7 +169,7 @@ class TargetPoller:
                 "poll.upstream_errors",
                 target=self.target.name,
                 provider=snapshot.provider,
-                count=len(fetcher.upstream_errors),
+                count=len(fetcher.upstream_errors) + fetcher.upstream_errors_more,
                 errors=fetcher.upstream_errors[:10],
             )
         return snapshot
@@ -188,6 +193,7 @@ class TargetPoller:
             rng=self._rng,
             headers=self._provider.request_headers(),
             auth=self._provider.auth(),
+            transport=self.target.transport,
             error_detail=self._provider.error_detail,
             rate_limit_reset=self._provider.rate_limit_reset,
             on_response=self._on_response,
@@ -215,7 +221,7 @@ class TargetPoller:
         async with asyncio.timeout(self._deadline()):
             async for page in provider.pages(fetcher):
                 builder.add_page(page)
-        return builder.build()
+        return builder.build(reported=provider.reported())
 
     def _log(self, previous: TargetSnapshot, snapshot: TargetSnapshot) -> None:
         fields = {

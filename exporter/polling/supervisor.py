@@ -15,6 +15,7 @@ import aiohttp
 import structlog
 
 from exporter.config.settings import ConfigError, Settings, load_settings
+from exporter.core import logs
 from exporter.polling.poller import TargetPoller
 from exporter.polling.state import Store, TargetSnapshot
 from exporter.providers import provider_for
@@ -38,6 +39,19 @@ def _canonical(value: object) -> object:
     if isinstance(value, set | frozenset):
         return sorted(value)
     return str(value)  # a masked key, a URL
+
+
+FIRST_POLL_SPREAD = 0.01
+"""Seconds of spread of the first polls per target: 1,000 targets start over 10 s (or over
+their interval, when shorter), a handful within a few hundredths of a second."""
+
+
+def first_poll_delay(name: str, window: float) -> float:
+    """The wait before a target's first poll: its share of ``window``, from the SHA-256 of
+    its name, the same in every process (as Prometheus offsets each target's scrapes), so the
+    first polls of many targets spread over the window instead of starting as one herd."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return window * int.from_bytes(digest[:8], "big") / 2**64
 
 
 def fresh_snapshot(settings: Settings, target: TargetBase) -> TargetSnapshot:
@@ -81,7 +95,12 @@ class Supervisor:
     undisturbed, their data and counters intact (a new price is simply shown). Only the
     targets of this replica's shard are polled; ``command_line`` (``--shard``,
     ``--total-shards``) is re-applied on every reload, so a reloaded config keeps the shard
-    the replica was started with.
+    the replica was started with. A new ``log_level`` is applied, unless ``--log-level``
+    pinned it.
+
+    Each target's first poll (at start, or when a reload adds or changes it) waits its
+    :func:`first_poll_delay` within ``first_poll_spread`` seconds per target of the shard
+    (at most its interval); 0 starts every first poll at once.
     """
 
     def __init__(
@@ -92,8 +111,10 @@ class Supervisor:
         store: Store,
         clock: Callable[[], float] = time.time,
         command_line: Mapping[str, int] | None = None,
+        first_poll_spread: float = FIRST_POLL_SPREAD,
     ) -> None:
         self.settings = settings
+        self._spread = first_poll_spread
         self._command_line = dict(command_line or {})
         self._session = session
         self._store = store
@@ -112,8 +133,9 @@ class Supervisor:
 
     def start(self) -> None:
         """Start a poll task for every target of this replica's shard."""
-        for target in self.settings.own_targets():
-            self._start(self.settings, target)
+        targets = self.settings.own_targets()
+        for target in targets:
+            self._start(self.settings, target, len(targets))
 
     async def stop(self) -> None:
         """Cancel every poll task and wait for them to end."""
@@ -147,13 +169,18 @@ class Supervisor:
                     note="the previous config stays in force",
                 )
                 return False
+            level = self.settings.log_level
             changes = await self._apply(settings)
+            level_applied = settings.log_level != level and logs.follow_config_level(
+                settings.log_level
+            )
             log.info(
                 "config.reloaded",
                 path=str(path),
                 added=list(changes.added),
                 removed=list(changes.removed),
                 changed=list(changes.changed),
+                **({"log_level": settings.log_level} if level_applied else {}),
             )
             return True
 
@@ -190,7 +217,7 @@ class Supervisor:
             log.warning("config.listen_needs_restart", listen=settings.listen)
         self.settings = settings
         for name in added + changed:
-            self._start(settings, new[name])
+            self._start(settings, new[name], len(new))
         return Changes(tuple(added), tuple(removed), tuple(changed))
 
     def _differs(self, settings: Settings, before: TargetBase, after: TargetBase) -> bool:
@@ -200,7 +227,8 @@ class Supervisor:
             or self.settings.staleness(before) != settings.staleness(after)
         )
 
-    def _start(self, settings: Settings, target: TargetBase) -> None:
+    def _start(self, settings: Settings, target: TargetBase, targets: int) -> None:
+        """Start ``target``'s poll task; ``targets``: how many the shard has (the spread)."""
         poller = TargetPoller(
             target=target,
             interval=settings.interval(target),
@@ -208,7 +236,11 @@ class Supervisor:
             store=self._store,
             clock=self._clock,
         )
-        self._tasks[target.name] = asyncio.create_task(poller.run(), name=f"poll:{target.name}")
+        window = min(settings.interval(target), self._spread * targets)
+        delay = first_poll_delay(target.name, window)
+        self._tasks[target.name] = asyncio.create_task(
+            poller.run(first_delay=delay), name=f"poll:{target.name}"
+        )
 
     async def _cancel(self, names: list[str]) -> None:
         tasks = [self._tasks.pop(name) for name in names if name in self._tasks]

@@ -48,6 +48,11 @@ class Provider(ABC, Generic[TargetT]):
     def statuses(self) -> Mapping[str, Phase]:
         """The documented statuses this target counts; each is exported, with 0 when empty."""
 
+    def reported(self) -> Capabilities:
+        """The facts the last walk's answers carried (:attr:`capabilities` or fewer): a
+        provider whose answers come in more than one shape narrows it per walk."""
+        return self.capabilities
+
     def counts_only_listed(self) -> bool:
         """Whether a row in a status outside :meth:`statuses` is dropped (and counted so)."""
         return False

@@ -125,13 +125,22 @@ class DefinedTarget(TargetBase):
 
     @property
     def definition(self) -> Definition:
-        """The definition this target is polled by."""
-        return self._definition or BUILTIN[self.provider]
+        """The definition this target is polled by (while the config is validated, before it
+        is attached: the one being validated with it)."""
+        if self._definition is not None:
+            return self._definition
+        found = USER_DEFINITIONS.get().get(self.provider)
+        return found if found is not None else BUILTIN[self.provider]
 
     @property
     def url(self) -> str:
-        """The server url: ``base_url`` or the definition's."""
-        return self.base_url or self.definition.base_url or ""
+        """The server url: ``base_url`` or the definition's (``""`` while it has none)."""
+        if self.base_url:
+            return self.base_url
+        try:
+            return self.definition.base_url or ""
+        except KeyError:  # a broken definition: reported under providers
+            return ""
 
     def option(self, name: str) -> str | None:
         """A definition option's value, as the target gives it."""

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from exporter.core import labels
 from exporter.core.records import Phase
 from exporter.core.timeparse import parse_datetime
 from exporter.upstream.errors import SchemaError, brief, clip
@@ -17,6 +18,8 @@ T = TypeVar("T")
 
 class StatusLabels:
     """A raw status -> (label value, phase), memoized for the first ``keep`` distinct values.
+
+    A raw status that cleans (:func:`exporter.core.labels.clean`) to a documented one is it.
 
     The providers' hot path: one dict lookup per session instead of strip/lower/lookup.
     """
@@ -30,7 +33,15 @@ class StatusLabels:
         known = self._known.get(raw)
         if known is None:
             status = raw.strip().lower()
-            known = (status, self._phases.get(status, Phase.UNKNOWN))
+            phase = self._phases.get(status)
+            if phase is None:
+                # a status that only its unprintable characters (``running\u200b``) tell
+                # from a documented one is that one, in every series: its label is cleaned
+                # into the documented value anyway
+                cleaned = labels.clean(status)
+                phase = self._phases.get(cleaned)
+                status = status if phase is None else cleaned
+            known = (status, phase or Phase.UNKNOWN)
             if len(self._known) < self._keep:
                 self._known[raw] = known
         return known

@@ -2,6 +2,13 @@
 
 A session's deadline is the earlier of ``created_at + max_duration_minutes`` (15 when
 absent, the API's default) and ``last_accessed_at + idle_timeout_minutes``.
+
+The list query also takes ``include_system``: whether to list *internal system sessions*,
+the sessions Notte runs itself, which a row marks ``system_hidden: true`` (the SDK's words:
+"an internal system run", "omitted from session.list() unless include_system=True is
+requested"). The API's default is true (``notte-sdk`` 1.10.0's generated query model), so
+they are listed and counted unless the target sets ``include_system: false``; the parameter
+is sent only when the target sets it.
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ class NotteTarget(TargetBase):
 
     provider: Literal["notte"]
     only_active: bool = True
+    include_system: bool | None = None
+    """Sent as ``include_system`` only when set; unset, the API's default (true) applies."""
     page_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
 
 
@@ -237,6 +246,8 @@ class NotteProvider(Provider[NotteTarget]):
     async def _page(self, fetcher: PageFetcher, page: int) -> _Page:
         only_active = "true" if self.target.only_active else "false"
         params = {"page": str(page), "page_size": str(PAGE_SIZE), "only_active": only_active}
+        if self.target.include_system is not None:
+            params["include_system"] = "true" if self.target.include_system else "false"
         body = await fetcher.get_body(params)
         whole = envelope.typed(_ENVELOPE, body)
         if whole is not None and whole.detail is None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import stat
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from pathlib import Path
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -19,13 +18,19 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     field_validator,
     model_validator,
 )
 
 from exporter.core.durations import parse_duration
+from exporter.core.files import RefusedFileError, read_regular_file
+from exporter.core.logs import REDACTOR
 from exporter.core.records import Phase
+from exporter.upstream.proxies import Proxy, ProxyError, environment_proxy, parse_proxy
+from exporter.upstream.tls import ClientTLS, TLSFileError, check_file, client_tls
+from exporter.upstream.transport import Transport
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds, written as a number or as ``500ms``/``30s``/``5m``/``1h``/``1d``/``1m30s``."""
@@ -112,10 +117,103 @@ class PerSession(Model):
     )
 
 
+class ProxyURL(SecretStr):
+    """A ``proxy_url``: shown with its password masked (``http://user:xxxxx@host:port``)."""
+
+    def _display(self) -> str:
+        return self.proxy.shown
+
+    @property
+    def proxy(self) -> Proxy:
+        """The parsed proxy (validated when the config was loaded)."""
+        return parse_proxy(self.get_secret_value(), "proxy_url")
+
+
+def _proxy_url(value: ProxyURL) -> ProxyURL:
+    try:
+        value.proxy  # noqa: B018 - parsed to check it; the error never holds the password
+    except ProxyError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""An HTTP header name (RFC 9110 token)."""
+RESERVED_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "host",
+        "user-agent",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "te",
+        "upgrade",
+        "keep-alive",
+        "trailer",
+    }
+)
+"""Headers ``headers:`` cannot set: the key's, the proxy's, the User-Agent, and those the
+HTTP client owns."""
+
+
+def _header_value(value: SecretStr) -> SecretStr:
+    if _CONTROL.search(value.get_secret_value().replace("\t", "")):
+        raise ValueError("a header value must be one line (no CR, LF, NUL or other control)")
+    return value
+
+
+HeaderValue = Annotated[SecretStr, AfterValidator(_header_value)]
+
+
+class TLSConfig(Model):
+    """TLS to the provider, with the keys of Prometheus' ``tls_config``; files read at load."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    server_name: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    insecure_skip_verify: bool = False
+    _client: ClientTLS | None = PrivateAttr(default=None)
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _readable(cls, value: Path | None, info: Any) -> Path | None:
+        if value is not None:
+            try:
+                check_file(value, info.field_name)
+            except TLSFileError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _context(self) -> TLSConfig:
+        try:
+            self._client = client_tls(
+                ca_file=self.ca_file,
+                cert_file=self.cert_file,
+                key_file=self.key_file,
+                server_name=self.server_name,
+                insecure_skip_verify=self.insecure_skip_verify,
+            )
+        except TLSFileError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @property
+    def client(self) -> ClientTLS:
+        """The client context, built when the config was loaded."""
+        assert self._client is not None
+        return self._client
+
+
 class TargetBase(Model):
     """What every target has, whatever its provider; providers subclass it with their options."""
 
     default_base_url: ClassVar[str]
+    auth_header: ClassVar[str] = "Authorization"
+    """The header the provider's key travels in (``headers:`` may not set it)."""
 
     name: TargetName
     base_url: HttpUrl | None = None
@@ -134,6 +232,27 @@ class TargetBase(Model):
     retries: Annotated[int, Field(ge=0, le=10)] = 2
     price_per_session_hour: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     """What one session-hour costs on this account, in its own currency; None: no price."""
+    proxy_url: Annotated[ProxyURL, AfterValidator(_proxy_url)] | None = None
+    """An http:// forward proxy for this target; overrides HTTPS_PROXY/HTTP_PROXY/NO_PROXY."""
+    tls: TLSConfig | None = None
+    headers: dict[str, HeaderValue] = Field(default_factory=dict)
+    """Extra request headers (values are shown masked, as they may be credentials)."""
+    _transport: Transport | None = PrivateAttr(default=None)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_allowed(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        seen: dict[str, str] = {}
+        for name in value:
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"header name {name!r} is not a valid HTTP header name")
+            folded = name.lower()
+            if folded in RESERVED_HEADERS or folded == cls.auth_header.lower():
+                raise ValueError(_reserved(name, cls.auth_header))
+            if folded in seen:
+                raise ValueError(f"header {name!r} is given twice (as {seen[folded]!r})")
+            seen[folded] = name
+        return value
 
     @field_validator("api_key_env")
     @classmethod
@@ -178,6 +297,32 @@ class TargetBase(Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _route(self) -> TargetBase:
+        """The transport, built now (once per load): the proxy from ``proxy_url`` or the
+        environment as it is at this load, the TLS context, the headers."""
+        if self.proxy_url is not None:
+            proxy: Proxy | None = self.proxy_url.proxy
+        else:
+            try:
+                proxy = environment_proxy(self.url, os.environ)
+            except ProxyError as exc:
+                raise ValueError(f"{exc} (the environment's proxy for {self.url})") from None
+        if proxy is not None and proxy.password:
+            REDACTOR.add(proxy.password)  # the last line of defence, as for keys
+        self._transport = Transport(
+            proxy=proxy,
+            tls=self.tls.client if self.tls is not None else None,
+            headers=tuple((k, v.get_secret_value()) for k, v in self.headers.items()),
+        )
+        return self
+
+    @property
+    def transport(self) -> Transport:
+        """How this target's requests travel (proxy, TLS, extra headers), built at load."""
+        assert self._transport is not None
+        return self._transport
+
     @property
     def url(self) -> str:
         """The server url: ``base_url`` or the provider's public default."""
@@ -206,6 +351,20 @@ class TargetBase(Model):
             return SecretStr(await asyncio.wait_for(future, KEY_FILE_TIMEOUT))
         except TimeoutError:
             raise _read_timeout(path) from None
+
+
+def _reserved(name: str, auth_header: str) -> str:
+    folded = name.lower()
+    if folded == auth_header.lower() or folded == "authorization":
+        return (
+            f"header {name!r} carries the provider's key: set it with api_key, api_key_env "
+            "or api_key_file, never in headers"
+        )
+    if folded == "proxy-authorization":
+        return f"header {name!r}: give the proxy's credentials as user:password@ in proxy_url"
+    if folded == "user-agent":
+        return f"header {name!r}: every request is sent as session-exporter/<version>"
+    return f"header {name!r} is set by the HTTP client and cannot be replaced"
 
 
 class KeyUnavailableError(ValueError):
@@ -258,36 +417,18 @@ def _read_key_file_now(path: Path) -> str:
     writer), a device such as ``/dev/zero`` (endless) or a directory is refused at once.
     """
     name = shown(str(path))
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise KeyUnavailableError(
-            f"cannot read api_key_file {name}: {exc.strerror or exc}"
-        ) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+        data = read_regular_file(path, max_bytes=KEY_FILE_MAX_BYTES)
+    except RefusedFileError as exc:
+        if exc.kind == "too_big":
+            raise KeyUnavailableError(_too_big(name)) from None
+        if exc.kind == "not_regular":
             raise KeyUnavailableError(
-                f"api_key_file {name} is not a regular file ({_file_kind(info.st_mode)})"
-            )
-        if info.st_size > KEY_FILE_MAX_BYTES:
-            raise KeyUnavailableError(_too_big(name))
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := os.read(fd, KEY_FILE_MAX_BYTES + 1 - size):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > KEY_FILE_MAX_BYTES:  # grew while read
-                raise KeyUnavailableError(_too_big(name))
-    except OSError as exc:
-        raise KeyUnavailableError(
-            f"cannot read api_key_file {name}: {exc.strerror or exc}"
-        ) from None
-    finally:
-        os.close(fd)
+                f"api_key_file {name} is not a regular file ({exc.detail})"
+            ) from None
+        raise KeyUnavailableError(f"cannot read api_key_file {name}: {exc.detail}") from None
     try:
-        value = b"".join(chunks).decode("utf-8").strip()
+        value = data.decode("utf-8").strip()
     except UnicodeDecodeError:
         raise KeyUnavailableError(f"api_key_file {name} is not UTF-8 text") from None
     if not value:
@@ -297,16 +438,3 @@ def _read_key_file_now(path: Path) -> str:
 
 def _too_big(name: str) -> str:
     return f"api_key_file {name} is larger than {KEY_FILE_MAX_BYTES // 1024} KiB: not a key"
-
-
-def _file_kind(mode: int) -> str:
-    for test, kind in (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return kind
-    return "not a file"

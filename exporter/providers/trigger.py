@@ -22,9 +22,15 @@ sends it (the API version its response schemas are written for), and, when the t
 ``branch``, ``x-trigger-branch: <branch>`` (a preview or dev branch of the environment).
 
 Per session: ``createdAt`` is the creation time, ``expiresAt`` (nullable) the deadline,
-``updatedAt`` the last activity and ``type`` the kind. A cursor that repeats within one
-status walk fails the poll with a schema error rather than looping; ``max_pages`` bounds
-the total number of pages over all queries of a poll.
+``updatedAt`` the last activity and ``type`` the kind; with ``per_session`` on,
+``currentRunId`` (nullable) is read too, as the ``run_id`` label of ``session_info``.
+
+The server reads a page's ids from a delayed store and filters those rows again in memory,
+so a page may be short, or empty, while ``pagination.next`` is set: only a missing ``next``
+ends a walk. ``filter[createdAt][from|to]`` would take epoch milliseconds; the exporter
+sends the window as ``filter[createdAt][period]``, which needs no clock. A cursor that
+repeats within one status walk fails the poll with a schema error rather than looping;
+``max_pages`` bounds the total number of pages over all queries of a poll.
 """
 
 from __future__ import annotations
@@ -102,7 +108,14 @@ class TriggerRow(RowStruct, gc=False):
     executions: ClassVar[None] = None
 
 
+class TriggerRunRow(TriggerRow, gc=False):
+    """A row with the run it is executing now: what a ``per_session`` target reads."""
+
+    run_id: str | None = msgspec.field(name="currentRunId", default=None)
+
+
 CODEC = RowCodec(TriggerRow)
+RUN_CODEC = RowCodec(TriggerRunRow)
 
 
 class TriggerProvider(Provider[TriggerTarget]):
@@ -114,6 +127,12 @@ class TriggerProvider(Provider[TriggerTarget]):
     row_fields = CODEC.fields
     error_detail = staticmethod(wire.trigger_error_detail)
     rate_limit_reset = staticmethod(wire.trigger_rate_limit_reset)
+
+    def __init__(self, target: TriggerTarget) -> None:
+        super().__init__(target)
+        self._codec: RowCodec[TriggerRow] = (
+            RUN_CODEC if target.per_session.enabled else CODEC  # type: ignore[assignment]
+        )
 
     def statuses(self) -> Mapping[str, Phase]:
         return STATUS_PHASES if self.target.ended_window > 0 else ACTIVE_ONLY
@@ -157,7 +176,7 @@ class TriggerProvider(Provider[TriggerTarget]):
             where = f"{status}.page[{page}]"
             body = envelope.decode_object(await fetcher.get_body(params), where)
             rows = envelope.array(body.get("data"), f"{where}.data")
-            async for part in CODEC.pages(rows, where=_where(where), status=label):
+            async for part in self._codec.pages(rows, where=_where(where), status=label):
                 yield part
             cursor = _next_cursor(body, where)
             if cursor is None:

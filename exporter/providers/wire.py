@@ -14,12 +14,13 @@ from collections.abc import Mapping
 import orjson
 
 from exporter.upstream.errors import brief, clip
-from exporter.upstream.fetch import header_number
+from exporter.upstream.fetch import ERROR_BODY_BYTES, header_number
 
 SNIPPET = 300
 """The longest error detail, in characters (every key masked before the text is cut)."""
-_READ = 64 * 1024
-"""How much of a body that is not JSON is read for its detail."""
+READ = ERROR_BODY_BYTES
+"""How much of an error body is read for its detail: the fetcher reads no more of a failed
+answer, and a longer body (a 2xx one) is read as text, never decoded whole."""
 
 
 class _NotJson:
@@ -29,11 +30,27 @@ class _NotJson:
 _NOT_JSON = _NotJson()
 
 
-def _decode(body: bytes) -> object:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return _NOT_JSON
+class _Body:
+    """The first :data:`READ` bytes of an error body, decoded once however many readers
+    (a provider's, then the generic fallback) look at it."""
+
+    __slots__ = ("_data", "_decoded", "raw")
+
+    def __init__(self, body: bytes) -> None:
+        self.raw = body[:READ]
+        self._data: object = None
+        self._decoded = False
+
+    @property
+    def data(self) -> object:
+        """The decoded JSON, or ``_NOT_JSON`` (a body cut at :data:`READ` is not JSON)."""
+        if not self._decoded:
+            try:
+                self._data = orjson.loads(self.raw)
+            except orjson.JSONDecodeError:
+                self._data = _NOT_JSON
+            self._decoded = True
+        return self._data
 
 
 def _text(value: object) -> str | None:
@@ -43,10 +60,10 @@ def _text(value: object) -> str | None:
     return None
 
 
-def _done(parts: list[str], body: bytes) -> str:
+def _done(parts: list[str], body: _Body) -> str:
     """The parts found, or the generic reading of the body when there are none."""
     text = " ".join(p for p in parts if p)
-    return clip(text, SNIPPET) if text else generic_error_detail(body)
+    return clip(text, SNIPPET) if text else _generic(body)
 
 
 def generic_error_detail(body: bytes) -> str:
@@ -54,10 +71,14 @@ def generic_error_detail(body: bytes) -> str:
 
     The default for a provider without its own reader (and the fallback of those readers).
     """
-    data = _decode(body)
+    return _generic(_Body(body))
+
+
+def _generic(body: _Body) -> str:
+    data = body.data
     if isinstance(data, _NotJson):
         # masked before it is cut: a key echoed across the cut must not leave half of itself
-        return clip(body[:_READ].decode("utf-8", "replace").strip(), SNIPPET)
+        return clip(body.raw.decode("utf-8", "replace").strip(), SNIPPET)
     parts: list[str] = []
     if isinstance(data, dict):
         details = data.get("details")
@@ -93,7 +114,11 @@ def chaser_error_detail(body: bytes) -> str:
     As chaser-sdk's ``api_error_from_response`` reads them (``code = code or error``,
     ``message = message or error``).
     """
-    data = _decode(body)
+    return _chaser(_Body(body))
+
+
+def _chaser(body: _Body) -> str:
+    data = body.data
     if not isinstance(data, dict):
         return _done([], body)
     error = _text(data.get("error"))
@@ -107,7 +132,11 @@ def fastapi_error_detail(body: bytes) -> str:
 
     A validation list reads ``query.page_size: Input should be ...; ...``.
     """
-    data = _decode(body)
+    return _fastapi(_Body(body))
+
+
+def _fastapi(body: _Body) -> str:
+    data = body.data
     if not isinstance(data, dict) or data.get("detail") is None:
         return _done([], body)
     detail = data["detail"]
@@ -134,12 +163,16 @@ def notte_error_detail(body: bytes) -> str:
     notte-sdk reads both keys of an error body, and wraps a body that is not JSON as
     ``{"message": text}``; ``detail`` wins when both are there.
     """
-    data = _decode(body)
+    return _notte(_Body(body))
+
+
+def _notte(body: _Body) -> str:
+    data = body.data
     if isinstance(data, dict) and data.get("detail") is None:
         message = _text(data.get("message"))
         if message is not None:
             return _done([message], body)
-    return fastapi_error_detail(body)
+    return _fastapi(body)
 
 
 def trigger_error_detail(body: bytes) -> str:
@@ -148,7 +181,11 @@ def trigger_error_detail(body: bytes) -> str:
     As ``ApiError.makeMessage`` of ``@trigger.dev/core`` reads ``error``, followed by the
     spec's ``details[].message``: ``Query Error: Invalid status values: FOOBAR``.
     """
-    data = _decode(body)
+    return _trigger(_Body(body))
+
+
+def _trigger(body: _Body) -> str:
+    data = body.data
     if not isinstance(data, dict):
         return _done([], body)
     error = data.get("error")
@@ -174,7 +211,11 @@ def together_error_detail(body: bytes) -> str:
     list form is the one of the API's envelope. Reads ``code: message`` (``type`` when
     there is no ``code``).
     """
-    data = _decode(body)
+    return _together(_Body(body))
+
+
+def _together(body: _Body) -> str:
+    data = body.data
     if not isinstance(data, dict):
         return _done([], body)
     error = data.get("error")

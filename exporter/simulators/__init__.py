@@ -12,7 +12,7 @@ from __future__ import annotations
 from .agi import AgiSimulator, agi_row
 from .base import OMIT, Fault, QueryError, RequestLog, Simulator, iso, serve
 from .browserbase import BrowserbaseSimulator, browserbase_population, browserbase_row
-from .chaser import ChaserSimulator, chaser_row
+from .chaser import ChaserSimulator, chaser_list_row, chaser_row
 from .daytona import DaytonaSimulator, daytona_population, daytona_row
 from .e2b import E2bSimulator, e2b_population, e2b_row
 from .notte import NotteSimulator, notte_row
@@ -41,6 +41,7 @@ __all__ = [
     "agi_row",
     "browserbase_population",
     "browserbase_row",
+    "chaser_list_row",
     "chaser_row",
     "daytona_population",
     "daytona_row",

@@ -3,8 +3,14 @@
 Beyond the spec, the official SDK (`@trigger.dev/sdk` with `@trigger.dev/core`) shows:
 `filter[createdAt][from]`/`[to]` as unix **milliseconds** (the SDK sends `Date#getTime()`,
 and the query schema it ships coerces them to integers; an ISO string is a 400), the
-message of the both-cursors refinement, and `x-ratelimit-reset` on a 429 as a unix time in
-milliseconds (the only rate-limit header the SDK reads).
+message of the both-cursors refinement, `x-ratelimit-reset` on a 429 as a unix time in
+milliseconds (the only rate-limit header the SDK reads), and `currentRunId` on list rows.
+
+The server's own code shows it reads a page's ids from a delayed store and then filters
+those rows again in memory: a row may carry `stored_status`, the status the delayed store
+still has for it (internal, never served). A page is cut from the rows whose stored status
+matches, then the rows whose real `status` does not are dropped: the page comes out short,
+or empty, while `pagination.next` is still set.
 """
 
 from __future__ import annotations
@@ -46,9 +52,11 @@ def trigger_row(
     closed_at: str | float | None = None,
     closed_reason: str | None = None,
     metadata: dict[str, Any] | None = None,
+    current_run_id: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A `SessionObject` list row plus the internal `status` key the simulator filters on.
+    """A `SessionObject` list row plus the internal `status` key the simulator filters on
+    (and `stored_status`, given in `extra`, for the delayed store's view of it).
 
     Timestamps may be unix seconds. A CLOSED row's `closedAt` defaults to `updated_at`.
     `extra` adds or overrides keys.
@@ -62,6 +70,7 @@ def trigger_row(
         "taskIdentifier": task_identifier,
         "tags": list(tags),
         "metadata": metadata,
+        "currentRunId": current_run_id,
         "closedAt": None if closed_at is None else timestamp(closed_at),
         "closedReason": closed_reason,
         "expiresAt": None if expires_at is None else timestamp(expires_at),
@@ -103,15 +112,17 @@ class TriggerSimulator(Simulator):
         cursor = self._cursor(query, details)
         if details:
             raise QueryError({"error": "Query Error", "details": details}, status=400)
-        ordered = sorted(filter(keep, self.sessions), key=_key, reverse=True)
+        stored = [row for row in self.sessions if keep(_as_stored(row))]
+        ordered = sorted(stored, key=_key, reverse=True)
         begin, end = _window(ordered, cursor, size)
-        page = ordered[begin:end]
+        window = ordered[begin:end]
         pagination: dict[str, str] = {}
-        if page and end < len(ordered):
-            pagination["next"] = page[-1]["id"]
-        if page and begin > 0:
-            pagination["previous"] = page[0]["id"]
-        return {"data": [_served(row) for row in page], "pagination": pagination}
+        if window and end < len(ordered):
+            pagination["next"] = window[-1]["id"]
+        if window and begin > 0:
+            pagination["previous"] = window[0]["id"]
+        page = [_served(row) for row in window if keep(row)]  # filtered again in memory
+        return {"data": page, "pagination": pagination}
 
     def _cursor(
         self, query: MultiMapping[str], details: list[dict[str, Any]]
@@ -237,8 +248,18 @@ def _key(row: dict[str, Any]) -> Key:
     return _aware(datetime.fromisoformat(row["createdAt"])), str(row["id"])
 
 
+def _as_stored(row: dict[str, Any]) -> dict[str, Any]:
+    """The row as the delayed store has it (its `stored_status`, if it has one)."""
+    if "stored_status" not in row:
+        return row
+    return row | {"status": row["stored_status"]}
+
+
 def _served(row: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in row.items() if name != "status"}
+    return {name: value for name, value in row.items() if name not in _INTERNAL}
+
+
+_INTERNAL = frozenset({"status", "stored_status"})
 
 
 def _detail(path: str, message: str, code: str = "custom") -> dict[str, Any]:

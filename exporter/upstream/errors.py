@@ -13,6 +13,7 @@ class Reason(StrEnum):
 
     TIMEOUT = "timeout"
     CONNECT = "connect"
+    TLS = "tls"
     HTTP_4XX = "http_4xx"
     HTTP_5XX = "http_5xx"
     AUTH = "auth"

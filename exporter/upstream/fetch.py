@@ -6,7 +6,10 @@ poll with exponential backoff and full jitter, honouring ``retry-after-ms``, the
 ``Retry-After``, then (on a 429) the provider's rate-limit reset, and never past the
 poll's own deadline. Redirects are followed by hand, only within the target's origin
 (see :func:`redirect_refusal`), so the key never leaves it. Every failure that remains
-becomes a :class:`PollError` with its reason; nothing raised here carries the API key.
+becomes a :class:`PollError` with its reason, said in plain words (``connection refused``,
+not the HTTP client's internals); nothing raised here carries the API key or a proxy's
+password. A target's :class:`~exporter.upstream.transport.Transport` says which proxy, TLS
+context and extra headers its requests use.
 
 What differs per provider comes in as callables (the provider module's hooks): how an
 error body reads, what unit a rate-limit reset has, and extra request headers.
@@ -15,9 +18,11 @@ error body reads, what unit a rate-limit reset has, and extra request headers.
 from __future__ import annotations
 
 import asyncio
+import errno
 import math
 import random
 import re
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -28,12 +33,19 @@ from email.utils import parsedate_to_datetime
 import aiohttp
 import orjson
 import structlog
+from multidict import CIMultiDict
 from pydantic import SecretStr
 from yarl import URL
 
 from exporter.upstream.errors import PollError, Reason, brief, clip
+from exporter.upstream.proxies import Proxy
+from exporter.upstream.tls import handshake_failure, verify_failure
+from exporter.upstream.transport import DIRECT, Transport
 
 _SNIPPET = 300
+ERROR_BODY_BYTES = 64 * 1024
+"""How much of an answer that is not a 2xx is read: its detail is in the first bytes, and a
+hostile error body (gzip inflating to gigabytes) must not be read, let alone decoded, whole."""
 _EPOCH_THRESHOLD = 1e9
 """A rate-limit reset value above this is a unix time; below, seconds from now."""
 
@@ -115,20 +127,24 @@ class RateLimitInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Exchange:
-    """One HTTP answer, as a request trace shows it; nothing in it can hold the API key."""
+    """One HTTP answer, or one attempt that got none, as a request trace shows it; nothing in
+    it can hold the API key."""
 
     method: str
     url: str
     """The URL requested, with its query string, without user info or the key."""
-    status: int
+    status: int | None
+    """The answer's status; None when the attempt got no answer (see ``error``)."""
     elapsed: float
-    """Seconds from sending the request to the end of its body."""
+    """Seconds from sending the request to the end of its body (or to the failure)."""
     body_bytes: int
     """Bytes of body received (up to the size limit)."""
     rate_limit: tuple[tuple[str, str], ...]
     """The rate-limit and retry headers of the answer (``TRACE_HEADERS``), lower-cased."""
     redirects: int
     """Redirect hops followed before this request (0: the target's own URL)."""
+    error: str | None = None
+    """Why an attempt got no answer (a refused connection, a timeout, TLS), else None."""
 
 
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
@@ -172,8 +188,9 @@ class _StatusError(PollError):
 class PageFetcher:
     """Fetches pages of one list endpoint for one poll, counting requests and pages.
 
-    Safe to call concurrently (e.g. several pages with ``asyncio.gather``). ``headers``
-    are sent on every request under ``Authorization`` (which they cannot replace);
+    Safe to call concurrently (e.g. several pages with ``asyncio.gather``). ``transport``
+    holds the target's proxy, TLS and extra headers; ``headers`` (the provider's) are sent
+    on every request after those, then ``Authorization`` (which neither can replace);
     ``error_detail`` and ``rate_limit_reset`` are the provider's readings of error bodies
     and of the reset header; ``on_response`` sees every HTTP answer (a request trace);
     ``clock`` is the wall clock for reset arithmetic; ``auth`` is the header the key is sent
@@ -195,6 +212,7 @@ class PageFetcher:
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
         headers: Mapping[str, str] | None = None,
+        transport: Transport = DIRECT,
         error_detail: ErrorDetail | None = None,
         rate_limit_reset: ResetRule | None = None,
         on_response: Callable[[Exchange], None] | None = None,
@@ -205,12 +223,15 @@ class PageFetcher:
         self._url = URL(url)
         self._key = key.get_secret_value()
         header, prefix = auth
-        extra = {
-            k: v
-            for k, v in (headers or {}).items()
-            if k.lower() not in ("authorization", header.lower())
-        }
-        self._headers = extra | {header: f"{prefix}{self._key}"}
+        merged: CIMultiDict[str] = CIMultiDict()
+        for name, value in [*transport.headers, *(headers or {}).items()]:
+            merged[name] = value  # replaces any earlier spelling of the same name
+        merged.popall("Authorization", None)
+        merged.popall(header, None)
+        merged[header] = f"{prefix}{self._key}"
+        self._headers = merged
+        self._transport = transport
+        self._options = transport.request_options()
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_pages = max_pages
         self._max_bytes = max_bytes
@@ -228,10 +249,14 @@ class PageFetcher:
         self.retries = 0
         self.rate_limit = RateLimitInfo()
         self.upstream_errors: list[str] = []
+        self.upstream_errors_more = 0
+        """Errors the provider listed past those kept in :attr:`upstream_errors` (counted)."""
 
-    def report_upstream_errors(self, messages: list[str]) -> None:
-        """Record errors the provider listed in an otherwise good answer (logged and counted)."""
+    def report_upstream_errors(self, messages: list[str], *, more: int = 0) -> None:
+        """Record errors the provider listed in an otherwise good answer (logged and counted);
+        ``more``: how many further ones it listed, counted but not kept."""
         self.upstream_errors.extend(messages)
+        self.upstream_errors_more += more
 
     async def get_body(self, params: Params | None = None) -> bytes:
         """GET the endpoint with ``params`` and return the raw body of its 2xx answer.
@@ -293,24 +318,7 @@ class PageFetcher:
 
     async def _get_once(self, query: _Query) -> _Answer:
         """One attempt: the request and the redirects it is answered with, to a 2xx body."""
-        try:
-            answer = await self._follow(query)
-        except TimeoutError:
-            raise PollError(
-                Reason.TIMEOUT,
-                f"no complete answer within {self._timeout.total:g}s",
-                retryable=True,
-            ) from None
-        except aiohttp.ClientPayloadError as exc:
-            raise PollError(
-                Reason.DECODE, f"incomplete response body: {exc}", retryable=True
-            ) from None
-        except aiohttp.ClientResponseError as exc:
-            raise PollError(Reason.DECODE, f"invalid HTTP response: {exc.message}") from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise PollError(
-                Reason.CONNECT, f"cannot reach {_shown(self._url)}: {exc}", retryable=True
-            ) from None
+        answer = await self._follow(query)
         if answer.status >= 300:
             raise self._status_error(answer)
         return answer
@@ -328,23 +336,92 @@ class PageFetcher:
         return answer
 
     async def _exchange(self, url: URL, query: _Query | None, hops: int) -> _Answer:
-        """One HTTP request and its whole (bounded) body; every answer is counted and traced."""
+        """One HTTP request and its whole (bounded) body; every answer is counted and traced,
+        and so is an attempt that gets none (with why)."""
         started = time.monotonic()
-        async with self._session.get(
-            url,
-            params=query,
-            headers=self._headers,
-            timeout=self._timeout,
-            allow_redirects=False,
-        ) as response:
-            self.requests[str(response.status)] += 1
-            self._note_rate_limit(response.headers)
-            received = [0]
-            try:
-                body = await self._read(response, received)
-            finally:
-                self._trace(response, hops, received[0], time.monotonic() - started)
-            return _Answer(response.url, response.status, response.headers, body)
+        answered = False
+        try:
+            async with self._session.get(
+                url,
+                params=query,
+                headers=self._headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+                **self._options,
+            ) as response:
+                answered = True
+                self.requests[str(response.status)] += 1
+                self._note_rate_limit(response.headers)
+                received = [0]
+                try:
+                    if 200 <= response.status < 300:
+                        body = await self._read(response, received)
+                    else:
+                        body = await _read_prefix(response, received)
+                finally:
+                    self._trace(response, hops, received[0], time.monotonic() - started)
+                return _Answer(response.url, response.status, response.headers, body)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            error = self._failure(exc, url)
+            if not answered:
+                self._trace_failure(url, query, hops, error, time.monotonic() - started)
+            raise error from None
+
+    def _failure(self, exc: BaseException, url: URL) -> PollError:
+        """The PollError for a request that raised, in plain words (no client internals)."""
+        if isinstance(exc, TimeoutError):
+            return PollError(
+                Reason.TIMEOUT,
+                f"no complete answer within {self._timeout.total:g}s",
+                retryable=True,
+            )
+        proxy = self._transport.proxy
+        if proxy is not None and isinstance(
+            exc, aiohttp.ClientHttpProxyError | aiohttp.ClientProxyConnectionError
+        ):
+            return _proxy_failure(exc, proxy, url)
+        tls = self._transport.tls
+        host = (tls.server_name if tls and tls.server_name else None) or _authority(url)
+        tls_failure = _tls_failure(exc, host)
+        if tls_failure is not None:
+            return tls_failure
+        if isinstance(exc, aiohttp.ClientPayloadError):
+            return PollError(Reason.DECODE, f"incomplete response body: {exc}", retryable=True)
+        if isinstance(exc, aiohttp.ClientResponseError):
+            return PollError(Reason.DECODE, f"invalid HTTP response: {exc.message}")
+        via = f" (through {proxy.named})" if proxy is not None else ""
+        hint = ""
+        words = connect_failure(exc)
+        if (
+            words in _CUT_OFF
+            and url.scheme == "https"
+            and (tls is None or not tls.client_certificate)
+        ):  # how servers refuse a missing client certificate (TLS 1.3: after the handshake)
+            hint = " (if it requires a client certificate, set tls.cert_file and tls.key_file)"
+        return PollError(
+            Reason.CONNECT,
+            f"cannot reach {_shown(self._url)}{via}: {words}{hint}",
+            retryable=True,
+        )
+
+    def _trace_failure(
+        self, url: URL, query: _Query | None, hops: int, error: PollError, elapsed: float
+    ) -> None:
+        if self._on_response is None:
+            return
+        shown = url.with_query(query) if query else url
+        self._on_response(
+            Exchange(
+                method="GET",
+                url=self._scrub(str(shown.with_user(None))),
+                status=None,
+                elapsed=elapsed,
+                body_bytes=0,
+                rate_limit=(),
+                redirects=hops,
+                error=self._scrub(error.message),
+            )
+        )
 
     def _trace(
         self, response: aiohttp.ClientResponse, hops: int, size: int, elapsed: float
@@ -407,6 +484,9 @@ class PageFetcher:
 
     def _status_error(self, answer: _Answer) -> PollError:
         status, headers = answer.status, answer.headers
+        proxy = self._transport.proxy
+        if status == 407 and proxy is not None:  # from the proxy, for a plain http:// target
+            return proxy_refusal(proxy, status, "Proxy Authentication Required", answer.url)
         if 300 <= status < 400:
             return PollError(
                 Reason.HTTP_4XX,
@@ -466,6 +546,42 @@ class PageFetcher:
         self.rate_limit = RateLimitInfo(remaining=remaining, reset=reset)
 
 
+def _proxy_failure(exc: BaseException, proxy: Proxy, url: URL) -> PollError:
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return proxy_refusal(proxy, exc.status, exc.message, url)
+    return PollError(
+        Reason.CONNECT, f"cannot reach {proxy.named}: {connect_failure(exc)}", retryable=True
+    )
+
+
+def proxy_refusal(proxy: Proxy, status: int, message: str, url: URL) -> PollError:
+    """The proxy answered instead of the provider: it wants credentials, or it refuses."""
+    said = f"HTTP {status}" + (f" {message}" if message else "")
+    if status == 407:
+        hint = (
+            "its credentials are wrong (check user:password in proxy_url)"
+            if proxy.url.user is not None
+            else "it asks for credentials: give them as user:password@ in proxy_url"
+        )
+        text = f"{proxy.named} refused the request ({said}): {hint}"
+    else:
+        text = f"{proxy.named} refused to connect to {_authority(url)} ({said})"
+    return PollError(Reason.CONNECT, clip(text, 500), retryable=status >= 500)
+
+
+async def _read_prefix(response: aiohttp.ClientResponse, received: list[int]) -> bytes:
+    """The first :data:`ERROR_BODY_BYTES` of a failed answer's body; the rest is not read (the
+    connection is then closed, not reused)."""
+    chunks: list[bytes] = []
+    while received[0] < ERROR_BODY_BYTES:
+        chunk = await response.content.read(ERROR_BODY_BYTES - received[0])
+        if not chunk:
+            break
+        chunks.append(chunk)
+        received[0] += len(chunk)
+    return b"".join(chunks)[:ERROR_BODY_BYTES]
+
+
 def should_retry(status: int, headers: Mapping[str, str]) -> bool:
     """Whether a failed status is worth another attempt (not for 401/403: see the caller).
 
@@ -496,6 +612,80 @@ def _origin(url: URL) -> tuple[str, str, int | None]:
     return (url.scheme.lower(), (url.host or "").lower(), url.port)
 
 
+_RESET = "the connection was reset"
+_CLOSED = "the server closed the connection without an answer"
+_CUT_OFF = frozenset({_RESET, _CLOSED})
+_ERRNO_WORDS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: _RESET,
+    errno.ETIMEDOUT: "the connection timed out",
+    errno.ENETUNREACH: "the network is unreachable",
+    errno.EHOSTUNREACH: "no route to the host",
+    errno.EPIPE: "the connection was closed while sending",
+    errno.EMFILE: "too many open files",
+    errno.EADDRNOTAVAIL: "the address is not available",
+}
+_TYPE_WORDS: tuple[tuple[type[OSError], str], ...] = (
+    (ConnectionRefusedError, "connection refused"),
+    (ConnectionResetError, _RESET),
+    (ConnectionAbortedError, "the connection was aborted"),
+    (BrokenPipeError, "the connection was closed while sending"),
+)
+_TEXT_WORDS = (
+    (re.compile(r"Connect call failed|Connection refused", re.I), "connection refused"),
+    (
+        re.compile(r"Name or service not known|nodename nor servname|name resolution", re.I),
+        "the host name does not resolve",
+    ),
+    (re.compile(r"Network is unreachable", re.I), "the network is unreachable"),
+    (re.compile(r"No route to host", re.I), "no route to the host"),
+    (re.compile(r"timed out", re.I), "the connection timed out"),
+)
+
+
+def connect_failure(exc: BaseException) -> str:
+    """Why a connection failed, in the words the landing page uses: ``connection refused``,
+    ``the host name does not resolve``, ... (never ``ssl:default [Connect call failed ...]``)."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "the host name does not resolve"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return _CLOSED
+    cause = getattr(exc, "os_error", None) or exc
+    text = str(cause)
+    words = (
+        _ERRNO_WORDS.get(getattr(cause, "errno", None) or -1)
+        or next((said for kind, said in _TYPE_WORDS if isinstance(cause, kind)), None)
+        or next((said for pattern, said in _TEXT_WORDS if pattern.search(text)), None)
+    )
+    if words is not None:
+        return words
+    strerror = getattr(cause, "strerror", None)
+    if strerror:
+        return str(strerror)[:1].lower() + str(strerror)[1:]
+    text = re.sub(r"^Cannot connect to host \S+ ssl:\S+ ", "", text)
+    return text or type(exc).__name__
+
+
+def _tls_failure(exc: BaseException, host: str) -> PollError | None:
+    """Reason ``tls`` for a certificate that does not verify or a failed handshake (also
+    one the server reports on the first read, as TLS 1.3 does), else None."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return PollError(Reason.TLS, verify_failure(exc.certificate_error, host))
+    for candidate in (exc, getattr(exc, "os_error", None), exc.__cause__, exc.__context__):
+        if isinstance(candidate, ssl.SSLCertVerificationError):
+            return PollError(Reason.TLS, verify_failure(candidate, host))
+        if isinstance(candidate, ssl.SSLError):
+            return PollError(Reason.TLS, handshake_failure(candidate, host))
+    return None
+
+
+def _authority(url: URL) -> str:
+    """``host:port`` of a URL (the port always shown)."""
+    host = url.host or ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{url.port}" if url.port is not None else host
+
+
 def _shown(url: URL) -> str:
     """A URL for a message: without user info, query string or fragment."""
     return str(url.with_user(None).with_query(None).with_fragment(None))
@@ -516,11 +706,12 @@ def default_rate_limit_reset(headers: Mapping[str, str], now: float) -> float | 
 
 def plain_error_detail(body: bytes) -> str:
     """An error body shown as it is: compact JSON or text, cut short (no provider shapes)."""
+    body = body[:ERROR_BODY_BYTES]
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         # masked before it is cut (a key echoed across the cut must not leave half of it)
-        return clip(body[: 64 * 1024].decode("utf-8", "replace").strip(), _SNIPPET)
+        return clip(body.decode("utf-8", "replace").strip(), _SNIPPET)
     return "" if data is None else brief(data, limit=_SNIPPET)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import os
 import resource
 import signal
@@ -16,12 +17,16 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
 
 from exporter import __version__
 from exporter.config.settings import Settings
 from exporter.core.names import MAX_CONNECTIONS, READ_HEADER_TIMEOUT
 from exporter.polling.runtime import settle_heap
 from exporter.web.app import create_app, reload_config
+from exporter.web.watch import LiveWebConfig
 from exporter.web.webconfig import WebConfig
 
 SHUTDOWN_GRACE = 3.0
@@ -48,6 +53,8 @@ async def run_server(
     command_line: Mapping[str, int] | None = None,
     read_header_timeout: float = READ_HEADER_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
+    auto_reload_interval: float | None = None,
+    exporter_metrics: bool = True,
 ) -> None:
     """Serve the exporter app until a stop signal; poll tasks stop with the app.
 
@@ -58,7 +65,8 @@ async def run_server(
     ``web_config`` (``--web.config.file``) adds TLS, basic auth and response headers. With
     ``config_path``, SIGHUP reloads the config (and ``enable_lifecycle`` adds
     ``POST /-/reload``). ``command_line`` (``--shard``/``--total-shards``) is re-applied to
-    every reloaded config.
+    every reloaded config. ``auto_reload_interval`` and ``exporter_metrics`` go to
+    :func:`~exporter.web.app.create_app`; the web config is re-read when its files change.
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -71,13 +79,16 @@ async def run_server(
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise ListenError(f"cannot listen on {host}:{port}: {reason}") from None
-    middlewares = web_config.middlewares() if web_config else ()
+    live = LiveWebConfig(web_config) if web_config else None
     app = create_app(
         settings,
-        middlewares=middlewares,
+        middlewares=live.middlewares() if live else (),
         config_path=config_path,
         enable_lifecycle=enable_lifecycle,
         command_line=command_line,
+        auto_reload_interval=auto_reload_interval,
+        web_config=live,
+        exporter_metrics=exporter_metrics,
     )
     settle_heap()  # the startup heap out of the GC's scans (exporter/polling/runtime.py)
     reloads: set[asyncio.Task[bool]] = set()
@@ -89,16 +100,17 @@ async def run_server(
 
     if config_path is not None:
         loop.add_signal_handler(signal.SIGHUP, on_sighup)
-    runner = web.AppRunner(
-        app,
-        access_log=None,
-        handle_signals=False,
-        shutdown_timeout=SHUTDOWN_GRACE,
-        keepalive_timeout=read_header_timeout,
-    )
     guard = ConnectionGuard(
         read_header_timeout=read_header_timeout,
         max_connections=fit_to_descriptors(max_connections),
+    )
+    runner = web.AppRunner(
+        app,
+        access_log=logging.getLogger("aiohttp.access"),  # nothing is logged: see the class
+        access_log_class=guard.access_log_class(),
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_GRACE,
+        keepalive_timeout=read_header_timeout,
     )
     previous_handler = loop.get_exception_handler()
     loop.set_exception_handler(AcceptErrorLog(previous_handler))
@@ -106,7 +118,7 @@ async def run_server(
     try:
         if web_config:
             web_config.log_warnings()
-        ssl_context = web_config.ssl_context if web_config else None
+        ssl_context = live.ssl_context if live else None
         await GuardedSite(runner, sock, guard, ssl_context=ssl_context).start()
         log.info(
             "server.started",
@@ -155,47 +167,87 @@ def fit_to_descriptors(wanted: int) -> int:
 
 
 class ConnectionGuard:
-    """Bounds client connections: their number, and how long their request headers take.
+    """Bounds client connections: their number, how long their request heads take, how long
+    they may stay idle, and how long a response may wait for the client to read it.
 
-    A connection that has not sent a complete request head within ``read_header_timeout`` is
-    closed (after the first request, aiohttp's keep-alive timeout, set to the same value,
-    closes an idle connection). At ``max_connections``, a new connection replaces the oldest
-    one still waiting for its headers, or, when every connection is busy with a request, is
-    closed at once: a flood of half-open connections cannot lock out ``/healthz``.
+    A connection is *idle* while no request is in flight: from its opening, and again from
+    the end of each response (told by aiohttp's access logger, see :meth:`access_log_class`).
+    An idle connection must send a complete request head within ``read_header_timeout`` of
+    becoming idle, or it is closed; dribbling bytes does not extend that. A request head
+    pipelined behind a request still in flight gets ``read_header_timeout`` from its first
+    byte. A response the client does not read (writing paused, the output buffer full) for
+    ``write_timeout`` closes the connection.
+
+    At ``max_connections`` a new connection always gets in: it replaces the connection idle
+    the longest, else the one stalled on writing the longest, else the one whose request has
+    been in flight the longest. Neither half-open nor idle keep-alive connections, however
+    many, lock out ``/healthz`` or Prometheus.
     """
 
-    def __init__(self, *, read_header_timeout: float, max_connections: int) -> None:
+    def __init__(
+        self,
+        *,
+        read_header_timeout: float,
+        max_connections: int,
+        write_timeout: float | None = None,
+    ) -> None:
         self.read_header_timeout = read_header_timeout
+        self.write_timeout = read_header_timeout if write_timeout is None else write_timeout
         self.max_connections = max_connections
-        self._open: dict[_GuardedProtocol, None] = {}  # oldest first
+        # eviction order: idle, then stalled on writing, then busy; each oldest first
+        self._idle: dict[_GuardedProtocol, None] = {}
+        self._stalled: dict[_GuardedProtocol, None] = {}
+        self._busy: dict[_GuardedProtocol, None] = {}
+        self._by_handler: dict[asyncio.Protocol, _GuardedProtocol] = {}
         self.timed_out = 0
+        self.write_timed_out = 0
         self.evicted = 0
-        self.refused = 0
 
     @property
     def open(self) -> int:
         """Connections open now."""
-        return len(self._open)
+        return len(self._idle) + len(self._stalled) + len(self._busy)
 
     def wrap(self, factory: Callable[[], asyncio.Protocol]) -> Callable[[], asyncio.Protocol]:
         """A protocol factory whose connections this guard bounds."""
         return lambda: _GuardedProtocol(self, factory())
 
-    def admit(self, conn: _GuardedProtocol) -> bool:
-        """Make room for ``conn`` if need be; False when there is none."""
-        if len(self._open) >= self.max_connections:
-            idle = next((c for c in self._open if c.waiting_for_head), None)
-            if idle is None:
-                self.refused += 1
-                return False
-            self.evicted += 1
-            idle.drop()
-        self._open[conn] = None
-        return True
+    def access_log_class(self) -> type[AbstractAccessLogger]:
+        """An aiohttp access logger class that logs nothing: it tells this guard that a
+        response has been written (aiohttp logs each request once its response is out)."""
+        guard = self
 
-    def release(self, conn: _GuardedProtocol) -> None:
+        class ResponseWritten(AbstractAccessLogger):
+            def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+                conn = guard._by_handler.get(request.protocol)
+                if conn is not None:
+                    conn.answered()
+
+        return ResponseWritten
+
+    def admit(self, conn: _GuardedProtocol, handler: asyncio.Protocol) -> None:
+        """Make room for ``conn`` if need be, by closing the idlest connection."""
+        if self.open >= self.max_connections:
+            for group in (self._idle, self._stalled, self._busy):
+                victim = next(iter(group), None)
+                if victim is not None:
+                    self.evicted += 1
+                    victim.drop()
+                    break
+        self._idle[conn] = None
+        self._by_handler[handler] = conn
+
+    def move(self, conn: _GuardedProtocol, state: str) -> None:
+        """``conn`` is now ``idle``, ``stalled`` or ``busy``: the last in that group."""
+        for group in (self._idle, self._stalled, self._busy):
+            group.pop(conn, None)
+        {"idle": self._idle, "stalled": self._stalled, "busy": self._busy}[state][conn] = None
+
+    def release(self, conn: _GuardedProtocol, handler: asyncio.Protocol) -> None:
         """``conn`` is closed."""
-        self._open.pop(conn, None)
+        for group in (self._idle, self._stalled, self._busy):
+            group.pop(conn, None)
+        self._by_handler.pop(handler, None)
 
 
 _HEAD_END = b"\r\n\r\n"
@@ -205,97 +257,142 @@ _BODYLESS = frozenset({b"GET", b"HEAD"})
 
 
 class _GuardedProtocol(asyncio.Protocol):
-    """aiohttp's protocol for one connection, behind a header deadline and the guard's cap."""
+    """aiohttp's protocol for one connection, behind the guard's deadlines and cap.
+
+    It follows the request heads going by (without parsing them: only where each ends) and
+    counts them against the responses written, to know when the connection is idle.
+    """
 
     def __init__(self, guard: ConnectionGuard, inner: asyncio.Protocol) -> None:
         self._guard = guard
         self._inner = inner
         self._transport: asyncio.Transport | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._write_timer: asyncio.TimerHandle | None = None
         self._tail = b""
         self._method = b""
-        self._bodyless = False
+        self._in_head = False  # part of a request head has arrived, not its end
+        self._scanning = True  # False while a request body may be arriving
+        self._heads = 0  # complete request heads received
+        self._answers = 0  # responses written
         self._admitted = False
-        self.waiting_for_head = True
+        self._closed = False  # dropped or lost: the guard no longer counts it
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        if not self._guard.admit(self):
-            transport.abort()
-            return
+        self._guard.admit(self, self._inner)
         self._admitted = True
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self._guard.read_header_timeout, self._expire)
+        self._start_head_timer()
         self._inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
         if not self._admitted:
             return
-        if not self.waiting_for_head and self._bodyless:
-            self._begin_head()  # after a request without a body, more bytes start the next
-        if self.waiting_for_head:
+        if self._scanning:
             self._scan(data)
         self._inner.data_received(data)
 
-    def _begin_head(self) -> None:
-        """A request head starts: it has ``read_header_timeout`` to arrive whole."""
-        self.waiting_for_head = True
-        self._tail = self._method = b""
-        self._cancel_timer()
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self._guard.read_header_timeout, self._expire)
-
     def _scan(self, data: bytes) -> None:
-        """Follow the head being received; past its end, a request without a body (GET,
-        HEAD) may be followed by the next one, pipelined, whose head is followed in turn."""
-        if len(self._method) < _METHOD_BYTES:
-            self._method = (self._method + data)[:_METHOD_BYTES]
-        seen = self._tail + data
-        end = seen.find(_HEAD_END)
-        if end < 0:
-            self._tail = seen[-(len(_HEAD_END) - 1) :]
+        """Follow the request heads in ``data``: past the end of a request without a body
+        (GET, HEAD), the next bytes are the next request's head, pipelined. A loop, however
+        many requests ``data`` holds."""
+        while data:
+            if not self._in_head:
+                self._in_head = True
+                self._tail = self._method = b""
+                if self._heads > self._answers:  # pipelined behind a request in flight
+                    self._start_head_timer()
+            if len(self._method) < _METHOD_BYTES:
+                self._method = (self._method + data[:_METHOD_BYTES])[:_METHOD_BYTES]
+            seen = self._tail + data
+            end = seen.find(_HEAD_END)
+            if end < 0:
+                self._tail = seen[-(len(_HEAD_END) - 1) :]
+                return
+            self._in_head = False
+            self._heads += 1
+            self._cancel_head_timer()
+            if self._write_timer is None:
+                self._guard.move(self, "busy")
+            if self._method.split(b" ", 1)[0] not in _BODYLESS:
+                self._scanning = False  # a body may follow: heads resume after the response
+                return
+            data = seen[end + len(_HEAD_END) :]
+
+    def answered(self) -> None:
+        """A response has been written; with none left in flight the connection is idle and
+        its next request head has ``read_header_timeout`` from now."""
+        self._answers += 1
+        if self._closed or self._answers < self._heads:
             return
-        self.waiting_for_head = False
-        self._cancel_timer()
-        self._bodyless = self._method.split(b" ", 1)[0] in _BODYLESS
-        rest = seen[end + len(_HEAD_END) :]
-        if rest and self._bodyless:
-            self._begin_head()
-            self._scan(rest)
+        self._heads = self._answers  # requests behind a body were not followed: count them
+        self._scanning = True
+        if self._write_timer is None:
+            self._guard.move(self, "idle")
+        if self._head_timer is None:
+            self._start_head_timer()
 
     def eof_received(self) -> bool | None:
         return self._inner.eof_received() if self._admitted else None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timer()
-        self._guard.release(self)
+        self._closed = True
+        self._cancel_timers()
+        self._guard.release(self, self._inner)
         if self._admitted:
+            self._admitted = False
             self._inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
+        """The client is not reading what is written: it has ``write_timeout`` to."""
+        if self._write_timer is None and not self._closed:
+            loop = asyncio.get_running_loop()
+            self._write_timer = loop.call_later(self._guard.write_timeout, self._write_expired)
+            self._guard.move(self, "stalled")
         self._inner.pause_writing()
 
     def resume_writing(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+            if not self._closed:
+                self._guard.move(self, "busy" if self._heads > self._answers else "idle")
         self._inner.resume_writing()
 
     def drop(self) -> None:
-        """Close the connection now (its headers are late, or the cap needs the room)."""
-        self._cancel_timer()
-        self.waiting_for_head = False
-        self._guard.release(self)
+        """Close the connection now (a deadline passed, or the cap needs the room)."""
+        self._closed = True
+        self._cancel_timers()
+        self._guard.release(self, self._inner)
         if self._transport is not None:
             self._transport.abort()
 
-    def _expire(self) -> None:
-        self._timer = None
+    def _start_head_timer(self) -> None:
+        self._cancel_head_timer()
+        loop = asyncio.get_running_loop()
+        self._head_timer = loop.call_later(self._guard.read_header_timeout, self._head_expired)
+
+    def _head_expired(self) -> None:
+        self._head_timer = None
         self._guard.timed_out += 1
         self.drop()
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _write_expired(self) -> None:
+        self._write_timer = None
+        self._guard.write_timed_out += 1
+        self.drop()
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _cancel_timers(self) -> None:
+        self._cancel_head_timer()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
 
 
 class GuardedSite(web.SockSite):

@@ -58,6 +58,7 @@ from exporter.config.settings import (
     place,
     read_text,
 )
+from exporter.core.files import RefusedFileError, read_regular_file
 
 WEB_CONFIG_ENV = "SESSION_EXPORTER_WEB_CONFIG_FILE"
 REALM = "session-exporter"
@@ -498,15 +499,23 @@ def _resolve(directory: Path, name: str) -> Path:
     return path if path.is_absolute() else directory / path
 
 
+PEM_MAX_BYTES = 1024 * 1024
+"""The largest certificate, key or CA file read (a CA bundle is a few hundred KiB)."""
+
+
 def _pem(directory: Path, file_name: str, inline: str, setting: str, kind: str) -> str:
     """The PEM text of a ``*_file`` setting (read relative to ``directory``) or its inline twin."""
     if file_name:
         path = _resolve(directory, file_name)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
+        try:  # as key files: a FIFO or a device is refused at once, never waited on
+            text = read_regular_file(path, max_bytes=PEM_MAX_BYTES).decode("utf-8")
+        except RefusedFileError as exc:
+            reason = {
+                "too_big": f"larger than {PEM_MAX_BYTES // 1024} KiB: not PEM",
+                "not_regular": f"not a regular file ({exc.detail})",
+            }.get(exc.kind, exc.detail)
             raise _TLSProblem(
-                ("tls_server_config", setting), f"cannot read {path}: {exc.strerror or exc}"
+                ("tls_server_config", setting), f"cannot read {path}: {reason}"
             ) from None
         except UnicodeDecodeError:
             raise _TLSProblem(("tls_server_config", setting), f"{path} is not PEM text") from None

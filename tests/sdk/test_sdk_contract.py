@@ -1,7 +1,9 @@
 """SDK contract tests: each provider's official SDK lists a simulator, and the exporter agrees.
 
 The SDKs are the second contract after the specs (interface.md). Each runs as its own
-client process (the SDK environment's Python, or node for Trigger.dev) against the
+client process (the SDK environment's Python, or node for the npm SDKs: Trigger.dev's, and
+Together's `together-ai`, the living reference since the Python SDK 3.x dropped Code
+Interpreter, beside the pinned Python 2.42) against the
 project's simulator over a real socket, lists every page of a dataset holding every status
 the SDK and the contract know, and prints what it got. The test asserts the SDK got exactly
 the dataset, and that `session-exporter once` against the same simulator counts the same
@@ -36,7 +38,8 @@ from tests.sdk import datasets
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SDK_PYTHON = ROOT / ".sdk" / "python" / "bin" / "python"
-TRIGGER_DIR = HERE / "trigger"
+NODE_PACKAGES = {"trigger": "@trigger.dev/sdk", "together": "together-ai"}
+"""Each npm SDK's folder under tests/sdk/ and the package `npm ci` installs there."""
 KEY = "sdk-contract-key-0123456789"
 KEY_ENV = "SDK_CONTRACT_KEY"
 RUN_LIMIT = 120.0
@@ -88,6 +91,8 @@ class Scenario:
     target: Mapping[str, Any] = field(default_factory=dict)
     query: Mapping[str, Any] = field(default_factory=dict)
     paged: bool = True
+    node: str | None = None
+    """The npm SDK's folder under tests/sdk/ (its `list_sessions.mjs`), or None: Python."""
 
     def __str__(self) -> str:
         return self.name
@@ -95,8 +100,9 @@ class Scenario:
 
 SCENARIOS = [
     Scenario("together", "together", datasets.together, paged=False),
+    Scenario("together-npm", "together", datasets.together, paged=False, node="together"),
     Scenario("agi", "agi", datasets.agi, paged=False),
-    Scenario("trigger", "trigger", datasets.trigger, ("2", "1d")),
+    Scenario("trigger", "trigger", datasets.trigger, ("2", "1d"), node="trigger"),
     Scenario("chaser", "chaser", datasets.chaser, ("5",), {"page_size": 5}),
     Scenario(
         "chaser-account",
@@ -138,14 +144,15 @@ def simulator(scenario: Scenario) -> Simulator:
 
 def sdk_command(scenario: Scenario, base_url: str) -> tuple[list[str], Path]:
     """The SDK client's command line and working directory, or skip saying what is missing."""
-    if scenario.provider == "trigger":
+    if scenario.node is not None:
+        folder, package = HERE / scenario.node, NODE_PACKAGES[scenario.node]
         node = shutil.which("node")
         if node is None:
-            pytest.skip("node not on PATH: the Trigger.dev SDK contract test needs Node 20+")
-        if not (TRIGGER_DIR / "node_modules" / "@trigger.dev" / "sdk").is_dir():
-            pytest.skip(f"the Trigger.dev SDK is not installed in {TRIGGER_DIR}: run `make sdk`")
-        script = TRIGGER_DIR / "list_sessions.mjs"
-        return [node, str(script), base_url, *scenario.driver_args], TRIGGER_DIR
+            pytest.skip(f"node not on PATH: the {package} SDK contract test needs Node 20+")
+        if not (folder / "node_modules" / package).is_dir():
+            pytest.skip(f"the {package} SDK is not installed in {folder}: run `make sdk`")
+        script = folder / "list_sessions.mjs"
+        return [node, str(script), base_url, *scenario.driver_args], folder
     if not SDK_PYTHON.is_file():
         pytest.skip(
             f"the Python SDK environment {SDK_PYTHON.parent.parent} is missing: run `make sdk`"
@@ -262,6 +269,16 @@ async def test_sdk_sends_the_chaser_account_on_every_request(served: Serve, tmp_
     ]
 
 
+async def test_together_npm_sdk_asks_for_the_exporters_path(served: Serve, tmp_path: Path) -> None:
+    """`together-ai` on npm lists with one GET of `/v1/tci/sessions`, the path the exporter
+    polls under its default `https://api.together.ai/v1`, with the key as a bearer token."""
+    scenario = BY_NAME["together-npm"]
+    sim = simulator(scenario)
+    listing = await sdk_listing(scenario, await served(sim), tmp_path)
+    assert 3 == len(listing["sessions"])
+    assert [("/v1/tci/sessions", True)] == [(log.path, log.authorized) for log in sim.requests]
+
+
 async def test_notte_sdk_lists_at_the_slashed_route_without_a_redirect(
     served: Serve, tmp_path: Path
 ) -> None:
@@ -279,6 +296,7 @@ async def test_notte_sdk_lists_at_the_slashed_route_without_a_redirect(
     "scenario",
     [
         BY_NAME["together"],
+        BY_NAME["together-npm"],
         BY_NAME["agi"],
         BY_NAME["trigger"],
         BY_NAME["chaser"],
