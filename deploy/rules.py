@@ -72,7 +72,7 @@ PROVIDERS = (
 )
 """The built-in provider ids (interface.md). Thresholds do not depend on this list: every id
 seen in ``sessions_target_up`` gets the defaults, and ``per_provider`` takes any valid id."""
-PROVIDER_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
+PROVIDER_ID = re.compile(r"[a-z][a-z0-9_-]*")
 """A provider id, built-in or user-defined (``providers:`` in the exporter's config)."""
 
 LIVE = 'phase=~"pending|live"'
@@ -133,7 +133,7 @@ class MaxAge(AlertSettings):
 
 
 class PerProvider(AlertSettings):
-    """A limit with a default and overrides by provider id, exported as one series each."""
+    """A limit with a default for every provider id and overrides by id (any valid id)."""
 
     per_provider: dict[str, str] = Field(default_factory=dict)
 
@@ -142,7 +142,7 @@ class PerProvider(AlertSettings):
     def _providers(cls, value: object) -> dict[str, str]:
         if not isinstance(value, Mapping):
             raise ValueError("expected a mapping of provider id to duration")
-        invalid = sorted(str(p) for p in value if not PROVIDER_ID.match(str(p)))
+        invalid = sorted(str(p) for p in value if not PROVIDER_ID.fullmatch(str(p)))
         if invalid:
             raise ValueError(
                 f"invalid provider id(s) {invalid}: an id is lower-case letters, digits, '_' "
@@ -155,10 +155,6 @@ class PerProvider(AlertSettings):
     def default(self) -> str:
         """The limit of every provider without an override."""
         raise NotImplementedError
-
-    def threshold(self, provider: str) -> str:
-        """The limit of ``provider`` (its override, else the default)."""
-        return self.per_provider.get(provider, self.default)
 
 
 class Stuck(PerProvider):
