@@ -5,21 +5,26 @@
 ``deploy/helm/session-exporter/files/rules.yml``; ``--check`` only reports whether they are current
 (exit 1 when not). The committed files are this module's output, and a test keeps them equal.
 
-Per-provider stuck thresholds are series, not copies of the alert: one recording rule per
-provider (``provider:sessions_stuck_threshold_seconds:config``) holds that provider's limit, and
-``SessionStuck`` compares each target's oldest pending/live session with it, joined on
-``provider``. One alert definition serves every provider, and the dashboard draws the same
-threshold next to the ages it applies to. ``SessionIdle`` does the same with
-``provider:sessions_idle_threshold_seconds:config`` and the least recent activity of a live
-session. ``SessionStuck`` is one alert per stuck session (with ``session_id``) where per-session
-series exist, and one per (target, status) elsewhere.
+Per-provider stuck thresholds are series, not copies of the alert:
+``provider:sessions_stuck_threshold_seconds:config`` holds one limit for every provider id that
+some target exports (``sessions_target_up``, grouped by ``provider``), built-in or user-defined:
+its override from ``per_provider`` (recorded as ``...:override``, one constant per configured
+id) where there is one, else the default. ``SessionStuck`` compares each target's oldest
+pending/live session with it, joined on ``provider``. One alert definition serves every
+provider, no expression names one (the ids appear only as labels of the override constants),
+and the dashboard draws the same threshold next to the ages it applies to. ``SessionIdle`` does
+the same with ``provider:sessions_idle_threshold_seconds:config`` and the least recent activity
+of a live session. ``SessionStuck`` is one alert per stuck session (with ``session_id``) where
+per-session series exist, and one per (target, status) elsewhere. Phase ``paused`` (resting,
+resumable) is neither stuck, nor live, nor failed: every rule selects phases by name.
 
 What sessions cost: ``provider_target:sessions_stuck:count`` counts the pending and live sessions
 past their provider's stuck threshold, read from the ``sessions_age_seconds`` buckets at that
 threshold (``provider_le:sessions_stuck_threshold_weight:config``: weight 1 on the bucket when
 the threshold is a bucket bound, else split between the two bounds around it, a linear
-interpolation), and ``provider_target:sessions_live:count`` all of them, so the share of the
-session-hours that stuck sessions burn is ``sum_over_time`` of one over the other.
+interpolation; one rule per configured threshold value, selecting the providers whose recorded
+threshold has that value), and ``provider_target:sessions_live:count`` all of them, so the share
+of the session-hours that stuck sessions burn is ``sum_over_time`` of one over the other.
 ``SessionSpendRising`` compares a target's session-seconds over ``window``
 (``provider_target:sessions_live_seconds:increase1h``) with the same window ``offset`` earlier.
 
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -52,12 +58,30 @@ PROMETHEUS_RULE = ROOT / "deploy" / "kubernetes" / "prometheusrule.yaml"
 HELM_RULES = ROOT / "deploy" / "helm" / "session-exporter" / "files" / "rules.yml"
 """The chart's copy of the groups: its PrometheusRule template reads it as a plain file."""
 
-PROVIDERS = ("together", "agi", "trigger", "chaser", "notte")
-"""Every provider id the exporter knows; each gets a stuck threshold series."""
+PROVIDERS = (
+    "together",
+    "agi",
+    "trigger",
+    "chaser",
+    "notte",
+    "e2b",
+    "browserbase",
+    "daytona",
+    "runloop",
+    "steel",
+)
+"""The built-in provider ids (interface.md). Thresholds do not depend on this list: every id
+seen in ``sessions_target_up`` gets the defaults, and ``per_provider`` takes any valid id."""
+PROVIDER_ID = re.compile(r"[a-z][a-z0-9_-]*")
+"""A provider id, built-in or user-defined (``providers:`` in the exporter's config)."""
 
 LIVE = 'phase=~"pending|live"'
 STUCK_THRESHOLD = "provider:sessions_stuck_threshold_seconds:config"
 IDLE_THRESHOLD = "provider:sessions_idle_threshold_seconds:config"
+STUCK_OVERRIDE = "provider:sessions_stuck_threshold_seconds:override"
+IDLE_OVERRIDE = "provider:sessions_idle_threshold_seconds:override"
+PRESENT = "group by (provider) (sessions_target_up)"
+"""One series per provider id some target exports, however many replicas export it."""
 STUCK_WEIGHT = "provider_le:sessions_stuck_threshold_weight:config"
 STUCK_COUNT = "provider_target:sessions_stuck:count"
 LIVE_COUNT = "provider_target:sessions_live:count"
@@ -109,7 +133,7 @@ class MaxAge(AlertSettings):
 
 
 class PerProvider(AlertSettings):
-    """A limit with a default and overrides by provider id, exported as one series each."""
+    """A limit with a default for every provider id and overrides by id (any valid id)."""
 
     per_provider: dict[str, str] = Field(default_factory=dict)
 
@@ -118,19 +142,19 @@ class PerProvider(AlertSettings):
     def _providers(cls, value: object) -> dict[str, str]:
         if not isinstance(value, Mapping):
             raise ValueError("expected a mapping of provider id to duration")
-        unknown = sorted(str(p) for p in value if p not in PROVIDERS)
-        if unknown:
-            raise ValueError(f"unknown provider(s) {unknown}; known: {list(PROVIDERS)}")
+        invalid = sorted(str(p) for p in value if not PROVIDER_ID.fullmatch(str(p)))
+        if invalid:
+            raise ValueError(
+                f"invalid provider id(s) {invalid}: an id is lower-case letters, digits, '_' "
+                f"and '-', starting with a letter (a built-in one: {', '.join(PROVIDERS)}; or "
+                "the id of a provider defined under `providers:` in the exporter's config)"
+            )
         return {str(p): _duration(d) for p, d in value.items()}
 
     @property
     def default(self) -> str:
         """The limit of every provider without an override."""
         raise NotImplementedError
-
-    def threshold(self, provider: str) -> str:
-        """The limit of ``provider`` (its override, else the default)."""
-        return self.per_provider.get(provider, self.default)
 
 
 class Stuck(PerProvider):
@@ -261,33 +285,52 @@ def bucket_weights(threshold: int) -> dict[str, float]:
     return weights
 
 
+def threshold_rules(record: str, override: str, limits: PerProvider) -> list[dict[str, Any]]:
+    """The ``record`` threshold of every provider some target exports: the override recorded
+    under ``override`` (one constant per configured id, the only place an id is written), else
+    the default. Both sides keep only providers present, so no line is drawn for a provider
+    nobody runs, and a user-defined id gets the default with no rule naming it."""
+    overrides = [
+        {"record": override, "expr": f"vector({seconds(limit)})", "labels": {"provider": provider}}
+        for provider, limit in limits.per_provider.items()
+    ]
+    return [
+        *overrides,
+        {
+            "record": record,
+            "expr": (
+                f"(\n  {override}\n  and on (provider)\n  {PRESENT}\n)\n"
+                f"or on (provider)\n{seconds(limits.default)} * {PRESENT}"
+            ),
+        },
+    ]
+
+
+def weight_rules(stuck: Stuck) -> list[dict[str, Any]]:
+    """The bucket weights of every provider's stuck threshold: for each threshold value that
+    thresholds.yml configures, its weights, for the providers whose recorded threshold has
+    that value (so user-defined ids are covered, and no rule names a provider)."""
+    limits = sorted({seconds(stuck.default), *(seconds(d) for d in stuck.per_provider.values())})
+    return [
+        {
+            "record": STUCK_WEIGHT,
+            "expr": f"({STUCK_THRESHOLD} == {limit}) * 0 + {weight:g}",
+            "labels": {"le": bucket},
+        }
+        for limit in limits
+        for bucket, weight in bucket_weights(limit).items()
+    ]
+
+
 def recording_rules(config: Thresholds) -> list[dict[str, Any]]:
     """Series the alerts and the dashboard share."""
     window = config.alerts.SessionPollErrorsRising.window
     spend = config.alerts.SessionSpendRising.window
-    weights = [
-        {
-            "record": STUCK_WEIGHT,
-            "expr": f"vector({weight:g})",
-            "labels": {"provider": provider, "le": bucket},
-        }
-        for provider in PROVIDERS
-        for bucket, weight in bucket_weights(
-            seconds(config.alerts.SessionStuck.threshold(provider))
-        ).items()
-    ]
     thresholds = [
-        {
-            "record": record,
-            "expr": f"vector({seconds(limits.threshold(provider))})",
-            "labels": {"provider": provider},
-        }
-        for record, limits in (
-            (STUCK_THRESHOLD, config.alerts.SessionStuck),
-            (IDLE_THRESHOLD, config.alerts.SessionIdle),
-        )
-        for provider in PROVIDERS
+        *threshold_rules(STUCK_THRESHOLD, STUCK_OVERRIDE, config.alerts.SessionStuck),
+        *threshold_rules(IDLE_THRESHOLD, IDLE_OVERRIDE, config.alerts.SessionIdle),
     ]
+    weights = weight_rules(config.alerts.SessionStuck)
     return [
         *thresholds,
         *weights,

@@ -235,20 +235,34 @@ def overview() -> tuple[Panel, ...]:
             f'sum(max {BY_STATUS} (sessions{{{STATUS}, phase="pending"}}))',
             "short",
             steps((None, GREEN), (10, YELLOW)),
+            width=3,
+        ),
+        stat_panel(
+            "Paused sessions",
+            "Sessions resting in phase paused (resumable sandboxes: nothing runs and no compute "
+            "is billed, but the sandbox and its disk remain). They are not live: neither stuck, "
+            "nor overdue, nor counted in session-hours. 0 where no provider has a paused phase.",
+            f'sum(max {BY_STATUS} (sessions{{{STATUS}, phase="paused"}})) or vector(0)',
+            "short",
+            neutral(),
+            width=3,
         ),
         stat_panel(
             "Overdue sessions",
-            "Sessions still reported live past their deadline (together, trigger, notte).",
+            "Sessions still reported live past their deadline (providers that report a deadline).",
             f"sum(max {BY_TARGET} (sessions_overdue{{{SEL}}}))",
             "short",
             steps((None, GREEN), (1, RED)),
+            width=3,
         ),
         stat_panel(
             "Unleased browsers",
-            "Live browser sessions with 0 connection leases (chaser).",
+            "Live sessions with 0 connection leases (providers that report leases, such as "
+            "browsers).",
             f"sum(max {BY_TARGET} (sessions_unleased{{{SEL}}}))",
             "short",
             steps((None, GREEN), (1, YELLOW)),
+            width=3,
         ),
         stat_panel(
             "Oldest live session",
@@ -287,13 +301,14 @@ def sessions_row() -> Row:
             .title("Status breakdown")
             .description(
                 "Current sessions in every status the targets count, by provider and status "
-                "(the provider's own status names)."
+                "(the provider's own status names), each with its phase: pending, live, paused "
+                "(resting, resumable), ended, failed or unknown."
             )
             .datasource(DATASOURCE)
             .with_target(
                 query(
-                    f"sum by (provider, status) (max {BY_STATUS} (sessions{{{STATUS}}}))",
-                    "{{provider}} {{status}}",
+                    f"sum by (provider, status, phase) (max {BY_STATUS} (sessions{{{STATUS}}}))",
+                    "{{provider}} {{status}} ({{phase}})",
                 ).instant()
             )
             .span(12)
@@ -323,8 +338,8 @@ def sessions_row() -> Row:
             timeseries(
                 "Time since the least recent activity",
                 "Per target, how long its least recently active live session has been idle "
-                "(together, trigger, notte); dashed: the SessionIdle threshold of each provider."
-                + NEEDS_RULES,
+                "(providers that report activity); dashed: the SessionIdle threshold of each "
+                "provider." + NEEDS_RULES,
                 query(
                     "time() - min by (provider, target) "
                     f"(sessions_oldest_activity_timestamp_seconds{{{SEL}}})",
@@ -412,7 +427,8 @@ def deadlines_row() -> Row:
         (
             timeseries(
                 "Overdue sessions",
-                "Sessions still reported live past their deadline, per target.",
+                "Sessions still reported live past their deadline, per target (providers that "
+                "report a deadline).",
                 query(f"max {BY_TARGET} (sessions_overdue{{{SEL}}})", "{{target}}"),
                 unit="short",
                 width=6,
@@ -421,8 +437,8 @@ def deadlines_row() -> Row:
             ),
             stat_panel(
                 "Time to the next deadline",
-                "Per target, time left until the earliest deadline among its live sessions; "
-                "negative once it has passed.",
+                "Per target, time left until the earliest deadline among its live sessions "
+                "(providers that report a deadline); negative once it has passed.",
                 f"min {BY_TARGET} (sessions_next_deadline_timestamp_seconds{{{SEL}}}) - time()",
                 "s",
                 steps((None, RED), (0, ORANGE), (300, GREEN)),
@@ -433,7 +449,8 @@ def deadlines_row() -> Row:
             ),
             timeseries(
                 "Unleased browser sessions",
-                "Live browser sessions reporting exactly 0 connection leases (chaser).",
+                "Live sessions reporting exactly 0 connection leases (providers that report "
+                "leases, such as browsers).",
                 query(f"max {BY_TARGET} (sessions_unleased{{{SEL}}})", "{{target}}"),
                 unit="short",
                 width=6,
@@ -441,7 +458,8 @@ def deadlines_row() -> Row:
             ),
             timeseries(
                 "Connection leases",
-                "Active connection leases summed over pending and live sessions (chaser).",
+                "Active connection leases summed over pending and live sessions (providers "
+                "that report leases).",
                 query(f"max {BY_TARGET} (sessions_connection_leases{{{SEL}}})", "{{target}}"),
                 unit="short",
                 width=6,

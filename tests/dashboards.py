@@ -26,6 +26,7 @@ _NOT_METRICS = re.compile(
     r"|\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)"  # label lists
     r"|(?<![\w:])[a-z_]+\s*\("  # function names
     r"|(?<![\w:])(?:sum|min|max|avg|count|group|topk|bottomk|quantile|stddev|stdvar)(?![\w:])"
+    r"|(?<![\w:])(?:and|or|unless|bool)(?![\w:])"  # set operators, the bool modifier
     r"|\boffset\s+\w+"
 )
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")

@@ -11,6 +11,7 @@ import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
+from deploy import rules
 from exporter.cli.demo import DemoWorld
 from exporter.config.settings import Settings
 from grafana import dashboard
@@ -122,10 +123,36 @@ def test_issue_panels_are_present() -> None:
         "Ages of live sessions",
         "Oldest sessions",
         "Time since the least recent activity",
+        "Paused sessions",
     } <= titles
     heatmap = next(p for p in panels() if p["type"] == "heatmap")
     assert "heatmap" == heatmap["targets"][0]["format"]
     assert "sessions_age_seconds_bucket" in heatmap["targets"][0]["expr"]
+
+
+def test_paused_is_shown_and_never_counted_as_live() -> None:
+    """Phase paused (resting, resumable) has its own overview number and shows in the status
+    breakdown with its phase; every other query that selects phases leaves it out."""
+    by_title = {p["title"]: p for p in panels()}
+    (paused,) = by_title["Paused sessions"]["targets"]
+    (breakdown,) = by_title["Status breakdown"]["targets"]
+
+    assert 'phase="paused"' in paused["expr"]
+    assert "sum by (provider, status, phase) (" in breakdown["expr"]
+    assert "({{phase}})" in breakdown["legendFormat"]
+    for title, expr in queries():
+        if title == "Paused sessions":
+            continue
+        for phases in re.findall(r'phase=~?"([^"]*)"', expr):
+            assert "paused" not in phases.split("|"), title
+
+
+def test_descriptions_say_what_kind_of_provider_not_which() -> None:
+    """No panel description lists provider ids: a user-defined provider with a deadline, leases
+    or activity is drawn like a built-in one, so the panels say what kind of provider."""
+    named = re.compile(r"\b(?:" + "|".join(rules.PROVIDERS) + r")\b", re.IGNORECASE)
+    for panel in panels():
+        assert not named.search(panel["description"]), panel["title"]
 
 
 def test_panels_tile_the_grid_without_overlap() -> None:
@@ -254,7 +281,7 @@ def test_metric_names_skips_functions_labels_and_windows() -> None:
     """The helper the checks above rely on finds metric and recorded names, nothing else."""
     expr = (
         'max(a:b:max{provider=~"$provider"}) - sum by (le, target) (rate(c_total[5m]))'
-        " * on (target) group_left (kind) d offset 15m > 3"
+        " * on (target) group_left (kind) d offset 15m > 3 or e unless f"
     )
 
-    assert {"a:b:max", "c_total", "d"} == metric_names(expr)
+    assert {"a:b:max", "c_total", "d", "e", "f"} == metric_names(expr)

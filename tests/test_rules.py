@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from deploy import rules
+from tests.dashboards import queries
 from tests.tools import ROOT, require, run
 
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -90,35 +92,41 @@ def test_runbook_urls_point_at_sections_of_the_runbook() -> None:
         assert f"## {name}" in runbook
 
 
-def test_stuck_thresholds_are_series_per_provider_with_overrides() -> None:
-    """Every provider gets a threshold series: its override where given, else the default."""
+def recorded_rules(config: rules.Thresholds, record: str) -> list[dict[str, Any]]:
+    """The recording rules of ``config`` that record ``record``."""
+    return [r for r in rules.recording_rules(config) if r["record"] == record]
+
+
+def test_stuck_thresholds_are_the_overrides_or_the_default_for_any_provider() -> None:
+    """One constant per configured override (its id as a label), and a threshold series that is
+    the override where there is one, else the default, for every provider id some target
+    exports (built-in or user-defined): no expression names a provider."""
     config = thresholds(
         SessionStuck={
             "severity": "warning",
             "for": "0s",
             "max_age": "90m",
-            "per_provider": {"agi": "1d"},
+            "per_provider": {"agi": "1d", "my-sandboxes": "3h"},
         }
     )
 
-    recorded = {
-        r["labels"]["provider"]: r["expr"]
-        for r in rules.recording_rules(config)
-        if r["record"] == rules.STUCK_THRESHOLD
+    overrides = {
+        r["labels"]["provider"]: r["expr"] for r in recorded_rules(config, rules.STUCK_OVERRIDE)
     }
-    assert {
-        "together": "vector(5400)",
-        "agi": "vector(86400)",
-        "trigger": "vector(5400)",
-        "chaser": "vector(5400)",
-        "notte": "vector(5400)",
-    } == recorded
+    assert {"agi": "vector(86400)", "my-sandboxes": "vector(10800)"} == overrides
+    (threshold,) = recorded_rules(config, rules.STUCK_THRESHOLD)
+    assert (
+        f"(\n  {rules.STUCK_OVERRIDE}\n  and on (provider)\n"
+        "  group by (provider) (sessions_target_up)\n)\n"
+        "or on (provider)\n5400 * group by (provider) (sessions_target_up)"
+    ) == threshold["expr"]
+    assert "labels" not in threshold
     stuck = next(a for a in rules.alerting_rules(config) if a["alert"] == "SessionStuck")
     assert "for" not in stuck  # `for: 0s` is left out, as Prometheus's own default
     assert 2 == stuck["expr"].count(f"group_left ()\n  {rules.STUCK_THRESHOLD}")
 
 
-def test_idle_thresholds_are_series_per_provider_with_overrides() -> None:
+def test_idle_thresholds_are_the_overrides_or_the_default_for_any_provider() -> None:
     """SessionIdle's limits are series like the stuck ones: the default, or the override."""
     config = thresholds(
         SessionIdle={
@@ -129,21 +137,77 @@ def test_idle_thresholds_are_series_per_provider_with_overrides() -> None:
         }
     )
 
-    recorded = {
-        r["labels"]["provider"]: r["expr"]
-        for r in rules.recording_rules(config)
-        if r["record"] == rules.IDLE_THRESHOLD
+    overrides = {
+        r["labels"]["provider"]: r["expr"] for r in recorded_rules(config, rules.IDLE_OVERRIDE)
     }
-    assert {
-        "together": "vector(3600)",
-        "agi": "vector(3600)",
-        "trigger": "vector(3600)",
-        "chaser": "vector(3600)",
-        "notte": "vector(900)",
-    } == recorded
+    assert {"notte": "vector(900)"} == overrides
+    (threshold,) = recorded_rules(config, rules.IDLE_THRESHOLD)
+    assert threshold["expr"].endswith(
+        "or on (provider)\n3600 * group by (provider) (sessions_target_up)"
+    )
     idle = next(a for a in rules.alerting_rules(config) if a["alert"] == "SessionIdle")
     assert "sessions_oldest_activity_timestamp_seconds" in idle["expr"]
     assert f"group_left ()\n  {rules.IDLE_THRESHOLD}" in idle["expr"]
+
+
+def test_shipped_thresholds_cover_the_providers_that_report_activity() -> None:
+    """The shipped SessionIdle states a threshold for each built-in provider that reports
+    activity (interface.md), and SessionStuck one for each of the five newer providers."""
+    config = rules.load().alerts
+
+    assert {"together", "trigger", "notte", "daytona"} == set(config.SessionIdle.per_provider)
+    assert {"e2b", "browserbase", "daytona", "runloop", "steel"} <= set(
+        config.SessionStuck.per_provider
+    )
+    assert set(config.SessionStuck.per_provider) <= set(rules.PROVIDERS)
+
+
+def test_per_provider_takes_every_built_in_and_any_valid_id() -> None:
+    """The ten built-in ids and a user-defined id (the exporter's provider-id pattern) are valid
+    override keys."""
+    ids = [*rules.PROVIDERS, "acme", "my_sandboxes-2"]
+    config = thresholds(
+        SessionIdle={
+            "severity": "warning",
+            "for": "10m",
+            "max_idle": "1h",
+            "per_provider": dict.fromkeys(ids, "30m"),
+        }
+    )
+
+    assert 10 == len(rules.PROVIDERS)
+    assert ids == list(config.alerts.SessionIdle.per_provider)
+
+
+PROVIDER_NAMED = re.compile(
+    r"\b(?:" + "|".join(rules.PROVIDERS) + r")\b"
+    r'|\bprovider\s*(?:=|!=|=~|!~)\s*"(?!\$provider")'
+)
+"""A provider id in a query, or a provider matcher other than the dashboard's variable."""
+
+
+def test_no_expression_names_a_provider() -> None:
+    """No rule expression and no dashboard query names a provider: every one works for any id,
+    built-in or user-defined (the ids appear only as labels of the override constants)."""
+    expressions = [r["expr"] for g in shipped_groups() for r in g["rules"]]
+    expressions += [expr for _, expr in queries()]
+
+    assert expressions
+    for expr in expressions:
+        assert not PROVIDER_NAMED.search(expr), expr
+    assert PROVIDER_NAMED.search('sessions{provider="acme"}')
+    assert PROVIDER_NAMED.search("x and on () vector(1) # steel")
+    assert not PROVIDER_NAMED.search('sessions{provider=~"$provider"}')
+
+
+def test_paused_sessions_are_never_live_stuck_or_failed() -> None:
+    """Every rule that selects sessions by phase names the phases it counts (pending and live,
+    or failed): phase `paused` is in none of them."""
+    for group in shipped_groups():
+        for rule in group["rules"]:
+            for phases in re.findall(r'phase=~?"([^"]*)"', rule["expr"]):
+                assert "paused" not in phases.split("|"), rule
+                assert set(phases.split("|")) <= {"pending", "live", "failed"}, rule
 
 
 @pytest.mark.parametrize(
@@ -155,10 +219,10 @@ def test_idle_thresholds_are_series_per_provider_with_overrides() -> None:
                     "severity": "warning",
                     "for": "5m",
                     "max_age": "2h",
-                    "per_provider": {"steel": "1h"},
+                    "per_provider": {"Steel": "1h", "my provider": "1h"},
                 }
             },
-            "unknown provider",
+            r"invalid provider id\(s\) \['Steel', 'my provider'\]",
         ),
         (
             {"SessionsOverdue": {"severity": "page", "for": "5m", "min_count": 1}},
@@ -183,7 +247,7 @@ def test_promtool_accepts_the_rules() -> None:
     result = run([promtool, "check", "rules", str(rules.RULES)])
 
     assert 0 == result.returncode, result.stdout + result.stderr
-    assert "SUCCESS: 34 rules found" in result.stdout
+    assert "SUCCESS: 38 rules found" in result.stdout
 
 
 def test_promtool_unit_tests_pass() -> None:
@@ -360,31 +424,26 @@ def test_stuck_count_weighs_the_buckets_at_the_threshold(
     assert weights == rules.bucket_weights(threshold)
 
 
-def test_stuck_weights_follow_each_providers_threshold() -> None:
-    """One weight series per bucket each provider's stuck threshold reads, labelled with the
-    provider and the bucket's `le` exactly as the exporter writes it."""
+def test_stuck_weights_follow_each_configured_threshold() -> None:
+    """For each threshold value thresholds.yml configures, one weight series per bucket it reads,
+    for the providers whose recorded threshold has that value, labelled with the bucket's `le`
+    exactly as the exporter writes it (the provider label comes from the threshold series)."""
     config = thresholds(
         SessionStuck={
             "severity": "warning",
             "for": "5m",
             "max_age": "2h",
-            "per_provider": {"agi": "90m"},
+            "per_provider": {"agi": "90m", "steel": "2h"},
         }
     )
 
-    recorded = {
-        (r["labels"]["provider"], r["labels"]["le"]): r["expr"]
-        for r in rules.recording_rules(config)
-        if r["record"] == rules.STUCK_WEIGHT
-    }
-    assert {
-        ("together", "7200.0"): "vector(1)",
-        ("agi", "3600.0"): "vector(0.5)",
-        ("agi", "7200.0"): "vector(0.5)",
-        ("trigger", "7200.0"): "vector(1)",
-        ("chaser", "7200.0"): "vector(1)",
-        ("notte", "7200.0"): "vector(1)",
-    } == recorded
+    recorded = [(r["labels"], r["expr"]) for r in recorded_rules(config, rules.STUCK_WEIGHT)]
+    threshold = rules.STUCK_THRESHOLD
+    assert [
+        ({"le": "3600.0"}, f"({threshold} == 5400) * 0 + 0.5"),
+        ({"le": "7200.0"}, f"({threshold} == 5400) * 0 + 0.5"),
+        ({"le": "7200.0"}, f"({threshold} == 7200) * 0 + 1"),
+    ] == recorded
 
 
 def test_spend_alert_compares_the_window_with_the_same_window_earlier() -> None:
