@@ -406,18 +406,18 @@ def test_backoff_is_full_jitter_within_its_cap() -> None:
 
 
 async def test_backoff_never_outlasts_the_poll_deadline(served: Serve) -> None:
-    """Without Retry-After, 5xx retries stop when the next backoff would pass poll_timeout."""
+    """Without Retry-After, 5xx retries stop when the next backoff would pass poll_timeout: the
+    poll ends on its own last answer (reason http_5xx), before the deadline would have cut a
+    wait short (reason timeout), having retried at least once and fewer times than allowed.
+    (No wall-clock bound: the reason says which came first, whatever the machine's speed.)"""
     sim = ChaserSimulator(sessions=ROWS, api_key=KEY)
     sim.fault = Fault(status=502)
     url = await served(sim)
 
-    started = time.monotonic()
     store = await poll_all(settings_for(chaser(url, retries=10, poll_timeout="1s")))
-    elapsed = time.monotonic() - started
 
     snap = store.snapshots["c"]
     assert "http_5xx" == (snap.error_reason and snap.error_reason.value)
-    assert elapsed < 1.0
     assert 1 <= snap.retries < 10
 
 
