@@ -30,7 +30,7 @@ from exporter.providers import envelope
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.catalog import BUILTIN
 from exporter.providers.definition import LAST_ID, Definition, segments
-from exporter.providers.paging import RepeatGuard, Window
+from exporter.providers.paging import RepeatGuard, Window, merged
 from exporter.providers.rows import CHUNK_BYTES, Buffer, Page, raw_kind
 from exporter.providers.schema import RowSchema
 from exporter.providers.target import TargetBase
@@ -275,7 +275,7 @@ class DefinedProvider(Provider[DefinedTarget]):
     async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Page]:
         self._slots = asyncio.Semaphore(self.target.page_concurrency)
         walks = [self._walk(fetcher, query, status) for query, status in self.listings()]
-        async for page in _merged(walks):
+        async for page in merged(walks):
             yield page
 
     def raw_rows(self, body: bytes) -> list[msgspec.Raw] | None:
@@ -594,44 +594,3 @@ def provider_class(provider_id: str, definition: Definition) -> type[DefinedProv
 def defined_provider(target: DefinedTarget) -> DefinedProvider:
     """The provider of one defined target."""
     return provider_class(target.provider, target.definition)(target)
-
-
-async def _merged(walks: list[AsyncIterator[Page]]) -> AsyncIterator[Page]:
-    """The pages of several walks side by side, as each comes (one walk: simply its pages).
-
-    A walk's failure cancels the others and is raised; so is a consumer that stops early.
-    """
-    if len(walks) == 1:
-        async for page in walks[0]:
-            yield page
-        return
-    queue: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=len(walks))
-
-    async def pump(walk: AsyncIterator[Page]) -> None:
-        try:
-            async for page in walk:
-                await queue.put(page)
-        except Exception as exc:  # handed to the consumer, which raises it
-            await queue.put(exc)
-            return
-        finally:
-            aclose = getattr(walk, "aclose", None)
-            if aclose is not None:
-                await aclose()
-        await queue.put(None)
-
-    tasks = [asyncio.ensure_future(pump(w)) for w in walks]
-    running = len(tasks)
-    try:
-        while running:
-            item = await queue.get()
-            if item is None:
-                running -= 1
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                yield item
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)

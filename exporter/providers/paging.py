@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, Generic, TypeVar
 
-from exporter.providers.rows import Buffer
+from exporter.providers.rows import Buffer, Page
 from exporter.upstream.errors import PollError, Reason
 
 T = TypeVar("T")
@@ -140,3 +140,44 @@ def _loop_running() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+async def merged(walks: list[AsyncIterator[Page]]) -> AsyncIterator[Page]:
+    """The pages of several walks side by side, as each comes (one walk: simply its pages).
+
+    A walk's failure cancels the others and is raised; so is a consumer that stops early.
+    """
+    if len(walks) == 1:
+        async for page in walks[0]:
+            yield page
+        return
+    queue: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=len(walks))
+
+    async def pump(walk: AsyncIterator[Page]) -> None:
+        try:
+            async for page in walk:
+                await queue.put(page)
+        except Exception as exc:  # handed to the consumer, which raises it
+            await queue.put(exc)
+            return
+        finally:
+            aclose = getattr(walk, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        await queue.put(None)
+
+    tasks = [asyncio.ensure_future(pump(w)) for w in walks]
+    running = len(tasks)
+    try:
+        while running:
+            item = await queue.get()
+            if item is None:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
