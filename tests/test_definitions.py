@@ -5,11 +5,14 @@ deadlines and activity, with exact counts."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from aiohttp import web
 
+from exporter.config.settings import ConfigError, load_settings
 from exporter.core.records import Phase
 from exporter.polling.state import Store
 from exporter.providers.catalog import BUILTIN
@@ -315,3 +318,20 @@ def test_the_computed_deadline_is_the_same_in_seconds_and_as_a_time() -> None:
             fast = type(row).deadline_seconds(row, created, activity)  # type: ignore[attr-defined]
             slow = None if row.deadline is None else row.deadline.timestamp()
             assert slow == fast, (provider, row.id)
+
+
+def test_a_defined_providers_own_key_header_is_refused_in_headers(tmp_path: Path) -> None:
+    """``headers: {X-API-Key: ...}`` on an e2b target (E2B's key header) is a located config
+    error, as Authorization is for the others: it would be dropped for the key's header."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "targets:\n  - name: t\n    provider: e2b\n    api_key: k\n"
+        "    headers: {x-api-key: other}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path)
+    assert [
+        f"{path}:2:5: targets[0]: headers: header 'x-api-key' carries the provider's key: set "
+        "it with api_key, api_key_env or api_key_file, never in headers"
+    ] == [str(p) for p in raised.value.problems]

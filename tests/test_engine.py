@@ -392,3 +392,22 @@ def test_a_broken_definition_is_reported_where_it_is_written(tmp_path: Path) -> 
         f"{path}:23:15: targets[1].provider: unknown provider 'acmi': did you mean acme? use one "
         f"of {ids}, or define it under providers:",
     ] == [str(p) for p in raised.value.problems]
+
+
+def test_an_auth_prefix_with_a_line_break_is_a_config_error(tmp_path: Path) -> None:
+    """An ``auth.prefix`` holding a line break is refused where it is written (it would make
+    every request fail in the HTTP client, poll after poll, as ``unexpected``)."""
+    path = tmp_path / "prefix.yaml"
+    path.write_text(
+        "providers:\n  acme:\n    base_url: http://127.0.0.1:1\n    path: /v1/s\n"
+        '    auth: {header: X-Key, prefix: "a\\nb"}\n    paging: {style: none}\n    rows: ""\n'
+        "    fields: {id: /id, status: /s, created: /c}\n"
+        "targets:\n  - name: t\n    provider: acme\n    api_key: k\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path)
+    assert [
+        f"{path}:5:35: providers.acme.auth.prefix: may not hold a line break or another "
+        "control character"
+    ] == [str(p) for p in raised.value.problems]

@@ -11,6 +11,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from exporter.config.settings import ConfigError, Settings, load_settings
+from exporter.core.logs import REDACTOR
 from exporter.polling.state import TargetSnapshot
 from exporter.upstream.client import USER_AGENT
 from exporter.upstream.errors import Reason
@@ -90,14 +91,32 @@ def test_which_variable_applies() -> None:
 
 
 def test_a_proxy_url_is_shown_with_its_password_masked() -> None:
-    """``shown`` keeps scheme, user, host and port and masks the password as ``xxxxx``; a
-    percent-encoded password is sent decoded, once."""
+    """``shown`` keeps scheme, host and port and masks the user info as ``xxxxx`` (a proxy
+    service's API key is often the user name); a percent-encoded password is sent decoded,
+    once; a key given as the user name alone is masked too."""
     proxy = parse_proxy(f"http://{USER}:{PASSWORD}@proxy.example:3128/", "proxy_url")
     encoded = parse_proxy("http://al%20ice:p%40ss%25x@proxy.example:3128", "proxy_url")
-    assert "http://alice:xxxxx@proxy.example:3128" == proxy.shown
+    assert "http://xxxxx@proxy.example:3128" == proxy.shown
     assert PASSWORD not in repr(proxy)
     assert ("al ice", "p@ss%x") == (encoded.url.user, encoded.password)
-    assert "http://al%20ice:xxxxx@proxy.example:3128" == encoded.shown
+    assert "http://xxxxx@proxy.example:3128" == encoded.shown
+    key_as_user = parse_proxy("http://ZYTEAPIKEY0123456789abcdef:@proxy.example:8011", "proxy_url")
+    assert "the proxy http://xxxxx@proxy.example:8011 (from proxy_url)" == key_as_user.named
+
+
+async def test_a_proxy_key_given_as_user_name_never_reaches_a_message() -> None:
+    """A dead proxy whose API key is its user name (``http://KEY:@host``): the poll's error and
+    its log lines name the proxy with the key masked, and the redactor knows the key."""
+    key = "ZYTEAPIKEY0123456789abcdef"
+    dead = f"http://{key}:@127.0.0.1:{free_port()}"
+    with capture_logs() as logs:
+        failed = await poll(settings_for(target("https://api.example", proxy_url=dead)))
+
+    assert Reason.CONNECT == failed.error_reason
+    assert failed.error is not None
+    assert key not in failed.error
+    assert key not in str(logs)
+    assert "[REDACTED]" == REDACTOR.scrub(key)
 
 
 # --- through a real tinyproxy ---------------------------------------------------------------
@@ -198,7 +217,7 @@ async def test_a_dead_environment_proxy_fails_as_connect(
 
     assert Reason.CONNECT == failed.error_reason
     assert (
-        f"cannot reach the proxy {dead.replace('//', '//alice:xxxxx@')} (from HTTPS_PROXY): "
+        f"cannot reach the proxy {dead.replace('//', '//xxxxx@')} (from HTTPS_PROXY): "
         "connection refused"
     ) == failed.error
     assert (True, 1) == (direct.up, len(up.seen))
@@ -221,7 +240,7 @@ async def test_a_proxy_that_refuses(tmp_path: Path) -> None:
     port = up.url.rpartition(":")[2]
     assert Reason.CONNECT == snapshot.error_reason
     assert (
-        f"the proxy http://alice:xxxxx@127.0.0.1:{proxy.port} (from proxy_url) refused to "
+        f"the proxy http://xxxxx@127.0.0.1:{proxy.port} (from proxy_url) refused to "
         f"connect to 127.0.0.1:{port} (HTTP 403 Filtered)"
     ) == snapshot.error
     assert [] == up.seen
@@ -250,7 +269,7 @@ async def test_the_proxy_password_is_never_printed(tmp_path: Path) -> None:
 
     assert 0 == checked.returncode
     assert 1 == diagnosed.returncode
-    assert "cannot reach the proxy http://alice:xxxxx@127.0.0.1:" in diagnosed.stdout
+    assert "cannot reach the proxy http://xxxxx@127.0.0.1:" in diagnosed.stdout
     for text in (checked.output, diagnosed.output, masked_config(settings), repr(settings)):
         assert PASSWORD not in text
 

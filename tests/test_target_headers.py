@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from exporter import __version__
 from exporter.config.settings import ConfigError, load_settings
@@ -119,6 +120,22 @@ def test_check_config_refuses_a_header(
         load_settings(path)
 
     assert [f"{path}:{at}: {key}: {message}"] == [str(p) for p in caught.value.problems]
+
+
+async def test_a_header_value_echoed_in_an_error_body_is_redacted() -> None:
+    """A gateway that echoes its token in a 500's body: the poll's error shows the token as
+    [REDACTED], as it would a key, never the value."""
+
+    def echo(request: object) -> object:
+        token = getattr(request, "headers", {}).get("X-Gateway-Token", "")
+        return web.Response(text=f"bad gateway token {token}", status=500)
+
+    async with origin(handler=echo) as up:  # type: ignore[arg-type]
+        snapshot = await poll(
+            settings_for(target(up.url, headers={"X-Gateway-Token": GATEWAY_TOKEN}))
+        )
+
+    assert "HTTP 500: bad gateway token [REDACTED]" == snapshot.error
 
 
 def test_header_values_are_shown_masked() -> None:

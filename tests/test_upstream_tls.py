@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from structlog.testing import capture_logs
 
 from exporter.config.settings import ConfigError, load_settings
@@ -152,6 +153,29 @@ def test_check_config_reads_the_tls_files(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as caught:
             load_settings(path)
         assert [f"{path}:{at}: {key}: {message}"] == [str(p) for p in caught.value.problems]
+
+
+def test_an_encrypted_client_key_is_refused_not_prompted_for(tmp_path: Path) -> None:
+    """A passphrase-protected ``tls.key_file`` is a located problem at once: OpenSSL is never
+    left to ask for the passphrase on the terminal (check-config or a reload would hang)."""
+    ca = make_ca(tmp_path / "pki")
+    client = ca.issue("client", client=True)
+    key = serialization.load_pem_private_key(client.key.read_bytes(), password=None)
+    locked = tmp_path / "locked.key"
+    locked.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"passphrase"),
+        )
+    )
+    path = tls_config(tmp_path, f"      cert_file: {client.cert}\n      key_file: {locked}")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert [
+        f"{path}:6:7: targets[0].tls: key_file {locked} is encrypted: give the key unencrypted "
+        "(a passphrase cannot be asked for)"
+    ] == [str(p) for p in caught.value.problems]
 
 
 async def test_insecure_skip_verify_warns_at_every_load(tmp_path: Path) -> None:

@@ -55,6 +55,15 @@ def _header(value: str) -> str:
 
 
 HeaderName = Annotated[str, AfterValidator(_header)]
+
+
+def _header_text(value: str) -> str:
+    """Text that may stand in a header value: no control characters (a tab aside)."""
+    if re.search(r"[\x00-\x08\x0a-\x1f\x7f]", value):
+        raise ValueError("may not hold a line break or another control character")
+    return value
+
+
 ParamName = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -76,7 +85,7 @@ class Auth(Model):
     """How the key is sent: ``header: prefix<key>``."""
 
     header: HeaderName = "Authorization"
-    prefix: str | None = None
+    prefix: Annotated[str, AfterValidator(_header_text)] | None = None
     """The text before the key; ``"Bearer "`` for ``Authorization``, else nothing."""
 
     def pair(self) -> tuple[str, str]:

@@ -105,6 +105,13 @@ class DefinedTarget(TargetBase):
                 )
             elif not isinstance(value, str) or not value.strip() or "\n" in value or "\r" in value:
                 problems.append(f"{key} must be one line of text")
+        key_header = definition.auth.pair()[0]
+        problems += [
+            f"headers: header {name!r} carries the provider's key: set it with api_key, "
+            "api_key_env or api_key_file, never in headers"
+            for name in self.headers
+            if name.lower() == key_header.lower()
+        ]
         if "only_active" in self.model_fields_set and definition.status_filter is None:
             problems.append(
                 f"only_active: provider {self.provider} has no status filter, it counts "
@@ -472,14 +479,20 @@ def _cursor_value(value: Any, pointer: str) -> str | None:
     )
 
 
+MAX_TOTAL = 10**12
+"""The largest total an answer may state (more rows than any account holds): past it, or
+a count that is no plain number (``"²"``, 5,000 digits), the answer is a schema error."""
+
+
 def _total(value: Any, pointer: str | None) -> int | None:
     if value is _MISSING or value is None:
         return None
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 13:
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_TOTAL:
         where = "response" + (pointer or "").replace("/", ".")
-        raise SchemaError(f"{where}: expected a count, got {type(value).__name__}")
+        shown = type(value).__name__ if not isinstance(value, int) else "an out-of-range number"
+        raise SchemaError(f"{where}: expected a count, got {shown}")
     return value
 
 

@@ -118,7 +118,7 @@ class PerSession(Model):
 
 
 class ProxyURL(SecretStr):
-    """A ``proxy_url``: shown with its password masked (``http://user:xxxxx@host:port``)."""
+    """A ``proxy_url``: shown with its password masked (``http://xxxxx@host:port``)."""
 
     def _display(self) -> str:
         return self.proxy.shown
@@ -308,8 +308,13 @@ class TargetBase(Model):
                 proxy = environment_proxy(self.url, os.environ)
             except ProxyError as exc:
                 raise ValueError(f"{exc} (the environment's proxy for {self.url})") from None
-        if proxy is not None and proxy.password:
-            REDACTOR.add(proxy.password)  # the last line of defence, as for keys
+        # the last line of defence, as for keys: proxy credentials and header values (an
+        # upstream may echo a gateway token in an error body) never reach a log or a message
+        for secret in (
+            *(proxy.credentials if proxy is not None else ()),
+            *(v.get_secret_value() for v in self.headers.values()),
+        ):
+            REDACTOR.add(secret)
         self._transport = Transport(
             proxy=proxy,
             tls=self.tls.client if self.tls is not None else None,

@@ -39,7 +39,7 @@ class Proxy:
 
     @property
     def named(self) -> str:
-        """``the proxy http://user:xxxxx@host:port (from HTTPS_PROXY)``, for messages."""
+        """``the proxy http://xxxxx@host:port (from HTTPS_PROXY)``, for messages."""
         return f"the proxy {self.shown} (from {self.source})"
 
     @property
@@ -47,15 +47,21 @@ class Proxy:
         """The password (for the log redactor), or None."""
         return self.url.password
 
+    @property
+    def credentials(self) -> tuple[str, ...]:
+        """The user name and password, those that are set (for the log redactor)."""
+        return tuple(part for part in (self.url.user, self.url.password) if part)
+
     def __repr__(self) -> str:
         return f"Proxy({self.shown!r}, source={self.source!r})"
 
 
 def masked_url(url: URL) -> str:
-    """``scheme://user:xxxxx@host:port`` (or without user info): a URL safe to print."""
+    """``scheme://xxxxx@host:port`` (or without user info): a URL safe to print. The user
+    name is masked too: proxy services put their API key there (``http://KEY:@proxy``)."""
     shown = url.with_path("").with_query(None).with_fragment(None)
-    if url.password:
-        shown = shown.with_password(MASKED_PASSWORD)
+    if url.user or url.password:
+        shown = shown.with_user(None).with_user(MASKED_PASSWORD)
     return str(shown)
 
 

@@ -108,7 +108,12 @@ def client_tls(
         digest.update(b"cert" + check_file(cert_file, "cert_file"))
         digest.update(b"key" + check_file(key_file, "key_file"))
         try:
-            context.load_cert_chain(cert_file, key_file)
+            context.load_cert_chain(cert_file, key_file, password=_no_password)
+        except _EncryptedKeyError:
+            raise TLSFileError(
+                f"key_file {key_file} is encrypted: give the key unencrypted (a passphrase "
+                "cannot be asked for)"
+            ) from None
         except ssl.SSLError as exc:
             raise TLSFileError(_chain_problem(exc, cert_file, key_file)) from None
         except OSError as exc:
@@ -178,3 +183,11 @@ def handshake_failure(error: BaseException, host: str) -> str:
     if "WRONG_VERSION_NUMBER" in reason:
         return f"TLS: {host} did not answer with TLS (is it plain http://?)"
     return f"TLS: the handshake with {host} failed ({reason.lower() or error})"
+
+
+class _EncryptedKeyError(Exception):
+    """The client key asks for a passphrase (OpenSSL would prompt on the terminal)."""
+
+
+def _no_password() -> str:
+    raise _EncryptedKeyError
