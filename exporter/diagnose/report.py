@@ -27,7 +27,7 @@ from exporter.providers.rows import Page, Row, RowCodec
 from exporter.providers.schema import RowSchema
 from exporter.upstream.fetch import REDIRECTS, Exchange
 
-CODECS: Mapping[str, RowCodec[Any]] = {
+CODECS: Mapping[str, RowCodec[Any] | RowSchema] = {
     "together": together.CODEC,
     "agi": agi.CODEC,
     "trigger": trigger.CODEC,

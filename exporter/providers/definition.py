@@ -262,7 +262,9 @@ class Definition(Model):
     rows: Annotated[list[Pointer], BeforeValidator(_listed), Field(min_length=1, max_length=4)]
     """Where the rows array is; several pointers: the answer may have any of these shapes."""
     fields: Fields
-    time_unit: Literal["s", "ms"] = "s"
+    time_unit: Literal["s", "ms", "iso"] = "s"
+    """What a number in a time field counts (``iso``: times are ISO-8601 strings only, a
+    number there is an invalid value, and no value is coerced from a string)."""
     statuses: Annotated[dict[str, Phase], BeforeValidator(_lower_keys), Field(default_factory=dict)]
     status_filter: StatusFilter | None = None
     derived_status: DerivedStatus | None = None

@@ -155,6 +155,23 @@ class DefinedTarget(TargetBase):
         return value.strip() if isinstance(value, str) else None
 
 
+class SeededTarget(TargetBase):
+    """The target of a seed provider polled by its definition (see ``catalog.SEEDS``): its
+    keys stay those it had when hand-written, the engine's own settings are fixed here."""
+
+    only_active: ClassVar[bool] = False
+    page_concurrency: ClassVar[int] = 1
+    page_size: ClassVar[int | None] = None
+
+    def option(self, name: str) -> str | None:
+        """A seed target has no definition options."""
+        return None
+
+
+EngineTarget = DefinedTarget | SeededTarget
+"""A target the engine polls."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Fetched:
     """One answer, fetched: its rows decoded already (small and valid), or their bytes."""
@@ -180,6 +197,7 @@ class _Fetched:
 
 
 _MISSING = object()
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 def _walk_raw(top: Mapping[str, msgspec.Raw], path: Sequence[str]) -> Any:
@@ -210,7 +228,9 @@ def _locate(body: bytes, shapes: Sequence[str]) -> tuple[Buffer, str, dict[str, 
         if found is not _MISSING:
             where = "response." + ".".join(segments(shape))
             return envelope.array(found, where), shape, top
-    first = next(s for s in shapes if s)
+    first = next((s for s in shapes if s), None)
+    if first is None:  # only a bare array is accepted
+        raise SchemaError(f"response: expected an array, got {type(top).__name__}")
     where = "response." + ".".join(segments(first))
     raise SchemaError(f"{where}: expected an array, got nothing (the key is missing)")
 
@@ -225,14 +245,16 @@ def _meta_value(top: Mapping[str, msgspec.Raw] | None, pointer: str) -> Any:
     return msgspec.json.decode(bytes(found))
 
 
-class DefinedProvider(Provider[DefinedTarget]):
+class DefinedProvider(Provider[EngineTarget]):
     """The engine: one class per definition (see :func:`provider_class`)."""
 
     definition: ClassVar[Definition]
     schema: ClassVar[RowSchema]
     _envelopes: ClassVar[dict[str, msgspec.json.Decoder[Any]]]
+    rows_label: ClassVar[str] = "rows"
+    """What an invalid row's place starts with in a log (``rows[3]``)."""
 
-    def __init__(self, target: DefinedTarget) -> None:
+    def __init__(self, target: EngineTarget) -> None:
         super().__init__(target)
         self._slots: asyncio.Semaphore | None = None
         self._known: dict[tuple[tuple[str, str], ...], int] = {}
@@ -300,8 +322,17 @@ class DefinedProvider(Provider[DefinedTarget]):
     ) -> _Fetched:
         assert self._slots is not None
         async with self._slots:
-            answer = await fetcher.get(query)
+            if self._reads_headers:
+                answer = await fetcher.get(query)
+            else:  # the body alone (a fetcher that only reads bodies serves it too)
+                answer = Answer(await fetcher.get_body(query), _NO_HEADERS)
         return self._read(answer, key)
+
+    @property
+    def _reads_headers(self) -> bool:
+        """Whether an answer's headers matter (a cursor in a header)."""
+        nxt = self.definition.paging.next
+        return nxt is not None and nxt.startswith("header:")
 
     def _read(self, answer: Answer, key: int) -> _Fetched:
         body = answer.body
@@ -349,7 +380,7 @@ class DefinedProvider(Provider[DefinedTarget]):
     ) -> AsyncIterator[Page]:
         """One listing to its end; ``status`` is its rows' status when they carry none."""
         style = self.definition.paging.style
-        label = "rows" + "".join(f"[{k}={v}]" for k, v in query)
+        label = self.rows_label + "".join(f"[{k}={v}]" for k, v in query)
         if style == "none":
             parts = self._parts(await self._fetch(fetcher, query, 0), label)
         elif style == "cursor":
@@ -568,17 +599,29 @@ def meta_pointers(definition: Definition) -> list[str]:
 _CLASSES: dict[tuple[str, int], tuple[Definition, type[DefinedProvider]]] = {}
 
 
-def provider_class(provider_id: str, definition: Definition) -> type[DefinedProvider]:
-    """The provider class of one definition: its row struct and decoders built once."""
+def provider_class(
+    provider_id: str,
+    definition: Definition,
+    *,
+    wire_labels: bool = False,
+    hooks: Mapping[str, Any] = MappingProxyType({}),
+) -> type[DefinedProvider]:
+    """The provider class of one definition: its row struct and decoders built once.
+
+    A seed provider names its unreadable fields by their wire keys (``wire_labels``) and
+    may override :class:`Provider` hooks a definition cannot say (``hooks``, such as
+    ``error_detail``)."""
     key = (provider_id, id(definition))
     found = _CLASSES.get(key)
     if found is not None and found[0] is definition:
         return found[1]
     name = "".join(part.capitalize() for part in provider_id.replace("-", "_").split("_"))
-    schema = RowSchema(name, definition)
+    schema = RowSchema(name, definition, wire_labels=wire_labels)
     meta = meta_pointers(definition)
     envelopes = {
-        shape: msgspec.json.Decoder(envelope_type(name, shape, schema.row_type, meta), strict=False)
+        shape: msgspec.json.Decoder(
+            envelope_type(name, shape, schema.row_type, meta), strict=schema.strict
+        )
         for shape in definition.shapes
     }
     f = definition.fields
@@ -598,6 +641,7 @@ def provider_class(provider_id: str, definition: Definition) -> type[DefinedProv
             "definition": definition,
             "schema": schema,
             "_envelopes": envelopes,
+            **hooks,
         },
     )
     _CLASSES[key] = (definition, cls)

@@ -86,18 +86,22 @@ class Leaf:
         return segments(self.pointer)
 
 
-def _leaves(definition: Definition) -> list[Leaf]:
+def _leaves(definition: Definition, *, wire_labels: bool = False) -> list[Leaf]:
     f = definition.fields
+
+    def label(key: str, pointer: str) -> str:
+        return segments(pointer)[-1] if wire_labels and segments(pointer) else key
+
     out = [Leaf("id", "id", f.id, "id")]
     if f.status is not None:
         out.append(Leaf("status", "status", f.status, "status"))
-    out.append(Leaf("created", "created", f.created, "created"))
+    out.append(Leaf("created", label("created", f.created), f.created, "created"))
     for key, kind in (("deadline", "time"), ("last_activity", "time"), ("leases", "count")):
         pointer = getattr(f, key)
         if pointer is not None:
-            out.append(Leaf(key, key, pointer, kind))
+            out.append(Leaf(key, label(key, pointer), pointer, kind))
     if f.kind is not None:
-        out.append(Leaf("kind", "kind", f.kind, "text"))
+        out.append(Leaf("kind", label("kind", f.kind), f.kind, "text"))
     rule = definition.deadline
     if rule is not None:
         for i, term in enumerate(rule.earliest):
@@ -350,9 +354,15 @@ class _Node:
 class RowSchema:
     """A definition's row struct, its decoders, and the checked reading of a row."""
 
-    def __init__(self, name: str, definition: Definition) -> None:
+    def __init__(self, name: str, definition: Definition, *, wire_labels: bool = False) -> None:
+        """``wire_labels``: an unreadable fact other than id and status is counted under its
+        key in the row (as the providers hand-written before the engine count them), not
+        its field name."""
         self.program = Program(definition)
-        self.leaves = _leaves(definition)
+        self.leaves = _leaves(definition, wire_labels=wire_labels)
+        self.strict = definition.time_unit == "iso"
+        """Whether values are decoded as they come (no number from a string, no time from
+        a number)."""
         self.fields = tuple(dict.fromkeys(leaf.label for leaf in self.leaves))
         ms = definition.time_unit == "ms"
         root = _Node()
@@ -384,7 +394,9 @@ class RowSchema:
         base = self._base(name, definition, getters)
         self.row_type: type[RowStruct] = self._struct(name, root, base, ms, top=True)
         row_list: Any = list[self.row_type]  # type: ignore[name-defined]
-        self._typed: msgspec.json.Decoder[list[Any]] = msgspec.json.Decoder(row_list, strict=False)
+        self._typed: msgspec.json.Decoder[list[Any]] = msgspec.json.Decoder(
+            row_list, strict=self.strict
+        )
 
     def _base(
         self, name: str, definition: Definition, getters: dict[str, Callable[[Any], Any]]
@@ -496,10 +508,13 @@ class RowSchema:
         if kind == "set":
             return value
         label = leaf.label
+        reader = _iso_time if self.strict and kind in ("time", "created") else _READERS[kind]
         try:
-            return _READERS[kind](value, self.program.scale, kind in _REQUIRED)
+            return reader(value, self.program.scale, kind in _REQUIRED)
         except _Unreadable as exc:
-            problems.append((label, f"{where}: expected {exc.expected}, got {_shown(value)}"))
+            textual = kind in ("id", "status", "text") and not isinstance(value, str)
+            shown = _kind(value) if textual else _shown(value)
+            problems.append((label, f"{where}: expected {exc.expected}, got {shown}"))
             return None
 
     def decode(
@@ -615,6 +630,17 @@ def _time(value: object, scale: float, required: bool) -> datetime | None:
         except (OverflowError, OSError, ValueError):
             pass
     raise _Unreadable("an ISO-8601 timestamp or a number")
+
+
+def _iso_time(value: object, scale: float, required: bool) -> datetime | None:
+    if value is None and not required:
+        return None
+    if isinstance(value, str):
+        try:
+            return parse_datetime(value)
+        except (ValueError, TypeError):
+            pass
+    raise _Unreadable("an ISO-8601 timestamp")
 
 
 def _count(value: object, scale: float, required: bool) -> int | None:
