@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from structlog.testing import capture_logs
 
 from exporter.config.settings import ConfigError, load_settings
 from exporter.core.records import Phase
 from exporter.polling.runtime import new_pollers, new_store
 from exporter.upstream.client import new_client_session
-from tests.harness import NOW, poll_all, scrape, settings_for
+from tests.harness import NOW, invalid_example, invalid_rows, poll_all, scrape, settings_for
 from tests.origin import json_response, origin_server
 
 ROWS = [
@@ -410,4 +411,235 @@ def test_an_auth_prefix_with_a_line_break_is_a_config_error(tmp_path: Path) -> N
     assert [
         f"{path}:5:35: providers.acme.auth.prefix: may not hold a line break or another "
         "control character"
+    ] == [str(p) for p in raised.value.problems]
+
+
+# --- fields.executions and errors ----------------------------------------------------------
+
+WORK = {
+    "path": "/v1/list",
+    "rows": "/result/items",
+    "errors": "/meta/errors",
+    "fields": {**FIELDS, "executions": "/stats/runs"},
+    "statuses": STATUSES,
+}
+"""A definition whose rows carry an execution count and whose answers list upstream errors
+beside the rows (both nested, as the pointers allow)."""
+LISTED = [
+    "quota nearly exhausted",
+    {"code": "partial", "message": "region eu-west unavailable"},
+    {"code": 7},
+    *(f"e{i}" for i in range(9)),
+]
+"""Twelve listed errors: a string, an object with a message, one without, nine more."""
+
+
+def _work_rows(count: int) -> list[dict[str, Any]]:
+    """``count`` sessions cycling running, starting, paused; session i ran i % 5 times."""
+    states = ["running", "starting", "paused"]
+    return [
+        {
+            "id": f"w{i}",
+            "state": states[i % 3],
+            "startedAt": "2025-12-31T23:00:00Z",
+            "stats": {"runs": i % 5},
+            "pad": "x" * 200,
+        }
+        for i in range(count)
+    ]
+
+
+async def _poll_store(
+    handler: Callable[[web.Request], web.Response], definition: dict[str, Any]
+) -> Any:
+    async with origin_server(handler) as origin:
+        settings = settings_for(
+            {"name": "t", "provider": "acme", "base_url": origin.url},
+            providers={"acme": definition},
+        )
+        return await poll_all(settings, clock=lambda: NOW)
+
+
+@pytest.mark.parametrize("count", [7, 6000], ids=["typed-whole", "chunked"])
+async def test_executions_are_summed_and_listed_errors_counted_and_logged(count: int) -> None:
+    """fields.executions is summed into sessions_executions over pending and live sessions
+    (a paused one adds none); the errors the answer lists at ``errors`` are counted whole in
+    sessions_exporter_upstream_errors_total, the first ten logged (an object by its message,
+    else its JSON); the rows are still counted. The same for an answer decoded whole and one
+    over 1 MiB read a chunk at a time."""
+    rows = _work_rows(count)
+
+    def handler(request: web.Request) -> web.Response:
+        return json_response({"result": {"items": rows}, "meta": {"errors": LISTED}})
+
+    with capture_logs() as logs:
+        store = await _poll_store(handler, WORK)
+    exposition = scrape(store, clock=lambda: NOW)
+    assert store.snapshots["t"].error is None
+    runs = sum(r["stats"]["runs"] for r in rows if r["state"] != "paused")
+    assert runs == exposition.get("sessions_executions", target="t")
+    assert 12 == exposition.get("sessions_exporter_upstream_errors_total", target="t")
+    assert count == sum(exposition.by("sessions", "status", target="t").values())
+    warned = [(e["count"], e["errors"]) for e in logs if e["event"] == "poll.upstream_errors"]
+    expected = [
+        "quota nearly exhausted",
+        "region eu-west unavailable",
+        '{"code":7}',
+        *(f"e{i}" for i in range(7)),
+    ]
+    assert [(12, expected)] == warned
+
+
+async def test_an_unreadable_execution_count_is_counted_under_executions() -> None:
+    """An execution count that is no count of at least 0 makes that fact unknown for its row
+    (counted under ``executions``, its place named); one sent as a string is read."""
+    rows = _work_rows(4)  # running, starting, paused, running
+    rows[0]["stats"] = {"runs": "4"}
+    rows[1]["stats"] = {"runs": -1}
+    rows[3]["stats"] = {"runs": 2.5}
+
+    def handler(request: web.Request) -> web.Response:
+        return json_response({"result": {"items": rows}})
+
+    store = await _poll_store(handler, WORK)
+    exposition = scrape(store, clock=lambda: NOW)
+    assert 4 == exposition.get("sessions_executions", target="t")  # the paused one adds none
+    assert {"executions": 2} == invalid_rows(store, "t", clock=lambda: NOW)
+    assert "rows[1].stats.runs: expected a count of at least 0, got -1" == invalid_example(
+        store, "t"
+    )
+    assert 4 == sum(exposition.by("sessions", "status", target="t").values())
+    assert 0 == exposition.get("sessions_exporter_upstream_errors_total", target="t")
+
+
+@pytest.mark.parametrize(
+    ("document", "error", "listed"),
+    [
+        (
+            {"meta": {"errors": ["sessions backend down", "retry later"]}},
+            "response.result: expected an object, got null "
+            "(the response's meta.errors[0]: sessions backend down)",
+            2,
+        ),
+        (
+            {"result": {}, "meta": {"errors": [{"message": "sessions backend down"}]}},
+            "response.result.items: expected an array, got nothing (the key is missing) "
+            "(the response's meta.errors[0]: sessions backend down)",
+            1,
+        ),
+        (
+            {"result": {"items": "n/a"}, "meta": {"errors": []}},
+            "response.result.items: expected an array, got str",
+            0,
+        ),
+        (
+            {"result": {"items": []}, "meta": {"errors": "oops"}},
+            "response.meta.errors: expected an array, got str",
+            0,
+        ),
+    ],
+)
+async def test_missing_rows_fail_as_schema_quoting_the_first_listed_error(
+    document: dict[str, Any], error: str, listed: int
+) -> None:
+    """An answer without its rows fails the poll as schema, naming where the walk stopped
+    and quoting the first listed error; the listed errors are still counted. An errors
+    value that is no array fails as schema too."""
+
+    def handler(request: web.Request) -> web.Response:
+        return json_response(document)
+
+    store = await _poll_store(handler, WORK)
+    snapshot = store.snapshots["t"]
+    assert error == snapshot.error
+    assert "schema" == snapshot.error_reason.value
+    exposition = scrape(store, clock=lambda: NOW)
+    assert listed == exposition.get("sessions_exporter_upstream_errors_total", target="t")
+
+
+async def test_without_the_keys_no_executions_and_no_listed_errors_are_read() -> None:
+    """A definition without fields.executions exports no sessions_executions, and one
+    without errors counts no upstream error, whatever the answer lists."""
+
+    def handler(request: web.Request) -> web.Response:
+        return json_response({"result": {"items": _work_rows(3)}, "meta": {"errors": LISTED}})
+
+    plain = {k: v for k, v in WORK.items() if k != "errors"}
+    plain["fields"] = FIELDS
+    with capture_logs() as logs:
+        store = await _poll_store(handler, plain)
+    exposition = scrape(store, clock=lambda: NOW)
+    assert store.snapshots["t"].error is None
+    assert exposition.get("sessions_executions", target="t") is None
+    assert 0 == exposition.get("sessions_exporter_upstream_errors_total", target="t")
+    assert [] == [e for e in logs if e["event"] == "poll.upstream_errors"]
+
+
+async def test_a_row_left_out_is_counted_once_under_the_field_that_left_it_out() -> None:
+    """A row whose id or status cannot be read is left out and counted once, under id or
+    status: its other unreadable facts are not read (as the hand-written providers count)."""
+    rows = [
+        {"state": "running", "startedAt": 7},
+        {"id": "b", "state": None, "startedAt": {"at": 1}},
+        {"id": "c", "state": "running", "startedAt": "yesterday"},
+        {"id": "d", "state": "running", "startedAt": "2025-12-31T23:00:00Z"},
+    ]
+
+    def handler(request: web.Request) -> web.Response:
+        return json_response({"data": rows})
+
+    store = await _poll_store(handler, _definition(rows="/data", time_unit="iso"))
+    assert {"id": 1, "status": 1, "created": 1} == invalid_rows(store, "t", clock=lambda: NOW)
+    exposition = scrape(store, clock=lambda: NOW)
+    assert {"running": 2} == {
+        s: v for s, v in exposition.by("sessions", "status", target="t").items() if v
+    }
+
+
+NEW_KEYS = """\
+providers:
+  acme:
+    path: /v1/list
+    rows: /data/items
+    errors: errors
+    fields: {id: /id, status: /s, created: /c, executions: runs}
+  bare:
+    path: /v1/list
+    rows: ""
+    errors: ""
+    fields: {id: /id, status: /s, created: /c}
+  nested:
+    path: /v1/list
+    rows: /data/items
+    errors: /data
+    fields: {id: /id, status: /s, created: /c}
+  paged:
+    path: /v1/list
+    paging: {style: cursor, next: /meta/next}
+    rows: /data
+    errors: /meta
+    fields: {id: /id, status: /s, created: /c}
+targets:
+  - {name: t, provider: acme, api_key: k, base_url: "http://127.0.0.1:1"}
+"""
+
+
+def test_the_new_keys_are_checked_where_they_are_written(tmp_path: Path) -> None:
+    """``errors`` and ``fields.executions`` are JSON pointers; ``errors`` is neither the
+    whole answer nor where the rows or a paging value are: each problem located."""
+    path = tmp_path / "keys.yaml"
+    path.write_text(NEW_KEYS, encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path)
+    assert [
+        f"{path}:5:13: providers.acme.errors: 'errors' is not a JSON pointer (RFC 6901): write "
+        "'/errors' for a top-level key, or \"\" for the whole value",
+        f"{path}:6:60: providers.acme.fields.executions: 'runs' is not a JSON pointer (RFC "
+        "6901): write '/runs' for a top-level key, or \"\" for the whole value",
+        f'{path}:10:13: providers.bare.errors: "" is the whole answer: give the pointer of '
+        "the errors array (/errors)",
+        f"{path}:15:13: providers.nested.errors: /data overlaps rows (/data/items): give each "
+        "its own place",
+        f"{path}:21:13: providers.paged.errors: /meta overlaps paging.next (/meta/next): give "
+        "each its own place",
     ] == [str(p) for p in raised.value.problems]

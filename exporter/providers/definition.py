@@ -3,8 +3,9 @@ built-in ones in ``definitions/``), validated like the rest of the config.
 
 The core keys are the contract's (docs/interface.md, "User-defined providers"); the few
 extensions (``rows`` as several shapes, ``status_filter``, ``derived_status``,
-``deadline``, ``options``, the ``last_id`` cursor) are a fixed set documented in
-docs/providers.md, "Defining a provider". Numbers sent as strings are always accepted.
+``deadline``, ``options``, the ``last_id`` cursor, ``fields.executions``, ``errors``) are a
+fixed set documented in docs/providers.md, "Defining a provider". Numbers sent as strings
+are accepted, unless ``time_unit`` is ``iso`` (values are read as they come).
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from exporter.core.records import Phase
 from exporter.providers.target import HttpUrl, Model
@@ -168,6 +176,9 @@ class Fields(Model):
     last_activity: Pointer | None = None
     leases: Pointer | None = None
     kind: Pointer | None = None
+    executions: Pointer | None = None
+    """A count of work done in the session (code executions), summed into
+    ``sessions_executions``."""
 
 
 class StatusFilter(Model):
@@ -272,6 +283,10 @@ class Definition(Model):
     options: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")], TargetOption] = Field(
         default_factory=dict
     )
+    errors: Pointer | None = None
+    """Where a 2xx answer lists upstream errors beside its rows (an array of strings or of
+    objects with a ``message``): counted, the first ten logged, the first quoted when the
+    rows are missing."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Definition:
@@ -291,6 +306,37 @@ class Definition(Model):
         if self.paging.next == LAST_ID and self.fields.id.count("/") != 1:
             raise ValueError("next: last_id needs fields.id to be a top-level key (/id)")
         return self
+
+    @field_validator("errors")
+    @classmethod
+    def _errors_apart(cls, where: str | None, info: ValidationInfo) -> str | None:
+        """``errors`` names its own place: not the whole answer, the rows or a paging value."""
+        if where is None:
+            return where
+        if not where:
+            raise ValueError(
+                '"" is the whole answer: give the pointer of the errors array (/errors)'
+            )
+        paging = info.data.get("paging")
+        taken = [(r, "rows") for r in info.data.get("rows", ()) if r]
+        if isinstance(paging, Paging):
+            taken += [
+                (v, f"paging.{k}")
+                for k, v in (
+                    ("total", paging.total),
+                    ("has_next", paging.has_next),
+                    ("next", paging.next),
+                )
+                if v and v.startswith("/")
+            ]
+        for pointer, key in taken:
+            if (
+                where == pointer
+                or where.startswith(pointer + "/")
+                or pointer.startswith(where + "/")
+            ):
+                raise ValueError(f"{where} overlaps {key} ({pointer}): give each its own place")
+        return where
 
     @property
     def from_listing(self) -> bool:

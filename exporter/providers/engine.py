@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import math
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -26,7 +26,7 @@ import msgspec
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from exporter.core.records import Phase
-from exporter.providers import envelope
+from exporter.providers import envelope, upstream_errors
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.catalog import BUILTIN
 from exporter.providers.definition import LAST_ID, Definition, segments
@@ -183,6 +183,8 @@ class _Fetched:
     shape: str
     meta: dict[str, Any]
     headers: Mapping[str, str]
+    errors: msgspec.Raw | None = None
+    """The errors array the answer lists beside its rows (a definition's ``errors``), raw."""
 
     def exact(self) -> Buffer:
         """The bytes of the rows array (what :class:`RepeatGuard` compares)."""
@@ -197,6 +199,8 @@ class _Fetched:
 
 
 _MISSING = object()
+_RAW = object()
+"""A value of the answer left raw (see :func:`envelope_type`)."""
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
@@ -205,9 +209,9 @@ def _walk_raw(top: Mapping[str, msgspec.Raw], path: Sequence[str]) -> Any:
     value: Any = top
     for i, key in enumerate(path):
         if i:
-            if bytes(value).lstrip()[:1] != b"{":
+            if bytes(memoryview(value)[:1]) != b"{":  # a raw value starts at its first byte
                 return _MISSING
-            value = envelope.decode_object(bytes(value), "response")
+            value = envelope.decode_object(value, "response")  # read in place, not copied
         if key not in value:
             return _MISSING
         value = value[key]
@@ -231,8 +235,19 @@ def _locate(body: bytes, shapes: Sequence[str]) -> tuple[Buffer, str, dict[str, 
     first = next((s for s in shapes if s), None)
     if first is None:  # only a bare array is accepted
         raise SchemaError(f"response: expected an array, got {type(top).__name__}")
-    where = "response." + ".".join(segments(first))
-    raise SchemaError(f"{where}: expected an array, got nothing (the key is missing)")
+    raise _missing(top, first)
+
+
+def _missing(top: Mapping[str, msgspec.Raw], pointer: str) -> SchemaError:
+    """Why an answer has no rows at ``pointer``: an object on the way that is null, absent
+    or of another type (``response.data: expected an object, got null``), or the array's
+    key missing."""
+    path = segments(pointer)
+    value = top
+    for depth, key in enumerate(path[:-1]):
+        value = envelope.obj(value.get(key), "response." + ".".join(path[: depth + 1]))
+    where = "response." + ".".join(path)
+    return SchemaError(f"{where}: expected an array, got nothing (the key is missing)")
 
 
 def _meta_value(top: Mapping[str, msgspec.Raw] | None, pointer: str) -> Any:
@@ -326,7 +341,38 @@ class DefinedProvider(Provider[EngineTarget]):
                 answer = await fetcher.get(query)
             else:  # the body alone (a fetcher that only reads bodies serves it too)
                 answer = Answer(await fetcher.get_body(query), _NO_HEADERS)
+        if self.definition.errors is not None:
+            return await self._read_listing_errors(fetcher, answer, key)
         return self._read(answer, key)
+
+    async def _read_listing_errors(
+        self, fetcher: PageFetcher, answer: Answer, key: int
+    ) -> _Fetched:
+        """:meth:`_read`, and the errors the answer lists beside its rows counted and the
+        first ten kept for the log (also when its rows are missing: the schema error then
+        quotes the first)."""
+        pointer = self.definition.errors
+        assert pointer is not None
+        name = ".".join(segments(pointer))
+        try:
+            page = self._read(answer, key)
+        except SchemaError as exc:
+            top = envelope.decode_any(answer.body)
+            listed = None if isinstance(top, bytes) else _listed(top, pointer, _walk_raw)
+            messages = await self._report_errors(fetcher, listed, name)
+            raise upstream_errors.quoted(exc, messages, name=name) from None
+        await self._report_errors(fetcher, page.errors, name)
+        return page
+
+    @staticmethod
+    async def _report_errors(
+        fetcher: PageFetcher, listed: msgspec.Raw | None, name: str
+    ) -> list[str]:
+        """The listed errors counted on the fetcher (the first ten kept), and those ten."""
+        messages, more = await upstream_errors.error_messages(listed, where=f"response.{name}")
+        if messages:
+            fetcher.report_upstream_errors(messages, more=more)
+        return messages
 
     @property
     def _reads_headers(self) -> bool:
@@ -350,10 +396,12 @@ class DefinedProvider(Provider[EngineTarget]):
                     return _Fetched(key, body, whole, b"", "", {}, answer.headers)
                 rows = _struct_at(whole, segments(shape))
                 meta = {p: _struct_at(whole, segments(p)) for p in meta_pointers(self.definition)}
-                return _Fetched(key, body, rows, b"", shape, meta, answer.headers)
+                errors = _listed(whole, self.definition.errors, _struct_at)
+                return _Fetched(key, body, rows, b"", shape, meta, answer.headers, errors)
         array, shape, top = _locate(body, shapes)
         meta = {p: _meta_value(top, p) for p in meta_pointers(self.definition)}
-        return _Fetched(key, b"", None, array, shape, meta, answer.headers)
+        errors = _listed(top, self.definition.errors, _walk_raw)
+        return _Fetched(key, b"", None, array, shape, meta, answer.headers, errors)
 
     async def _parts(self, page: _Fetched, label: str) -> AsyncIterator[Page]:
         """The page's rows, as one page or a chunk at a time."""
@@ -527,6 +575,17 @@ def _total(value: Any, pointer: str | None) -> int | None:
     return value
 
 
+def _listed(
+    top: Any, pointer: str | None, walk: Callable[[Any, Sequence[str]], Any]
+) -> msgspec.Raw | None:
+    """The raw errors array at ``pointer`` of a decoded answer (``None``: absent, or the
+    definition lists none); ``walk`` reads a struct or a raw object."""
+    if pointer is None or top is None:
+        return None
+    found = walk(top, segments(pointer))
+    return None if found is _MISSING else found
+
+
 def _struct_at(value: Any, path: Sequence[str]) -> Any:
     """The value at ``path`` in a decoded envelope struct (``_MISSING`` when absent)."""
     for name in path:
@@ -541,12 +600,26 @@ def _attr(key: str) -> str:
     return "k" + key.encode().hex()
 
 
-def envelope_type(name: str, shape: str, row_type: type[Any], meta: Sequence[str]) -> Any:
+def envelope_type(
+    name: str,
+    shape: str,
+    row_type: type[Any],
+    meta: Sequence[str],
+    *,
+    raw: Sequence[str] = (),
+) -> Any:
     """The type of a whole answer of ``shape``: rows typed, paging values as they come
-    (each optional: absent is told apart from null)."""
+    (each optional: absent is told apart from null), the ``raw`` pointers' values left
+    undecoded (an errors array: read later, a chunk at a time)."""
     if not shape:
         return list[row_type]  # type: ignore[valid-type]
     tree: dict[str, Any] = {}
+    for pointer in raw:
+        node = tree
+        *heads, last = segments(pointer)
+        for key in heads:
+            node = node.setdefault(key, {})
+        node[last] = _RAW
     for pointer in meta:
         node = tree
         *heads, last = segments(pointer)
@@ -570,9 +643,11 @@ def envelope_type(name: str, shape: str, row_type: type[Any], meta: Sequence[str
                 kind = build(f"{label}_{len(fields)}", sub, along, depth + 1)
             elif sub is None:
                 kind = Any
+            elif sub is _RAW:
+                kind = msgspec.Raw
             else:
                 kind = sub
-            if along or (sub is not None and not isinstance(sub, dict)):
+            if along or (sub is not None and sub is not _RAW and not isinstance(sub, dict)):
                 fields.append((_attr(key), kind, msgspec.field(name=key)))
             else:
                 fields.append(
@@ -618,9 +693,10 @@ def provider_class(
     name = "".join(part.capitalize() for part in provider_id.replace("-", "_").split("_"))
     schema = RowSchema(name, definition, wire_labels=wire_labels)
     meta = meta_pointers(definition)
+    raw = [definition.errors] if definition.errors else []
     envelopes = {
         shape: msgspec.json.Decoder(
-            envelope_type(name, shape, schema.row_type, meta), strict=schema.strict
+            envelope_type(name, shape, schema.row_type, meta, raw=raw), strict=schema.strict
         )
         for shape in definition.shapes
     }
@@ -629,6 +705,7 @@ def provider_class(
         deadlines=f.deadline is not None or definition.deadline is not None,
         leases=f.leases is not None,
         activity=f.last_activity is not None,
+        executions=f.executions is not None,
     )
     cls = type(
         f"{name}Provider",

@@ -55,7 +55,9 @@ _KIND_TYPES: dict[str, Any] = {
 }
 """The msgspec type of each kind of leaf (a time in milliseconds: :data:`_MS_TIME`)."""
 _REQUIRED = frozenset({"id", "status", "created"})
-_DIRECT = {"id", "status", "created", "deadline", "last_activity", "leases", "kind"}
+_LEFT_OUT = frozenset({"id", "status"})
+"""Leaves without which a row is left out (as :data:`exporter.providers.rows.LEFT_OUT`)."""
+_DIRECT = {"id", "status", "created", "deadline", "last_activity", "leases", "kind", "executions"}
 """Row attributes a top-level leaf can be, as a plain struct field."""
 _ROW_ATTRS = (
     "id",
@@ -100,6 +102,8 @@ def _leaves(definition: Definition, *, wire_labels: bool = False) -> list[Leaf]:
         pointer = getattr(f, key)
         if pointer is not None:
             out.append(Leaf(key, label(key, pointer), pointer, kind))
+    if f.executions is not None:  # a count, as leases
+        out.append(Leaf("executions", label("executions", f.executions), f.executions, "count"))
     if f.kind is not None:
         out.append(Leaf("kind", label("kind", f.kind), f.kind, "text"))
     rule = definition.deadline
@@ -405,7 +409,10 @@ class RowSchema:
         for attr in _ROW_ATTRS:
             if attr in self._direct:
                 continue
-            if attr == "status" and definition.derived_status is not None:
+            if attr == "status" and self.program.constant is not None:
+                namespace["__annotations__"][attr] = ClassVar[str]  # one for every row
+                namespace[attr] = self.program.constant
+            elif attr == "status" and definition.derived_status is not None:
                 namespace[attr] = property(_status_of(self.program, getters))
             elif attr == "deadline" and definition.deadline is not None:
                 namespace[attr] = property(_deadline_of(self.program, getters))
@@ -467,6 +474,8 @@ class RowSchema:
                 values[leaf.key] = by_pointer[leaf.pointer]
                 continue
             values[leaf.key] = by_pointer[leaf.pointer] = self._read(value, leaf, here, problems)
+            if values[leaf.key] is None and leaf.kind in _LEFT_OUT:
+                return None, problems  # left out, counted once: its other facts are not read
         program = self.program
 
         def get(key: str) -> Any:
@@ -491,6 +500,7 @@ class RowSchema:
             values.get("last_activity"),
             values.get("leases"),
             values.get("kind"),
+            executions=values.get("executions"),
         )
         return row, problems
 
@@ -508,7 +518,7 @@ class RowSchema:
         if kind == "set":
             return value
         label = leaf.label
-        reader = _iso_time if self.strict and kind in ("time", "created") else _READERS[kind]
+        reader = _STRICT_READERS.get(kind, _READERS[kind]) if self.strict else _READERS[kind]
         try:
             return reader(value, self.program.scale, kind in _REQUIRED)
         except _Unreadable as exc:
@@ -571,8 +581,16 @@ class RowSchema:
 class CheckedRow:
     """A row read field by field (the typed decode rejected its chunk)."""
 
-    __slots__ = ("created", "deadline", "id", "kind", "last_activity", "leases", "status")
-    executions = None
+    __slots__ = (
+        "created",
+        "deadline",
+        "executions",
+        "id",
+        "kind",
+        "last_activity",
+        "leases",
+        "status",
+    )
 
     def __init__(  # noqa: PLR0917 - the Row's attributes, in order
         self,
@@ -583,10 +601,13 @@ class CheckedRow:
         last_activity: datetime | None,
         leases: int | None,
         kind: str | None,
+        *,
+        executions: int | None = None,
     ) -> None:
         self.id, self.status, self.created = id, status, created
         self.deadline, self.last_activity = deadline, last_activity
         self.leases, self.kind = leases, kind
+        self.executions = executions
 
 
 class _Unreadable(Exception):
@@ -643,6 +664,17 @@ def _iso_time(value: object, scale: float, required: bool) -> datetime | None:
     raise _Unreadable("an ISO-8601 timestamp")
 
 
+def _strict_count(value: object, scale: float, required: bool) -> int | None:
+    """A count as it comes: an integer (no string, number with a fraction or boolean)."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _Unreadable("an integer")
+    if value < 0:
+        raise _Unreadable("a count of at least 0")
+    return value
+
+
 def _count(value: object, scale: float, required: bool) -> int | None:
     if value is None:
         return None
@@ -670,6 +702,14 @@ _READERS: dict[str, Callable[[object, float, bool], Any]] = {
     "count": _count,
     "number": _amount,
 }
+
+
+_STRICT_READERS: dict[str, Callable[[object, float, bool], Any]] = {
+    "created": _iso_time,
+    "time": _iso_time,
+    "count": _strict_count,
+}
+"""The readers of ``time_unit: iso`` where they differ: values read as they come."""
 
 
 def _kind(value: object) -> str:
