@@ -61,7 +61,9 @@ ENDED_STATUSES = ("CLOSED", "EXPIRED")
 PAGE_SIZE = DEFINITION.paging.size
 DEFAULT_ENDED_WINDOW = 86_400.0
 _UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
-STATUS_PARAM = "filter[status]"
+assert DEFINITION.status_filter is not None  # a listing per status: its rows carry none
+STATUS_PARAM = DEFINITION.status_filter.param
+"""``filter[status]``: the status of a listing's rows (the diagnostic reads it too)."""
 PERIOD_PARAM = "filter[createdAt][period]"
 
 API_VERSION = DEFINITION.headers["x-trigger-api-version"]
