@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
+from pydantic import ValidationError
 from structlog.testing import capture_logs
 
 from exporter.config.settings import ConfigError, load_settings
 from exporter.core.records import Phase
 from exporter.polling.runtime import new_pollers, new_store
+from exporter.providers.definition import Definition
 from exporter.upstream.client import new_client_session
 from tests.harness import NOW, invalid_example, invalid_rows, poll_all, scrape, settings_for
 from tests.origin import json_response, origin_server
@@ -643,3 +647,208 @@ def test_the_new_keys_are_checked_where_they_are_written(tmp_path: Path) -> None
         f"{path}:21:13: providers.paged.errors: /meta overlaps paging.next (/meta/next): give "
         "each its own place",
     ] == [str(p) for p in raised.value.problems]
+
+
+# --- constant headers, the reset unit, run_id, cursor loops and empty pages ------------------
+
+
+def _cursor_pages(
+    pages: list[tuple[bytes | list[dict[str, Any]], str | None]],
+    headers: Mapping[str, str] | None = None,
+) -> Callable[[web.Request], web.Response]:
+    """An origin serving ``pages`` in turn as ``{"data": <rows>, "next": <cursor>}`` (rows
+    given as bytes are sent as written), page ``n`` at ``cursor=<cursor of page n-1>``."""
+    by_cursor: dict[str | None, int] = {None: 0}
+    for i, (_, cursor) in enumerate(pages):
+        by_cursor.setdefault(cursor, i + 1)  # a cursor given again leads where it led first
+
+    def handler(request: web.Request) -> web.Response:
+        rows, cursor = pages[by_cursor[request.query.get("cursor")]]
+        data = rows if isinstance(rows, bytes) else orjson.dumps(rows)
+        body = b'{"data": ' + data + b', "next": ' + orjson.dumps(cursor) + b"}"
+        return web.Response(body=body, content_type="application/json", headers=headers)
+
+    return handler
+
+
+CURSOR = {"rows": "/data", "paging": {"style": "cursor", "next": "/next"}}
+
+
+async def test_constant_headers_go_with_every_request() -> None:
+    """A definition's ``headers:`` are sent, stripped, with every request of every page,
+    beside the key; a target adds its own headers to them."""
+    handler = _cursor_pages([(ROWS[:3], "p2"), (ROWS[3:], None)])
+    definition = _definition(**CURSOR, headers={"X-Api-Version": " 2025-07-16 "})
+    async with origin_server(handler) as origin:
+        settings = settings_for(
+            {"name": "t", "provider": "acme", "base_url": origin.url, "headers": {"X-Org": "o"}},
+            providers={"acme": definition},
+        )
+        store = await poll_all(settings, clock=lambda: NOW)
+    assert store.snapshots["t"].error is None
+    assert [("2025-07-16", "o", "Bearer test-key-0123456789")] * 2 == [
+        (s.headers.get("X-Api-Version"), s.headers.get("X-Org"), s.authorization)
+        for s in origin.seen
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"headers": {"Authorization": "x"}}, "headers: 'Authorization' is the header the key"),
+        (
+            {"auth": {"header": "X-Key"}, "headers": {"x-key": "x"}},
+            "headers: 'x-key' is the header the key is sent in (auth.header)",
+        ),
+        ({"headers": {"User-Agent": "x"}}, "headers: 'User-Agent' is set by the exporter"),
+        ({"headers": {"X-A": "1", "x-a": "2"}}, "headers: 'x-a' is given twice (as 'X-A')"),
+        ({"headers": {"Bad Name": "x"}}, "'Bad Name' is not an HTTP header name"),
+        ({"headers": {"X-A": "a\nb"}}, "may not hold a line break or another control character"),
+        ({"headers": {"X-A": "  "}}, "a header value may not be empty"),
+        ({"rate_limit_reset": "ms"}, "rate_limit_reset"),
+        ({"fields": {**FIELDS, "run_id": "run"}}, "'run' is not a JSON pointer"),
+    ],
+)
+def test_headers_reset_unit_and_run_id_are_validated(extra: dict[str, Any], message: str) -> None:
+    """A constant header that is the key's, one the exporter sets, one given twice, a bad
+    name, a value of two lines or blank; a reset unit not offered; a run_id that is no
+    pointer: each a config error in plain words."""
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        Definition.model_validate({**_definition(**CURSOR), **extra})
+
+
+def test_a_target_may_not_replace_a_constant_header(tmp_path: Path) -> None:
+    """A target's ``headers:`` naming a definition's constant header is refused, located."""
+    path = tmp_path / "headers.yaml"
+    path.write_text(
+        "providers:\n  acme:\n    base_url: http://127.0.0.1:1\n    path: /v1/s\n"
+        "    headers: {X-Api-Version: '1'}\n    rows: /data\n"
+        "    fields: {id: /id, status: /s, created: /c}\n"
+        "targets:\n  - name: t\n    provider: acme\n    api_key: k\n"
+        "    headers: {x-api-version: '2'}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path)
+    assert [
+        f"{path}:12:15: targets[0].headers.x-api-version: header 'x-api-version' is set by the "
+        "exporter for provider acme and cannot be replaced"
+    ] == [str(p) for p in raised.value.problems]
+
+
+@pytest.mark.parametrize(
+    ("unit", "reset"), [("epoch_ms", NOW + 60.5), ("auto", NOW * 1000 + 60_500)]
+)
+async def test_the_rate_limit_reset_unit(unit: str, reset: float) -> None:
+    """``rate_limit_reset: epoch_ms`` reads ``X-RateLimit-Reset`` as unix milliseconds (the
+    gauge in seconds); ``auto`` takes a number that large as unix seconds, as it always did."""
+    limits = {"X-RateLimit-Remaining": "7", "X-RateLimit-Reset": str(int(NOW) * 1000 + 60_500)}
+    handler = _cursor_pages([(ROWS, None)], headers=limits)
+    async with origin_server(handler) as origin:
+        settings = settings_for(
+            {"name": "t", "provider": "acme", "base_url": origin.url},
+            providers={"acme": _definition(**CURSOR, rate_limit_reset=unit)},
+        )
+        metrics = scrape(await poll_all(settings, clock=lambda: NOW), clock=lambda: NOW)
+    assert reset == metrics.get("sessions_exporter_rate_limit_reset_timestamp_seconds")
+    assert 7.0 == metrics.get("sessions_exporter_rate_limit_remaining")
+
+
+RUNS: list[dict[str, Any] | None] = [{"id": "run_1"}, {"id": None}, {"id": 42}, None]
+"""The run of ``ROWS[0..3]``: one, null, of the wrong type, none."""
+
+
+@pytest.mark.parametrize("pointer", ["/run/id", "/runId"])
+async def test_run_id_is_read_only_where_per_session_is_on(pointer: str) -> None:
+    """``fields.run_id`` is the ``run_id`` label of ``session_info`` with ``per_session`` on
+    (empty where null or absent; a value of the wrong type counted invalid as ``run_id``,
+    the row still counted); without ``per_session`` it is not even read."""
+    served: list[dict[str, Any]] = []
+    for row, run in zip(ROWS, RUNS, strict=False):
+        if run is None:
+            served.append(dict(row))
+        elif pointer == "/run/id":
+            served.append({**row, "run": run})
+        else:
+            served.append({**row, "runId": run["id"]})
+    handler = _cursor_pages([(served[:2], "p2"), (served[2:], None)])
+    fields = {**FIELDS, "run_id": pointer}
+    stores = {}
+    async with origin_server(handler) as origin:
+        for on in (False, True):
+            settings = settings_for(
+                {
+                    "name": "t",
+                    "provider": "acme",
+                    "base_url": origin.url,
+                    "per_session": {"enabled": on, "max_series": 10},
+                },
+                providers={"acme": _definition(**CURSOR, fields=fields)},
+            )
+            stores[on] = await poll_all(settings, clock=lambda: NOW)
+    off, on_ = stores[False], stores[True]
+    assert {} == invalid_rows(off, "t", clock=lambda: NOW)
+    assert {"run_id": 1.0} == invalid_rows(on_, "t", clock=lambda: NOW)
+    assert f"rows.page[2].data[0]{pointer.replace('/', '.')}: expected a string, got int" == (
+        invalid_example(on_, "t")
+    )
+    labels = {
+        dict(lbl)["session_id"]: dict(lbl)["run_id"]
+        for lbl in scrape(on_, clock=lambda: NOW).select("session_info")
+    }
+    assert {"s0": "run_1", "s1": "", "s2": "", "s3": ""} == labels
+    aggregate = on_.snapshots["t"].aggregate
+    assert 4 == (aggregate and aggregate.sessions)
+
+
+async def test_a_cursor_followed_before_fails_the_walk_as_schema() -> None:
+    """A cursor that comes back within one listing (a -> b -> a, each page different) fails
+    the poll as ``schema``, naming the page, the pointer and the cursor, before a fourth
+    request: the walk would loop."""
+    handler = _cursor_pages([(ROWS[:2], "a"), (ROWS[2:4], "b"), (ROWS[4:], "a")])
+    snapshot, paths = await _poll_one(handler, _definition(**CURSOR))
+    assert "schema" == snapshot.error_reason.value
+    assert (
+        "rows.page[3].next: cursor 'a' was already followed in this listing; stopping instead "
+        "of looping"
+    ) == snapshot.error
+    assert ["/v1/list", "/v1/list?cursor=a", "/v1/list?cursor=b"] == paths
+
+
+async def test_empty_pages_with_next_set_walk_on_to_the_end() -> None:
+    """Pages that come back empty (``[]``, ``[ ]``) while ``next`` is set, several in a row,
+    neither end the walk nor look like a page served again: every row after them counts."""
+    handler = _cursor_pages(
+        [
+            (b"[]", "1"),
+            (b"[ ]", "2"),
+            (b"[\n]", "3"),
+            (ROWS[:4], "4"),
+            (b"[]", "5"),
+            (ROWS[4:], None),
+        ]
+    )
+    snapshot, paths = await _poll_one(handler, _definition(**CURSOR))
+    assert snapshot.error is None
+    assert 6 == len(paths)
+    assert 7 == snapshot.aggregate.sessions
+
+
+async def test_a_bad_row_of_a_cursor_walk_is_placed_by_page() -> None:
+    """An invalid row of a cursor walk is named by its listing, page and place in the rows
+    array (``rows[state=running].page[2].data[0].startedAt``)."""
+    bad = {"id": "s9", "state": "running", "startedAt": "soon"}
+    handler = _cursor_pages([(ROWS[:1], "p2"), ([bad], None)])
+    definition = _definition(
+        **CURSOR, status_filter={"param": "state"}, statuses={"running": "live"}
+    )
+    async with origin_server(handler) as origin:
+        settings = settings_for(
+            {"name": "t", "provider": "acme", "base_url": origin.url},
+            providers={"acme": definition},
+        )
+        store = await poll_all(settings, clock=lambda: NOW)
+    assert (
+        "rows[state=running].page[2].data[0].startedAt: expected an ISO-8601 timestamp or a "
+        "number, got 'soon'"
+    ) == invalid_example(store, "t")

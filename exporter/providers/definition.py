@@ -3,13 +3,15 @@ built-in ones in ``definitions/``), validated like the rest of the config.
 
 The core keys are the contract's (docs/interface.md, "User-defined providers"); the few
 extensions (``rows`` as several shapes, ``status_filter``, ``derived_status``,
-``deadline``, ``options``, the ``last_id`` cursor, ``fields.executions``, ``errors``) are a
-fixed set documented in docs/providers.md, "Defining a provider". Numbers sent as strings
-are accepted, unless ``time_unit`` is ``iso`` (values are read as they come).
+``deadline``, ``options``, the ``last_id`` cursor, ``fields.executions``, ``errors``,
+constant ``headers``, the ``rate_limit_reset`` unit, ``fields.run_id``) are a fixed set
+documented in docs/providers.md, "Defining a provider". Numbers sent as strings are
+accepted, unless ``time_unit`` is ``iso`` (values are read as they come).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Literal
 
@@ -23,7 +25,7 @@ from pydantic import (
 )
 
 from exporter.core.records import Phase
-from exporter.providers.target import HttpUrl, Model
+from exporter.providers.target import RESERVED_HEADERS, HttpUrl, Model
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 """A provider id: lower-case letters, digits, ``_`` and ``-`` (it is the ``provider`` label)."""
@@ -49,6 +51,7 @@ Pointer = Annotated[str, AfterValidator(_pointer)]
 """An RFC 6901 JSON pointer: ``""`` (the whole value) or ``/key/nested``."""
 
 
+@functools.lru_cache(maxsize=4096)  # a definition's few pointers, read on every page
 def segments(pointer: str) -> tuple[str, ...]:
     """The keys a pointer walks, unescaped (``/a~1b/c`` -> ``("a/b", "c")``)."""
     if not pointer:
@@ -71,6 +74,16 @@ def _header_text(value: str) -> str:
         raise ValueError("may not hold a line break or another control character")
     return value
 
+
+def _header_value(value: str) -> str:
+    """A constant header's value: one line of text, not blank."""
+    if not value.strip():
+        raise ValueError("a header value may not be empty")
+    return _header_text(value).strip()
+
+
+HeaderValue = Annotated[str, Field(max_length=1024), AfterValidator(_header_value)]
+"""A constant header value: one line of text, not blank (sent stripped)."""
 
 ParamName = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -179,6 +192,9 @@ class Fields(Model):
     executions: Pointer | None = None
     """A count of work done in the session (code executions), summed into
     ``sessions_executions``."""
+    run_id: Pointer | None = None
+    """The run the session executes now: the ``run_id`` label of ``session_info``, read
+    only by a target with ``per_session`` on (the others decode rows without it)."""
 
 
 class StatusFilter(Model):
@@ -287,6 +303,11 @@ class Definition(Model):
     """Where a 2xx answer lists upstream errors beside its rows (an array of strings or of
     objects with a ``message``): counted, the first ten logged, the first quoted when the
     rows are missing."""
+    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
+    """Constant headers sent with every request (an API-version header, say)."""
+    rate_limit_reset: Literal["auto", "epoch_ms"] = "auto"
+    """What a rate-limit reset header counts: ``auto`` (above 1e9 a unix time in seconds,
+    else seconds from now), ``epoch_ms`` (a unix time in milliseconds)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Definition:
@@ -337,6 +358,30 @@ class Definition(Model):
             ):
                 raise ValueError(f"{where} overlaps {key} ({pointer}): give each its own place")
         return where
+
+    @model_validator(mode="after")
+    def _headers_fit(self) -> Definition:
+        """A constant header is neither the key's header nor given twice (in any case)."""
+        key_header = self.auth.pair()[0].lower()
+        seen: dict[str, str] = {}
+        for name in self.headers:
+            lower = name.lower()
+            if lower == key_header:
+                raise ValueError(
+                    f"headers: {name!r} is the header the key is sent in (auth.header); "
+                    "a definition never holds a key"
+                )
+            if lower in RESERVED_HEADERS:
+                raise ValueError(
+                    f"headers: {name!r} is set by the exporter or its HTTP client, "
+                    "never by a definition"
+                )
+            if lower in seen:
+                raise ValueError(f"headers: {name!r} is given twice (as {seen[lower]!r})")
+            if any(lower == option.header.lower() for option in self.options.values()):
+                raise ValueError(f"headers: {name!r} is also the header of an option")
+            seen[lower] = name
+        return self
 
     @property
     def from_listing(self) -> bool:

@@ -3,8 +3,9 @@
 A definition says where the rows are and how the list is paged; this module walks it with
 the same guards as the hand-written providers (the fetcher's ``max_pages``,
 ``max_response_bytes``, retries, redirects and rate limit; :class:`RepeatGuard` for a page
-served again; invalid rows counted per field). A page is decoded typed in one C call when
-it is small and valid, else its rows a chunk at a time as they are counted.
+served again, and a cursor followed twice in one listing; invalid rows counted per field).
+A page is decoded typed in one C call when it is small and valid, else its rows a chunk at a
+time as they are counted.
 
 Listings (one per status where the API filters by one) run side by side; every request
 of a poll shares ``page_concurrency`` slots. Offset and page styles that learn the total
@@ -15,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
 import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Annotated, Any, ClassVar
 
@@ -26,7 +28,7 @@ import msgspec
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from exporter.core.records import Phase
-from exporter.providers import envelope, upstream_errors
+from exporter.providers import envelope, upstream_errors, wire
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.catalog import BUILTIN
 from exporter.providers.definition import LAST_ID, Definition, segments
@@ -34,7 +36,7 @@ from exporter.providers.paging import RepeatGuard, Window, merged
 from exporter.providers.rows import CHUNK_BYTES, Buffer, Page, raw_kind
 from exporter.providers.schema import RowSchema
 from exporter.providers.target import TargetBase
-from exporter.upstream.errors import PollError, SchemaError
+from exporter.upstream.errors import PollError, SchemaError, clip
 from exporter.upstream.fetch import Answer, PageFetcher
 
 USER_DEFINITIONS: ContextVar[Mapping[str, Definition | None]] = ContextVar(
@@ -204,6 +206,24 @@ _RAW = object()
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
+def _objects_along(top: Mapping[str, msgspec.Raw], path: Sequence[str], answer: str) -> None:
+    """Raise when a value ``path`` passes through is neither an object nor null
+    (``pagination: []`` where ``/pagination/next`` is read)."""
+    value: Any = top
+    for i, key in enumerate(path[:-1]):
+        if i:
+            value = envelope.decode_object(bytes(value), answer)
+        if key not in value:
+            return
+        value = value[key]
+        head = bytes(value).lstrip()[:1]
+        if head == b"n":
+            return
+        if head != b"{":
+            where = answer + "".join(f".{k}" for k in path[: i + 1])
+            raise SchemaError(f"{where}: expected an object, got {raw_kind(bytes(value))}")
+
+
 def _walk_raw(top: Mapping[str, msgspec.Raw], path: Sequence[str]) -> Any:
     """The raw value at ``path`` below a decoded top object (``_MISSING`` when absent)."""
     value: Any = top
@@ -218,42 +238,54 @@ def _walk_raw(top: Mapping[str, msgspec.Raw], path: Sequence[str]) -> Any:
     return value
 
 
-def _locate(body: bytes, shapes: Sequence[str]) -> tuple[Buffer, str, dict[str, Any] | None]:
-    """The rows array of an answer (the first shape it has), that shape, and its top object."""
+def _locate(
+    body: bytes, shapes: Sequence[str], answer: str = "response"
+) -> tuple[Buffer, str, dict[str, Any] | None]:
+    """The rows array of an answer (the first shape it has), that shape, and its top object;
+    ``answer`` names the answer in a schema error."""
     top = envelope.decode_any(body)
     if isinstance(top, bytes):
         if "" in shapes:
             return memoryview(top), "", None
-        raise SchemaError(f"response: expected an object, got {raw_kind(top)}")
+        raise SchemaError(f"{answer}: expected an object, got {raw_kind(top)}")
     for shape in shapes:
         if not shape:
             continue
         found = _walk_raw(top, segments(shape))
         if found is not _MISSING:
-            where = "response." + ".".join(segments(shape))
+            where = answer + _dotted(shape)
             return envelope.array(found, where), shape, top
     first = next((s for s in shapes if s), None)
     if first is None:  # only a bare array is accepted
-        raise SchemaError(f"response: expected an array, got {type(top).__name__}")
-    raise _missing(top, first)
+        raise SchemaError(f"{answer}: expected an array, got {type(top).__name__}")
+    raise _missing(top, first, answer)
 
 
-def _missing(top: Mapping[str, msgspec.Raw], pointer: str) -> SchemaError:
+def _missing(top: Mapping[str, msgspec.Raw], pointer: str, answer: str) -> SchemaError:
     """Why an answer has no rows at ``pointer``: an object on the way that is null, absent
     or of another type (``response.data: expected an object, got null``), or the array's
     key missing."""
     path = segments(pointer)
     value = top
     for depth, key in enumerate(path[:-1]):
-        value = envelope.obj(value.get(key), "response." + ".".join(path[: depth + 1]))
-    where = "response." + ".".join(path)
+        value = envelope.obj(value.get(key), answer + _dotted("/" + "/".join(path[: depth + 1])))
+    where = answer + _dotted(pointer)
     return SchemaError(f"{where}: expected an array, got nothing (the key is missing)")
 
 
-def _meta_value(top: Mapping[str, msgspec.Raw] | None, pointer: str) -> Any:
-    """A decoded value at ``pointer`` in the answer (``_MISSING`` when absent)."""
+def _dotted(pointer: str) -> str:
+    """A pointer as a place's tail: ``/data/items`` -> ``.data.items`` (``""``: itself)."""
+    return "".join(f".{key}" for key in segments(pointer))
+
+
+def _meta_value(
+    top: Mapping[str, msgspec.Raw] | None, pointer: str, answer: str = "response"
+) -> Any:
+    """A decoded value at ``pointer`` in the answer (``_MISSING`` when absent, or below a
+    null); below a value that is no object, a schema error."""
     if top is None:
         return _MISSING
+    _objects_along(top, segments(pointer), answer)
     found = _walk_raw(top, segments(pointer))
     if found is _MISSING:
         return _MISSING
@@ -264,16 +296,26 @@ class DefinedProvider(Provider[EngineTarget]):
     """The engine: one class per definition (see :func:`provider_class`)."""
 
     definition: ClassVar[Definition]
-    schema: ClassVar[RowSchema]
-    _envelopes: ClassVar[dict[str, msgspec.json.Decoder[Any]]]
+    schema: RowSchema
+    """The row schema this provider decodes with (the class's: without ``run_id``)."""
+    _envelopes: dict[str, msgspec.json.Decoder[Any]]
     rows_label: ClassVar[str] = "rows"
     """What an invalid row's place starts with in a log (``rows[3]``)."""
+    run_schema: ClassVar[RowSchema | None] = None
+    """The schema that reads ``fields.run_id`` too, used by a ``per_session`` target."""
+    _run_envelopes: ClassVar[dict[str, msgspec.json.Decoder[Any]]] = {}
+    cursor_loop_is_schema: ClassVar[bool] = False
+    """Whether a cursor walk answered with its previous page and cursor again fails as the
+    repeated cursor (``schema``) rather than as the repeated page (``too_many_pages``)."""
 
     def __init__(self, target: EngineTarget) -> None:
         super().__init__(target)
         self._slots: asyncio.Semaphore | None = None
         self._known: dict[tuple[tuple[str, str], ...], int] = {}
         """Pages the previous complete walk of each listing took: how far to fetch ahead."""
+        if self.run_schema is not None and target.per_session.enabled:
+            self.schema = self.run_schema
+            self._envelopes = self._run_envelopes
 
     def statuses(self) -> Mapping[str, Phase]:
         d = self.definition
@@ -286,7 +328,7 @@ class DefinedProvider(Provider[EngineTarget]):
         return d.status_filter is not None and self.target.only_active and not d.from_listing
 
     def request_headers(self) -> Mapping[str, str]:
-        out = {}
+        out = dict(self.definition.headers)
         for name, option in self.definition.options.items():
             value = self.target.option(name)
             if value:
@@ -322,6 +364,14 @@ class DefinedProvider(Provider[EngineTarget]):
         async for page in merged(walks):
             yield page
 
+    def listing_place(self, query: Sequence[tuple[str, str]]) -> str:
+        """How a listing is named in the places of its errors and invalid rows."""
+        return self.rows_label + "".join(f"[{k}={v}]" for k, v in query)
+
+    def cursor_text(self, value: Any, where: str) -> str | None:
+        """A body cursor as text (a whole number as its digits), ``None`` when absent."""
+        return _cursor_value(value, where)
+
     def raw_rows(self, body: bytes) -> list[msgspec.Raw] | None:
         """The raw rows of one answer (for the diagnostic), or ``None`` when it has none."""
         try:
@@ -333,7 +383,7 @@ class DefinedProvider(Provider[EngineTarget]):
     # -- fetching one page --------------------------------------------------------------
 
     async def _fetch(
-        self, fetcher: PageFetcher, query: list[tuple[str, str]], key: int
+        self, fetcher: PageFetcher, query: list[tuple[str, str]], key: int, where: str = "response"
     ) -> _Fetched:
         assert self._slots is not None
         async with self._slots:
@@ -342,11 +392,11 @@ class DefinedProvider(Provider[EngineTarget]):
             else:  # the body alone (a fetcher that only reads bodies serves it too)
                 answer = Answer(await fetcher.get_body(query), _NO_HEADERS)
         if self.definition.errors is not None:
-            return await self._read_listing_errors(fetcher, answer, key)
-        return self._read(answer, key)
+            return await self._read_listing_errors(fetcher, answer, key, where)
+        return self._read(answer, key, where)
 
     async def _read_listing_errors(
-        self, fetcher: PageFetcher, answer: Answer, key: int
+        self, fetcher: PageFetcher, answer: Answer, key: int, where: str
     ) -> _Fetched:
         """:meth:`_read`, and the errors the answer lists beside its rows counted and the
         first ten kept for the log (also when its rows are missing: the schema error then
@@ -354,22 +404,23 @@ class DefinedProvider(Provider[EngineTarget]):
         pointer = self.definition.errors
         assert pointer is not None
         name = ".".join(segments(pointer))
+        place = where + _dotted(pointer)
         try:
-            page = self._read(answer, key)
+            page = self._read(answer, key, where)
         except SchemaError as exc:
             top = envelope.decode_any(answer.body)
             listed = None if isinstance(top, bytes) else _listed(top, pointer, _walk_raw)
-            messages = await self._report_errors(fetcher, listed, name)
+            messages = await self._report_errors(fetcher, listed, place)
             raise upstream_errors.quoted(exc, messages, name=name) from None
-        await self._report_errors(fetcher, page.errors, name)
+        await self._report_errors(fetcher, page.errors, place)
         return page
 
     @staticmethod
     async def _report_errors(
-        fetcher: PageFetcher, listed: msgspec.Raw | None, name: str
+        fetcher: PageFetcher, listed: msgspec.Raw | None, place: str
     ) -> list[str]:
         """The listed errors counted on the fetcher (the first ten kept), and those ten."""
-        messages, more = await upstream_errors.error_messages(listed, where=f"response.{name}")
+        messages, more = await upstream_errors.error_messages(listed, where=place)
         if messages:
             fetcher.report_upstream_errors(messages, more=more)
         return messages
@@ -380,7 +431,9 @@ class DefinedProvider(Provider[EngineTarget]):
         nxt = self.definition.paging.next
         return nxt is not None and nxt.startswith("header:")
 
-    def _read(self, answer: Answer, key: int) -> _Fetched:
+    def _read(self, answer: Answer, key: int, where: str = "response") -> _Fetched:
+        """An answer's rows (typed when small and valid) and paging facts; ``where`` names
+        the answer in a schema error."""
         body = answer.body
         shapes = self.definition.shapes
         if len(body) <= CHUNK_BYTES:
@@ -398,8 +451,8 @@ class DefinedProvider(Provider[EngineTarget]):
                 meta = {p: _struct_at(whole, segments(p)) for p in meta_pointers(self.definition)}
                 errors = _listed(whole, self.definition.errors, _struct_at)
                 return _Fetched(key, body, rows, b"", shape, meta, answer.headers, errors)
-        array, shape, top = _locate(body, shapes)
-        meta = {p: _meta_value(top, p) for p in meta_pointers(self.definition)}
+        array, shape, top = _locate(body, shapes, where)
+        meta = {p: _meta_value(top, p, where) for p in meta_pointers(self.definition)}
         errors = _listed(top, self.definition.errors, _walk_raw)
         return _Fetched(key, b"", None, array, shape, meta, answer.headers, errors)
 
@@ -428,7 +481,7 @@ class DefinedProvider(Provider[EngineTarget]):
     ) -> AsyncIterator[Page]:
         """One listing to its end; ``status`` is its rows' status when they carry none."""
         style = self.definition.paging.style
-        label = self.rows_label + "".join(f"[{k}={v}]" for k, v in query)
+        label = self.listing_place(query)
         if style == "none":
             parts = self._parts(await self._fetch(fetcher, query, 0), label)
         elif style == "cursor":
@@ -436,42 +489,62 @@ class DefinedProvider(Provider[EngineTarget]):
         else:
             parts = self._numbered(fetcher, query, label, style == "offset")
         async for part in parts:
-            yield part if status is None else replace(part, status=status)
+            # built, not ``replace``d: a dataclass copy costs microseconds per page
+            yield part if status is None else Page(part.rows, part.read, status, part.invalid)
 
     async def _cursor(
         self, fetcher: PageFetcher, query: list[tuple[str, str]], label: str
     ) -> AsyncIterator[Page]:
+        """A cursor walk: a page's place is ``<listing>.page[n]`` and its rows
+        ``<listing>.page[n].<rows>[i]``. A cursor followed once already in this listing
+        fails the walk (``schema``) rather than looping; a page repeating the previous one
+        row for row fails it as :class:`RepeatGuard` says (empty pages never do)."""
         p = self.definition.paging
         assert p.next is not None
         guard = RepeatGuard()
+        used: set[str] = set()
         cursor: str | None = None
         number = 0
         while True:
             params = [*query, *self._size()]
             if cursor is not None:
                 params.append((p.cursor_name, cursor))
-            page = await self._fetch(fetcher, params, number)
-            where = f"{label} page {number + 1}"
-            guard.check_rows(page.rows, page.exact, where)
+            where = f"{label}.page[{number + 1}]"
+            page = await self._fetch(fetcher, params, number, where)
+            ends = p.has_next is not None and _ends(page.meta.get(p.has_next, _MISSING))
+            cursor = None if ends or p.next == LAST_ID else self._next_of(page, where)
+            if self.cursor_loop_is_schema:
+                _unused(cursor, used, where, p.next)
+            guard.check_rows(page.rows, page.exact, f"{label} page {number + 1}")
+            if not self.cursor_loop_is_schema:
+                _unused(cursor, used, where, p.next)
             last_id: str | None = None
             read = 0
-            async for part in self._parts(page, f"{label}.page[{number + 1}]"):
+            async for part in self._parts(page, where + _dotted(page.shape)):
                 read += part.read
                 if part.rows:
                     last_id = part.rows[-1].id
                 yield part
-            if p.has_next is not None and _ends(page.meta.get(p.has_next, _MISSING)):
+            if p.next == LAST_ID and not ends:
+                cursor = last_id.strip() or None if read and last_id else None
+                _unused(cursor, used, where, p.next)
+            if cursor is None:
                 return
-            if p.next == LAST_ID:
-                cursor = last_id if read else None
-            elif p.next.startswith("header:"):
-                cursor = page.headers.get(p.next.removeprefix("header:"))
-            else:
-                cursor = _cursor_value(page.meta.get(p.next, _MISSING), p.next)
-            if cursor is None or not cursor.strip():
-                return
-            cursor = cursor.strip()
+            used.add(cursor)
             number += 1
+
+    def _next_of(self, page: _Fetched, where: str) -> str | None:
+        """The next cursor a page gives (a header, or a value of its body), stripped;
+        ``None`` when it gives none (absent, null or blank)."""
+        p = self.definition.paging
+        assert p.next is not None
+        if p.next.startswith("header:"):
+            cursor = page.headers.get(p.next.removeprefix("header:"))
+        else:
+            cursor = self.cursor_text(page.meta.get(p.next, _MISSING), where + _dotted(p.next))
+        if cursor is None or not cursor.strip():
+            return None
+        return cursor.strip()
 
     async def _numbered(
         self, fetcher: PageFetcher, query: list[tuple[str, str]], label: str, offsets: bool
@@ -546,16 +619,33 @@ def _ends(value: Any) -> bool:
     return value is None or value is False or value in ("", 0)
 
 
-def _cursor_value(value: Any, pointer: str) -> str | None:
+def _cursor_value(value: Any, where: str) -> str | None:
     if value is _MISSING or value is None:
         return None
     if isinstance(value, str):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    raise SchemaError(
-        f"response{pointer.replace('/', '.')}: expected a cursor string, got {type(value).__name__}"
-    )
+    raise SchemaError(f"{where}: expected a cursor string, got {type(value).__name__}")
+
+
+def text_cursor(value: Any, where: str) -> str | None:
+    """A body cursor that must be a string (a number there is a schema error)."""
+    if value is _MISSING or value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    raise SchemaError(f"{where}: expected a string, got {type(value).__name__}")
+
+
+def _unused(cursor: str | None, used: set[str], where: str, pointer: str) -> None:
+    """Raise when ``cursor`` was followed already in this listing (the walk would loop)."""
+    if cursor is not None and cursor in used:
+        at = where + (_dotted(pointer) if pointer.startswith("/") else f" ({pointer})")
+        raise SchemaError(
+            f"{at}: cursor {clip(cursor, 60)!r} was already followed in this listing; "
+            "stopping instead of looping"
+        )
 
 
 MAX_TOTAL = 10**12
@@ -595,6 +685,7 @@ def _struct_at(value: Any, path: Sequence[str]) -> Any:
     return _MISSING if value is msgspec.UNSET else value
 
 
+@functools.lru_cache(maxsize=4096)  # a definition's few keys, read on every page
 def _attr(key: str) -> str:
     """A struct attribute for a wire key (any text: hex-encoded)."""
     return "k" + key.encode().hex()
@@ -680,12 +771,13 @@ def provider_class(
     *,
     wire_labels: bool = False,
     hooks: Mapping[str, Any] = MappingProxyType({}),
+    base: type[DefinedProvider] = DefinedProvider,
 ) -> type[DefinedProvider]:
     """The provider class of one definition: its row struct and decoders built once.
 
     A seed provider names its unreadable fields by their wire keys (``wire_labels``) and
     may override :class:`Provider` hooks a definition cannot say (``hooks``, such as
-    ``error_detail``)."""
+    ``error_detail``, or methods of a ``base`` class of its own)."""
     key = (provider_id, id(definition))
     found = _CLASSES.get(key)
     if found is not None and found[0] is definition:
@@ -709,7 +801,7 @@ def provider_class(
     )
     cls = type(
         f"{name}Provider",
-        (DefinedProvider,),
+        (base,),
         {
             "id": provider_id,
             "path": definition.path,
@@ -718,11 +810,43 @@ def provider_class(
             "definition": definition,
             "schema": schema,
             "_envelopes": envelopes,
+            **_run_schema(name, definition, wire_labels=wire_labels, meta=meta),
+            **_rate_limit(definition),
             **hooks,
         },
     )
     _CLASSES[key] = (definition, cls)
     return cls
+
+
+def _run_schema(
+    name: str, definition: Definition, *, wire_labels: bool, meta: Sequence[str]
+) -> dict[str, Any]:
+    """The schema and decoders reading ``fields.run_id`` too (a ``per_session`` target's),
+    when the definition has it."""
+    if definition.fields.run_id is None:
+        return {}
+    schema = RowSchema(f"{name}Run", definition, wire_labels=wire_labels, run_id=True)
+    envelopes = {
+        shape: msgspec.json.Decoder(
+            envelope_type(f"{name}Run", shape, schema.row_type, meta), strict=schema.strict
+        )
+        for shape in definition.shapes
+    }
+    return {"run_schema": schema, "_run_envelopes": envelopes}
+
+
+RATE_LIMIT_RESETS: Mapping[str, Callable[[Mapping[str, str], float], float | None]] = (
+    MappingProxyType({"epoch_ms": wire.epoch_ms_rate_limit_reset})
+)
+"""``rate_limit_reset`` -> the :meth:`Provider.rate_limit_reset` it stands for (``auto``:
+the default rule)."""
+
+
+def _rate_limit(definition: Definition) -> dict[str, Any]:
+    """The rate-limit reset hook a definition names, when not the default."""
+    rule = RATE_LIMIT_RESETS.get(definition.rate_limit_reset)
+    return {} if rule is None else {"rate_limit_reset": staticmethod(rule)}
 
 
 def defined_provider(target: DefinedTarget) -> DefinedProvider:

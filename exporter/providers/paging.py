@@ -22,7 +22,8 @@ class RepeatGuard:
     A page is the bytes of its rows array (a large one kept as its SHA-256, so memory
     holds no second copy). A page decoded typed in one call also gives its rows, and its
     bytes are only taken (``exact``) when those rows equal the previous page's: the same
-    rule, for the cost of comparing first rows.
+    rule, for the cost of comparing first rows. An empty page is never a repeat: a server
+    that filters a page after cutting it may send several in a row, its cursor advancing.
     """
 
     def __init__(self) -> None:
@@ -53,12 +54,12 @@ class RepeatGuard:
                 return _fingerprint(exact())
 
         self._last, self._last_rows = mine, decoded
-        if last is None:
-            return
+        if last is None or (decoded is not None and not decoded):
+            return  # the first page, or an empty one (a server may send several in a row)
         if decoded is not None and last_rows is not None and decoded != last_rows:
             return  # different rows come from different bytes
         rows = mine()
-        if rows == last() and rows.strip() not in (b"[]", b""):
+        if rows == last() and not _empty(rows):
             raise PollError(
                 Reason.TOO_MANY_PAGES,
                 f"{where} repeats the previous page row for row; the API does not advance",
@@ -66,6 +67,12 @@ class RepeatGuard:
 
 
 _FINGERPRINT_ABOVE = 1 << 16
+
+
+def _empty(rows: bytes) -> bool:
+    """Whether a page's rows array (or its fingerprint) holds no row: ``[]``, ``[ ]``."""
+    text = rows.strip()
+    return not text or (text[:1] == b"[" and text[-1:] == b"]" and not text[1:-1].strip())
 
 
 def _fingerprint(rows: Buffer) -> bytes:

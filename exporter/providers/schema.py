@@ -57,7 +57,17 @@ _KIND_TYPES: dict[str, Any] = {
 _REQUIRED = frozenset({"id", "status", "created"})
 _LEFT_OUT = frozenset({"id", "status"})
 """Leaves without which a row is left out (as :data:`exporter.providers.rows.LEFT_OUT`)."""
-_DIRECT = {"id", "status", "created", "deadline", "last_activity", "leases", "kind", "executions"}
+_DIRECT = {
+    "id",
+    "status",
+    "created",
+    "deadline",
+    "last_activity",
+    "leases",
+    "kind",
+    "executions",
+    "run_id",
+}
 """Row attributes a top-level leaf can be, as a plain struct field."""
 _ROW_ATTRS = (
     "id",
@@ -88,7 +98,9 @@ class Leaf:
         return segments(self.pointer)
 
 
-def _leaves(definition: Definition, *, wire_labels: bool = False) -> list[Leaf]:
+def _leaves(
+    definition: Definition, *, wire_labels: bool = False, run_id: bool = False
+) -> list[Leaf]:
     f = definition.fields
 
     def label(key: str, pointer: str) -> str:
@@ -106,6 +118,8 @@ def _leaves(definition: Definition, *, wire_labels: bool = False) -> list[Leaf]:
         out.append(Leaf("executions", label("executions", f.executions), f.executions, "count"))
     if f.kind is not None:
         out.append(Leaf("kind", label("kind", f.kind), f.kind, "text"))
+    if run_id and f.run_id is not None:
+        out.append(Leaf("run_id", label("run_id", f.run_id), f.run_id, "text"))
     rule = definition.deadline
     if rule is not None:
         for i, term in enumerate(rule.earliest):
@@ -358,12 +372,16 @@ class _Node:
 class RowSchema:
     """A definition's row struct, its decoders, and the checked reading of a row."""
 
-    def __init__(self, name: str, definition: Definition, *, wire_labels: bool = False) -> None:
+    def __init__(
+        self, name: str, definition: Definition, *, wire_labels: bool = False, run_id: bool = False
+    ) -> None:
         """``wire_labels``: an unreadable fact other than id and status is counted under its
         key in the row (as the providers hand-written before the engine count them), not
-        its field name."""
+        its field name. ``run_id``: rows read ``fields.run_id`` too (a ``per_session``
+        target's schema; the others never decode it)."""
         self.program = Program(definition)
-        self.leaves = _leaves(definition, wire_labels=wire_labels)
+        self.leaves = _leaves(definition, wire_labels=wire_labels, run_id=run_id)
+        self.reads_run_id = any(leaf.key == "run_id" for leaf in self.leaves)
         self.strict = definition.time_unit == "iso"
         """Whether values are decoded as they come (no number from a string, no time from
         a number)."""
@@ -427,6 +445,8 @@ class RowSchema:
                 namespace[attr] = property(_time_of(self.program, getters[attr]))
             else:
                 namespace[attr] = property(getters[attr])
+        if "run_id" in getters and "run_id" not in self._direct:  # a nested run_id
+            namespace["run_id"] = property(getters["run_id"])
         base: Any = msgspec.defstruct(
             f"{name}RowBase", [], bases=(RowStruct,), namespace=namespace, gc=False
         )
@@ -492,7 +512,7 @@ class RowSchema:
         deadline = values.get("deadline")
         if self.program.terms:
             deadline = program.deadline(status, get)
-        row = CheckedRow(
+        row = (CheckedRunRow if self.reads_run_id else CheckedRow)(
             values["id"],
             status,
             values["created"],
@@ -502,6 +522,8 @@ class RowSchema:
             values.get("kind"),
             executions=values.get("executions"),
         )
+        if self.reads_run_id:
+            row.run_id = values.get("run_id")  # type: ignore[attr-defined]
         return row, problems
 
     def _read(
@@ -608,6 +630,14 @@ class CheckedRow:
         self.deadline, self.last_activity = deadline, last_activity
         self.leases, self.kind = leases, kind
         self.executions = executions
+
+
+class CheckedRunRow(CheckedRow):
+    """A checked row that also carries the run it executes (``fields.run_id``)."""
+
+    __slots__ = ("run_id",)
+
+    run_id: str | None
 
 
 class _Unreadable(Exception):

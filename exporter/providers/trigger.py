@@ -1,5 +1,11 @@
 """Trigger.dev sessions: ``GET /api/v1/sessions``, one cursor-paged query per counted status.
 
+The provider is its definition, ``definitions/trigger.yaml`` (paging, fields, statuses,
+the API-version header, the millisecond rate-limit reset), run by the engine; what stays
+here is the target model (its keys as before), the error-body reader, and what only the
+target knows: the ended listings' window (dropped at ``0``), the list filters and the
+branch header (:class:`TriggerHooks`).
+
 A session row has no status field; status is only a filter. So each poll makes one
 filtered query per counted status and pages it to the end (``page[size]=100``, then
 ``page[after]=<pagination.next>`` while ``pagination.next`` is present):
@@ -35,33 +41,32 @@ repeats within one status walk fails the poll with a schema error rather than lo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Annotated, ClassVar, Literal
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, ClassVar, Literal, cast
 
-import msgspec
 from pydantic import Field, field_validator
 
 from exporter.core.records import Phase
-from exporter.providers import envelope, fields, wire
-from exporter.providers.base import Capabilities, Provider
-from exporter.providers.paging import merged
-from exporter.providers.rows import Aware, Page, RowCodec, RowStruct, Text
-from exporter.providers.target import Duration, TargetBase
-from exporter.upstream.errors import SchemaError, clip
-from exporter.upstream.fetch import PageFetcher
+from exporter.providers import wire
+from exporter.providers.catalog import SEEDS
+from exporter.providers.engine import DefinedProvider, SeededTarget, provider_class, text_cursor
+from exporter.providers.schema import RowSchema
+from exporter.providers.target import Duration
 
-STATUS_PHASES: Mapping[str, Phase] = {
-    "active": Phase.LIVE,
-    "closed": Phase.ENDED,
-    "expired": Phase.ENDED,
-}
-ACTIVE_ONLY: Mapping[str, Phase] = {"active": Phase.LIVE}
+DEFINITION = SEEDS["trigger"]
+STATUS_PHASES: Mapping[str, Phase] = DEFINITION.statuses
+ACTIVE_ONLY: Mapping[str, Phase] = DEFINITION.active
 ENDED_STATUSES = ("CLOSED", "EXPIRED")
-PAGE_SIZE = 100
+PAGE_SIZE = DEFINITION.paging.size
 DEFAULT_ENDED_WINDOW = 86_400.0
 _UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
+assert DEFINITION.status_filter is not None  # a listing per status: its rows carry none
+STATUS_PARAM = DEFINITION.status_filter.param
+"""``filter[status]``: the status of a listing's rows (the diagnostic reads it too)."""
+PERIOD_PARAM = "filter[createdAt][period]"
 
-API_VERSION = "2025-07-16"
+API_VERSION = DEFINITION.headers["x-trigger-api-version"]
 """``x-trigger-api-version``, as ``@trigger.dev/core`` sends it on every request
 (``apiClient/version.js``)."""
 
@@ -72,10 +77,12 @@ FilterValue = Annotated[str, Field(min_length=1, pattern=r"^[^,]+$")]
 """One value of a list filter; values are sent comma-joined, so none may hold a comma."""
 
 
-class TriggerTarget(TargetBase):
+class TriggerTarget(SeededTarget):
     """A Trigger.dev project environment."""
 
     default_base_url: ClassVar[str] = "https://api.trigger.dev"
+    page_concurrency: ClassVar[int] = len(STATUS_PHASES)
+    """Each listing one request at a time, the listings side by side."""
 
     provider: Literal["trigger"]
     ended_window: Duration = DEFAULT_ENDED_WINDOW
@@ -96,115 +103,73 @@ class TriggerTarget(TargetBase):
         return value
 
 
-class TriggerRow(RowStruct, gc=False):
-    """One ``SessionObject``, the fields the exporter reads; its status is the query's."""
+class TriggerHooks(DefinedProvider):
+    """What only a :class:`TriggerTarget` tells the engine: the ended listings' window
+    (dropped at ``0``), the list filters, the branch header; and the hand-written provider's
+    places (``ACTIVE.page[2].data[3]``), text-only cursors and a cursor loop named as one."""
 
-    id: Text
-    created: Aware = msgspec.field(name="createdAt")
-    deadline: Aware | None = msgspec.field(name="expiresAt", default=None)
-    last_activity: Aware | None = msgspec.field(name="updatedAt", default=None)
-    kind: str | None = msgspec.field(name="type", default=None)
-    status: ClassVar[str] = ""
-    leases: ClassVar[None] = None
-    executions: ClassVar[None] = None
+    cursor_loop_is_schema: ClassVar[bool] = True
 
-
-class TriggerRunRow(TriggerRow, gc=False):
-    """A row with the run it is executing now: what a ``per_session`` target reads."""
-
-    run_id: str | None = msgspec.field(name="currentRunId", default=None)
-
-
-CODEC = RowCodec(TriggerRow)
-RUN_CODEC = RowCodec(TriggerRunRow)
-
-
-class TriggerProvider(Provider[TriggerTarget]):
-    """Walks ``ACTIVE``, then ``CLOSED`` and ``EXPIRED`` (when counted), each to its end."""
-
-    id = "trigger"
-    path = "/api/v1/sessions"
-    capabilities = Capabilities(deadlines=True, activity=True)
-    row_fields = CODEC.fields
-    error_detail = staticmethod(wire.trigger_error_detail)
-    rate_limit_reset = staticmethod(wire.trigger_rate_limit_reset)
-
-    def __init__(self, target: TriggerTarget) -> None:
-        super().__init__(target)
-        self._codec: RowCodec[TriggerRow] = (
-            RUN_CODEC if target.per_session.enabled else CODEC  # type: ignore[assignment]
-        )
+    @property
+    def _trigger(self) -> TriggerTarget:
+        return cast(TriggerTarget, self.target)
 
     def statuses(self) -> Mapping[str, Phase]:
-        return STATUS_PHASES if self.target.ended_window > 0 else ACTIVE_ONLY
+        return STATUS_PHASES if self._trigger.ended_window > 0 else ACTIVE_ONLY
+
+    def listings(self) -> list[tuple[list[tuple[str, str]], str | None]]:
+        return self._listings
+
+    @functools.cached_property
+    def _listings(self) -> list[tuple[list[tuple[str, str]], str | None]]:
+        """The listings, built once: a target never changes (a reload makes a new one)."""
+        target = self._trigger
+        common = list(_filters(target).items())
+        window = [(PERIOD_PARAM, render_period(target.ended_window))]
+        out = []
+        for query, status in super().listings():
+            if DEFINITION.statuses.get(status or "") is not Phase.ENDED:
+                out.append(([*common, *query], status))
+            elif target.ended_window > 0:
+                out.append(([*common, *window, *query], status))
+        return out
 
     def request_headers(self) -> Mapping[str, str]:
-        headers = {"x-trigger-api-version": API_VERSION}
-        branch = (self.target.branch or "").strip()
+        headers = dict(super().request_headers())
+        branch = (self._trigger.branch or "").strip()
         if branch:
             headers["x-trigger-branch"] = branch
         return headers
 
-    async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Page]:
-        common = self._filters()
-        queries: list[tuple[str, dict[str, str]]] = [("ACTIVE", common)]
-        if self.target.ended_window > 0:
-            window = {"filter[createdAt][period]": render_period(self.target.ended_window)}
-            queries += [(status, common | window) for status in ENDED_STATUSES]
-        # the listings side by side: a poll costs the longest walk, not the sum (issue 19)
-        async for page in merged([self._walk(fetcher, s, filters) for s, filters in queries]):
-            yield page
+    def listing_place(self, query: Sequence[tuple[str, str]]) -> str:
+        return dict(query).get(STATUS_PARAM) or super().listing_place(query)
 
-    def _filters(self) -> dict[str, str]:
-        """The configured list filters, comma-joined, only those that are non-empty."""
-        target = self.target
-        configured = {
-            "filter[type]": target.type,
-            "filter[tags]": target.tags,
-            "filter[taskIdentifier]": target.task_identifier,
-        }
-        return {name: ",".join(values) for name, values in configured.items() if values}
-
-    async def _walk(
-        self, fetcher: PageFetcher, status: str, filters: Mapping[str, str]
-    ) -> AsyncIterator[Page]:
-        """One status query paged to its end, every row counted in that status."""
-        params = {**filters, "filter[status]": status, "page[size]": str(PAGE_SIZE)}
-        label = status.lower()
-        used: set[str] = set()
-        page = 1
-        while True:
-            where = f"{status}.page[{page}]"
-            body = envelope.decode_object(await fetcher.get_body(params), where)
-            rows = envelope.array(body.get("data"), f"{where}.data")
-            async for part in self._codec.pages(rows, where=_where(where), status=label):
-                yield part
-            cursor = _next_cursor(body, where)
-            if cursor is None:
-                return
-            if cursor in used:
-                raise SchemaError(
-                    f"{where}.pagination.next: cursor {clip(cursor, 60)!r} was already followed in "
-                    f"this {status} walk; stopping instead of looping"
-                )
-            used.add(cursor)
-            params["page[after]"] = cursor
-            page += 1
+    def cursor_text(self, value: Any, where: str) -> str | None:
+        return text_cursor(value, where)
 
 
-def _where(page: str) -> Callable[[int], str]:
-    """Names row ``i`` of ``page``."""
-    return lambda i: f"{page}.data[{i}]"
+TriggerProvider = provider_class(
+    "trigger",
+    DEFINITION,
+    wire_labels=True,
+    hooks={"error_detail": staticmethod(wire.trigger_error_detail)},
+    base=TriggerHooks,
+)
+"""Walks ``ACTIVE``, and ``CLOSED`` and ``EXPIRED`` when counted, side by side, each to its end."""
+CODEC: RowSchema = TriggerProvider.schema
+"""The row schema a poll decodes with (``per_session`` on: ``RUN_CODEC``)."""
+RUN_CODEC: RowSchema | None = TriggerProvider.run_schema
+"""The row schema that reads ``currentRunId`` too, as the ``run_id`` label."""
 
 
-def _next_cursor(body: Mapping[str, msgspec.Raw], where: str) -> str | None:
-    """``pagination.next``, or None at the last page (no pagination, no or empty next)."""
-    raw = body.get("pagination")
-    if raw is None or bytes(raw).strip() == b"null":
-        return None
-    pagination = envelope.obj(raw, f"{where}.pagination")
-    values = envelope.scalars(pagination, "next")
-    return fields.optional_text(values, "next", f"{where}.pagination") or None
+def _filters(target: TriggerTarget) -> dict[str, str]:
+    """The configured list filters, comma-joined, only those that are non-empty."""
+    configured = {
+        "filter[type]": target.type,
+        "filter[tags]": target.tags,
+        "filter[taskIdentifier]": target.task_identifier,
+    }
+    return {name: ",".join(values) for name, values in configured.items() if values}
 
 
 def render_period(seconds: float) -> str:

@@ -239,6 +239,12 @@ def trigger_rate_limit_reset(headers: Mapping[str, str], now: float) -> float | 
     ``@trigger.dev/core``'s apiClient: "x-ratelimit-reset is the unix timestamp in
     milliseconds when the rate limit will reset". ``now`` is not needed for this unit.
     """
+    return epoch_ms_rate_limit_reset(headers, now)
+
+
+def epoch_ms_rate_limit_reset(headers: Mapping[str, str], now: float) -> float | None:
+    """``X-RateLimit-Reset`` as a unix time in milliseconds (as seconds here): a
+    definition's ``rate_limit_reset: epoch_ms``. ``now`` is not needed for this unit."""
     value = header_number(headers, "X-RateLimit-Reset")
     if value is None or not math.isfinite(value) or value < 0:
         return None
