@@ -24,10 +24,10 @@ from typing import Any, ClassVar
 import msgspec
 
 from exporter.core.timeparse import parse_datetime
+from exporter.providers import rows as rows_module
 from exporter.providers.definition import UNIT_SECONDS, Definition, segments
 from exporter.providers.rows import (
     CHECKED_BYTES,
-    CHUNK_BYTES,
     Aware,
     Buffer,
     Count,
@@ -582,7 +582,8 @@ class RowSchema:
     ) -> AsyncIterator[Page]:
         """The rows of a JSON array, a chunk at a time (as :meth:`RowCodec.pages`)."""
         first = 0
-        for chunk in iter_array(array, CHUNK_BYTES):
+        size = rows_module.CHUNK_BYTES  # read when called, as RowCodec.pages reads it
+        for chunk in iter_array(array, size):
             try:
                 rows: list[Row] = self._typed.decode(chunk)
             except msgspec.ValidationError:
@@ -590,7 +591,7 @@ class RowSchema:
             else:
                 yield Page(rows, len(rows), status)
                 first += len(rows)
-                if len(chunk) >= CHUNK_BYTES:
+                if len(chunk) >= size:
                     await asyncio.sleep(0)
                 continue
             for piece in iter_array(chunk, CHECKED_BYTES):
