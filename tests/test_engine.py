@@ -628,7 +628,7 @@ targets:
 """
 
 
-def test_the_new_keys_are_checked_where_they_are_written(tmp_path: Path) -> None:
+def test_the_errors_and_executions_keys_are_checked_where_they_are_written(tmp_path: Path) -> None:
     """``errors`` and ``fields.executions`` are JSON pointers; ``errors`` is neither the
     whole answer nor where the rows or a paging value are: each problem located."""
     path = tmp_path / "keys.yaml"
@@ -852,3 +852,236 @@ async def test_a_bad_row_of_a_cursor_walk_is_placed_by_page() -> None:
         "rows[state=running].page[2].data[0].startedAt: expected an ISO-8601 timestamp or a "
         "number, got 'soon'"
     ) == invalid_example(store, "t")
+
+
+# --- query options, a status flag, strict has_next, error_if_set, fallback amounts --------
+
+MIXED = [
+    {"id": f"m{i}", "state": state, "startedAt": "2025-12-31T23:00:00Z"}
+    for i, state in enumerate(["running", "starting", "stopped", "running", "stopped"])
+]
+"""Two running, one starting, two stopped: what a server answers whatever it is asked."""
+FLAGGED = {
+    "rows": "/data",
+    "statuses": {"starting": "pending", "running": "live", "stopped": "ended"},
+    "status_filter": {"param": "live_only", "flag": True, "statuses": ["running"]},
+    "options": {
+        "include_hidden": {"query": "include_hidden", "type": "boolean"},
+        "team": {"query": "team"},
+        "region": {"header": "X-Region"},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("target", "query", "counted"),
+    [
+        (
+            {"include_hidden": False, "team": " blue ", "region": "eu"},
+            "live_only=true&include_hidden=false&team=blue",
+            {"running": 2},
+        ),
+        ({"only_active": False}, "live_only=false", {"running": 2, "starting": 1, "stopped": 2}),
+    ],
+)
+async def test_query_options_and_a_status_flag_are_sent_as_the_api_reads_them(
+    target: dict[str, Any], query: str, counted: dict[str, int]
+) -> None:
+    """A boolean status flag is always sent (true while only_active, false otherwise); under
+    it only the listed statuses count, the rest dropped; query options are sent only when the
+    target sets them (booleans as true/false), header options as headers."""
+    seen: list[str | None] = []
+
+    def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("X-Region"))
+        return json_response({"data": MIXED})
+
+    snapshot, paths = await _poll_one(handler, _definition(**FLAGGED), **target)
+
+    assert snapshot.error is None
+    assert [f"/v1/list?{query}"] == paths
+    assert [target.get("region")] == seen
+    assert counted == {s: c.count for s, c in snapshot.aggregate.statuses.items() if c.count}
+    assert 5 - sum(counted.values()) == snapshot.aggregate.dropped
+
+
+STRICT = {
+    "rows": ["/items", ""],
+    "paging": {
+        "style": "page",
+        "size_param": "per_page",
+        "size": SIZE,
+        "has_next": "/has_next",
+        "strict_has_next": True,
+    },
+}
+
+
+async def test_strict_has_next_alone_ends_the_list() -> None:
+    """Under strict_has_next a short or empty page with has_next true goes on, has_next false
+    ends the list, and a full bare array is the whole list (no second request)."""
+
+    def short(request: web.Request) -> web.Response:
+        number = _int(request, "page", 1)
+        part = ROWS[(number - 1) * 2 : number * 2] if number != 2 else []
+        return json_response({"items": part, "has_next": number < 5})
+
+    snapshot, paths = await _poll_one(short, _definition(**STRICT))
+    assert snapshot.error is None
+    assert 5 == snapshot.aggregate.sessions  # pages of 2, page 2 empty: rows 0-1 and 4-6
+    assert [f"/v1/list?per_page=3&page={n}" for n in range(1, 6)] == paths
+
+    snapshot, paths = await _poll_one(lambda r: json_response(ROWS[:SIZE]), _definition(**STRICT))
+    assert snapshot.error is None
+    assert SIZE == snapshot.aggregate.sessions
+    assert ["/v1/list?per_page=3&page=1"] == paths
+
+
+@pytest.mark.parametrize(
+    ("has_next", "message"),
+    [
+        ({}, "response.has_next: expected a boolean, got null"),
+        ({"has_next": "yes"}, "response.has_next: expected a boolean, got str"),
+    ],
+)
+async def test_strict_has_next_must_be_a_boolean(has_next: dict[str, Any], message: str) -> None:
+    """Under strict_has_next an object answer without a boolean has_next fails as schema."""
+    snapshot, _ = await _poll_one(
+        lambda r: json_response({"items": ROWS[:1], **has_next}), _definition(**STRICT)
+    )
+    assert "schema" == snapshot.error_reason.value
+    assert message == snapshot.error
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (
+            {"items": ROWS, "has_next": False, "detail": {"msg": "quota exceeded"}},
+            'rows at page=1: an error in a 2xx answer, not a page: {"msg":"quota exceeded"}',
+        ),
+        (
+            {"detail": "quota exceeded"},
+            "rows at page=1: an error in a 2xx answer, not a page: quota exceeded",
+        ),
+        ({"items": ROWS, "has_next": False, "detail": None}, None),
+    ],
+)
+async def test_error_if_set_fails_a_2xx_answer_that_says_it_is_an_error(
+    body: dict[str, Any], error: str | None
+) -> None:
+    """A 2xx answer with a value (not null) at error_if_set fails the poll as schema, even
+    beside the rows or without them, quoting the body as the provider's error reader reads
+    it (a user-defined provider's: the generic one); null there is a page like any other."""
+    definition = _definition(error_if_set="/detail", **STRICT)
+    snapshot, _ = await _poll_one(lambda r: json_response(body), definition)
+    if error is None:
+        assert snapshot.error is None
+        assert len(ROWS) == snapshot.aggregate.sessions
+    else:
+        assert "schema" == snapshot.error_reason.value
+        assert error == snapshot.error
+
+
+async def test_a_deadline_amount_falls_back_to_the_next_pointer_set() -> None:
+    """plus as a list: the first amount set (not null) counts, a term with none is left
+    out; integer: true counts a fraction as an unreadable value under the deadline field."""
+    rows = [
+        {"id": "a", "state": "running", "startedAt": "2025-12-31T23:00:00Z", "idle": 10},
+        {"id": "b", "state": "running", "startedAt": "2025-12-31T23:00:00Z", "old_idle": 20},
+        {"id": "c", "state": "running", "startedAt": "2025-12-31T23:00:00Z", "idle": None},
+        {"id": "d", "state": "running", "startedAt": "2025-12-31T23:00:00Z", "idle": 7.5},
+    ]
+    definition = _definition(
+        rows="/data",
+        deadline={
+            "earliest": [
+                {
+                    "time": "/startedAt",
+                    "plus": ["/idle", "/old_idle"],
+                    "unit": "min",
+                    "integer": True,
+                }
+            ]
+        },
+    )
+    snapshot, _ = await _poll_one(lambda r: json_response({"data": rows}), definition)
+
+    aggregate = snapshot.aggregate
+    assert NOW - 3600 + 10 * 60 == aggregate.next_deadline
+    assert 2 == aggregate.overdue  # a and b; c and d have no deadline
+    assert {"deadline": 1} == {k: v for k, v in aggregate.invalid.items() if v}
+    assert "rows[3].idle: expected an integer, got float" == aggregate.invalid_example
+
+
+NEW_KEYS_BROKEN = """\
+providers:
+  acme:
+    path: /v1/list
+    paging: {style: cursor, next: /n, strict_has_next: true}
+    rows: /data
+    fields: {id: /id, status: /state, created: /created}
+    statuses: {running: live}
+    status_filter: {param: live, flag: true, join: comma, statuses: [gone]}
+    deadline: {earliest: [{time: /created, integer: true}]}
+    options:
+      both: {header: X-Both, query: both}
+      neither: {type: boolean}
+    error_if_set: ""
+targets:
+  - name: t
+    provider: e2b
+    api_key: k
+"""
+
+
+def test_the_option_flag_and_error_keys_are_checked_where_they_are_written(tmp_path: Path) -> None:
+    """strict_has_next outside page style, a flag with join, an option with both or neither
+    place, integer without plus, an empty error_if_set: each refused in plain words, located."""
+    path = tmp_path / "keys.yaml"
+    path.write_text(NEW_KEYS_BROKEN, encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path)
+    assert [
+        f"{path}:4:13: providers.acme.paging: strict_has_next needs paging style page with "
+        "has_next",
+        f"{path}:8:20: providers.acme.status_filter: flag sends param=true or param=false: "
+        "give no join or case",
+        f"{path}:9:27: providers.acme.deadline.earliest[0]: integer says what the amount in "
+        "plus is: give plus too",
+        f"{path}:11:13: providers.acme.options.both: give header: NAME or query: PARAM, "
+        "exactly one",
+        f"{path}:12:16: providers.acme.options.neither: give header: NAME or query: PARAM, "
+        "exactly one",
+        f"{path}:13:19: providers.acme.error_if_set: a pointer to a key of the answer object "
+        '(/detail), not ""',
+    ] == [str(p) for p in raised.value.problems]
+
+
+def test_listed_statuses_and_a_boolean_option_are_checked(tmp_path: Path) -> None:
+    """status_filter.statuses must be statuses of the definition (any case), a flag needs
+    rows with a status, and a boolean option takes true or false, not text."""
+    path = tmp_path / "keys.yaml"
+    path.write_text(
+        "providers:\n  acme:\n    path: /v1/list\n    rows: /data\n"
+        "    fields: {id: /id, status: /state, created: /created}\n"
+        "    statuses: {running: live}\n"
+        "    status_filter: {param: live, statuses: [Running, gone]}\n"
+        "  beta:\n    path: /v1/list\n    rows: /data\n"
+        "    fields: {id: /id, created: /created}\n"
+        "    statuses: {running: live}\n"
+        "    status_filter: {param: live, flag: true}\n"
+        "  gamma:\n    base_url: http://127.0.0.1:1\n    path: /v1/list\n    rows: /data\n"
+        "    fields: {id: /id, status: /state, created: /created}\n"
+        "    options: {hidden: {query: hidden, type: boolean}}\n"
+        "targets:\n  - name: t\n    provider: gamma\n    api_key: k\n    hidden: 'no'\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path)
+    assert [
+        f"{path}:3:5: providers.acme: status_filter.statuses: 'gone' not among statuses",
+        f"{path}:9:5: providers.beta: status_filter with flag: true needs fields.status or "
+        "derived_status (the rows of one listing may have any status)",
+        f"{path}:21:5: targets[0]: hidden must be true or false",
+    ] == [str(p) for p in raised.value.problems]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.providers.notte import NotteRow
+from exporter.providers.notte import CODEC
 from exporter.simulators import Fault, NotteSimulator, notte_row
 from tests.conftest import Serve
 from tests.harness import KEY, invalid_example, invalid_rows, poll_all, scrape, settings_for
@@ -299,18 +299,19 @@ def test_the_deadline_in_seconds_is_exactly_the_datetime_one(
 ) -> None:
     """The fold's float deadline of a typed row equals ``deadline.timestamp()`` to the bit,
     microseconds, binade edges, overflowing minutes and absent fields included."""
-    row = NotteRow(
-        id="s",
-        status="active",
-        created=created,
-        last_activity=accessed,
-        max_minutes=max_minutes,
-        idle_minutes=idle,
-        old_idle_minutes=old_idle,
-    )
+    wire = {
+        "session_id": "s",
+        "status": "active",
+        "created_at": created.isoformat(),
+        "last_accessed_at": None if accessed is None else accessed.isoformat(),
+        "max_duration_minutes": max_minutes,
+        "idle_timeout_minutes": idle,
+        "timeout_minutes": old_idle,
+    }
+    (row,) = CODEC.typed(orjson.dumps([wire]))  # the engine's typed row, as a poll reads it
     at = row.deadline
 
-    seconds = row.deadline_seconds(
+    seconds = row.deadline_seconds(  # type: ignore[attr-defined]
         created.timestamp(), None if accessed is None else accessed.timestamp()
     )
 

@@ -4,9 +4,10 @@ built-in ones in ``definitions/``), validated like the rest of the config.
 The core keys are the contract's (docs/interface.md, "User-defined providers"); the few
 extensions (``rows`` as several shapes, ``status_filter``, ``derived_status``,
 ``deadline``, ``options``, the ``last_id`` cursor, ``fields.executions``, ``errors``,
-constant ``headers``, the ``rate_limit_reset`` unit, ``fields.run_id``) are a fixed set
-documented in docs/providers.md, "Defining a provider". Numbers sent as strings are
-accepted, unless ``time_unit`` is ``iso`` (values are read as they come).
+constant ``headers``, the ``rate_limit_reset`` unit, ``fields.run_id``, ``strict_has_next``,
+``error_if_set``) are a fixed set documented in docs/providers.md, "Defining a provider".
+Numbers sent as strings are accepted, unless ``time_unit`` is ``iso`` (values are read as
+they come).
 """
 
 from __future__ import annotations
@@ -57,6 +58,20 @@ def segments(pointer: str) -> tuple[str, ...]:
     if not pointer:
         return ()
     return tuple(p.replace("~1", "/").replace("~0", "~") for p in pointer[1:].split("/"))
+
+
+def _one_or_more(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+def _a_key(value: str) -> str:
+    if not value:
+        raise ValueError('a pointer to a key of the answer object (/detail), not ""')
+    return value
+
+
+def _lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
 
 
 def _header(value: str) -> str:
@@ -138,6 +153,8 @@ class Paging(Model):
     page_param: ParamName | None = None
     first_page: Annotated[int, Field(ge=0)] | None = None
     has_next: Pointer | None = None
+    strict_has_next: bool = False
+    """``has_next`` alone ends the list (see :meth:`_strict_has_next`)."""
 
     @model_validator(mode="after")
     def _keys_fit_style(self) -> Paging:
@@ -156,7 +173,17 @@ class Paging(Model):
             raise ValueError("total is a key of paging styles offset and page, not cursor")
         if self.style == "offset" and self.has_next is not None:
             raise ValueError("has_next is a key of paging styles page and cursor, not offset")
+        self._strict_has_next()
         return self
+
+    def _strict_has_next(self) -> None:
+        """``strict_has_next: true``: every object answer carries ``has_next`` as a boolean
+        and it alone ends the list (a short or empty page does not); a bare array, which has
+        no place for it, is the whole list."""
+        if self.strict_has_next and (self.style != "page" or self.has_next is None):
+            raise ValueError("strict_has_next needs paging style page with has_next")
+        if self.strict_has_next and self.total is not None:
+            raise ValueError("strict_has_next: has_next alone ends the list, give no total")
 
     @property
     def cursor_name(self) -> str:
@@ -207,6 +234,18 @@ class StatusFilter(Model):
     parameter repeated (``repeat``)."""
     case: Literal["lower", "upper"] = "lower"
     """How the status is written in the parameter."""
+    flag: bool = False
+    """The API's own boolean: ``param=true`` while ``only_active``, else ``param=false``."""
+    statuses: (
+        Annotated[list[Annotated[str, BeforeValidator(_lower)]], Field(min_length=1)] | None
+    ) = None
+    """The statuses ``only_active`` counts (and asks for); default: phase pending and live."""
+
+    @model_validator(mode="after")
+    def _flag_alone(self) -> StatusFilter:
+        if self.flag and {"join", "case"} & self.model_fields_set:
+            raise ValueError("flag sends param=true or param=false: give no join or case")
+        return self
 
 
 class DerivedStatus(Model):
@@ -239,7 +278,13 @@ class DeadlineTerm(Model):
     """
 
     time: Pointer
-    plus: Pointer | None = None
+    plus: (
+        Annotated[list[Pointer], BeforeValidator(_one_or_more), Field(min_length=1, max_length=4)]
+        | None
+    ) = None
+    """Where the amount is; several pointers: the first one set (not null) is the amount."""
+    integer: bool = False
+    """The amount is a JSON integer (anything else there is an unreadable value)."""
     unit: Unit = "s"
     default: Annotated[float, Field(allow_inf_nan=False)] | None = None
     positive: bool = False
@@ -251,6 +296,8 @@ class DeadlineTerm(Model):
     def _default_needs_plus(self) -> DeadlineTerm:
         if self.plus is None and self.default is not None:
             raise ValueError("default is the amount when plus is null: give plus too")
+        if self.plus is None and self.integer:
+            raise ValueError("integer says what the amount in plus is: give plus too")
         return self
 
 
@@ -263,9 +310,18 @@ class Deadline(Model):
 
 
 class TargetOption(Model):
-    """A target key the definition adds, sent as a header on every request."""
+    """A target key the definition adds, sent on every request as a header or as a query
+    parameter (``true``/``false`` for a ``boolean`` one); not sent when the target has none."""
 
-    header: HeaderName
+    header: HeaderName | None = None
+    query: ParamName | None = None
+    type: Literal["text", "boolean"] = "text"
+
+    @model_validator(mode="after")
+    def _one_place(self) -> TargetOption:
+        if (self.header is None) == (self.query is None):
+            raise ValueError("give header: NAME or query: PARAM, exactly one")
+        return self
 
 
 def _listed(value: object) -> object:
@@ -308,6 +364,9 @@ class Definition(Model):
     rate_limit_reset: Literal["auto", "epoch_ms"] = "auto"
     """What a rate-limit reset header counts: ``auto`` (above 1e9 a unix time in seconds,
     else seconds from now), ``epoch_ms`` (a unix time in milliseconds)."""
+    error_if_set: Annotated[Pointer, AfterValidator(_a_key)] | None = None
+    """Where a 2xx answer (an object) says it is an error: present and not null there, the
+    poll fails as ``schema`` with the body read by the provider's error reader."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Definition:
@@ -326,6 +385,7 @@ class Definition(Model):
             raise ValueError("status_filter needs statuses of phase pending or live to ask for")
         if self.paging.next == LAST_ID and self.fields.id.count("/") != 1:
             raise ValueError("next: last_id needs fields.id to be a top-level key (/id)")
+        self._flag_filter()
         return self
 
     @field_validator("errors")
@@ -378,10 +438,29 @@ class Definition(Model):
                 )
             if lower in seen:
                 raise ValueError(f"headers: {name!r} is given twice (as {seen[lower]!r})")
-            if any(lower == option.header.lower() for option in self.options.values()):
+            if any(
+                option.header is not None and lower == option.header.lower()
+                for option in self.options.values()
+            ):
                 raise ValueError(f"headers: {name!r} is also the header of an option")
             seen[lower] = name
         return self
+
+    def _flag_filter(self) -> None:
+        """A boolean status flag needs rows with a status; ``statuses`` are listed ones."""
+        flt = self.status_filter
+        if flt is None:
+            return
+        if flt.flag and self.from_listing:
+            raise ValueError(
+                "status_filter with flag: true needs fields.status or derived_status "
+                "(the rows of one listing may have any status)"
+            )
+        unknown = [s for s in flt.statuses or () if s not in self.statuses]
+        if unknown:
+            raise ValueError(
+                f"status_filter.statuses: {', '.join(map(repr, unknown))} not among statuses"
+            )
 
     @property
     def from_listing(self) -> bool:
@@ -395,5 +474,9 @@ class Definition(Model):
 
     @property
     def active(self) -> dict[str, Phase]:
-        """The statuses of phase pending and live (what ``only_active`` counts)."""
+        """The statuses of phase pending and live (what ``only_active`` counts), or those
+        the status filter lists."""
+        listed = self.status_filter.statuses if self.status_filter else None
+        if listed is not None:
+            return {s: self.statuses[s] for s in listed}
         return {s: p for s, p in self.statuses.items() if p in (Phase.PENDING, Phase.LIVE)}

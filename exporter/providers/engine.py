@@ -61,7 +61,8 @@ class DefinedTarget(TargetBase):
 
     Besides every common target key: ``only_active`` (ask the API for the statuses of phase
     pending and live only, where the definition has a ``status_filter``),
-    ``page_concurrency``, and the options the definition adds (sent as headers).
+    ``page_concurrency``, and the options the definition adds (sent as headers or query
+    parameters).
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
@@ -106,6 +107,9 @@ class DefinedTarget(TargetBase):
                 problems.append(
                     f"unknown key {key!r} for provider {self.provider} (its own options: {offered})"
                 )
+            elif definition.options[key].type == "boolean":
+                if not isinstance(value, bool):
+                    problems.append(f"{key} must be true or false")
             elif not isinstance(value, str) or not value.strip() or "\n" in value or "\r" in value:
                 problems.append(f"{key} must be one line of text")
         key_header = definition.auth.pair()[0]
@@ -155,6 +159,8 @@ class DefinedTarget(TargetBase):
     def option(self, name: str) -> str | None:
         """A definition option's value, as the target gives it."""
         value = (self.__pydantic_extra__ or {}).get(name)
+        if isinstance(value, bool):
+            return _rendered(value)
         return value.strip() if isinstance(value, str) else None
 
 
@@ -167,8 +173,22 @@ class SeededTarget(TargetBase):
     page_size: ClassVar[int | None] = None
 
     def option(self, name: str) -> str | None:
-        """A seed target has no definition options."""
-        return None
+        """A definition option's value: the target's key of that name (``None``: not sent)."""
+        return key_option(self, name)
+
+
+def key_option(target: TargetBase, name: str) -> str | None:
+    """A seed target's key as a definition option's value (``None``: not sent); for a
+    seed target model that keeps engine settings of its own as keys (Notte's)."""
+    value = getattr(target, name, None)
+    if isinstance(value, bool):
+        return _rendered(value)
+    return value.strip() if isinstance(value, str) else None
+
+
+def _rendered(value: bool) -> str:
+    """A boolean option as it is sent."""
+    return "true" if value else "false"
 
 
 EngineTarget = DefinedTarget | SeededTarget
@@ -300,6 +320,12 @@ class DefinedProvider(Provider[EngineTarget]):
     schema: RowSchema
     """The row schema this provider decodes with (the class's: without ``run_id``)."""
     _envelopes: dict[str, msgspec.json.Decoder[Any]]
+    _meta: ClassVar[list[str]]
+    """The pointers into an answer its paging reads (:func:`meta_pointers`)."""
+    _paths: ClassVar[dict[str, tuple[str, ...]]]
+    """The keys each pointer into an answer walks (the shapes' and the paging's)."""
+    _error_at: ClassVar[tuple[str, ...] | None]
+    """The keys ``error_if_set`` walks."""
     rows_label: ClassVar[str] = "rows"
     """What an invalid row's place starts with in a log (``rows[3]``)."""
     run_schema: ClassVar[RowSchema | None] = None
@@ -308,6 +334,9 @@ class DefinedProvider(Provider[EngineTarget]):
     cursor_loop_is_schema: ClassVar[bool] = False
     """Whether a cursor walk answered with its previous page and cursor again fails as the
     repeated cursor (``schema``) rather than as the repeated page (``too_many_pages``)."""
+    paging_first: ClassVar[bool] = False
+    """Whether a numbered page's query starts with its paging parameters (the page, then
+    the size), before the listing's own: the order a seed provider always sent."""
 
     def __init__(self, target: EngineTarget) -> None:
         super().__init__(target)
@@ -332,8 +361,17 @@ class DefinedProvider(Provider[EngineTarget]):
         out = dict(self.definition.headers)
         for name, option in self.definition.options.items():
             value = self.target.option(name)
-            if value:
+            if value and option.header is not None:
                 out[option.header] = value
+        return out
+
+    def option_query(self) -> list[tuple[str, str]]:
+        """The query parameters of the target's options (sent on every request)."""
+        out = []
+        for name, option in self.definition.options.items():
+            value = self.target.option(name)
+            if value and option.query is not None:
+                out.append((option.query, value))
         return out
 
     def auth(self) -> tuple[str, str]:
@@ -343,8 +381,11 @@ class DefinedProvider(Provider[EngineTarget]):
         """The query of each listing a poll makes (fixed parameters first), and the status
         its rows have when they carry none."""
         d = self.definition
-        fixed = list(d.query.items())
         flt = d.status_filter
+        if flt is not None and flt.flag:  # the API's own boolean, always sent
+            flag = (flt.param, _rendered(self.target.only_active))
+            return [([*d.query.items(), flag, *self.option_query()], None)]
+        fixed = [*d.query.items(), *self.option_query()]
         if flt is None or (not self.target.only_active and not d.from_listing):
             return [(fixed, None)]
         wanted = d.active if self.target.only_active else d.statuses
@@ -359,11 +400,10 @@ class DefinedProvider(Provider[EngineTarget]):
             return [([*fixed, (flt.param, ",".join(values))], None)]
         return [([*fixed, *((flt.param, v) for v in values)], None)]
 
-    async def pages(self, fetcher: PageFetcher) -> AsyncIterator[Page]:
+    def pages(self, fetcher: PageFetcher) -> AsyncIterator[Page]:
         self._slots = asyncio.Semaphore(self.target.page_concurrency)
         walks = [self._walk(fetcher, query, status) for query, status in self.listings()]
-        async for page in merged(walks):
-            yield page
+        return walks[0] if len(walks) == 1 else merged(walks)  # one walk: no layer between
 
     def listing_place(self, query: Sequence[tuple[str, str]]) -> str:
         """How a listing is named in the places of its errors and invalid rows."""
@@ -448,14 +488,39 @@ class DefinedProvider(Provider[EngineTarget]):
                     continue
                 if bare:
                     return _Fetched(key, body, whole, b"", "", {}, answer.headers)
-                rows = _struct_at(whole, segments(shape))
-                meta = {p: _struct_at(whole, segments(p)) for p in meta_pointers(self.definition)}
+                self._error_answer(body, key, _error_value(self._error_at, whole))
+                rows = _struct_at(whole, self._paths[shape])
+                meta = {p: _struct_at(whole, self._paths[p]) for p in self._meta}
                 errors = _listed(whole, self.definition.errors, _struct_at)
                 return _Fetched(key, body, rows, b"", shape, meta, answer.headers, errors)
-        array, shape, top = _locate(body, shapes, where)
-        meta = {p: _meta_value(top, p, where) for p in meta_pointers(self.definition)}
+        try:
+            array, shape, top = _locate(body, shapes, where)
+        except SchemaError:
+            self._error_answer(body, key, _raw_error(self.definition, body, None))
+            raise
+        self._error_answer(body, key, top is not None and _raw_error(self.definition, body, top))
+        meta = {p: _meta_value(top, p, where) for p in self._meta}
         errors = _listed(top, self.definition.errors, _walk_raw)
         return _Fetched(key, b"", None, array, shape, meta, answer.headers, errors)
+
+    def _error_answer(self, body: bytes, key: int, found: bool) -> None:
+        """Fail as ``schema`` when a 2xx answer says it is an error (``error_if_set``),
+        quoting it as the provider's error reader reads it."""
+        if not found:
+            return
+        p = self.definition.paging
+        if p.style in ("page", "offset"):
+            name = p.page_name if p.style == "page" else p.offset_name
+            where = self.numbered_places(self.rows_label, name, key)[0]
+        else:
+            where = f"{self.rows_label} page {key + 1}" if p.style == "cursor" else "response"
+        detail = self.error_detail(body)
+        raise SchemaError(f"{where}: an error in a 2xx answer, not a page: {detail}")
+
+    def numbered_places(self, label: str, name: str, at: int) -> tuple[str, str]:
+        """How a page of offset or page paging is named in a log: where a repeat of it is
+        found, and where its rows are (``[i]`` follows). A seed provider may override it."""
+        return f"{label} at {name}={at}", f"{label}[{at}]"
 
     async def _parts(self, page: _Fetched, label: str) -> AsyncIterator[Page]:
         """The page's rows, as one page or a chunk at a time."""
@@ -547,6 +612,15 @@ class DefinedProvider(Provider[EngineTarget]):
             return None
         return cursor.strip()
 
+    def _page_query(
+        self, query: list[tuple[str, str]], name: str, at: int
+    ) -> list[tuple[str, str]]:
+        """A numbered page's query: the listing's, the size, the page (``paging_first``:
+        the page and the size first)."""
+        if self.paging_first:
+            return [(name, str(at)), *self._size(), *query]
+        return [*query, *self._size(), (name, str(at))]
+
     async def _numbered(
         self, fetcher: PageFetcher, query: list[tuple[str, str]], label: str, offsets: bool
     ) -> AsyncIterator[Page]:
@@ -562,7 +636,7 @@ class DefinedProvider(Provider[EngineTarget]):
         known = self._known.get(key, 1)
 
         def params(at: int) -> list[tuple[str, str]]:
-            return [*query, *self._size(), (name, str(at))]
+            return self._page_query(query, name, at)
 
         guard = RepeatGuard()
         window: Window[_Fetched] = Window(self.target.page_concurrency)
@@ -582,9 +656,12 @@ class DefinedProvider(Provider[EngineTarget]):
                     ahead += inc
                 at, page = await window.next()
                 consumed += 1
-                guard.check_rows(page.rows, page.exact, f"{label} at {name}={at}")
+                repeat_at, rows_at = self.numbered_places(label, name, at)
+                strict_end = p.strict_has_next and _strict_ends(page, p.has_next)
+                if not strict_end:  # a last page may repeat rows (counted once); not loop
+                    guard.check_rows(page.rows, page.exact, repeat_at)
                 read = 0
-                async for part in self._parts(page, f"{label}[{at}]"):
+                async for part in self._parts(page, rows_at):
                     read += part.read
                     yield part
                 if step is None:
@@ -592,11 +669,14 @@ class DefinedProvider(Provider[EngineTarget]):
                 total = _total(page.meta.get(p.total, _MISSING) if p.total else _MISSING, p.total)
                 nxt = at + read if offsets else at + 1
                 done_rows = nxt - first if offsets else (nxt - first) * step
-                if (
-                    not read
-                    or (p.has_next is not None and _ends(page.meta.get(p.has_next, _MISSING)))
-                    or (total is not None and done_rows >= total)
-                    or (size is not None and read < size)
+                if strict_end or (
+                    not p.strict_has_next
+                    and (
+                        not read
+                        or (p.has_next is not None and _ends(page.meta.get(p.has_next, _MISSING)))
+                        or (total is not None and done_rows >= total)
+                        or (size is not None and read < size)
+                    )
                 ):
                     self._known[key] = consumed
                     return
@@ -618,6 +698,50 @@ def _ends(value: Any) -> bool:
     if value is _MISSING:
         return False
     return value is None or value is False or value in ("", 0)
+
+
+def _strict_ends(page: _Fetched, pointer: str | None) -> bool:
+    """Whether ``has_next`` ends the list under ``strict_has_next``: a bare array is the
+    whole list; an object answer must say it as a boolean."""
+    if not page.shape:
+        return True
+    value = page.meta.get(pointer or "", _MISSING)
+    if not isinstance(value, bool):
+        where = "response" + (pointer or "").replace("/", ".")
+        raise SchemaError(f"{where}: expected a boolean, got {_json_kind(value)}")
+    return not value
+
+
+def _json_kind(value: Any) -> str:
+    """A decoded JSON value's type, as a message names it."""
+    if value is _MISSING or value is None:
+        return "null"
+    return type(value).__name__
+
+
+def _error_value(path: tuple[str, ...] | None, whole: Any) -> bool:
+    """Whether a typed answer has a value (not null) at ``error_if_set`` (its keys)."""
+    if path is None:
+        return False
+    value = _struct_at(whole, path)
+    return value is not _MISSING and value is not None
+
+
+def _raw_error(definition: Definition, body: bytes, top: Mapping[str, Any] | None) -> bool:
+    """The same for an answer read without types (``top``: its object, once decoded)."""
+    pointer = definition.error_if_set
+    if pointer is None:
+        return False
+    if top is None:
+        try:
+            decoded = envelope.decode_any(body)
+        except PollError:
+            return False
+        if isinstance(decoded, bytes):
+            return False
+        top = decoded
+    found = _walk_raw(top, segments(pointer))
+    return found is not _MISSING and bytes(found).strip() != b"null"
 
 
 def _cursor_value(value: Any, where: str) -> str | None:
@@ -787,6 +911,8 @@ def provider_class(
     schema = RowSchema(name, definition, wire_labels=wire_labels)
     meta = meta_pointers(definition)
     raw = [definition.errors] if definition.errors else []
+    if definition.error_if_set:
+        meta = [*meta, definition.error_if_set]
     envelopes = {
         shape: msgspec.json.Decoder(
             envelope_type(name, shape, schema.row_type, meta, raw=raw), strict=schema.strict
@@ -813,6 +939,9 @@ def provider_class(
             "_envelopes": envelopes,
             **_run_schema(name, definition, wire_labels=wire_labels, meta=meta),
             **_rate_limit(definition),
+            "_meta": meta_pointers(definition),
+            "_paths": {p: segments(p) for p in (*definition.shapes, *meta)},
+            "_error_at": segments(definition.error_if_set) if definition.error_if_set else None,
             **hooks,
         },
     )
