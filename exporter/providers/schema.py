@@ -545,7 +545,7 @@ class RowSchema:
             return reader(value, self.program.scale, kind in _REQUIRED)
         except _Unreadable as exc:
             textual = kind in ("id", "status", "text") and not isinstance(value, str)
-            shown = _kind(value) if textual else _shown(value)
+            shown = _kind(value) if textual or exc.expected == _AN_INTEGER else _shown(value)
             problems.append((label, f"{where}: expected {exc.expected}, got {shown}"))
             return None
 
@@ -694,12 +694,16 @@ def _iso_time(value: object, scale: float, required: bool) -> datetime | None:
     raise _Unreadable("an ISO-8601 timestamp")
 
 
+_AN_INTEGER = "an integer"
+"""What a strict count expects of a value of another type (shown by its type, ``got str``)."""
+
+
 def _strict_count(value: object, scale: float, required: bool) -> int | None:
     """A count as it comes: an integer (no string, number with a fraction or boolean)."""
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool):
-        raise _Unreadable("an integer")
+        raise _Unreadable(_AN_INTEGER)
     if value < 0:
         raise _Unreadable("a count of at least 0")
     return value
