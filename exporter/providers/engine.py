@@ -207,6 +207,8 @@ _Carried = tuple[str, Callable[[Any], Any]]
 _Plan = tuple[Paging, frozenset[str], tuple[_Carried, ...], tuple[str, ...]]
 """An answer's paging, the facts it reports, the other facts a row may carry, the shapes'
 order."""
+_REPORTED: dict[tuple[Capabilities, frozenset[str]], Capabilities] = {}
+"""The facts a walk reported, as capabilities (a few combinations, each built once)."""
 _MISSING = object()
 _RAW = object()
 """A value of the answer left raw (see :func:`envelope_type`)."""
@@ -392,13 +394,17 @@ class DefinedProvider(Provider[EngineTarget]):
         shapes report, and any other whose field a row of the walk had."""
         if self.definition.answers is None:
             return self.capabilities
-        c, facts = self.capabilities, self._facts
-        return Capabilities(
-            deadlines=c.deadlines and "deadlines" in facts,
-            leases=c.leases and "leases" in facts,
-            activity=c.activity and "activity" in facts,
-            executions=c.executions and "executions" in facts,
-        )
+        facts = frozenset(self._facts)
+        found = _REPORTED.get((self.capabilities, facts))
+        if found is None:
+            c = self.capabilities
+            found = _REPORTED[c, facts] = Capabilities(
+                deadlines=c.deadlines and "deadlines" in facts,
+                leases=c.leases and "leases" in facts,
+                activity=c.activity and "activity" in facts,
+                executions=c.executions and "executions" in facts,
+            )
+        return found
 
     def cursor_missing(self, where: str, number: int, paging: Paging) -> SchemaError:
         """The error of page ``number`` (placed at ``where``) whose ``has_next`` says the
