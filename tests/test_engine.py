@@ -1085,3 +1085,249 @@ def test_listed_statuses_and_a_boolean_option_are_checked(tmp_path: Path) -> Non
         "derived_status (the rows of one listing may have any status)",
         f"{path}:21:5: targets[0]: hidden must be true or false",
     ] == [str(p) for p in raised.value.problems]
+
+
+# --- answers of several shapes, and the offset walk that reads a total ------------------------
+
+LEASED = [row | {"leases": i % 2} for i, row in enumerate(ROWS)]
+"""ROWS with a lease count (1 on rows 1, 3 and 5, all pending or live)."""
+EXPIRING = [row | {"expiresAt": "2025-12-31T23:30:00Z"} for row in ROWS]
+"""ROWS with a deadline before NOW (six of them pending or live: overdue)."""
+
+TWO_SHAPES = {
+    "path": "/v1/list",
+    "answers": [
+        {
+            "rows": "/items",
+            "paging": {"style": "offset", "size_param": "limit", "size": 5, "total": "/total"},
+            "reports": ["leases"],
+        },
+        {
+            "rows": "/data",
+            "paging": {
+                "style": "cursor",
+                "size_param": "limit",
+                "size": 5,
+                "max_size": 2,
+                "next": "/next",
+                "has_next": "/more",
+            },
+            "reports": ["deadlines"],
+        },
+    ],
+    "fields": {**FIELDS, "leases": "/leases", "deadline": "/expiresAt"},
+    "statuses": STATUSES,
+}
+"""A provider answering ``{items, total}`` paged by offset, or ``{data, next, more}`` paged
+by a cursor taking at most 2 rows a page; leases only in the first, deadlines in the second."""
+
+
+def _offset_shape(request: web.Request) -> web.Response:
+    at, size = _int(request, "offset", 0), _int(request, "limit", 100)
+    return json_response({"items": LEASED[at : at + size], "total": len(LEASED)})
+
+
+def _cursor_shape(request: web.Request) -> web.Response:
+    at, size = _int(request, "cursor", 0), _int(request, "limit", 100)
+    more = at + size < len(EXPIRING)
+    nxt = str(at + size) if more else None
+    return json_response({"data": EXPIRING[at : at + size], "next": nxt, "more": more})
+
+
+async def test_answers_of_two_shapes_are_each_walked_by_their_own_paging() -> None:
+    """The first answer's shape picks the walk: an account answering ``{items, total}`` is
+    paged by offset, one answering ``{data, next, more}`` by cursor (its ``limit`` capped
+    at max_size 2 after the first request, which is the first answer's). Each reports what
+    its shape carries: leases from the first (deadline series absent), deadlines from the
+    second (lease series absent)."""
+    found = {}
+    for name, handler in (("offset", _offset_shape), ("cursor", _cursor_shape)):
+        snapshot, paths = await _poll_one(handler, TWO_SHAPES)
+        assert snapshot.error is None
+        found[name] = (snapshot.aggregate, paths)
+    offset, offset_paths = found["offset"]
+    assert ["/v1/list?limit=5&offset=0", "/v1/list?limit=5&offset=5"] == offset_paths
+    assert (7, 3, 2, None, None) == (
+        offset.sessions,
+        offset.leases,
+        offset.unleased,
+        offset.overdue,
+        offset.next_deadline,
+    )
+    cursor, cursor_paths = found["cursor"]
+    assert ["/v1/list?limit=5&offset=0", "/v1/list?limit=2&cursor=5"] == cursor_paths
+    assert (7, None, None, 6) == (cursor.sessions, cursor.leases, cursor.unleased, cursor.overdue)
+
+
+async def test_a_fact_its_shape_does_not_report_is_reported_once_a_row_carries_it() -> None:
+    """An ``{items, total}`` account whose rows carry a deadline gets the deadline series
+    beside its leases: a shape's ``reports`` are what it always carries, not all it may."""
+
+    def handler(request: web.Request) -> web.Response:
+        rows = [row | {"leases": 0} for row in EXPIRING]
+        return json_response({"items": rows, "total": len(rows)})
+
+    snapshot, _ = await _poll_one(handler, TWO_SHAPES)
+    aggregate = snapshot.aggregate
+    assert (6, 0, 4) == (aggregate.overdue, aggregate.leases, aggregate.unleased)
+
+
+async def test_an_answer_of_another_shape_mid_walk_fails_as_schema() -> None:
+    """An offset walk answered in the cursor shape on its second page fails (``schema``),
+    naming the page and both shapes, instead of reading it by the wrong rules."""
+
+    def handler(request: web.Request) -> web.Response:
+        if _int(request, "offset", 0):
+            return _cursor_shape(request)
+        return _offset_shape(request)
+
+    snapshot, paths = await _poll_one(handler, TWO_SHAPES)
+    assert "schema" == snapshot.error_reason.value
+    assert (
+        "rows at offset=5: an answer with its rows at response.data, in a walk of answers "
+        "with their rows at response.items"
+    ) == snapshot.error
+    assert 2 == len(paths)
+
+
+def _shrinking(
+    rows: list[dict[str, Any]], change: Callable[[list[dict[str, Any]], int], None]
+) -> Callable[[web.Request], web.Response]:
+    """An offset origin over ``rows`` (``{data, total}``) that calls ``change(rows, n)``
+    before answering its request ``n`` (from 0)."""
+    served = [0]
+
+    def handler(request: web.Request) -> web.Response:
+        change(rows, served[0])
+        served[0] += 1
+        at, size = _int(request, "offset", 0), _int(request, "limit", 100)
+        return json_response({"data": rows[at : at + size], "total": len(rows)})
+
+    return handler
+
+
+OFFSET_TOTAL = {
+    "rows": "/data",
+    "paging": {"style": "offset", "size_param": "limit", "size": 10, "total": "/total"},
+}
+
+
+async def test_an_offset_list_shrinking_under_the_walk_is_re_read_where_it_shifted() -> None:
+    """A user-defined offset list with a total: a session of the first page ends before the
+    second request, moving every later row one place back. The second answer's smaller
+    ``total`` shows it; the gap is re-read from as many rows back as the total shrank plus
+    one (offset 8), so b10, which slid onto the first page, is counted: every session once,
+    the rows read twice counted as duplicates."""
+
+    def end_one(rows: list[dict[str, Any]], served: int) -> None:
+        if served == 1:
+            del rows[0]
+
+    handler = _shrinking([dict(row) for row in BIG[:40]], end_one)
+    snapshot, paths = await _poll_one(handler, _definition(**OFFSET_TOTAL), page_concurrency=1)
+    assert snapshot.error is None
+    assert [0, 10, 8, 18, 28, 38] == [int(p.rpartition("=")[2]) for p in paths]
+    assert (40, 11) == (snapshot.aggregate.sessions, snapshot.aggregate.duplicates)
+
+
+async def test_an_offset_walk_steps_by_the_rows_the_server_serves() -> None:
+    """A server serving at most 7 rows a page, whatever ``limit`` asks, is walked 7 rows at
+    a time until its total: a short page does not end a list whose total says more."""
+
+    def capped(request: web.Request) -> web.Response:
+        at = _int(request, "offset", 0)
+        return json_response({"data": BIG[:30][at : at + 7], "total": 30})
+
+    snapshot, paths = await _poll_one(capped, _definition(**OFFSET_TOTAL), page_concurrency=4)
+    assert snapshot.error is None
+    assert 30 == snapshot.aggregate.sessions
+    assert [0, 7, 14, 21, 28] == sorted(int(p.rpartition("=")[2]) for p in paths)
+
+
+async def test_an_offset_answer_without_its_total_fails_as_schema() -> None:
+    """An offset answer missing the total the definition reads fails the poll (``schema``)
+    rather than guessing where the list ends."""
+
+    def handler(request: web.Request) -> web.Response:
+        return json_response({"data": ROWS})
+
+    snapshot, _ = await _poll_one(handler, _definition(**OFFSET_TOTAL))
+    assert "schema" == snapshot.error_reason.value
+    assert "response.total: expected a count, got nothing (the key is missing)" == snapshot.error
+
+
+async def test_has_next_saying_more_without_a_cursor_fails_as_schema() -> None:
+    """A cursor walk whose ``has_next`` says there is more while the answer gives no next
+    cursor fails (``schema``), naming the page, instead of ending the count short."""
+
+    def handler(request: web.Request) -> web.Response:
+        return json_response({"data": ROWS[:3], "next": None, "more": True})
+
+    paging = {"style": "cursor", "next": "/next", "has_next": "/more"}
+    snapshot, paths = await _poll_one(handler, _definition(rows="/data", paging=paging))
+    assert "schema" == snapshot.error_reason.value
+    assert "rows.page[1].next: expected a cursor while more says there is more, got none" == (
+        snapshot.error
+    )
+    assert 1 == len(paths)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"rows": "/items"}, "rows beside answers: give rows and paging inside each answer"),
+        (
+            {"answers": [{"rows": "/items", "paging": {"style": "page"}}]},
+            "paging style page cannot go on from an answer of this shape: an answer is paged "
+            "by style none, cursor, or offset with total",
+        ),
+        (
+            {"answers": [{"rows": "/items", "paging": {"style": "offset"}}]},
+            "paging style offset without total cannot go on from an answer of this shape",
+        ),
+        (
+            {"answers": [{"rows": "/items", "reports": ["activity"]}]},
+            "answers[0].reports: activity, but the definition reads no last_activity "
+            "(fields.last_activity)",
+        ),
+        (
+            {"answers": [{"rows": "/items"}, {"rows": "/items"}]},
+            "answers[1].rows: '/items' is given twice",
+        ),
+        (
+            {
+                "answers": [
+                    {"rows": "/items", "paging": {"style": "cursor", "next": "/n", "max_size": 5}}
+                ]
+            },
+            "max_size caps the size sent in size_param: give size_param and size too",
+        ),
+    ],
+)
+def test_answers_and_max_size_are_validated(change: dict[str, Any], message: str) -> None:
+    """``answers`` are given instead of ``rows`` and ``paging``; an answer is paged by a style
+    that can go on from it; it reports only facts the fields read; no two answers share
+    their rows' place; ``max_size`` caps a size that is sent: each a config error in plain
+    words."""
+    definition = {**TWO_SHAPES, **change}
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        Definition.model_validate(definition)
+
+
+def test_an_answers_problem_is_located(tmp_path: Path) -> None:
+    """A problem inside ``answers`` is reported where it is written (file:line:column and
+    the dotted key of the answer)."""
+    path = tmp_path / "answers.yaml"
+    path.write_text(
+        "providers:\n  acme:\n    base_url: http://127.0.0.1:1\n    path: /v1/s\n"
+        "    answers:\n      - rows: /items\n        paging: {style: page}\n"
+        "    fields: {id: /id, status: /s, created: /c}\n"
+        "targets:\n  - name: t\n    provider: acme\n    api_key: k\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path)
+    assert [
+        f"{path}:6:9: providers.acme.answers[0]: paging style page cannot go on from an "
+        "answer of this shape: an answer is paged by style none, cursor, or offset with total"
+    ] == [str(p) for p in raised.value.problems]

@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
-import msgspec
 import pytest
 from structlog.testing import capture_logs
 
 from exporter.polling.poller import TargetPoller
 from exporter.polling.runtime import new_store
-from exporter.providers import envelope
+from exporter.providers.engine import DefinedProvider
 from exporter.simulators import ChaserSimulator, Fault, NotteSimulator, chaser_row, iso, notte_row
 from exporter.upstream.client import new_client_session
 from exporter.upstream.errors import Reason
+from exporter.upstream.fetch import Answer
 from tests import harness
 from tests.conftest import Serve
 from tests.harness import KEY, NOW, Exposition, free_port, settings_for
@@ -180,16 +181,16 @@ async def test_unexpected_exception_is_counted_and_loop_goes_on(
     settings = settings_for(
         {"name": "good", "provider": "chaser", "base_url": url}, poll_interval="20ms"
     )
-    real = envelope.typed
+    real = DefinedProvider._read  # the engine's read of an answer (Chaser's poll runs it)
     calls = {"n": 0}
 
-    def flaky(decoder: msgspec.json.Decoder[object], body: bytes) -> object:
+    def flaky(self: DefinedProvider, answer: Answer, key: int, where: str = "response") -> Any:
         calls["n"] += 1
         if calls["n"] <= 3:
             raise RuntimeError("provider bug")
-        return real(decoder, body)
+        return real(self, answer, key, where)
 
-    monkeypatch.setattr(envelope, "typed", flaky)
+    monkeypatch.setattr(DefinedProvider, "_read", flaky)
     store = new_store(settings)
     tasks_before = own_tasks()
     async with new_client_session() as session:
@@ -305,10 +306,10 @@ async def test_crash_traceback_logged_once_per_distinct_error(
     settings = settings_for({"name": "good", "provider": "chaser", "base_url": url})
     messages = iter(["first bug"] * 3 + ["second bug"] * 2)
 
-    def broken(decoder: msgspec.json.Decoder[object], body: bytes) -> object:
+    def broken(self: DefinedProvider, answer: Answer, key: int, where: str = "response") -> Any:
         raise RuntimeError(next(messages))
 
-    monkeypatch.setattr(envelope, "typed", broken)
+    monkeypatch.setattr(DefinedProvider, "_read", broken)  # the engine's read of an answer
     store = new_store(settings)
     async with new_client_session() as session:
         poller = TargetPoller(target=settings.targets[0], interval=30, session=session, store=store)

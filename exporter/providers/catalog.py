@@ -16,7 +16,7 @@ SHIPPED = ("e2b", "browserbase", "daytona", "runloop", "steel")
 """The built-in definitions, in the contract's order (each ``definitions/<id>.yaml``)."""
 
 
-SEEDED = ("agi", "together", "trigger", "notte")
+SEEDED = ("agi", "together", "trigger", "notte", "chaser")
 """The first five providers that moved to definitions (each ``definitions/<id>.yaml``).
 
 They keep their own target model (the keys they had when hand-written) and their Python

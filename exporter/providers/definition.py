@@ -5,9 +5,9 @@ The core keys are the contract's (docs/interface.md, "User-defined providers"); 
 extensions (``rows`` as several shapes, ``status_filter``, ``derived_status``,
 ``deadline``, ``options``, the ``last_id`` cursor, ``fields.executions``, ``errors``,
 constant ``headers``, the ``rate_limit_reset`` unit, ``fields.run_id``, ``strict_has_next``,
-``error_if_set``) are a fixed set documented in docs/providers.md, "Defining a provider".
-Numbers sent as strings are accepted, unless ``time_unit`` is ``iso`` (values are read as
-they come).
+``error_if_set``, ``answers`` with their own paging and ``reports``, ``paging.max_size``) are a
+fixed set documented in docs/providers.md, "Defining a provider". Numbers sent as strings
+are accepted, unless ``time_unit`` is ``iso`` (values are read as they come).
 """
 
 from __future__ import annotations
@@ -155,6 +155,8 @@ class Paging(Model):
     has_next: Pointer | None = None
     strict_has_next: bool = False
     """``has_next`` alone ends the list (see :meth:`_strict_has_next`)."""
+    max_size: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    """The largest size this API takes in this paging: a larger page size is sent as it."""
 
     @model_validator(mode="after")
     def _keys_fit_style(self) -> Paging:
@@ -184,6 +186,21 @@ class Paging(Model):
             raise ValueError("strict_has_next needs paging style page with has_next")
         if self.strict_has_next and self.total is not None:
             raise ValueError("strict_has_next: has_next alone ends the list, give no total")
+
+    @model_validator(mode="after")
+    def _max_size_fits(self) -> Paging:
+        if self.max_size is not None and self.size_param is None:
+            raise ValueError(
+                "max_size caps the size sent in size_param: give size_param and size too"
+            )
+        return self
+
+    def sent_size(self, page_size: int | None) -> int | None:
+        """The size a page asks for: ``page_size`` (else ``size``), at most ``max_size``."""
+        size = page_size or self.size
+        if size is not None and self.max_size is not None:
+            return min(size, self.max_size)
+        return size
 
     @property
     def cursor_name(self) -> str:
@@ -328,6 +345,58 @@ def _listed(value: object) -> object:
     return [value] if isinstance(value, str) else value
 
 
+Fact = Literal["deadlines", "leases", "activity", "executions"]
+"""An optional fact a row may carry (its metrics are absent when no answer reports it)."""
+FACT_FIELDS: dict[str, str] = {
+    "deadlines": "deadline",
+    "leases": "leases",
+    "activity": "last_activity",
+    "executions": "executions",
+}
+"""Each fact and the field of ``fields`` it is read from."""
+
+
+class Answer(Model):
+    """One shape the list's answers may have: where its rows are, how a list answered in
+    this shape is paged, and which optional facts its answers carry."""
+
+    rows: Pointer
+    paging: Paging = Paging()
+    reports: list[Fact] | None = None
+    """The facts this shape reports (default: every fact the fields give); another fact is
+    reported only when a row of the walk carries it."""
+
+    @model_validator(mode="after")
+    def _walks_on(self) -> Answer:
+        p = self.paging
+        if p.style == "page" or (p.style == "offset" and p.total is None):
+            raise ValueError(
+                f"paging style {p.style}"
+                + (" without total" if p.style == "offset" else "")
+                + " cannot go on from an answer of this shape: an answer is paged by style "
+                "none, cursor, or offset with total"
+            )
+        return self
+
+
+def _answers_fill(data: object) -> object:
+    """``answers`` given: ``rows`` and ``paging`` are theirs (the first answer's paging is
+    the first request's), never written beside them."""
+    if not isinstance(data, dict) or data.get("answers") is None:
+        return data
+    beside = [key for key in ("rows", "paging") if key in data]
+    if beside:
+        raise ValueError(
+            f"{' and '.join(beside)} beside answers: give rows and paging inside each answer"
+        )
+    answers = data["answers"]
+    if not isinstance(answers, list) or not answers:
+        return data | {"rows": [""]}  # the answers' own error says what is wrong
+    rows = [a.get("rows", "") if isinstance(a, dict) else "" for a in answers]
+    first = answers[0].get("paging", {}) if isinstance(answers[0], dict) else {}
+    return data | {"rows": rows, "paging": first}
+
+
 def _lower_keys(value: object) -> object:
     if isinstance(value, dict):
         return {str(k).strip().lower(): v for k, v in value.items()}
@@ -367,6 +436,34 @@ class Definition(Model):
     error_if_set: Annotated[Pointer, AfterValidator(_a_key)] | None = None
     """Where a 2xx answer (an object) says it is an error: present and not null there, the
     poll fails as ``schema`` with the body read by the provider's error reader."""
+    answers: Annotated[list[Answer], Field(min_length=1, max_length=4)] | None = None
+    """The shapes the answers may have, each with its own paging and facts (instead of
+    ``rows`` and ``paging``): the first answer's shape picks the walk."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _answers_give_rows(cls, data: object) -> object:
+        return _answers_fill(data)
+
+    @model_validator(mode="after")
+    def _answers_fit(self) -> Definition:
+        """Each answer's rows in their own place, and its reports read by the fields."""
+        if self.answers is None:
+            return self
+        seen: set[str] = set()
+        for i, answer in enumerate(self.answers):
+            if answer.rows in seen:
+                raise ValueError(f"answers[{i}].rows: {answer.rows!r} is given twice")
+            seen.add(answer.rows)
+            for fact in answer.reports or ():
+                if getattr(self.fields, FACT_FIELDS[fact]) is None and (
+                    fact != "deadlines" or self.deadline is None
+                ):
+                    raise ValueError(
+                        f"answers[{i}].reports: {fact}, but the definition reads no "
+                        f"{FACT_FIELDS[fact]} (fields.{FACT_FIELDS[fact]})"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Definition:
@@ -471,6 +568,10 @@ class Definition(Model):
     def shapes(self) -> tuple[str, ...]:
         """The accepted places of the rows array, in order."""
         return tuple(self.rows)
+
+    def answer(self, shape: str) -> Answer | None:
+        """The answer whose rows are at ``shape`` (``None`` without ``answers``)."""
+        return next((a for a in self.answers or () if a.rows == shape), None)
 
     @property
     def active(self) -> dict[str, Phase]:

@@ -18,7 +18,9 @@ import asyncio
 import difflib
 import functools
 import math
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import operator
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -32,7 +34,7 @@ from exporter.providers import envelope, upstream_errors, wire
 from exporter.providers import rows as rows_module
 from exporter.providers.base import Capabilities, Provider
 from exporter.providers.catalog import BUILTIN
-from exporter.providers.definition import LAST_ID, Definition, segments
+from exporter.providers.definition import FACT_FIELDS, LAST_ID, Definition, Paging, segments
 from exporter.providers.paging import RepeatGuard, Window, merged
 from exporter.providers.rows import Buffer, Page, raw_kind
 from exporter.providers.schema import RowSchema
@@ -221,6 +223,13 @@ class _Fetched:
         return None if self.rows is None else len(self.rows)
 
 
+_Carried = tuple[str, Callable[[Any], Any]]
+"""A fact a row may carry, and how to read it from a row."""
+_Plan = tuple[Paging, frozenset[str], tuple[_Carried, ...], tuple[str, ...]]
+"""An answer's paging, the facts it reports, the other facts a row may carry, the shapes'
+order."""
+_REPORTED: dict[tuple[Capabilities, frozenset[str]], Capabilities] = {}
+"""The facts a walk reported, as capabilities (a few combinations, each built once)."""
 _MISSING = object()
 _RAW = object()
 """A value of the answer left raw (see :func:`envelope_type`)."""
@@ -320,10 +329,6 @@ class DefinedProvider(Provider[EngineTarget]):
     schema: RowSchema
     """The row schema this provider decodes with (the class's: without ``run_id``)."""
     _envelopes: dict[str, msgspec.json.Decoder[Any]]
-    _meta: ClassVar[list[str]]
-    """The pointers into an answer its paging reads (:func:`meta_pointers`)."""
-    _paths: ClassVar[dict[str, tuple[str, ...]]]
-    """The keys each pointer into an answer walks (the shapes' and the paging's)."""
     _error_at: ClassVar[tuple[str, ...] | None]
     """The keys ``error_if_set`` walks."""
     rows_label: ClassVar[str] = "rows"
@@ -331,6 +336,12 @@ class DefinedProvider(Provider[EngineTarget]):
     run_schema: ClassVar[RowSchema | None] = None
     """The schema that reads ``fields.run_id`` too, used by a ``per_session`` target."""
     _run_envelopes: ClassVar[dict[str, msgspec.json.Decoder[Any]]] = {}
+    _plans: ClassVar[dict[str, _Plan]] = {}
+    """With ``answers``: each shape's paging, the facts it reports, the other facts a row
+    may carry (and how to read them), and the order shapes are tried in once it is known."""
+    _reads: ClassVar[dict[str, tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]]]
+    """Each shape's rows and the paging values it is read for, as the attributes of its
+    envelope struct (found once): with ``answers``, an answer's own paging's values."""
     cursor_loop_is_schema: ClassVar[bool] = False
     """Whether a cursor walk answered with its previous page and cursor again fails as the
     repeated cursor (``schema``) rather than as the repeated page (``too_many_pages``)."""
@@ -346,6 +357,12 @@ class DefinedProvider(Provider[EngineTarget]):
         if self.run_schema is not None and target.per_session.enabled:
             self.schema = self.run_schema
             self._envelopes = self._run_envelopes
+        self._order: tuple[str, ...] = ()
+        """The shapes in the order an answer is tried (the walk's own first, once known)."""
+        self._facts: set[str] = set()
+        """The facts this poll's answers reported (a definition with ``answers``)."""
+        self._steps: dict[tuple[tuple[str, str], ...], int] = {}
+        """Rows the server served a page in the previous offset walk with a total."""
 
     def statuses(self) -> Mapping[str, Phase]:
         d = self.definition
@@ -401,9 +418,40 @@ class DefinedProvider(Provider[EngineTarget]):
         return [([*fixed, *((flt.param, v) for v in values)], None)]
 
     def pages(self, fetcher: PageFetcher) -> AsyncIterator[Page]:
-        self._slots = asyncio.Semaphore(self.target.page_concurrency)
-        walks = [self._walk(fetcher, query, status) for query, status in self.listings()]
+        listings = self.listings()
+        # one listing keeps within page_concurrency by itself: no slots to take per page
+        slots = len(listings) > 1
+        self._slots = asyncio.Semaphore(self.target.page_concurrency) if slots else None
+        self._facts = set()
+        walks = [self._walk(fetcher, query, status) for query, status in listings]
         return walks[0] if len(walks) == 1 else merged(walks)  # one walk: no layer between
+
+    def reported(self) -> Capabilities:
+        """The facts the last walk's answers carried: with ``answers``, those its answers'
+        shapes report, and any other whose field a row of the walk had."""
+        if self.definition.answers is None:
+            return self.capabilities
+        facts = frozenset(self._facts)
+        found = _REPORTED.get((self.capabilities, facts))
+        if found is None:
+            c = self.capabilities
+            found = _REPORTED[c, facts] = Capabilities(
+                deadlines=c.deadlines and "deadlines" in facts,
+                leases=c.leases and "leases" in facts,
+                activity=c.activity and "activity" in facts,
+                executions=c.executions and "executions" in facts,
+            )
+        return found
+
+    def cursor_missing(self, where: str, number: int, paging: Paging) -> SchemaError:
+        """The error of page ``number`` (placed at ``where``) whose ``has_next`` says the
+        list goes on while it gives no next cursor."""
+        assert paging.next is not None
+        assert paging.has_next is not None
+        nxt = paging.next
+        at = where + (_dotted(nxt) if nxt.startswith("/") else f" ({nxt})")
+        flag = ".".join(segments(paging.has_next))
+        return SchemaError(f"{at}: expected a cursor while {flag} says there is more, got none")
 
     def listing_place(self, query: Sequence[tuple[str, str]]) -> str:
         """How a listing is named in the places of its errors and invalid rows."""
@@ -426,15 +474,22 @@ class DefinedProvider(Provider[EngineTarget]):
     async def _fetch(
         self, fetcher: PageFetcher, query: list[tuple[str, str]], key: int, where: str = "response"
     ) -> _Fetched:
-        assert self._slots is not None
-        async with self._slots:
-            if self._reads_headers:
-                answer = await fetcher.get(query)
-            else:  # the body alone (a fetcher that only reads bodies serves it too)
-                answer = Answer(await fetcher.get_body(query), _NO_HEADERS)
+        if self._slots is not None:
+            async with self._slots:
+                answer = await self._get(fetcher, query)
+        elif self._reads_headers:
+            answer = await fetcher.get(query)
+        else:
+            answer = Answer(await fetcher.get_body(query), _NO_HEADERS)
         if self.definition.errors is not None:
             return await self._read_listing_errors(fetcher, answer, key, where)
         return self._read(answer, key, where)
+
+    async def _get(self, fetcher: PageFetcher, query: list[tuple[str, str]]) -> Answer:
+        if self._reads_headers:
+            return await fetcher.get(query)
+        # the body alone (a fetcher that only reads bodies serves it too)
+        return Answer(await fetcher.get_body(query), _NO_HEADERS)
 
     async def _read_listing_errors(
         self, fetcher: PageFetcher, answer: Answer, key: int, where: str
@@ -476,9 +531,9 @@ class DefinedProvider(Provider[EngineTarget]):
         """An answer's rows (typed when small and valid) and paging facts; ``where`` names
         the answer in a schema error."""
         body = answer.body
-        shapes = self.definition.shapes
+        shapes = self._order or self.definition.shapes
         if len(body) <= rows_module.CHUNK_BYTES:  # read when called: a test may lower it
-            bare = body.lstrip()[:1] == b"["
+            bare = _first_byte(body) == b"["
             for shape in shapes:
                 if bool(shape) == bare:
                     continue
@@ -489,8 +544,9 @@ class DefinedProvider(Provider[EngineTarget]):
                 if bare:
                     return _Fetched(key, body, whole, b"", "", {}, answer.headers)
                 self._error_answer(body, key, _error_value(self._error_at, whole))
-                rows = _struct_at(whole, self._paths[shape])
-                meta = {p: _struct_at(whole, self._paths[p]) for p in self._meta}
+                rows_at, meta_at = self._reads[shape]
+                rows = _attrs_at(whole, rows_at)
+                meta = {p: _attrs_at(whole, attrs) for p, attrs in meta_at}
                 errors = _listed(whole, self.definition.errors, _struct_at)
                 return _Fetched(key, body, rows, b"", shape, meta, answer.headers, errors)
         try:
@@ -499,7 +555,7 @@ class DefinedProvider(Provider[EngineTarget]):
             self._error_answer(body, key, _raw_error(self.definition, body, None))
             raise
         self._error_answer(body, key, top is not None and _raw_error(self.definition, body, top))
-        meta = {p: _meta_value(top, p, where) for p in self._meta}
+        meta = {p: _meta_value(top, p, where) for p, _ in self._reads[shape][1]}
         errors = _listed(top, self.definition.errors, _walk_raw)
         return _Fetched(key, b"", None, array, shape, meta, answer.headers, errors)
 
@@ -534,12 +590,13 @@ class DefinedProvider(Provider[EngineTarget]):
 
     @property
     def page_size(self) -> int | None:
-        """The rows asked for a page: the target's ``page_size``, else the definition's."""
-        return self.target.page_size or self.definition.paging.size
+        """The rows asked for a page: the target's ``page_size``, else the definition's (at
+        most ``paging.max_size``)."""
+        return self.definition.paging.sent_size(self.target.page_size)
 
-    def _size(self) -> list[tuple[str, str]]:
-        p = self.definition.paging
-        size = self.page_size
+    def _size(self, paging: Paging | None = None) -> list[tuple[str, str]]:
+        p = paging or self.definition.paging
+        size = p.sent_size(self.target.page_size)
         return [(p.size_param, str(size))] if p.size_param and size else []
 
     async def _walk(
@@ -548,7 +605,11 @@ class DefinedProvider(Provider[EngineTarget]):
         """One listing to its end; ``status`` is its rows' status when they carry none."""
         style = self.definition.paging.style
         label = self.listing_place(query)
-        if style == "none":
+        if self.definition.answers is not None:
+            parts = self._answered(fetcher, query, label)
+        elif style == "offset" and self.definition.paging.total is not None:
+            parts = self._offset_total(fetcher, query, label)
+        elif style == "none":
             parts = self._parts(await self._fetch(fetcher, query, 0), label)
         elif style == "cursor":
             parts = self._cursor(fetcher, query, label)
@@ -559,26 +620,39 @@ class DefinedProvider(Provider[EngineTarget]):
             yield part if status is None else Page(part.rows, part.read, status, part.invalid)
 
     async def _cursor(
-        self, fetcher: PageFetcher, query: list[tuple[str, str]], label: str
+        self,
+        fetcher: PageFetcher,
+        query: list[tuple[str, str]],
+        label: str,
+        paging: Paging | None = None,
+        first: _Fetched | None = None,
     ) -> AsyncIterator[Page]:
         """A cursor walk: a page's place is ``<listing>.page[n]`` and its rows
         ``<listing>.page[n].<rows>[i]``. A cursor followed once already in this listing
         fails the walk (``schema``) rather than looping; a page repeating the previous one
-        row for row fails it as :class:`RepeatGuard` says (empty pages never do)."""
-        p = self.definition.paging
+        row for row fails it as :class:`RepeatGuard` says (empty pages never do). With
+        ``first`` (an answer's first page, in hand), the walk goes on from it by ``paging``,
+        and an answer of another shape fails it (``schema``)."""
+        p = paging or self.definition.paging
         assert p.next is not None
         guard = RepeatGuard()
         used: set[str] = set()
         cursor: str | None = None
         number = 0
         while True:
-            params = [*query, *self._size()]
+            params = [*query, *self._size(p)]
             if cursor is not None:
                 params.append((p.cursor_name, cursor))
             where = f"{label}.page[{number + 1}]"
-            page = await self._fetch(fetcher, params, number, where)
+            if first is not None and not number:
+                page = first
+            else:
+                page = await self._fetch(fetcher, params, number, where)
+                _same_shape(page, first, where)
             ends = p.has_next is not None and _ends(page.meta.get(p.has_next, _MISSING))
-            cursor = None if ends or p.next == LAST_ID else self._next_of(page, where)
+            cursor = None if ends or p.next == LAST_ID else self._next_of(page, where, p)
+            if cursor is None and _goes_on(page, p):
+                raise self.cursor_missing(where, number + 1, p)
             if self.cursor_loop_is_schema:
                 _unused(cursor, used, where, p.next)
             guard.check_rows(page.rows, page.exact, f"{label} page {number + 1}")
@@ -599,10 +673,10 @@ class DefinedProvider(Provider[EngineTarget]):
             used.add(cursor)
             number += 1
 
-    def _next_of(self, page: _Fetched, where: str) -> str | None:
+    def _next_of(self, page: _Fetched, where: str, paging: Paging | None = None) -> str | None:
         """The next cursor a page gives (a header, or a value of its body), stripped;
         ``None`` when it gives none (absent, null or blank)."""
-        p = self.definition.paging
+        p = paging or self.definition.paging
         assert p.next is not None
         if p.next.startswith("header:"):
             cursor = page.headers.get(p.next.removeprefix("header:"))
@@ -690,6 +764,280 @@ class DefinedProvider(Provider[EngineTarget]):
                     end = max(end, first + known * (step if offsets else 1))
         finally:
             await window.drop()
+
+    # -- answers of several shapes, and the offset walk that reads a total ----------------
+
+    async def _answered(
+        self, fetcher: PageFetcher, query: list[tuple[str, str]], label: str
+    ) -> AsyncIterator[Page]:
+        """A listing whose answers may come in several shapes (``answers``): the first
+        request is the first answer's; the shape of what comes back picks the walk (its
+        paging, from the page in hand) and the facts it reports. A fact its shape does not
+        report is reported once a row of the walk carries it."""
+        d = self.definition
+        assert d.answers is not None
+        lead = d.answers[0].paging
+        params = [*query, *self._size(lead)]
+        if lead.style == "offset":
+            params.append((lead.offset_name, "0"))
+        page = await self._fetch(fetcher, params, 0)
+        p, reports, carried, self._order = self._plans[page.shape]
+        self._facts.update(reports)
+        unseen = [(fact, get) for fact, get in carried if fact not in self._facts]
+        if p.style == "cursor":
+            parts = self._cursor(fetcher, query, label, p, page)
+        elif p.style == "offset":
+            parts = self._offset_total(fetcher, query, label, p, page)
+        else:
+            parts = self._parts(page, label)
+        async for part in parts:
+            if unseen and part.rows:
+                unseen = self._carried(part.rows, unseen)
+            yield part
+
+    def _carried(self, rows: Sequence[Any], unseen: list[_Carried]) -> list[_Carried]:
+        """Note the facts some of ``rows`` carry; the facts still unseen."""
+        left = []
+        for fact, get in unseen:
+            values = list(map(get, rows))  # C loops, no frame per row
+            if values.count(None) < len(values):
+                self._facts.add(fact)
+            else:
+                left.append((fact, get))
+        return left
+
+    async def _offset_total(  # noqa: PLR0912, PLR0915 - the walk and its re-read, together
+        self,
+        fetcher: PageFetcher,
+        query: list[tuple[str, str]],
+        label: str,
+        paging: Paging | None = None,
+        first: _Fetched | None = None,
+    ) -> AsyncIterator[Page]:
+        """Offset paging that reads a total: offsets until ``total`` rows, stepping by what
+        the server serves; pages fetched ahead up to ``page_concurrency`` at a time (from
+        the first page on as far as the previous walk went, then as far as the total says),
+        consumed in order; a short page drops what was fetched beyond it. Row ``i`` of the
+        listing is placed at ``<listing>[i]``.
+
+        The list may shrink while it is paged: a session that ends before the offset moves
+        every later row one place back, so the row that was at the next offset is now just
+        before it, and would never be read. Each answer's ``total`` shows it: a page whose
+        ``total`` is below the one of the page before it (the *chain* page) is not trusted
+        to follow on. The gap is re-read: from as many rows before that page as ``total``
+        shrank, and one more (the chain page's last row, to see that nothing is missing),
+        twice as far back each time, until a re-read page lists one of the chain page's
+        sessions (the list's order being stable, nothing slipped between the two) or starts
+        at offset 0. A session listed for the whole walk is therefore read; the rows read
+        twice are counted as duplicates. ``max_pages`` bounds the re-reads too.
+
+        With ``first`` (an answer's first page, in hand) the walk goes on from it by
+        ``paging``, and an answer of another shape fails it (``schema``). An object answer
+        without its total is a schema error; a bare array is the whole list from its offset.
+        """
+        p = paging or self.definition.paging
+        assert p.total is not None
+        name = p.offset_name
+        key = tuple(query)
+        shape_of = first
+        ahead = 0
+
+        sized = [*query, *self._size(p)]
+
+        def fetch(at: int) -> Coroutine[Any, Any, _Fetched]:
+            return self._fetch(fetcher, [*sized, (name, str(at))], at)
+
+        window: Window[_Fetched] = Window(self.target.page_concurrency)
+        try:
+            if first is None:
+                first, ahead = await self._offset_start(window, fetch, key, p)
+            guard = RepeatGuard()
+            guard.check_rows(first.rows, first.exact, f"{label} at {name}=0")
+            chain = _Chain(0, self._total_of(first, p, "response"))
+            if first.rows is not None:  # a small valid page, decoded already
+                whole = Page(first.rows, len(first.rows))
+                chain.add(whole)
+                yield whole
+            else:
+                async for part in self._offset_parts(first, label, 0):
+                    chain.add(part)
+                    yield part
+            read, total = chain.read, chain.total
+            if not read or read >= total:
+                self._known[key] = 1
+                return
+            step = self._steps[key] = read  # the page size the server actually serves
+            expected = chain.next()  # the offset of the next chain page
+            if window.next_key() != expected:  # what went ahead steps otherwise
+                await window.drop()
+                ahead = expected
+            back = 0  # how far the last re-read went back from `expected` (0: none)
+            while True:
+                while window.room() and ahead < total:
+                    window.start(ahead, fetch(ahead))
+                    ahead += step
+                if window.next_key() is None:  # a re-read below where the list now ends
+                    window.start(ahead, fetch(ahead))
+                    ahead += step
+                at, page = await window.next()
+                where = f"{label} at {name}={at}"
+                _same_shape(page, shape_of, where)
+                stated = self._total_of(page, p, where)
+                if not back:
+                    if stated != chain.total:  # the list changed: a repeat is new rows
+                        guard = RepeatGuard()
+                    guard.check_rows(page.rows, page.exact, where)
+                link = _Chain(at, stated)
+                if page.rows is not None:
+                    whole = Page(page.rows, len(page.rows))
+                    link.add(whole)
+                    yield whole
+                else:
+                    async for part in self._offset_parts(page, label, at):
+                        link.add(part)
+                        yield part
+                if chain.followed_by(link):
+                    chain, back = link, 0
+                    total = link.total
+                    if not link.read or link.end >= total:
+                        self._known[key] = max(1, math.ceil(link.end / step))
+                        return
+                    expected = chain.next()
+                    if (ahead if window.next_key() is None else window.next_key()) != expected:
+                        await window.drop()  # a short page: the pages ahead start elsewhere
+                        ahead = expected
+                    continue
+                # something slipped between the chain page and this one: re-read the gap
+                await window.drop()
+                guard = RepeatGuard()  # a page read again after the gap is no repeat
+                shrunk = max(0, chain.total - link.total) + 1  # and the chain's last row again
+                back = max(back * 2, shrunk)
+                ahead = max(0, min(expected, link.total) - back)
+                total = link.total
+        finally:
+            await window.drop()
+
+    async def _offset_start(
+        self,
+        window: Window[_Fetched],
+        fetch: Callable[[int], Coroutine[Any, Any, _Fetched]],
+        key: tuple[tuple[str, str], ...],
+        paging: Paging,
+    ) -> tuple[_Fetched, int]:
+        """The first page, the pages after it started as far as the previous walk went
+        (stepping as the server served them then); and the offset of the next to start."""
+        stride = self._steps.get(key) or paging.sent_size(self.target.page_size) or 0
+        window.start(0, fetch(0))
+        ahead = stride
+        while stride and window.room() and ahead < self._known.get(key, 1) * stride:
+            window.start(ahead, fetch(ahead))
+            ahead += stride
+        _, first = await window.next()
+        return first, ahead
+
+    @staticmethod
+    def _total_of(page: _Fetched, paging: Paging, where: str) -> int | None:
+        """The total an answer states (``None``: a bare array, the whole list)."""
+        if not page.shape:
+            return None
+        assert paging.total is not None
+        value = page.meta.get(paging.total, _MISSING)
+        if type(value) is int and 0 <= value <= MAX_TOTAL:
+            return value
+        if value is _MISSING or value is None:
+            got = "null" if value is None else "nothing (the key is missing)"
+            raise SchemaError(f"{where}{_dotted(paging.total)}: expected a count, got {got}")
+        return _total(value, paging.total)
+
+    async def _offset_parts(self, page: _Fetched, label: str, at: int) -> AsyncIterator[Page]:
+        """The rows of a page too large or invalid to decode whole, a chunk at a time,
+        placed by their offset."""
+        async for part in self.schema.pages(page.array, where=lambda i: f"{label}[{at + i}]"):
+            yield part
+
+
+def _first_byte(body: bytes) -> bytes:
+    """The first byte of an answer past leading space, without copying the answer."""
+    head = body[:64].lstrip()
+    return head[:1] if head else body.lstrip()[:1]
+
+
+def _same_shape(page: _Fetched, first: _Fetched | None, where: str) -> None:
+    """Raise when an answer mid-walk has another shape than the walk's first answer."""
+    if first is not None and page.shape != first.shape:
+        raise SchemaError(
+            f"{where}: an answer with its rows at {_rows_at(page.shape)}, in a walk of "
+            f"answers with their rows at {_rows_at(first.shape)}"
+        )
+
+
+def _rows_at(shape: str) -> str:
+    return "response" + _dotted(shape) if shape else "the top (a bare array)"
+
+
+def _goes_on(page: _Fetched, paging: Paging) -> bool:
+    """Whether a page's ``has_next`` says the list goes on (present, and not false, null or
+    empty), where the cursor comes from elsewhere than the rows or the flag itself."""
+    if paging.has_next is None or paging.next in (LAST_ID, paging.has_next):
+        return False
+    value = page.meta.get(paging.has_next, _MISSING)
+    return value is not _MISSING and not _ends(value)
+
+
+_TAIL_ROWS = 1024
+"""Rows at the end of a chain page whose ids a re-read page is compared with (at least)."""
+
+
+class _Chain:
+    """One offset page as a link of the walk: where it starts, its last rows, its ``total``."""
+
+    __slots__ = ("_bare", "_ids", "_tail", "_tail_rows", "at", "read", "total")
+
+    def __init__(self, at: int, total: int | None) -> None:
+        self.at = at
+        self.read = 0
+        self._bare = total is None  # a bare array is the whole list: its total is its rows
+        self.total = at if total is None else total
+        self._tail: deque[Sequence[Any]] = deque()
+        self._tail_rows = 0
+        self._ids: set[str] | None = None
+
+    def add(self, part: Page) -> None:
+        """Count a part of the page and keep its rows while they are among its last ones."""
+        self.read += part.read
+        if self._bare:
+            self.total = self.at + self.read
+        self._tail.append(part.rows)
+        self._tail_rows += len(part.rows)
+        while self._tail_rows - len(self._tail[0]) >= _TAIL_ROWS:
+            self._tail_rows -= len(self._tail.popleft())
+
+    def ids(self) -> set[str]:
+        """The ids of the page's last rows (built when a re-read first needs them)."""
+        if self._ids is None:
+            self._ids = {row.id for rows in self._tail for row in rows}
+        return self._ids
+
+    @property
+    def end(self) -> int:
+        """The offset just past the page."""
+        return self.at + self.read
+
+    def next(self) -> int:
+        """Where the page after this one starts."""
+        return self.end
+
+    def followed_by(self, link: _Chain) -> bool:
+        """Whether ``link`` (asked for after this page) leaves no gap after it.
+
+        From offset 0 there is none; a re-read page, overlapping this one, must share a
+        session with it; a page after this one must not have seen the list shrink.
+        """
+        if link.at == 0:
+            return True
+        if link.at < self.end:
+            return not self.ids().isdisjoint(link.ids())
+        return link.total >= self.total
 
 
 def _ends(value: Any) -> bool:
@@ -884,6 +1232,62 @@ def meta_pointers(definition: Definition) -> list[str]:
     out = [x for x in (p.total, p.has_next) if x]
     if p.next and p.next.startswith("/"):
         out.append(p.next)
+    return _answers_meta(definition, out)
+
+
+def _answer_plans(definition: Definition, caps: Capabilities) -> dict[str, _Plan]:
+    """What a walk of each answer's shape needs (see ``DefinedProvider._plans``)."""
+    plans: dict[str, _Plan] = {}
+    for answer in definition.answers or ():
+        reports = frozenset(FACT_FIELDS if answer.reports is None else answer.reports)
+        carried = tuple(
+            (fact, operator.attrgetter(attr))
+            for fact, attr in FACT_FIELDS.items()
+            if fact not in reports and getattr(caps, fact)
+        )
+        order = (answer.rows, *(s for s in definition.shapes if s != answer.rows))
+        plans[answer.rows] = (answer.paging, reports, carried, order)
+    return plans
+
+
+def _shape_meta(definition: Definition, shape: str, meta: list[str]) -> list[str]:
+    """The paging values an answer of ``shape`` is read for: with ``answers``, its own
+    paging's; else every one the paging reads."""
+    answer = definition.answer(shape)
+    if answer is None:
+        return meta
+    q = answer.paging
+    own = [x for x in (q.total, q.has_next, q.next) if x and x.startswith("/")]
+    return [*own, definition.error_if_set] if definition.error_if_set else own
+
+
+def _shape_reads(
+    definition: Definition, shape: str, meta: list[str]
+) -> tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
+    """The attributes of ``shape``'s envelope struct its rows and paging values are at."""
+    pointers = _shape_meta(definition, shape, meta)
+    return (
+        tuple(_attr(k) for k in segments(shape)),
+        tuple((p, tuple(_attr(k) for k in segments(p))) for p in pointers),
+    )
+
+
+def _attrs_at(value: Any, attrs: tuple[str, ...]) -> Any:
+    """:func:`_struct_at` with the attributes found already."""
+    for name in attrs:
+        if value is None or value is msgspec.UNSET:
+            return _MISSING
+        value = getattr(value, name)
+    return _MISSING if value is msgspec.UNSET else value
+
+
+def _answers_meta(definition: Definition, out: list[str]) -> list[str]:
+    """``out`` and the pointers every other answer's paging reads."""
+    for answer in (definition.answers or ())[1:]:
+        q = answer.paging
+        for x in (q.total, q.has_next, q.next):
+            if x and x.startswith("/") and x not in out:
+                out.append(x)
     return out
 
 
@@ -913,12 +1317,7 @@ def provider_class(
     raw = [definition.errors] if definition.errors else []
     if definition.error_if_set:
         meta = [*meta, definition.error_if_set]
-    envelopes = {
-        shape: msgspec.json.Decoder(
-            envelope_type(name, shape, schema.row_type, meta, raw=raw), strict=schema.strict
-        )
-        for shape in definition.shapes
-    }
+    envelopes = _decoders(name, definition, schema, meta=meta, raw=raw)
     f = definition.fields
     caps = Capabilities(
         deadlines=f.deadline is not None or definition.deadline is not None,
@@ -937,10 +1336,10 @@ def provider_class(
             "definition": definition,
             "schema": schema,
             "_envelopes": envelopes,
-            **_run_schema(name, definition, wire_labels=wire_labels, meta=meta),
+            "_reads": {shape: _shape_reads(definition, shape, meta) for shape in definition.shapes},
+            "_plans": _answer_plans(definition, caps),
+            **_run_schema(name, definition, wire_labels=wire_labels, meta=meta, raw=raw),
             **_rate_limit(definition),
-            "_meta": meta_pointers(definition),
-            "_paths": {p: segments(p) for p in (*definition.shapes, *meta)},
             "_error_at": segments(definition.error_if_set) if definition.error_if_set else None,
             **hooks,
         },
@@ -949,20 +1348,31 @@ def provider_class(
     return cls
 
 
+def _decoders(
+    name: str, definition: Definition, schema: RowSchema, *, meta: list[str], raw: list[str]
+) -> dict[str, msgspec.json.Decoder[Any]]:
+    """The decoder of a whole answer of each shape: its rows typed by ``schema``, the
+    paging values its shape reads, the listed errors (``raw``) kept raw."""
+    return {
+        shape: msgspec.json.Decoder(
+            envelope_type(
+                name, shape, schema.row_type, _shape_meta(definition, shape, meta), raw=raw
+            ),
+            strict=schema.strict,
+        )
+        for shape in definition.shapes
+    }
+
+
 def _run_schema(
-    name: str, definition: Definition, *, wire_labels: bool, meta: Sequence[str]
+    name: str, definition: Definition, *, wire_labels: bool, meta: list[str], raw: list[str]
 ) -> dict[str, Any]:
     """The schema and decoders reading ``fields.run_id`` too (a ``per_session`` target's),
     when the definition has it."""
     if definition.fields.run_id is None:
         return {}
     schema = RowSchema(f"{name}Run", definition, wire_labels=wire_labels, run_id=True)
-    envelopes = {
-        shape: msgspec.json.Decoder(
-            envelope_type(f"{name}Run", shape, schema.row_type, meta), strict=schema.strict
-        )
-        for shape in definition.shapes
-    }
+    envelopes = _decoders(f"{name}Run", definition, schema, meta=meta, raw=raw)
     return {"run_schema": schema, "_run_envelopes": envelopes}
 
 

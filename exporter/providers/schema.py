@@ -722,7 +722,8 @@ class RowSchema:
             textual = kind in ("id", "status", "text") and (
                 self.wire_labels or not isinstance(value, str)
             )
-            shown = _kind(value) if textual or kind == "integer" else _shown(value)
+            integer = kind == "integer" or exc.expected == _AN_INTEGER
+            shown = _kind(value) if textual or integer else _shown(value)
             if self.strict and kind in ("time", "created") and isinstance(value, dict | list):
                 shown = "{…}" if isinstance(value, dict) else "[…]"  # as a nested value reads
             problems.append((label, f"{where}: expected {exc.expected}, got {shown}"))
@@ -874,12 +875,16 @@ def _iso_time(value: object, scale: float, required: bool) -> datetime | None:
     raise _Unreadable("an ISO-8601 timestamp")
 
 
+_AN_INTEGER = "an integer"
+"""What a strict count expects of a value of another type (shown by its type, ``got str``)."""
+
+
 def _strict_count(value: object, scale: float, required: bool) -> int | None:
     """A count as it comes: an integer (no string, number with a fraction or boolean)."""
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool):
-        raise _Unreadable("an integer")
+        raise _Unreadable(_AN_INTEGER)
     if value < 0:
         raise _Unreadable("a count of at least 0")
     return value
