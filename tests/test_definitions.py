@@ -4,6 +4,7 @@ deadlines and activity, with exact counts."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -11,13 +12,15 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
+from pydantic import ValidationError
 
 from exporter.config.settings import ConfigError, load_settings
 from exporter.core.records import Phase
 from exporter.polling.state import Store
 from exporter.providers.catalog import BUILTIN
+from exporter.providers.definition import Definition
 from exporter.providers.engine import provider_class
-from tests.harness import KEY, NOW, poll_all, settings_for
+from tests.harness import KEY, NOW, console_script, poll_all, settings_for
 from tests.origin import Origin, json_response, origin_server
 
 HOUR = "2025-12-31T23:00:00Z"
@@ -335,3 +338,358 @@ def test_a_defined_providers_own_key_header_is_refused_in_headers(tmp_path: Path
         f"{path}:2:5: targets[0]: headers: header 'x-api-key' carries the provider's key: set "
         "it with api_key, api_key_env or api_key_file, never in headers"
     ] == [str(p) for p in raised.value.problems]
+
+
+# --- a definition's problems: all of them, each once, at its key -----------------------------
+
+BASE: dict[str, Any] = {
+    "path": "/s",
+    "rows": "/data",
+    "fields": {"id": "/id", "created": "/c", "status": "/st"},
+    "statuses": {"run": "live"},
+}
+"""A valid definition the cases below change."""
+
+
+def _problems(definition: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Each problem of ``definition``: its place and its message, in order."""
+    with pytest.raises(ValidationError) as raised:
+        Definition.model_validate(definition)
+    return [(e["loc"], str(e["msg"]).removeprefix("Value error, ")) for e in raised.value.errors()]
+
+
+SEVERAL = """\
+targets:
+  - name: t
+    provider: x
+    api_key: k
+    base_url: https://x.example
+providers:
+  x:
+    path: /s
+    rows: /data
+    headers: {Authorization: "x"}
+    status_filter: {param: st, statuses: [nope]}
+    error_if_set: /data
+    paging: {style: page, has_next: /more, size_param: n, size: 5}
+    options:
+      limit: {query: n}
+    fields: {id: /id, created: /c, status: /st}
+    statuses: {run: live}
+"""
+
+
+def test_check_config_lists_every_problem_of_a_definition(tmp_path: Path) -> None:
+    """check-config over a definition with four problems of the definition as a whole
+    prints all four, each located at its key where it has one, and exits 2, no traceback."""
+    path = tmp_path / "c.yaml"
+    path.write_text(SEVERAL, encoding="utf-8")
+    result = subprocess.run(
+        [console_script(), "check-config", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert 2 == result.returncode
+    assert [
+        f"{path}:8:5: providers.x: status_filter.statuses: 'nope' not among statuses",
+        f"{path}:8:5: providers.x: headers: 'Authorization' is the header the key is sent in "
+        "(auth.header); a definition never holds a key",
+        f"{path}:12:19: providers.x.error_if_set: /data overlaps rows (/data): give each its "
+        "own place",
+        f"{path}:15:22: providers.x.options.limit.query: 'n' is already sent by the definition "
+        "(paging.size_param): give the option a parameter of its own",
+    ] == result.stderr.splitlines()
+    assert "Traceback" not in result.stderr
+
+
+def test_every_model_level_problem_is_reported_not_only_the_first() -> None:
+    """Problems of different checks (answers, status, filter, headers) come out together,
+    in the order the checks run, instead of the first one alone."""
+    definition = {
+        **{k: v for k, v in BASE.items() if k not in ("rows", "fields")},
+        "fields": {"id": "/a/id", "created": "/c", "status": "/st"},
+        "derived_status": {"constant": "run"},
+        "answers": [
+            {"rows": "/items", "paging": {"style": "cursor", "next": "last_id"}},
+            {"rows": "/items", "reports": ["leases"]},
+        ],
+        "status_filter": {"param": "st", "statuses": ["gone"]},
+        "headers": {"User-Agent": "x", "X-A": "1", "x-a": "2"},
+    }
+    assert [
+        ((), "answers[1].rows: '/items' is given twice"),
+        ((), "answers[1].reports: leases, but the definition reads no leases (fields.leases)"),
+        ((), "give the status as fields.status or as derived_status, not both"),
+        ((), "next: last_id needs fields.id to be a top-level key (/id)"),
+        ((), "status_filter.statuses: 'gone' not among statuses"),
+        (
+            (),
+            "headers: 'User-Agent' is set by the exporter or its HTTP client, never by a "
+            "definition",
+        ),
+        ((), "headers: 'x-a' is given twice (as 'X-A')"),
+    ] == _problems(definition)
+
+
+def test_answers_are_checked_once_at_the_keys_written() -> None:
+    """With ``answers``, a bad answer is reported once, under ``answers[i]``: never again
+    under the ``rows`` and ``paging`` the model fills in from it (keys the user never wrote)."""
+    definition = {
+        **{k: v for k, v in BASE.items() if k != "rows"},
+        "answers": [
+            {"rows": "data", "paging": {"style": "page", "strict_has_next": True}},
+            {"rows": "/items"},
+        ],
+    }
+    assert [
+        (
+            ("answers", 0, "rows"),
+            "'data' is not a JSON pointer (RFC 6901): write '/data' for a top-level key, or "
+            '"" for the whole value',
+        ),
+        (("answers", 0, "paging"), "strict_has_next needs paging style page with has_next"),
+    ] == _problems(definition)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            {"rows": "/data/items", "error_if_set": "/data"},
+            [(("error_if_set",), "/data overlaps rows (/data/items): give each its own place")],
+        ),
+        (
+            {"rows": "/data", "error_if_set": "/data"},
+            [(("error_if_set",), "/data overlaps rows (/data): give each its own place")],
+        ),
+        (
+            {"rows": "/data/items", "paging": {"style": "offset", "total": "/data"}},
+            [(("paging", "total"), "/data overlaps rows (/data/items): give each its own place")],
+        ),
+        (
+            {"paging": {"style": "page", "total": "/meta", "has_next": "/meta/more"}},
+            [
+                (
+                    ("paging", "has_next"),
+                    "/meta/more overlaps paging.total (/meta): give each its own place",
+                )
+            ],
+        ),
+        (
+            {"paging": {"style": "offset", "total": "/meta"}, "error_if_set": "/meta/error"},
+            [
+                (
+                    ("error_if_set",),
+                    "/meta/error overlaps paging.total (/meta): give each its own place",
+                )
+            ],
+        ),
+        (
+            {"errors": "/errors", "error_if_set": "/errors/0"},
+            [(("error_if_set",), "/errors/0 overlaps errors (/errors): give each its own place")],
+        ),
+        (
+            {"errors": "/e", "error_if_set": "/e"},
+            [(("error_if_set",), "/e overlaps errors (/e): give each its own place")],
+        ),
+        (
+            {"rows": ["/data", "/items"], "errors": "/items/bad"},
+            [(("errors",), "/items/bad overlaps rows[1] (/items): give each its own place")],
+        ),
+        (
+            {
+                "rows": None,
+                "answers": [
+                    {"rows": "/data", "paging": {"style": "cursor", "next": "/next"}},
+                    {"rows": "/items", "paging": {"style": "cursor", "next": "/errors"}},
+                ],
+                "errors": "/errors",
+            },
+            [
+                (
+                    ("errors",),
+                    "/errors overlaps answers[1].paging.next (/errors): give each its own place",
+                )
+            ],
+        ),
+    ],
+)
+def test_the_places_an_answer_is_read_at_are_apart(
+    change: dict[str, Any], expected: list[tuple[tuple[str | int, ...], str]]
+) -> None:
+    """Rows, every answer's paging values (not only the first answer's), ``errors`` and
+    ``error_if_set`` may not be equal or nested: one plain-word problem, at the later key,
+    naming the other (each overlap once, though several rows shapes share the paging)."""
+    definition = {k: v for k, v in {**BASE, **change}.items() if v is not None}
+    assert expected == _problems(definition)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"rows": ["", "/data"], "paging": {"style": "offset", "total": "/total"}},
+        {"rows": ["/data", "/data/items"]},
+        {
+            "rows": None,
+            "answers": [
+                {"rows": "/data", "paging": {"style": "cursor", "next": "/next"}},
+                {"rows": "/next", "paging": {"style": "none"}},
+                {"rows": "", "paging": {"style": "none"}},
+            ],
+            "errors": "/errors",
+            "error_if_set": "/detail",
+        },
+        {
+            "rows": None,
+            "answers": [
+                {"rows": "/a", "paging": {"style": "cursor", "next": "/n", "has_next": "/m"}},
+                {"rows": "/b", "paging": {"style": "cursor", "next": "/n", "has_next": "/m"}},
+            ],
+        },
+        {"paging": {"style": "page", "total": "/meta/total", "has_next": "/meta/more"}},
+        {"paging": {"style": "cursor", "next": "/page/next"}, "error_if_set": "/page/error"},
+    ],
+)
+def test_a_definition_that_validates_builds_its_provider(change: dict[str, Any]) -> None:
+    """Definitions at the edges of the overlap rule (a bare-array shape beside paging
+    values, nested rows shapes, answers sharing a paging place, sibling pointers under one
+    object) validate, and the engine builds their provider without an exception."""
+    definition = Definition.model_validate(
+        {k: v for k, v in {**BASE, **change}.items() if v is not None}
+    )
+    assert provider_class("edge", definition).__name__
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            {"paging": {"style": "cursor", "next": "/next"}, "options": {"c": {"query": "cursor"}}},
+            [
+                (
+                    ("options", "c", "query"),
+                    "'cursor' is already sent by the definition (paging.cursor_param): give the "
+                    "option a parameter of its own",
+                )
+            ],
+        ),
+        (
+            {
+                "paging": {"style": "offset", "offset_param": "skip"},
+                "options": {"s": {"query": "skip"}},
+            },
+            [
+                (
+                    ("options", "s", "query"),
+                    "'skip' is already sent by the definition (paging.offset_param): give the "
+                    "option a parameter of its own",
+                )
+            ],
+        ),
+        (
+            {"paging": {"style": "page"}, "options": {"p": {"query": "page"}}},
+            [
+                (
+                    ("options", "p", "query"),
+                    "'page' is already sent by the definition (paging.page_param): give the "
+                    "option a parameter of its own",
+                )
+            ],
+        ),
+        (
+            {"status_filter": {"param": "state"}, "options": {"s": {"query": "state"}}},
+            [
+                (
+                    ("options", "s", "query"),
+                    "'state' is already sent by the definition (status_filter.param): give the "
+                    "option a parameter of its own",
+                )
+            ],
+        ),
+        (
+            {"query": {"v": "2"}, "options": {"a": {"query": "v"}, "b": {"query": "v"}}},
+            [
+                (
+                    ("options", "a", "query"),
+                    "'v' is already sent by the definition (query.v): give the option a "
+                    "parameter of its own",
+                ),
+                (
+                    ("options", "b", "query"),
+                    "'v' is already sent by the definition (query.v): give the option a "
+                    "parameter of its own",
+                ),
+            ],
+        ),
+        (
+            {"options": {"a": {"query": "x"}, "b": {"query": "x"}}},
+            [
+                (
+                    ("options", "b", "query"),
+                    "'x' is already sent by the definition (options.a.query): give the option a "
+                    "parameter of its own",
+                )
+            ],
+        ),
+        (
+            {"auth": {"header": "X-Key"}, "options": {"k": {"header": "x-key"}}},
+            [
+                (
+                    ("options", "k", "header"),
+                    "'x-key' is the header the key is sent in (auth.header); an option never "
+                    "replaces it",
+                )
+            ],
+        ),
+        (
+            {"options": {"h": {"header": "Host"}}},
+            [
+                (
+                    ("options", "h", "header"),
+                    "'Host' is set by the exporter or its HTTP client, never by an option",
+                )
+            ],
+        ),
+        (
+            {"options": {"a": {"header": "X-Org"}, "b": {"header": "x-org"}}},
+            [(("options", "b", "header"), "'x-org' is also the header of options.a.header")],
+        ),
+        (
+            {"headers": {"X-Org": "o"}, "options": {"a": {"header": "x-org"}}},
+            [((), "headers: 'X-Org' is also the header of an option")],
+        ),
+    ],
+)
+def test_an_option_is_sent_in_a_place_of_its_own(
+    change: dict[str, Any], expected: list[tuple[tuple[str | int, ...], str]]
+) -> None:
+    """An option's query parameter is none the definition sends (paging's size, cursor,
+    offset or page parameter, the status filter, a fixed query key, another option's), and
+    its header neither the key's, nor one the exporter sets, nor another option's or a
+    constant header: each a plain-word problem at the option's key."""
+    assert expected == _problems({**BASE, **change})
+
+
+def test_an_answers_paging_parameters_count_as_sent() -> None:
+    """With ``answers``, the parameters of every answer's paging are the definition's: an
+    option may not repeat the second answer's cursor parameter."""
+    definition = {
+        **{k: v for k, v in BASE.items() if k != "rows"},
+        "answers": [
+            {
+                "rows": "/a",
+                "paging": {"style": "offset", "total": "/t", "size_param": "n", "size": 5},
+            },
+            {"rows": "/b", "paging": {"style": "cursor", "next": "/n", "cursor_param": "after"}},
+        ],
+        "options": {"x": {"query": "after"}},
+    }
+    assert [
+        (
+            ("options", "x", "query"),
+            "'after' is already sent by the definition (answers[1].paging.cursor_param): give "
+            "the option a parameter of its own",
+        )
+    ] == _problems(definition)

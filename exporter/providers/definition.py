@@ -20,10 +20,11 @@ from pydantic import (
     AfterValidator,
     BeforeValidator,
     Field,
-    ValidationInfo,
+    ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 
 from exporter.core.records import Phase
 from exporter.providers.target import RESERVED_HEADERS, HttpUrl, Model
@@ -390,11 +391,38 @@ def _answers_fill(data: object) -> object:
             f"{' and '.join(beside)} beside answers: give rows and paging inside each answer"
         )
     answers = data["answers"]
-    if not isinstance(answers, list) or not answers:
-        return data | {"rows": [""]}  # the answers' own error says what is wrong
-    rows = [a.get("rows", "") if isinstance(a, dict) else "" for a in answers]
-    first = answers[0].get("paging", {}) if isinstance(answers[0], dict) else {}
-    return data | {"rows": rows, "paging": first}
+    try:  # filled only from valid answers: the answers' own errors say what is wrong, once
+        valid = [Answer.model_validate(a) for a in answers]
+    except (ValidationError, TypeError):
+        valid = []
+    if not valid:
+        return data | {"rows": [""]}
+    return data | {"rows": [a.rows for a in valid], "paging": valid[0].paging}
+
+
+Loc = tuple[str | int, ...]
+"""Where a problem is, below the definition (``()``: the definition itself)."""
+
+
+def _dotted(loc: Loc) -> str:
+    """A key as written in a message: ``answers[1].paging.next``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+
+
+def _nested(one: str, other: str) -> bool:
+    """Whether two pointers are equal or one is inside the other."""
+    return one == other or one.startswith(other + "/") or other.startswith(one + "/")
+
+
+def _paging_places(at: Loc, paging: Paging) -> list[tuple[Loc, str | None]]:
+    """The pointers a paging reads from an answer, each with its key."""
+    places: list[tuple[Loc, str | None]] = [
+        ((*at, "total"), paging.total),
+        ((*at, "has_next"), paging.has_next),
+    ]
+    if paging.next is not None and paging.next.startswith("/"):
+        places.append(((*at, "next"), paging.next))
+    return places
 
 
 def _lower_keys(value: object) -> object:
@@ -434,8 +462,9 @@ class Definition(Model):
     """What a rate-limit reset header counts: ``auto`` (above 1e9 a unix time in seconds,
     else seconds from now), ``epoch_ms`` (a unix time in milliseconds)."""
     error_if_set: Annotated[Pointer, AfterValidator(_a_key)] | None = None
-    """Where a 2xx answer (an object) says it is an error: present and not null there, the
-    poll fails as ``schema`` with the body read by the provider's error reader."""
+    """Where a 2xx answer (an object) says it is an error: present and not null, false or
+    empty there, the poll fails as ``schema`` with the body read by the provider's error
+    reader. Its own place: neither the rows', a paging value's nor ``errors``'."""
     answers: Annotated[list[Answer], Field(min_length=1, max_length=4)] | None = None
     """The shapes the answers may have, each with its own paging and facts (instead of
     ``rows`` and ``paging``): the first answer's shape picks the walk."""
@@ -445,119 +474,222 @@ class Definition(Model):
     def _answers_give_rows(cls, data: object) -> object:
         return _answers_fill(data)
 
-    @model_validator(mode="after")
-    def _answers_fit(self) -> Definition:
-        """Each answer's rows in their own place, and its reports read by the fields."""
-        if self.answers is None:
-            return self
-        seen: set[str] = set()
-        for i, answer in enumerate(self.answers):
-            if answer.rows in seen:
-                raise ValueError(f"answers[{i}].rows: {answer.rows!r} is given twice")
-            seen.add(answer.rows)
-            for fact in answer.reports or ():
-                if getattr(self.fields, FACT_FIELDS[fact]) is None and (
-                    fact != "deadlines" or self.deadline is None
-                ):
-                    raise ValueError(
-                        f"answers[{i}].reports: {fact}, but the definition reads no "
-                        f"{FACT_FIELDS[fact]} (fields.{FACT_FIELDS[fact]})"
-                    )
-        return self
+    @field_validator("errors")
+    @classmethod
+    def _errors_apart(cls, where: str | None) -> str | None:
+        """``errors`` names its own place: not the whole answer (its overlaps with the other
+        places read are :meth:`_places_apart`'s)."""
+        if where == "":
+            raise ValueError(
+                '"" is the whole answer: give the pointer of the errors array (/errors)'
+            )
+        return where
 
     @model_validator(mode="after")
-    def _consistent(self) -> Definition:
+    def _fits(self) -> Definition:
+        """Every problem of the definition as a whole, all reported at once, each located at
+        its key (at the definition when it is about several keys)."""
+        problems: list[tuple[Loc, str]] = [
+            *(((), p) for p in self._answers_fit()),
+            *(((), p) for p in self._consistent()),
+            *self._places_apart(),
+            *(((), p) for p in self._headers_fit()),
+            *self._options_fit(),
+        ]
+        if problems:
+            raise ValidationError.from_exception_data(
+                "Definition",
+                [
+                    InitErrorDetails(
+                        type="value_error", loc=loc, input=None, ctx={"error": ValueError(m)}
+                    )
+                    for loc, m in problems
+                ],
+            )
+        return self
+
+    def _answers_fit(self) -> list[str]:
+        """Each answer's rows in their own place, and its reports read by the fields."""
+        problems: list[str] = []
+        seen: set[str] = set()
+        for i, answer in enumerate(self.answers or ()):
+            if answer.rows in seen:
+                problems.append(f"answers[{i}].rows: {answer.rows!r} is given twice")
+            seen.add(answer.rows)
+            problems += [
+                f"answers[{i}].reports: {fact}, but the definition reads no "
+                f"{FACT_FIELDS[fact]} (fields.{FACT_FIELDS[fact]})"
+                for fact in answer.reports or ()
+                if getattr(self.fields, FACT_FIELDS[fact]) is None
+                and (fact != "deadlines" or self.deadline is None)
+            ]
+        return problems
+
+    def _consistent(self) -> list[str]:
+        problems: list[str] = []
         if self.fields.status is not None and self.derived_status is not None:
-            raise ValueError("give the status as fields.status or as derived_status, not both")
+            problems.append("give the status as fields.status or as derived_status, not both")
         if self.from_listing and (self.status_filter is None or self.status_filter.join != "each"):
-            raise ValueError(
+            problems.append(
                 "rows without a status need fields.status (a pointer), derived_status, or a "
                 "status_filter with join: each (each listing's status is its rows' status)"
             )
         if self.fields.deadline is not None and self.deadline is not None:
-            raise ValueError("give the deadline as fields.deadline or as deadline, not both")
+            problems.append("give the deadline as fields.deadline or as deadline, not both")
         if self.status_filter is not None and not any(
             p in (Phase.PENDING, Phase.LIVE) for p in self.statuses.values()
         ):
-            raise ValueError("status_filter needs statuses of phase pending or live to ask for")
-        if self.paging.next == LAST_ID and self.fields.id.count("/") != 1:
-            raise ValueError("next: last_id needs fields.id to be a top-level key (/id)")
-        self._flag_filter()
-        return self
+            problems.append("status_filter needs statuses of phase pending or live to ask for")
+        last_id = any(p.next == LAST_ID for _, p in self._pagings())
+        if last_id and self.fields.id.count("/") != 1:
+            problems.append("next: last_id needs fields.id to be a top-level key (/id)")
+        return problems + self._flag_filter()
 
-    @field_validator("errors")
-    @classmethod
-    def _errors_apart(cls, where: str | None, info: ValidationInfo) -> str | None:
-        """``errors`` names its own place: not the whole answer, the rows or a paging value."""
-        if where is None:
-            return where
-        if not where:
-            raise ValueError(
-                '"" is the whole answer: give the pointer of the errors array (/errors)'
+    def _pagings(self) -> list[tuple[Loc, Paging]]:
+        """Each paging the definition walks by, with its key."""
+        if self.answers is None:
+            return [(("paging",), self.paging)]
+        return [(("answers", i, "paging"), a.paging) for i, a in enumerate(self.answers)]
+
+    def _places_apart(self) -> list[tuple[Loc, str]]:
+        """The places one answer is read at (its rows, its paging's values, ``errors``,
+        ``error_if_set``) are neither equal nor nested in one another: each overlap located
+        at the later key, naming the earlier (answers of two shapes may share a place)."""
+        shared = [
+            (at, p)
+            for at, p in ((("errors",), self.errors), (("error_if_set",), self.error_if_set))
+            if p
+        ]
+        groups: list[list[tuple[Loc, str | None]]] = []
+        for i, rows in enumerate(self.rows if self.answers is None else ()):
+            at: Loc = ("rows", i) if len(self.rows) > 1 else ("rows",)
+            groups.append([(at, rows), *_paging_places(("paging",), self.paging), *shared])
+        for i, answer in enumerate(self.answers or ()):
+            groups.append(
+                [
+                    (("answers", i, "rows"), answer.rows),
+                    *_paging_places(("answers", i, "paging"), answer.paging),
+                    *shared,
+                ]
             )
-        paging = info.data.get("paging")
-        taken = [(r, "rows") for r in info.data.get("rows", ()) if r]
-        if isinstance(paging, Paging):
-            taken += [
-                (v, f"paging.{k}")
-                for k, v in (
-                    ("total", paging.total),
-                    ("has_next", paging.has_next),
-                    ("next", paging.next),
-                )
-                if v and v.startswith("/")
-            ]
-        for pointer, key in taken:
-            if (
-                where == pointer
-                or where.startswith(pointer + "/")
-                or pointer.startswith(where + "/")
-            ):
-                raise ValueError(f"{where} overlaps {key} ({pointer}): give each its own place")
-        return where
+        problems: list[tuple[Loc, str]] = []
+        for group in groups:
+            places = [(at, p) for at, p in group if p]  # "" (a bare array) holds nothing else
+            for j, (at, pointer) in enumerate(places):
+                for other_at, other in places[:j]:
+                    if not _nested(pointer, other):
+                        continue
+                    problem = (
+                        at,
+                        f"{pointer} overlaps {_dotted(other_at)} ({other}): "
+                        "give each its own place",
+                    )
+                    if problem not in problems:
+                        problems.append(problem)
+        return problems
 
-    @model_validator(mode="after")
-    def _headers_fit(self) -> Definition:
+    def _headers_fit(self) -> list[str]:
         """A constant header is neither the key's header nor given twice (in any case)."""
+        problems: list[str] = []
         key_header = self.auth.pair()[0].lower()
         seen: dict[str, str] = {}
         for name in self.headers:
             lower = name.lower()
             if lower == key_header:
-                raise ValueError(
+                problems.append(
                     f"headers: {name!r} is the header the key is sent in (auth.header); "
                     "a definition never holds a key"
                 )
-            if lower in RESERVED_HEADERS:
-                raise ValueError(
+            elif lower in RESERVED_HEADERS:
+                problems.append(
                     f"headers: {name!r} is set by the exporter or its HTTP client, "
                     "never by a definition"
                 )
-            if lower in seen:
-                raise ValueError(f"headers: {name!r} is given twice (as {seen[lower]!r})")
-            if any(
+            elif lower in seen:
+                problems.append(f"headers: {name!r} is given twice (as {seen[lower]!r})")
+            elif any(
                 option.header is not None and lower == option.header.lower()
                 for option in self.options.values()
             ):
-                raise ValueError(f"headers: {name!r} is also the header of an option")
-            seen[lower] = name
-        return self
+                problems.append(f"headers: {name!r} is also the header of an option")
+            seen.setdefault(lower, name)
+        return problems
 
-    def _flag_filter(self) -> None:
+    def _sent_params(self) -> dict[str, str]:
+        """Each query parameter the definition sends itself, and the key that sends it."""
+        sent = {name: f"query.{name}" for name in self.query}
+        for at, paging in self._pagings():
+            key = _dotted(at)
+            if paging.size_param is not None:
+                sent.setdefault(paging.size_param, f"{key}.size_param")
+            name = {
+                "cursor": paging.cursor_name,
+                "offset": paging.offset_name,
+                "page": paging.page_name,
+            }.get(paging.style)
+            if name is not None:
+                sent.setdefault(name, f"{key}.{paging.style}_param")
+        if self.status_filter is not None:
+            sent.setdefault(self.status_filter.param, "status_filter.param")
+        return sent
+
+    def _options_fit(self) -> list[tuple[Loc, str]]:
+        """An option's query parameter is none the definition sends, its header neither the
+        key's nor one the exporter sets, and no two options share one (an option's header
+        that is also a constant header is :meth:`_headers_fit`'s)."""
+        problems: list[tuple[Loc, str]] = []
+        sent = self._sent_params()
+        key_header = self.auth.pair()[0].lower()
+        headers: dict[str, str] = {}
+        for name, option in self.options.items():
+            if option.query is not None:
+                if option.query in sent:
+                    problems.append(
+                        (
+                            ("options", name, "query"),
+                            f"{option.query!r} is already sent by the definition "
+                            f"({sent[option.query]}): give the option a parameter of its own",
+                        )
+                    )
+                sent.setdefault(option.query, f"options.{name}.query")
+            if option.header is None:
+                continue
+            lower = option.header.lower()
+            if lower == key_header:
+                problem = (
+                    f"{option.header!r} is the header the key is sent in (auth.header); "
+                    "an option never replaces it"
+                )
+            elif lower in RESERVED_HEADERS:
+                problem = (
+                    f"{option.header!r} is set by the exporter or its HTTP client, "
+                    "never by an option"
+                )
+            elif lower in headers:
+                problem = f"{option.header!r} is also the header of {headers[lower]}"
+            else:
+                headers[lower] = f"options.{name}.header"
+                continue
+            problems.append((("options", name, "header"), problem))
+        return problems
+
+    def _flag_filter(self) -> list[str]:
         """A boolean status flag needs rows with a status; ``statuses`` are listed ones."""
         flt = self.status_filter
         if flt is None:
-            return
+            return []
+        problems: list[str] = []
         if flt.flag and self.from_listing:
-            raise ValueError(
+            problems.append(
                 "status_filter with flag: true needs fields.status or derived_status "
                 "(the rows of one listing may have any status)"
             )
         unknown = [s for s in flt.statuses or () if s not in self.statuses]
         if unknown:
-            raise ValueError(
+            problems.append(
                 f"status_filter.statuses: {', '.join(map(repr, unknown))} not among statuses"
             )
+        return problems
 
     @property
     def from_listing(self) -> bool:
