@@ -26,12 +26,14 @@ PROVIDERS: dict[type[TargetBase], type[Provider[Any]]] = {
     ChaserTarget: ChaserProvider,
     NotteTarget: NotteProvider,
 }
-"""Target config model -> provider class, one entry per hand-written provider."""
+"""Target config model -> provider class, one entry per provider with a module of its own
+(a seed definition run by the engine, keeping its target model's keys)."""
 
 CODED_IDS: tuple[str, ...] = tuple(p.id for p in PROVIDERS.values())
 _CODED.extend(CODED_IDS)
 PROVIDER_IDS: tuple[str, ...] = (*CODED_IDS, *BUILTIN)
-"""Every built-in provider id: the hand-written ones, then those shipped as definitions."""
+"""Every built-in provider id: those with a module of their own, then the other shipped
+definitions."""
 DEFINED_TAG = "defined"
 """The union tag of a target whose provider is a definition (built-in or the config's)."""
 

@@ -1,7 +1,7 @@
 """One provider driven by a definition: its target model, its listings and its page walks.
 
 A definition says where the rows are and how the list is paged; this module walks it with
-the same guards as the hand-written providers (the fetcher's ``max_pages``,
+the guards every provider has (the fetcher's ``max_pages``,
 ``max_response_bytes``, retries, redirects and rate limit; :class:`RepeatGuard` for a page
 served again, and a cursor followed twice in one listing; invalid rows counted per field).
 A page is decoded typed in one C call when it is small and valid, else its rows a chunk at a
@@ -19,7 +19,8 @@ import difflib
 import functools
 import math
 import operator
-from collections import deque
+import re
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -50,7 +51,8 @@ maps to ``None``: known, so its targets are not reported a second time)."""
 
 
 CODED_IDS: list[str] = []
-"""The hand-written providers' ids (filled in by the package), for "did you mean"."""
+"""The ids of the providers with a module of their own (filled in by the package; each
+a seed definition with its own target model), for "did you mean"."""
 
 
 def known_ids() -> list[str]:
@@ -217,11 +219,6 @@ class _Fetched:
             return self.array
         return _locate(self.body, (self.shape,))[0]
 
-    @property
-    def count(self) -> int | None:
-        """How many rows it has, when decoded already."""
-        return None if self.rows is None else len(self.rows)
-
 
 _Carried = tuple[str, Callable[[Any], Any]]
 """A fact a row may carry, and how to read it from a row."""
@@ -269,10 +266,14 @@ def _walk_raw(top: Mapping[str, msgspec.Raw], path: Sequence[str]) -> Any:
 
 
 def _locate(
-    body: bytes, shapes: Sequence[str], answer: str = "response"
+    body: bytes,
+    shapes: Sequence[str],
+    answer: str = "response",
+    named: Sequence[str] | None = None,
 ) -> tuple[Buffer, str, dict[str, Any] | None]:
     """The rows array of an answer (the first shape it has), that shape, and its top object;
-    ``answer`` names the answer in a schema error."""
+    ``answer`` names the answer in a schema error, which names the first of ``named`` (the
+    definition's shapes; default ``shapes``) as the one expected."""
     top = envelope.decode_any(body)
     if isinstance(top, bytes):
         if "" in shapes:
@@ -285,7 +286,7 @@ def _locate(
         if found is not _MISSING:
             where = answer + _dotted(shape)
             return envelope.array(found, where), shape, top
-    first = next((s for s in shapes if s), None)
+    first = next((s for s in (shapes if named is None else named) if s), None)
     if first is None:  # only a bare array is accepted
         raise SchemaError(f"{answer}: expected an array, got {type(top).__name__}")
     raise _missing(top, first, answer)
@@ -319,7 +320,12 @@ def _meta_value(
     found = _walk_raw(top, segments(pointer))
     if found is _MISSING:
         return _MISSING
-    return msgspec.json.decode(bytes(found))
+    return _UNTYPED.decode(found)
+
+
+_UNTYPED = msgspec.json.Decoder(float_hook=float)
+"""An untyped decoder reading a number beyond a float's range as infinite (the default
+raises ``Number out of range``); every reader rejects an infinite value."""
 
 
 class DefinedProvider(Provider[EngineTarget]):
@@ -472,18 +478,24 @@ class DefinedProvider(Provider[EngineTarget]):
     # -- fetching one page --------------------------------------------------------------
 
     async def _fetch(
-        self, fetcher: PageFetcher, query: list[tuple[str, str]], key: int, where: str = "response"
+        self,
+        fetcher: PageFetcher,
+        query: list[tuple[str, str]],
+        key: int,
+        where: str = "response",
+        *,
+        page: str | None = None,
     ) -> _Fetched:
+        """One page fetched and read; ``where`` names the answer in a schema error, ``page``
+        the page in an error answer's (default: from the definition's paging and ``key``)."""
         if self._slots is not None:
             async with self._slots:
                 answer = await self._get(fetcher, query)
-        elif self._reads_headers:
-            answer = await fetcher.get(query)
         else:
-            answer = Answer(await fetcher.get_body(query), _NO_HEADERS)
+            answer = await self._get(fetcher, query)
         if self.definition.errors is not None:
-            return await self._read_listing_errors(fetcher, answer, key, where)
-        return self._read(answer, key, where)
+            return await self._read_listing_errors(fetcher, answer, key, where, page)
+        return self._read(answer, key, where, page)
 
     async def _get(self, fetcher: PageFetcher, query: list[tuple[str, str]]) -> Answer:
         if self._reads_headers:
@@ -492,7 +504,7 @@ class DefinedProvider(Provider[EngineTarget]):
         return Answer(await fetcher.get_body(query), _NO_HEADERS)
 
     async def _read_listing_errors(
-        self, fetcher: PageFetcher, answer: Answer, key: int, where: str
+        self, fetcher: PageFetcher, answer: Answer, key: int, where: str, page: str | None
     ) -> _Fetched:
         """:meth:`_read`, and the errors the answer lists beside its rows counted and the
         first ten kept for the log (also when its rows are missing: the schema error then
@@ -502,14 +514,14 @@ class DefinedProvider(Provider[EngineTarget]):
         name = ".".join(segments(pointer))
         place = where + _dotted(pointer)
         try:
-            page = self._read(answer, key, where)
+            fetched = self._read(answer, key, where, page)
         except SchemaError as exc:
             top = envelope.decode_any(answer.body)
             listed = None if isinstance(top, bytes) else _listed(top, pointer, _walk_raw)
             messages = await self._report_errors(fetcher, listed, place)
             raise upstream_errors.quoted(exc, messages, name=name) from None
-        await self._report_errors(fetcher, page.errors, place)
-        return page
+        await self._report_errors(fetcher, fetched.errors, place)
+        return fetched
 
     @staticmethod
     async def _report_errors(
@@ -521,15 +533,14 @@ class DefinedProvider(Provider[EngineTarget]):
             fetcher.report_upstream_errors(messages, more=more)
         return messages
 
-    @property
-    def _reads_headers(self) -> bool:
-        """Whether an answer's headers matter (a cursor in a header)."""
-        nxt = self.definition.paging.next
-        return nxt is not None and nxt.startswith("header:")
+    _reads_headers: ClassVar[bool] = False
+    """Whether an answer's headers matter (a cursor in a header, in any answer's paging)."""
 
-    def _read(self, answer: Answer, key: int, where: str = "response") -> _Fetched:
+    def _read(
+        self, answer: Answer, key: int, where: str = "response", page: str | None = None
+    ) -> _Fetched:
         """An answer's rows (typed when small and valid) and paging facts; ``where`` names
-        the answer in a schema error."""
+        the answer in a schema error, ``page`` the page in an error answer's."""
         body = answer.body
         shapes = self._order or self.definition.shapes
         if len(body) <= rows_module.CHUNK_BYTES:  # read when called: a test may lower it
@@ -543,34 +554,42 @@ class DefinedProvider(Provider[EngineTarget]):
                     continue
                 if bare:
                     return _Fetched(key, body, whole, b"", "", {}, answer.headers)
-                self._error_answer(body, key, _error_value(self._error_at, whole))
+                found = _error_value(self._error_at, whole)
+                if found is _RAW:  # a struct there (pointers overlap): as the bytes say
+                    found = _raw_error(self.definition, body, None)
+                self._error_answer(body, key, bool(found), page)
                 rows_at, meta_at = self._reads[shape]
                 rows = _attrs_at(whole, rows_at)
                 meta = {p: _attrs_at(whole, attrs) for p, attrs in meta_at}
                 errors = _listed(whole, self.definition.errors, _struct_at)
                 return _Fetched(key, body, rows, b"", shape, meta, answer.headers, errors)
         try:
-            array, shape, top = _locate(body, shapes, where)
+            array, shape, top = _locate(body, shapes, where, self.definition.shapes)
         except SchemaError:
-            self._error_answer(body, key, _raw_error(self.definition, body, None))
+            self._error_answer(body, key, _raw_error(self.definition, body, None), page)
             raise
-        self._error_answer(body, key, top is not None and _raw_error(self.definition, body, top))
+        found = top is not None and _raw_error(self.definition, body, top)
+        self._error_answer(body, key, found, page)
         meta = {p: _meta_value(top, p, where) for p, _ in self._reads[shape][1]}
         errors = _listed(top, self.definition.errors, _walk_raw)
         return _Fetched(key, b"", None, array, shape, meta, answer.headers, errors)
 
-    def _error_answer(self, body: bytes, key: int, found: bool) -> None:
+    def _error_answer(self, body: bytes, key: int, found: bool, page: str | None = None) -> None:
         """Fail as ``schema`` when a 2xx answer says it is an error (``error_if_set``),
-        quoting it as the provider's error reader reads it."""
+        quoting it as the provider's error reader reads it (when it reads nothing there: the
+        value at ``error_if_set``, clipped); ``page`` names the page (default: by the
+        definition's paging and ``key``)."""
         if not found:
             return
-        p = self.definition.paging
-        if p.style in ("page", "offset"):
-            name = p.page_name if p.style == "page" else p.offset_name
-            where = self.numbered_places(self.rows_label, name, key)[0]
-        else:
-            where = f"{self.rows_label} page {key + 1}" if p.style == "cursor" else "response"
-        detail = self.error_detail(body)
+        where = page
+        if where is None:
+            p = self.definition.paging
+            if p.style in ("page", "offset"):
+                name = p.page_name if p.style == "page" else p.offset_name
+                where = self.numbered_places(self.rows_label, name, key)[0]
+            else:
+                where = f"{self.rows_label} page {key + 1}" if p.style == "cursor" else "response"
+        detail = self.error_detail(body) or _error_text(self.definition, body)
         raise SchemaError(f"{where}: an error in a 2xx answer, not a page: {detail}")
 
     def numbered_places(self, label: str, name: str, at: int) -> tuple[str, str]:
@@ -647,7 +666,8 @@ class DefinedProvider(Provider[EngineTarget]):
             if first is not None and not number:
                 page = first
             else:
-                page = await self._fetch(fetcher, params, number, where)
+                place = f"{label} page {number + 1}"
+                page = await self._fetch(fetcher, params, number, where, page=place)
                 _same_shape(page, first, where)
             ends = p.has_next is not None and _ends(page.meta.get(p.has_next, _MISSING))
             cursor = None if ends or p.next == LAST_ID else self._next_of(page, where, p)
@@ -695,6 +715,13 @@ class DefinedProvider(Provider[EngineTarget]):
             return [(name, str(at)), *self._size(), *query]
         return [*query, *self._size(), (name, str(at))]
 
+    def _numbered_page(
+        self, fetcher: PageFetcher, query: list[tuple[str, str]], label: str, name: str, at: int
+    ) -> Coroutine[Any, Any, _Fetched]:
+        """The fetch of a numbered page (an error answer placed as a repeat of it is)."""
+        place = self.numbered_places(label, name, at)[0]
+        return self._fetch(fetcher, self._page_query(query, name, at), at, page=place)
+
     async def _numbered(
         self, fetcher: PageFetcher, query: list[tuple[str, str]], label: str, offsets: bool
     ) -> AsyncIterator[Page]:
@@ -709,8 +736,8 @@ class DefinedProvider(Provider[EngineTarget]):
         key = tuple(query)
         known = self._known.get(key, 1)
 
-        def params(at: int) -> list[tuple[str, str]]:
-            return self._page_query(query, name, at)
+        def fetch(at: int) -> Coroutine[Any, Any, _Fetched]:
+            return self._numbered_page(fetcher, query, label, name, at)
 
         guard = RepeatGuard()
         window: Window[_Fetched] = Window(self.target.page_concurrency)
@@ -723,10 +750,10 @@ class DefinedProvider(Provider[EngineTarget]):
             while True:
                 inc = (step or 0) if offsets else 1  # 0: the step is not known yet
                 if window.next_key() is None:  # nothing in flight: the next page at least
-                    window.start(ahead, self._fetch(fetcher, params(ahead), ahead))
+                    window.start(ahead, fetch(ahead))
                     ahead += inc
                 while inc and window.room() and ahead < end:
-                    window.start(ahead, self._fetch(fetcher, params(ahead), ahead))
+                    window.start(ahead, fetch(ahead))
                     ahead += inc
                 at, page = await window.next()
                 consumed += 1
@@ -778,9 +805,13 @@ class DefinedProvider(Provider[EngineTarget]):
         assert d.answers is not None
         lead = d.answers[0].paging
         params = [*query, *self._size(lead)]
+        place = "response"
         if lead.style == "offset":
             params.append((lead.offset_name, "0"))
-        page = await self._fetch(fetcher, params, 0)
+            place = f"{label} at {lead.offset_name}=0"
+        elif lead.style == "cursor":
+            place = f"{label} page 1"
+        page = await self._fetch(fetcher, params, 0, page=place)
         p, reports, carried, self._order = self._plans[page.shape]
         self._facts.update(reports)
         unseen = [(fact, get) for fact, get in carried if fact not in self._facts]
@@ -832,8 +863,10 @@ class DefinedProvider(Provider[EngineTarget]):
         twice are counted as duplicates. ``max_pages`` bounds the re-reads too.
 
         With ``first`` (an answer's first page, in hand) the walk goes on from it by
-        ``paging``, and an answer of another shape fails it (``schema``). An object answer
-        without its total is a schema error; a bare array is the whole list from its offset.
+        ``paging``, and an answer of another shape fails it (``schema``). The total is
+        optional: a page without one keeps the one stated before it; until one is stated,
+        the walk ends on a short or empty page (as offset paging without a total does). A
+        bare array is the whole list from its offset.
         """
         p = paging or self.definition.paging
         assert p.total is not None
@@ -845,7 +878,8 @@ class DefinedProvider(Provider[EngineTarget]):
         sized = [*query, *self._size(p)]
 
         def fetch(at: int) -> Coroutine[Any, Any, _Fetched]:
-            return self._fetch(fetcher, [*sized, (name, str(at))], at)
+            place = f"{label} at {name}={at}"
+            return self._fetch(fetcher, [*sized, (name, str(at))], at, page=place)
 
         window: Window[_Fetched] = Window(self.target.page_concurrency)
         try:
@@ -853,7 +887,8 @@ class DefinedProvider(Provider[EngineTarget]):
                 first, ahead = await self._offset_start(window, fetch, key, p)
             guard = RepeatGuard()
             guard.check_rows(first.rows, first.exact, f"{label} at {name}=0")
-            chain = _Chain(0, self._total_of(first, p, "response"))
+            chain = _Chain(0, self._total_of(first, p, "response", None), bare=not first.shape)
+            size = p.sent_size(self.target.page_size)
             if first.rows is not None:  # a small valid page, decoded already
                 whole = Page(first.rows, len(first.rows))
                 chain.add(whole)
@@ -863,7 +898,7 @@ class DefinedProvider(Provider[EngineTarget]):
                     chain.add(part)
                     yield part
             read, total = chain.read, chain.total
-            if not read or read >= total:
+            if not read or _walked(chain, size):
                 self._known[key] = 1
                 return
             step = self._steps[key] = read  # the page size the server actually serves
@@ -873,7 +908,9 @@ class DefinedProvider(Provider[EngineTarget]):
                 ahead = expected
             back = 0  # how far the last re-read went back from `expected` (0: none)
             while True:
-                while window.room() and ahead < total:
+                # an unknown total: ahead as far as the previous walk went
+                limit = self._known.get(key, 1) * step if total is None else total
+                while window.room() and ahead < limit:
                     window.start(ahead, fetch(ahead))
                     ahead += step
                 if window.next_key() is None:  # a re-read below where the list now ends
@@ -882,12 +919,12 @@ class DefinedProvider(Provider[EngineTarget]):
                 at, page = await window.next()
                 where = f"{label} at {name}={at}"
                 _same_shape(page, shape_of, where)
-                stated = self._total_of(page, p, where)
+                stated = self._total_of(page, p, where, total)
                 if not back:
                     if stated != chain.total:  # the list changed: a repeat is new rows
                         guard = RepeatGuard()
                     guard.check_rows(page.rows, page.exact, where)
-                link = _Chain(at, stated)
+                link = _Chain(at, stated, bare=not page.shape)
                 if page.rows is not None:
                     whole = Page(page.rows, len(page.rows))
                     link.add(whole)
@@ -899,7 +936,7 @@ class DefinedProvider(Provider[EngineTarget]):
                 if chain.followed_by(link):
                     chain, back = link, 0
                     total = link.total
-                    if not link.read or link.end >= total:
+                    if not link.read or _walked(link, size):
                         self._known[key] = max(1, math.ceil(link.end / step))
                         return
                     expected = chain.next()
@@ -910,6 +947,9 @@ class DefinedProvider(Provider[EngineTarget]):
                 # something slipped between the chain page and this one: re-read the gap
                 await window.drop()
                 guard = RepeatGuard()  # a page read again after the gap is no repeat
+                # (both totals stated: followed_by trusts a page while either is unknown)
+                assert chain.total is not None
+                assert link.total is not None
                 shrunk = max(0, chain.total - link.total) + 1  # and the chain's last row again
                 back = max(back * 2, shrunk)
                 ahead = max(0, min(expected, link.total) - back)
@@ -936,8 +976,10 @@ class DefinedProvider(Provider[EngineTarget]):
         return first, ahead
 
     @staticmethod
-    def _total_of(page: _Fetched, paging: Paging, where: str) -> int | None:
-        """The total an answer states (``None``: a bare array, the whole list)."""
+    def _total_of(page: _Fetched, paging: Paging, where: str, before: int | None) -> int | None:
+        """The total an answer states; when it states none (absent or null), ``before``
+        (the walk's total so far; ``None``: not known); ``None`` for a bare array (the
+        whole list: see :class:`_Chain`)."""
         if not page.shape:
             return None
         assert paging.total is not None
@@ -945,8 +987,7 @@ class DefinedProvider(Provider[EngineTarget]):
         if type(value) is int and 0 <= value <= MAX_TOTAL:
             return value
         if value is _MISSING or value is None:
-            got = "null" if value is None else "nothing (the key is missing)"
-            raise SchemaError(f"{where}{_dotted(paging.total)}: expected a count, got {got}")
+            return before
         return _total(value, paging.total)
 
     async def _offset_parts(self, page: _Fetched, label: str, at: int) -> AsyncIterator[Page]:
@@ -975,6 +1016,14 @@ def _rows_at(shape: str) -> str:
     return "response" + _dotted(shape) if shape else "the top (a bare array)"
 
 
+def _walked(link: _Chain, size: int | None) -> bool:
+    """Whether the offset walk ends after ``link``: at its total, or, while no page has
+    stated one, on a short page (fewer rows than asked for)."""
+    if link.total is None:
+        return size is not None and link.read < size
+    return link.end >= link.total
+
+
 def _goes_on(page: _Fetched, paging: Paging) -> bool:
     """Whether a page's ``has_next`` says the list goes on (present, and not false, null or
     empty), where the cursor comes from elsewhere than the rows or the flag itself."""
@@ -993,11 +1042,12 @@ class _Chain:
 
     __slots__ = ("_bare", "_ids", "_tail", "_tail_rows", "at", "read", "total")
 
-    def __init__(self, at: int, total: int | None) -> None:
+    def __init__(self, at: int, total: int | None, *, bare: bool = False) -> None:
         self.at = at
         self.read = 0
-        self._bare = total is None  # a bare array is the whole list: its total is its rows
-        self.total = at if total is None else total
+        self._bare = bare  # a bare array is the whole list: its total is its rows
+        self.total: int | None = at if bare else total
+        """The list's length as the page says it (``None``: no page has stated it)."""
         self._tail: deque[Sequence[Any]] = deque()
         self._tail_rows = 0
         self._ids: set[str] | None = None
@@ -1037,7 +1087,7 @@ class _Chain:
             return True
         if link.at < self.end:
             return not self.ids().isdisjoint(link.ids())
-        return link.total >= self.total
+        return self.total is None or link.total is None or link.total >= self.total
 
 
 def _ends(value: Any) -> bool:
@@ -1067,12 +1117,51 @@ def _json_kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _error_value(path: tuple[str, ...] | None, whole: Any) -> bool:
-    """Whether a typed answer has a value (not null) at ``error_if_set`` (its keys)."""
+def _error_value(path: tuple[str, ...] | None, whole: Any) -> Any:
+    """Whether a typed answer has a value set at ``error_if_set`` (its keys): present, and
+    not null, false, ``""``, ``{}`` or ``[]``; ``_RAW`` when a struct is there (a pointer
+    read below it as well), which only the answer's bytes tell."""
     if path is None:
         return False
     value = _struct_at(whole, path)
-    return value is not _MISSING and value is not None
+    if isinstance(value, msgspec.Struct):
+        return _RAW
+    return _is_set(value)
+
+
+def _is_set(value: Any) -> bool:
+    """Whether a value at ``error_if_set`` counts as set (a raw one: as its JSON says)."""
+    if value is _MISSING or value is None or value is False:
+        return False
+    if isinstance(value, msgspec.Raw):
+        return _UNSET_JSON.fullmatch(memoryview(value)) is None
+    if isinstance(value, str | dict | list):
+        return len(value) > 0
+    return True
+
+
+_UNSET_JSON = re.compile(rb"\s*(?:null|false|\"\"|\{\s*\}|\[\s*\])\s*")
+"""The JSON values ``error_if_set`` does not count as set (matched in place, not copied)."""
+
+
+def _error_text(definition: Definition, body: bytes) -> str:
+    """The value at ``error_if_set``, clipped (for an error answer the reader finds nothing
+    in); ``""`` when it cannot be read."""
+    pointer = definition.error_if_set
+    if pointer is None:
+        return ""
+    try:
+        top = envelope.decode_any(body)
+    except PollError:
+        return ""
+    found: Any = _MISSING if isinstance(top, bytes) else _walk_raw(top, segments(pointer))
+    if found is _MISSING:
+        return ""
+    return clip(bytes(memoryview(found)[:_QUOTED]).decode("utf-8", "replace"), _QUOTED)
+
+
+_QUOTED = 200
+"""Characters of the value at ``error_if_set`` an error answer's message quotes."""
 
 
 def _raw_error(definition: Definition, body: bytes, top: Mapping[str, Any] | None) -> bool:
@@ -1088,8 +1177,7 @@ def _raw_error(definition: Definition, body: bytes, top: Mapping[str, Any] | Non
         if isinstance(decoded, bytes):
             return False
         top = decoded
-    found = _walk_raw(top, segments(pointer))
-    return found is not _MISSING and bytes(found).strip() != b"null"
+    return _is_set(_walk_raw(top, segments(pointer)))
 
 
 def _cursor_value(value: Any, where: str) -> str | None:
@@ -1150,12 +1238,9 @@ def _listed(
 
 
 def _struct_at(value: Any, path: Sequence[str]) -> Any:
-    """The value at ``path`` in a decoded envelope struct (``_MISSING`` when absent)."""
-    for name in path:
-        if value is None or value is msgspec.UNSET:
-            return _MISSING
-        value = getattr(value, _attr(name))
-    return _MISSING if value is msgspec.UNSET else value
+    """The value at ``path`` in a decoded envelope struct (``_MISSING`` when absent, or
+    below a value that is no object)."""
+    return _attrs_at(value, tuple(_attr(name) for name in path))
 
 
 @functools.lru_cache(maxsize=4096)  # a definition's few keys, read on every page
@@ -1196,7 +1281,9 @@ def envelope_type(
     node = tree
     *heads, last = segments(shape)
     for key in heads:
-        node = node.setdefault(key, {})
+        if not isinstance(node.get(key), dict):  # the rows win over a value read whole
+            node[key] = {}
+        node = node[key]
     node[last] = list[row_type]  # type: ignore[valid-type]
 
     def build(label: str, spec: dict[str, Any], on_rows_path: bool, depth: int) -> Any:
@@ -1273,11 +1360,18 @@ def _shape_reads(
 
 
 def _attrs_at(value: Any, attrs: tuple[str, ...]) -> Any:
-    """:func:`_struct_at` with the attributes found already."""
+    """:func:`_struct_at` with the attributes found already. A value on the way that is
+    no struct (one read whole by a pointer that ends there: a number, a raw value) has
+    nothing below it, but an object read whole is looked into by its keys."""
     for name in attrs:
         if value is None or value is msgspec.UNSET:
             return _MISSING
-        value = getattr(value, name)
+        found = getattr(value, name, _MISSING)
+        if found is _MISSING:
+            if not isinstance(value, dict):
+                return _MISSING
+            found = value.get(bytes.fromhex(name[1:]).decode(), _MISSING)
+        value = found
     return _MISSING if value is msgspec.UNSET else value
 
 
@@ -1291,7 +1385,23 @@ def _answers_meta(definition: Definition, out: list[str]) -> list[str]:
     return out
 
 
-_CLASSES: dict[tuple[str, int], tuple[Definition, type[DefinedProvider]]] = {}
+_CLASSES: OrderedDict[tuple[Any, ...], type[DefinedProvider]] = OrderedDict()
+"""The classes built, by what they are built from (equal definitions share one), the
+least recently used dropped past :data:`CLASSES_KEPT` (a config reloaded again and again
+builds no more)."""
+CLASSES_KEPT = 256
+
+
+def _class_key(
+    provider_id: str,
+    definition: Definition,
+    wire_labels: bool,
+    hooks: Mapping[str, Any],
+    base: type[DefinedProvider],
+) -> tuple[Any, ...]:
+    """What a provider class is built from, as a key (the definition by its content)."""
+    hooked = tuple(sorted(hooks.items(), key=operator.itemgetter(0)))
+    return (provider_id, definition.model_dump_json(), wire_labels, hooked, base)
 
 
 def provider_class(
@@ -1307,10 +1417,11 @@ def provider_class(
     A seed provider names its unreadable fields by their wire keys (``wire_labels``) and
     may override :class:`Provider` hooks a definition cannot say (``hooks``, such as
     ``error_detail``, or methods of a ``base`` class of its own)."""
-    key = (provider_id, id(definition))
+    key = _class_key(provider_id, definition, wire_labels, hooks, base)
     found = _CLASSES.get(key)
-    if found is not None and found[0] is definition:
-        return found[1]
+    if found is not None:
+        _CLASSES.move_to_end(key)
+        return found
     name = "".join(part.capitalize() for part in provider_id.replace("-", "_").split("_"))
     schema = RowSchema(name, definition, wire_labels=wire_labels)
     meta = meta_pointers(definition)
@@ -1341,11 +1452,20 @@ def provider_class(
             **_run_schema(name, definition, wire_labels=wire_labels, meta=meta, raw=raw),
             **_rate_limit(definition),
             "_error_at": segments(definition.error_if_set) if definition.error_if_set else None,
+            "_reads_headers": _header_cursor(definition),
             **hooks,
         },
     )
-    _CLASSES[key] = (definition, cls)
+    _CLASSES[key] = cls
+    while len(_CLASSES) > CLASSES_KEPT:
+        _CLASSES.popitem(last=False)
     return cls
+
+
+def _header_cursor(definition: Definition) -> bool:
+    """Whether any answer's paging reads its cursor from a header (its headers matter)."""
+    pagings = [definition.paging, *(a.paging for a in definition.answers or ())]
+    return any(p.next is not None and p.next.startswith("header:") for p in pagings)
 
 
 def _decoders(

@@ -743,7 +743,7 @@ class RowSchema:
         except msgspec.ValidationError:
             rows = []
             invalid: list[Invalid] = []
-            raws = msgspec.json.decode(chunk)
+            raws = _untyped(chunk)
             for i, value in enumerate(raws):
                 row, problems = self.checked_row(value, where(first + i))
                 invalid.extend(Invalid(label, message) for label, message in problems)
@@ -779,6 +779,20 @@ class RowSchema:
                 yield page
                 first += page.read
                 await asyncio.sleep(0)
+
+
+_UNTYPED = msgspec.json.Decoder(float_hook=float)
+"""A decoder reading a number beyond a float's range as infinite (which every reader
+rejects, counting the field) instead of failing the chunk."""
+
+
+def _untyped(chunk: Buffer) -> Any:
+    """A chunk decoded without types; with :data:`_UNTYPED` (a Python call per float) only
+    when the plain decode finds a number beyond a float's range."""
+    try:
+        return msgspec.json.decode(chunk)
+    except msgspec.ValidationError:  # the only one an untyped decode raises
+        return _UNTYPED.decode(chunk)
 
 
 class CheckedRow:
@@ -918,9 +932,11 @@ def _integer(value: object, scale: float, required: bool) -> int | float | None:
 
 
 def _lenient_integer(value: object, scale: float, required: bool) -> int | float | None:
-    """An integer, or one sent as text (as the typed decode coerces it, unless strict)."""
-    if isinstance(value, str) and value.strip().removeprefix("-").isdigit():
-        value = int(value)
+    """An integer, or one sent as text or as a whole number with a point (``2.0``): as the
+    typed decode coerces it, unless strict."""
+    whole = isinstance(value, float) and value.is_integer()  # inf and nan are not
+    if whole or (isinstance(value, str) and value.strip().removeprefix("-").isdigit()):
+        value = int(value)  # type: ignore[call-overload]
     return _integer(value, scale, required)
 
 

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 
 import msgspec
 
-from exporter.providers.rows import CHUNK_BYTES, iter_array, raw_kind
+from exporter.providers import rows
+from exporter.providers.rows import iter_array, raw_kind
 from exporter.upstream.errors import SchemaError, brief
 
 ERROR_TEXT_LIMIT = 200
@@ -44,7 +45,7 @@ async def error_messages(
         raise SchemaError(f"{where}: expected an array, got {raw_kind(text)}")
     kept: list[str] = []
     listed = 0
-    for chunk in iter_array(view, CHUNK_BYTES):
+    for chunk in iter_array(view, rows.CHUNK_BYTES):  # read when called: a test may lower it
         items = _RAW_ITEMS.decode(chunk)
         listed += len(items)
         for item in items[: ERRORS_KEPT - len(kept)]:
@@ -64,13 +65,15 @@ def quoted(exc: SchemaError, messages: list[str], *, name: str = "errors") -> Sc
 
 _HEAD = 16
 _RAW_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
+_ITEM = msgspec.json.Decoder(float_hook=float)
+"""A listed error decoded: a number beyond a float's range reads as infinite, not failing."""
 
 
 def _decoded(item: msgspec.Raw) -> object:
     """One listed error, decoded when it is of a reasonable size (else its first bytes)."""
     if len(item) > ERROR_ITEM_BYTES:
         return bytes(memoryview(item)[:ERROR_TEXT_LIMIT]).decode("utf-8", "replace")
-    return msgspec.json.decode(item)
+    return _ITEM.decode(item)
 
 
 def _error_text(item: object) -> str:
