@@ -17,9 +17,10 @@ from urllib.parse import quote, quote_plus
 import orjson
 
 from exporter import __version__
+from exporter.config.settings import Settings
 from exporter.diagnose.masking import Masker, is_timestamp, json_type, render
-from exporter.diagnose.report import BARE_ARRAY, CODECS, ROWS_AT, rows_of
-from exporter.providers import CODED_IDS
+from exporter.providers import CODED_IDS, provider_for
+from exporter.providers.engine import DefinedProvider
 from exporter.simulators import (
     AgiSimulator,
     ChaserSimulator,
@@ -651,14 +652,23 @@ async def test_help_lists_the_options_and_exit_codes() -> None:
 
 
 def test_every_provider_has_its_rows_located() -> None:
-    """The diagnostic knows where each provider's rows are and which codec reads them."""
-    assert set(CODED_IDS) == set(CODECS) == set(ROWS_AT)
-    assert BARE_ARRAY <= set(CODED_IDS)
-    assert [b'{"id":1}'] == [bytes(r) for r in rows_of("chaser", b'[{"id":1}]') or []]
-    assert rows_of("together", b'[{"id":1}]') is None
-    assert [b"{}"] == [bytes(r) for r in rows_of("together", b'{"data":{"sessions":[{}]}}') or []]
-    assert rows_of("trigger", b'{"data": 3}') is None
-    assert rows_of("notte", b"{not json") is None
+    """The diagnostic finds each built-in provider's rows where its definition says they
+    are (every shape it accepts), and none where they are not."""
+    engines = {name: _engine(name) for name in CODED_IDS}
+    assert all(isinstance(engine, DefinedProvider) for engine in engines.values())
+    assert [b'{"id":1}'] == [bytes(r) for r in engines["chaser"].raw_rows(b'[{"id":1}]') or []]
+    assert engines["together"].raw_rows(b'[{"id":1}]') is None
+    assert [b"{}"] == [
+        bytes(r) for r in engines["together"].raw_rows(b'{"data":{"sessions":[{}]}}') or []
+    ]
+    assert engines["trigger"].raw_rows(b'{"data": 3}') is None
+    assert engines["notte"].raw_rows(b"{not json") is None
+
+
+def _engine(name: str) -> Any:
+    """The provider of a target of built-in provider ``name``."""
+    settings = Settings(targets=[{"name": "t", "provider": name, "api_key": "k"}])
+    return provider_for(settings.targets[0])
 
 
 def test_strings_show_their_length_and_a_few_leading_characters() -> None:

@@ -5,7 +5,7 @@ a struct was expected, header cursors in later answers, totals on some pages onl
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import orjson
@@ -15,7 +15,7 @@ from aiohttp import web
 from exporter.providers import engine, provider_for
 from exporter.providers.definition import Definition
 from exporter.upstream.errors import SchemaError
-from exporter.upstream.fetch import Answer
+from exporter.upstream.fetch import Answer, PageFetcher
 from tests.harness import NOW, invalid_example, invalid_rows, poll_all, scrape, settings_for
 from tests.origin import json_response, origin_server
 
@@ -105,24 +105,55 @@ async def test_a_listed_error_beyond_a_float_is_counted() -> None:
 # --- B1: a value where a struct was expected ------------------------------------------------
 
 
+class _Answers:
+    """A fetcher that answers every request with the same JSON document."""
+
+    def __init__(self, document: Any) -> None:
+        self.body = orjson.dumps(document)
+
+    async def get_body(self, params: Any = None) -> bytes:
+        return self.body
+
+    async def get(self, params: Any = None) -> Answer:
+        return Answer(self.body, {})
+
+    def report_upstream_errors(self, messages: list[str], *, more: int = 0) -> None:
+        pass
+
+
+async def _walk_unchecked(valid: dict[str, Any], document: Any, **overlap: str) -> list[Any]:
+    """The rows one walk reads with ``valid`` and then ``overlap`` set on it, past the
+    validation that refuses such overlaps (what the engine must survive all the same)."""
+    definition = Definition.model_validate(valid).model_copy(update=overlap)
+    target = provider_for(
+        settings_for({"name": "t", "provider": "agi", "api_key": "k"}).targets[0]
+    ).target
+    provider = engine.provider_class("unchecked", definition)(target)
+    fetcher = cast(PageFetcher, _Answers(document))
+    return [row async for page in provider.pages(fetcher) for row in page.rows]
+
+
 async def test_error_if_set_below_a_value_read_whole_is_not_a_crash() -> None:
     """``error_if_set`` pointing below a value another pointer reads whole (a total of 3
-    at /meta, the flag at /meta/error; or the flag inside the listed errors) reads as not
-    set: the poll counts its row instead of crashing; an object there is looked into."""
+    at /meta, the flag at /meta/error; or the flag inside the listed errors), which the
+    validation refuses, still reads as not set when the engine meets it: the row is read,
+    nothing crashes; an object there is looked into."""
     paging = {"style": "page", "size_param": "n", "size": 5, "total": "/meta"}
-    at_total = _definition(rows="/data", paging=paging, error_if_set="/meta/error")
-    store, _ = await _poll(lambda r: json_response({"data": [_row(0)], "meta": 3}), at_total)
-    assert (None, 1) == (store.snapshots["t"].error, store.snapshots["t"].aggregate.sessions)
-    listed = _definition(rows="/data", errors="/errors", error_if_set="/errors/0")
-    store, _ = await _poll(lambda r: json_response({"data": [_row(0)], "errors": ["x"]}), listed)
-    assert (None, 1) == (store.snapshots["t"].error, store.snapshots["t"].aggregate.sessions)
-    store, _ = await _poll(
-        lambda r: json_response({"data": [_row(0)], "meta": {"error": "quota"}}), at_total
+    at_total = _definition(rows="/data", paging=paging)
+    rows = await _walk_unchecked(
+        at_total, {"data": [_row(0)], "meta": 3}, error_if_set="/meta/error"
     )
-    assert ("schema", 'rows at page=1: an error in a 2xx answer, not a page: "quota"') == (
-        store.snapshots["t"].error_reason.value,
-        store.snapshots["t"].error,
+    assert ["s0"] == [row.id for row in rows]
+    listed = _definition(rows="/data", errors="/errors")
+    rows = await _walk_unchecked(
+        listed, {"data": [_row(0)], "errors": ["x"]}, error_if_set="/errors/0"
     )
+    assert ["s0"] == [row.id for row in rows]
+    with pytest.raises(SchemaError) as raised:
+        await _walk_unchecked(
+            at_total, {"data": [_row(0)], "meta": {"error": "quota"}}, error_if_set="/meta/error"
+        )
+    assert 'rows at page=1: an error in a 2xx answer, not a page: "quota"' == raised.value.message
 
 
 def test_struct_and_attribute_walks_stop_at_a_value_that_is_no_struct() -> None:
@@ -258,16 +289,13 @@ async def test_error_if_set_ignores_empty_values_on_both_paths() -> None:
 
 
 async def test_error_if_set_on_the_listed_errors_agrees_typed_and_untyped() -> None:
-    """``error_if_set`` at the listed errors: a null array is not set whether the answer is
-    decoded typed (small) or not (over 1 MiB)."""
-    definition = _definition(rows="/data", errors="/errors", error_if_set="/errors")
+    """``error_if_set`` at the listed errors (refused by the validation, met by the engine
+    all the same): a null array is not set whether the answer is decoded typed (small) or
+    not (over 1 MiB)."""
+    valid = _definition(rows="/data", errors="/errors")
     for rows in ([_row(0)], [_row(i) for i in range(12000)]):
-        body = {"data": rows, "errors": None}
-        store, _ = await _poll(lambda r, b=body: json_response(b), definition)  # type: ignore[misc]
-        assert (None, len(rows)) == (
-            store.snapshots["t"].error,
-            store.snapshots["t"].aggregate.sessions,
-        )
+        read = await _walk_unchecked(valid, {"data": rows, "errors": None}, error_if_set="/errors")
+        assert len(rows) == len(read)
 
 
 # --- B7: an error answer's place and quote --------------------------------------------------

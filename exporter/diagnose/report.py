@@ -1,8 +1,9 @@
 """The diagnostic's report: one poll's requests, row shapes and row mappings, masked.
 
 The rows' raw shapes come from decoding each page's body a second time here, with the
-provider's own :class:`RowCodec` applied to one row at a time: the poll itself is not
-slowed or changed. Everything in a report is masked (:mod:`exporter.diagnose.masking`).
+provider's own row schema (:class:`~exporter.providers.schema.RowSchema`) applied to one row
+at a time: the poll itself is not slowed or changed. Everything in a report is masked
+(:mod:`exporter.diagnose.masking`).
 """
 
 from __future__ import annotations
@@ -19,39 +20,15 @@ from exporter.core.records import Phase
 from exporter.diagnose.masking import REDACTED, Masked, Masker, json_type
 from exporter.diagnose.recording import Call
 from exporter.polling.state import TargetSnapshot
-from exporter.providers import agi, chaser, notte, together, trigger
 from exporter.providers.base import Provider
 from exporter.providers.engine import DefinedProvider
 from exporter.providers.fields import StatusLabels
-from exporter.providers.rows import Page, Row, RowCodec
+from exporter.providers.rows import Page, Row
 from exporter.providers.schema import RowSchema
 from exporter.upstream.fetch import REDIRECTS, Exchange
 
-CODECS: Mapping[str, RowCodec[Any] | RowSchema] = {
-    "together": together.CODEC,
-    "agi": agi.CODEC,
-    "trigger": trigger.CODEC,
-    "chaser": chaser.CODEC,
-    "notte": notte.CODEC,
-}
-"""Each provider's row schema, the one its poll decodes with."""
-ROWS_AT: Mapping[str, tuple[str, ...]] = {
-    "together": ("data", "sessions"),
-    "agi": (),
-    "trigger": ("data",),
-    "chaser": ("sessions",),
-    "notte": ("items",),
-}
-"""Where a page's rows are in its answer (``()``: the answer is the array)."""
-ROWS_ALSO_AT: Mapping[str, tuple[str, ...]] = {"chaser": ("data",)}
-"""Where they are in a provider's other answer shape (Chaser's newer guide's list)."""
-BARE_ARRAY = frozenset({"agi", "chaser", "notte"})
-"""The providers whose answer may be the rows array itself."""
-STATUS_PARAM: Mapping[str, str] = {"trigger": "filter[status]"}
-"""A provider whose rows have no status: the query parameter the status comes from."""
-
-_RAWS = msgspec.json.Decoder(list[msgspec.Raw])
-_OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_VALUE = msgspec.json.Decoder(float_hook=float)
+"""A row decoded for its shape (a number beyond a float reads as infinity, not an error)."""
 _LIVE = frozenset({Phase.PENDING, Phase.LIVE})
 _STATUS_CHARS = 60
 
@@ -160,11 +137,11 @@ class _Rows:
         request: int,
         index: int,
         raw: bytes,
-        codec: RowCodec[Any] | RowSchema,
+        codec: RowSchema,
         status: str | None,
     ) -> None:
         """One raw row: its shape, and how the provider's codec reads it."""
-        value = msgspec.json.decode(raw)
+        value = _VALUE.decode(raw)
         self._shape(request, index, value)
         page = codec.decode(b"[" + raw + b"]", where=_here, status=status)
         self.total += 1
@@ -288,24 +265,6 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def rows_of(provider: str, body: bytes) -> list[msgspec.Raw] | None:
-    """The raw rows of one answer, or ``None`` when they are not where the provider has them."""
-    try:
-        if body.lstrip()[:1] == b"[":
-            return _RAWS.decode(body) if provider in BARE_ARRAY else None
-        for path in (ROWS_AT[provider], ROWS_ALSO_AT.get(provider)):
-            if path is None:
-                continue
-            value: msgspec.Raw | None = msgspec.Raw(body)
-            for key in path:
-                value = _OBJECT.decode(bytes(value)).get(key) if value is not None else None
-            if value is not None and bytes(value).lstrip()[:1] == b"[":
-                return _RAWS.decode(bytes(value))
-    except (msgspec.DecodeError, RecursionError):
-        return None
-    return None
-
-
 def build(
     *,
     provider: Provider[Any],
@@ -329,22 +288,16 @@ def build(
     )
     requests: list[Request] = []
     defined = provider if isinstance(provider, DefinedProvider) else None
-    codec: RowCodec[Any] | RowSchema = defined.schema if defined else CODECS[pid]
     for call in calls:
-        if call.body is None:
-            found = None
-        elif defined is not None:
-            found = defined.raw_rows(call.body)
-        else:
-            found = rows_of(pid, call.body)
+        found = None if call.body is None or defined is None else defined.raw_rows(call.body)
         number = len(requests) + 1
         requests.extend(_requests(call, number, url, found, masker))
-        if found is None:
+        if found is None or defined is None:
             continue
-        status = _status_of(pid, dict(call.params))
+        status = _status_of(defined, dict(call.params))
         last = len(requests)
         for index, raw in enumerate(found):
-            rows.add(last, index, bytes(raw), codec, status)
+            rows.add(last, index, bytes(raw), defined.schema, status)
     aggregate = snapshot.aggregate if snapshot.up else None
     documented = provider.statuses()
     statuses: list[tuple[str, str, int]] = []
@@ -394,9 +347,12 @@ def build(
     )
 
 
-def _status_of(provider: str, params: Mapping[str, str]) -> str | None:
-    name = STATUS_PARAM.get(provider)
-    return None if name is None else params.get(name, "").lower() or None
+def _status_of(provider: DefinedProvider, params: Mapping[str, str]) -> str | None:
+    """The status of a listing's rows where they carry none: the one its query asked for."""
+    flt = provider.definition.status_filter
+    if flt is None or not provider.definition.from_listing:
+        return None
+    return params.get(flt.param, "").lower() or None
 
 
 def _requests(

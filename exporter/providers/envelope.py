@@ -8,29 +8,12 @@ got dict``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar
-
 import msgspec
 
-from exporter.providers.fields import scalar
-from exporter.providers.rows import CHUNK_BYTES, Buffer, raw_kind
+from exporter.providers.rows import Buffer, raw_kind
 from exporter.upstream.errors import PollError, Reason, SchemaError
 
 _OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
-T = TypeVar("T")
-
-
-def typed(decoder: msgspec.json.Decoder[T], body: bytes) -> T | None:
-    """A small answer decoded whole in one C call, when it is valid for ``decoder``'s type
-    (envelope and rows); else ``None``, and the checked path reads it (a large answer
-    always: its rows are decoded a chunk at a time)."""
-    if len(body) > CHUNK_BYTES:
-        return None
-    try:
-        return decoder.decode(body)
-    except (msgspec.DecodeError, RecursionError):
-        return None
 
 
 def decode_object(body: bytes, where: str) -> dict[str, msgspec.Raw]:
@@ -74,8 +57,3 @@ def array(value: msgspec.Raw | None, where: str) -> Buffer:
 def obj(value: msgspec.Raw | None, where: str) -> dict[str, msgspec.Raw]:
     """A raw value that must be a JSON object, its values raw."""
     return decode_object(b"null" if value is None else bytes(value), where)
-
-
-def scalars(values: Mapping[str, msgspec.Raw], *keys: str) -> dict[str, Any]:
-    """The named values decoded (nested ones only by shape), for the checked reads."""
-    return {key: scalar(values[key]) for key in keys if key in values}

@@ -1,38 +1,28 @@
 """What a provider hands the aggregate: pages of rows, typed where they can be.
 
-Each provider declares its row schema once, as a :class:`RowStruct` whose field names are
-the aggregate's (``id``, ``status``, ``created``, ...) and whose wire names are the
-provider's. :class:`RowCodec` decodes an array of such rows in one C call; a chunk that the
-typed decode rejects is read again row by row by the provider's checked reader, which keeps
-every readable row (an unreadable field becomes unknown) and reports the rest as
-:class:`Invalid`. Large arrays are decoded a chunk of whole rows at a time, so memory
-follows the chunk, not the answer, and the event loop gets a turn between chunks.
+A provider's row schema (:class:`exporter.providers.schema.RowSchema`, built from its
+definition) is a :class:`RowStruct` whose attributes are the aggregate's (``id``,
+``status``, ``created``, ...) and whose wire names are the provider's; it decodes an array
+of rows in one C call, and a chunk the typed decode rejects is read again row by row, which
+keeps every readable row (an unreadable field becomes unknown) and reports the rest as
+:class:`Invalid`. Large arrays are split here into chunks of whole rows
+(:func:`iter_array`), so memory follows the chunk, not the answer.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from types import UnionType
 from typing import (
     Annotated,
-    Any,
-    Generic,
     Protocol,
     TypeAlias,
-    TypeVar,
-    Union,
-    cast,
-    get_args,
-    get_origin,
 )
 
 import msgspec
 
-from exporter.providers.fields import Reader
 from exporter.upstream.errors import SchemaError
 
 Buffer: TypeAlias = bytes | memoryview
@@ -52,8 +42,6 @@ CHUNK_BYTES = 1 << 20
 """Rows are decoded about this many bytes at a time."""
 CHECKED_BYTES = 1 << 16
 """A chunk the typed decode rejects is read again about this many bytes at a time."""
-_OUTCOMES_KEPT = 1024
-"""Distinct rows of a checked piece whose outcome is remembered, for rows repeated exactly."""
 
 _BETWEEN_OBJECTS = re.compile(rb"\}\s*,\s*\{")
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]', re.DOTALL)
@@ -108,185 +96,6 @@ class Page:
     read: int
     status: str | None = None
     invalid: Sequence[Invalid] = ()
-
-
-R = TypeVar("R", bound=RowStruct)
-
-LEFT_OUT = frozenset({"id", "status"})
-"""Fields without which a row is left out (counted under this name, whatever the wire says)."""
-
-
-class _Count:
-    """The reader key of a :data:`Count` field."""
-
-
-_READS: dict[tuple[type, bool], str] = {
-    (_Count, True): "optional_count",
-    (str, False): "text",
-    (str, True): "optional_text",
-    (int, False): "integer",
-    (int, True): "optional_integer",
-    (datetime, False): "timestamp",
-    (datetime, True): "optional_timestamp",
-}
-"""A field's type (and whether it may be null) -> the :class:`Reader` method that reads it."""
-
-
-def _plain(annotation: Any) -> tuple[type, bool]:
-    """A field's type without ``Annotated`` metadata, and whether it admits ``None``."""
-    if get_origin(annotation) is Annotated:
-        base, *metadata = get_args(annotation)
-        if base is int and _NOT_NEGATIVE in metadata:
-            return _Count, False
-        return _plain(base)
-    if get_origin(annotation) in (Union, UnionType):
-        args = [a for a in get_args(annotation) if a is not type(None)]
-        (only,) = args
-        return _plain(only)[0], True
-    return annotation, False
-
-
-def field_reads(row_type: type[RowStruct]) -> list[tuple[str, str, str]]:
-    """``(attribute, wire name, Reader method)`` of each field of a row schema."""
-    return [
-        (f.name, f.encode_name, _READS[_plain(f.type)]) for f in msgspec.structs.fields(row_type)
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class RowCodec(Generic[R]):
-    """One provider's row schema, and both ways of reading it, derived from its fields.
-
-    The typed decoder reads a whole array of well-formed rows in one C call. The checked
-    reading takes each field of a row on its own, with the reader its type calls for: an
-    unreadable field is ``None`` (a problem noted), an unreadable ``id`` or ``status``
-    leaves the row out; the row is then the same struct, built with what could be read.
-    """
-
-    row_type: type[R]
-    _typed: msgspec.json.Decoder[list[R]] = field(init=False, repr=False)
-    _lenient: msgspec.json.Decoder[Any] = field(init=False, repr=False)
-    _reads: list[tuple[str, str, str]] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        row_list: Any = list[self.row_type]  # type: ignore[name-defined]
-        object.__setattr__(self, "_typed", msgspec.json.Decoder(row_list))
-        reads = field_reads(self.row_type)
-        lenient = msgspec.defstruct(
-            f"Lenient{self.row_type.__name__}",
-            [(wire, msgspec.Raw | msgspec.UnsetType, msgspec.UNSET) for _, wire, _ in reads],
-            gc=False,
-        )
-        object.__setattr__(self, "_lenient", msgspec.json.Decoder(lenient))
-        object.__setattr__(self, "_reads", reads)
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        """The names invalid rows are counted under: ``id``/``status``, else the wire name."""
-        return tuple(name if name in LEFT_OUT else wire for name, wire, _ in self._reads)
-
-    def checked(self, reader: Reader) -> Row | None:
-        """One row read field by field, or ``None`` when it is left out."""
-        values: dict[str, Any] = {}
-        for name, wire, read in self._reads:
-            required = name in LEFT_OUT
-            value = getattr(reader, read)(wire, label=name if required else None)
-            if value is None and required:
-                return None
-            values[name] = value
-        return cast(Row, self.row_type(**values))
-
-    async def pages(
-        self,
-        array: Buffer,
-        *,
-        where: Callable[[int], str],
-        status: str | None = None,
-    ) -> AsyncIterator[Page]:
-        """The rows of a JSON array, a chunk at a time; ``where(i)`` names row ``i``.
-
-        A chunk of ``CHUNK_BYTES`` the typed decode rejects is read again in pieces of
-        ``CHECKED_BYTES``, each typed if it can be, else row by row. Only one chunk's rows
-        exist at a time, and the event loop gets a turn after each chunk or checked piece.
-        """
-        first = 0
-        for chunk in iter_array(array, CHUNK_BYTES):
-            try:
-                rows: list[Row] = self._typed.decode(chunk)  # type: ignore[assignment]
-            except msgspec.ValidationError:
-                pass
-            else:
-                yield Page(rows, len(rows), status)
-                first += len(rows)
-                if len(chunk) >= CHUNK_BYTES:
-                    await asyncio.sleep(0)  # a turn for the event loop between large chunks
-                continue
-            for piece in iter_array(chunk, CHECKED_BYTES):
-                page = self.decode(piece, first=first, where=where, status=status)
-                yield page
-                first += page.read
-                await asyncio.sleep(0)
-
-    def decode(
-        self,
-        chunk: Buffer,
-        *,
-        first: int = 0,
-        where: Callable[[int], str],
-        status: str | None = None,
-    ) -> Page:
-        """One JSON array of rows (row ``first`` of the listing first): typed, else checked."""
-        try:
-            rows: list[Row] = self._typed.decode(chunk)  # type: ignore[assignment]
-        except msgspec.ValidationError:
-            rows, invalid, read = self._checked(chunk, first, where)
-            return Page(rows, read, status, invalid)
-        return Page(rows, len(rows), status)
-
-    def _checked(
-        self, chunk: Buffer, first: int, where: Callable[[int], str]
-    ) -> tuple[list[Row], list[Invalid], int]:
-        """Each row of ``chunk`` read field by field: the rows kept, the problems, rows read.
-
-        A row repeated byte for byte (a hostile answer of a million ``{}``) is read once:
-        its outcome is reused, its messages moved to the new row's place.
-        """
-        rows: list[Row] = []
-        invalid: list[Invalid] = []
-        raws = msgspec.json.decode(chunk, type=list[msgspec.Raw])
-        outcomes: dict[bytes, tuple[str, Row | None, list[tuple[str, str]]]] = {}
-        for i, raw in enumerate(raws):
-            here = where(first + i)
-            text = bytes(raw)
-            seen = outcomes.get(text)
-            if seen is not None:
-                there, row, problems = seen
-                invalid.extend(
-                    Invalid(label, here + message[len(there) :]) for label, message in problems
-                )
-                if row is not None:
-                    rows.append(row)
-                continue
-            row, problems = self._checked_row(text, here)
-            invalid.extend(Invalid(label, message) for label, message in problems)
-            if row is not None:
-                rows.append(row)
-            if len(outcomes) < _OUTCOMES_KEPT and all(m.startswith(here) for _, m in problems):
-                outcomes[text] = (here, row, problems)
-        return rows, invalid, len(raws)
-
-    def _checked_row(self, text: bytes, here: str) -> tuple[Row | None, list[tuple[str, str]]]:
-        """One row read field by field: the row (``None``: left out) and its problems."""
-        if not text.startswith(b"{"):
-            return None, [("id", f"{here}: expected an object, got {raw_kind(text)}")]
-        lenient = self._lenient.decode(text)
-        values = {
-            name: value
-            for name in lenient.__struct_fields__
-            if (value := getattr(lenient, name)) is not msgspec.UNSET
-        }
-        reader = Reader(values, here)
-        return self.checked(reader), list(reader.problems)
 
 
 def raw_kind(text: bytes) -> str:

@@ -57,7 +57,7 @@ _KIND_TYPES: dict[str, Any] = {
 """The msgspec type of each kind of leaf (a time in milliseconds: :data:`_MS_TIME`)."""
 _REQUIRED = frozenset({"id", "status", "created"})
 _LEFT_OUT = frozenset({"id", "status"})
-"""Leaves without which a row is left out (as :data:`exporter.providers.rows.LEFT_OUT`)."""
+"""Leaves without which a row is left out (counted under their name, whatever the wire says)."""
 _DIRECT = {
     "id",
     "status",
@@ -741,16 +741,39 @@ class RowSchema:
         try:
             rows: list[Row] = self._typed.decode(chunk)
         except msgspec.ValidationError:
-            rows = []
-            invalid: list[Invalid] = []
-            raws = _untyped(chunk)
-            for i, value in enumerate(raws):
-                row, problems = self.checked_row(value, where(first + i))
-                invalid.extend(Invalid(label, message) for label, message in problems)
-                if row is not None:
-                    rows.append(row)
-            return Page(rows, len(raws), status, invalid)
+            rows, invalid, read = self._checked(chunk, first, where)
+            return Page(rows, read, status, invalid)
         return Page(rows, len(rows), status)
+
+    def _checked(
+        self, chunk: Buffer, first: int, where: Callable[[int], str]
+    ) -> tuple[list[Row], list[Invalid], int]:
+        """Each row of ``chunk`` read field by field: the rows kept, the problems, rows read.
+
+        A row repeated byte for byte (a hostile answer of a million ``{}``) is read once:
+        its outcome is reused, its messages moved to the new row's place.
+        """
+        rows: list[Row] = []
+        invalid: list[Invalid] = []
+        raws = _RAWS.decode(chunk)
+        outcomes: dict[bytes, tuple[str, Row | None, list[tuple[str, str]]]] = {}
+        for i, raw in enumerate(raws):
+            here = where(first + i)
+            text = bytes(raw)
+            seen = outcomes.get(text)
+            if seen is not None:
+                there, row, problems = seen
+                invalid.extend(
+                    Invalid(label, here + message[len(there) :]) for label, message in problems
+                )
+            else:
+                row, problems = self.checked_row(_untyped(text), here)
+                invalid.extend(Invalid(label, message) for label, message in problems)
+                if len(outcomes) < _OUTCOMES_KEPT and all(m.startswith(here) for _, m in problems):
+                    outcomes[text] = (here, row, problems)
+            if row is not None:
+                rows.append(row)
+        return rows, invalid, len(raws)
 
     def typed(self, chunk: Buffer) -> list[Row]:
         """A whole array decoded typed (raises ``msgspec.ValidationError`` when it is not)."""
@@ -760,9 +783,9 @@ class RowSchema:
     async def pages(
         self, array: Buffer, *, where: Callable[[int], str], status: str | None = None
     ) -> AsyncIterator[Page]:
-        """The rows of a JSON array, a chunk at a time (as :meth:`RowCodec.pages`)."""
+        """The rows of a JSON array, a chunk at a time; ``where(i)`` names row ``i``."""
         first = 0
-        size = rows_module.CHUNK_BYTES  # read when called, as RowCodec.pages reads it
+        size = rows_module.CHUNK_BYTES  # read when called: a test may lower it
         for chunk in iter_array(array, size):
             try:
                 rows: list[Row] = self._typed.decode(chunk)
@@ -784,6 +807,11 @@ class RowSchema:
 _UNTYPED = msgspec.json.Decoder(float_hook=float)
 """A decoder reading a number beyond a float's range as infinite (which every reader
 rejects, counting the field) instead of failing the chunk."""
+
+
+_RAWS = msgspec.json.Decoder(list[msgspec.Raw])
+_OUTCOMES_KEPT = 1024
+"""Distinct rows of a checked piece whose outcome is remembered, for rows repeated exactly."""
 
 
 def _untyped(chunk: Buffer) -> Any:
