@@ -184,11 +184,11 @@ async def test_unexpected_exception_is_counted_and_loop_goes_on(
     real = DefinedProvider._read  # the engine's read of an answer (Chaser's poll runs it)
     calls = {"n": 0}
 
-    def flaky(self: DefinedProvider, answer: Answer, key: int, where: str = "response") -> Any:
+    def flaky(self: DefinedProvider, answer: Answer, *args: Any) -> Any:
         calls["n"] += 1
         if calls["n"] <= 3:
             raise RuntimeError("provider bug")
-        return real(self, answer, key, where)
+        return real(self, answer, *args)
 
     monkeypatch.setattr(DefinedProvider, "_read", flaky)
     store = new_store(settings)
@@ -306,7 +306,7 @@ async def test_crash_traceback_logged_once_per_distinct_error(
     settings = settings_for({"name": "good", "provider": "chaser", "base_url": url})
     messages = iter(["first bug"] * 3 + ["second bug"] * 2)
 
-    def broken(self: DefinedProvider, answer: Answer, key: int, where: str = "response") -> Any:
+    def broken(self: DefinedProvider, answer: Answer, *args: Any) -> Any:
         raise RuntimeError(next(messages))
 
     monkeypatch.setattr(DefinedProvider, "_read", broken)  # the engine's read of an answer
